@@ -1,0 +1,99 @@
+"""Typer app: `validate`, `schema` and `graph`.
+
+Bad input never produces a traceback: flow problems are printed as `PATH:LINE:COL: message`
+lines and exit 1; usage mistakes exit 2 with click's message.
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from orchestrator.errors import FlowError, OrchestratorError
+from orchestrator.flow import load_flow, render_graph
+from orchestrator.flow.schema import flow_schema_text
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="orchestrator",
+    help="Warm call transfers on LiveKit, as YAML flows run by a state machine.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+class GraphFormat(StrEnum):
+    mermaid = "mermaid"
+    dot = "dot"
+    svg = "svg"
+
+
+@app.command()
+def validate(
+    flows: Annotated[list[Path], typer.Argument(help="Flow files to check.", show_default=False)],
+) -> None:
+    """Check flow files: exit 0 if all are valid, else 1 with a PATH:LINE:COL line per problem."""
+    failed = 0
+    for path in flows:
+        try:
+            load_flow(path)
+        except FlowError as exc:
+            failed += 1
+            for problem in exc.problems:
+                typer.echo(problem.render(exc.source))
+        else:
+            typer.echo(f"{path}: ok")
+    if failed:
+        typer.echo(f"{failed} of {len(flows)} flow(s) invalid", err=True)
+        raise typer.Exit(1)
+
+
+@app.command()
+def schema(
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to this file, not stdout.")
+    ] = None,
+) -> None:
+    """Print the flow JSON Schema (draft-07), for editors and CI."""
+    text = flow_schema_text()
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+
+
+@app.command()
+def graph(
+    flow: Annotated[Path, typer.Argument(help="The flow file to draw.", show_default=False)],
+    fmt: Annotated[
+        GraphFormat, typer.Option("--format", "-f", help="Diagram language.")
+    ] = GraphFormat.mermaid,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to this file, not stdout.")
+    ] = None,
+) -> None:
+    """Draw a flow as a state diagram (Mermaid by default; dot; svg needs Graphviz)."""
+    try:
+        text = render_graph(load_flow(flow), fmt.value)
+    except FlowError as exc:
+        for problem in exc.problems:
+            typer.echo(problem.render(exc.source), err=True)
+        raise typer.Exit(1) from None
+    except OrchestratorError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
