@@ -98,7 +98,7 @@ def test_semantic_problem(change: tuple[str, str], expected: str) -> None:
 
 
 def test_all_problems_reported_at_once() -> None:
-    text = BASE.replace("fallback: back\n", "").replace("to: [sup]", "to: [sup]")
+    text = BASE.replace("fallback: back\n", "")
     found = problems_of(text)
     assert len(found) == 6
     assert "outcome(s) no_answer, busy, declined, voicemail, unavailable" in found[2]

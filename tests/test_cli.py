@@ -140,3 +140,10 @@ def test_console_script_is_installed() -> None:
     result = subprocess.run([script, "--help"], capture_output=True, text=True, check=False)
     assert result.returncode == 0
     assert "validate" in result.stdout
+
+
+@pytest.mark.parametrize("command", [["schema"], ["graph", str(FLOWS[0])]])
+def test_unwritable_output_is_an_error_not_a_traceback(tmp_path: Path, command: list[str]) -> None:
+    code, _, err = run(*command, "-o", str(tmp_path / "missing-dir" / "out.txt"))
+    assert code == 1
+    assert err.startswith(f"error: cannot write {tmp_path / 'missing-dir' / 'out.txt'}: ")

@@ -95,7 +95,10 @@ def test_ten_megabyte_file(tmp_path: Path) -> None:
     huge.write_bytes(BASE.encode() + b"# " + b"x" * (10 * 1024 * 1024) + b"\n")
     result = CliRunner().invoke(app, ["validate", str(huge)])
     assert result.exit_code == 1
-    assert result.stdout == f"{huge}:1:1: the file is 10240 KiB; flows are limited to 256 KiB\n"
+    assert (
+        result.stdout
+        == f"{huge}:1:1: the file is larger than 256 KiB, the limit for flows; split it up\n"
+    )
 
 
 def test_many_steps_near_the_cap_still_load(tmp_path: Path) -> None:

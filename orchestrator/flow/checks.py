@@ -23,9 +23,9 @@ Locate = Callable[[Path, bool], tuple[int, int]]
 Edges = dict[str, dict[str, str]]
 
 
-def _hint(name: str, choices: Iterable[str]) -> str:
-    close = difflib.get_close_matches(name, list(choices), n=1)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+# difflib is quadratic in name length: hints are bounded so a hostile file stays cheap.
+_HINT_CANDIDATES = 25
+_HINTS = 10
 
 
 class _Checker:
@@ -33,6 +33,16 @@ class _Checker:
         self.flow = flow
         self.locate = locate
         self.problems: list[Problem] = []
+        self.hints_left = _HINTS
+
+    def hint(self, name: str, choices: Iterable[str]) -> str:
+        """A "did you mean" suffix for the first few unknown names."""
+        if self.hints_left <= 0:
+            return ""
+        self.hints_left -= 1
+        pool = [c for c in choices if abs(len(c) - len(name)) <= 3][:_HINT_CANDIDATES]
+        close = difflib.get_close_matches(name, pool, n=1)
+        return f" (did you mean '{close[0]}'?)" if close else ""
 
     def add(self, path: Path, message: str, *, key: bool = False) -> None:
         line, column = self.locate(path, key)
@@ -42,7 +52,7 @@ class _Checker:
         if name is None or name in self.flow.steps:
             return True
         label = ".".join(str(part) for part in path)
-        self.add(path, f"{label}: unknown step '{name}'{_hint(name, self.flow.steps)}")
+        self.add(path, f"{label}: unknown step '{name}'{self.hint(name, self.flow.steps)}")
         return False
 
     # -- references ---------------------------------------------------------------------
@@ -77,6 +87,16 @@ class _Checker:
                 )
             self.targets(base, step)
 
+    def templates(self) -> None:
+        """`{target}` names the supervisor or transfer target; only some steps have one."""
+        for name, step in self.flow.steps.items():
+            say = getattr(step, "say", None)
+            if say and "{target}" in say and step.type not in ("brief", "cold_transfer"):
+                self.add(
+                    ("steps", name, "say"),
+                    f"steps.{name}.say: {{target}} is only known in brief and cold_transfer steps",
+                )
+
     def targets(self, base: Path, step: Step) -> None:
         known = self.flow.targets
         wanted = (
@@ -86,7 +106,8 @@ class _Checker:
             path: Path = (*base, "to", index) if step.type == "dial" else (*base, "to")
             if name not in known:
                 self.add(
-                    path, f"unknown target '{name}'{_hint(name, known)}; define it under targets"
+                    path,
+                    f"unknown target '{name}'{self.hint(name, known)}; define it under targets",
                 )
             elif step.type == "dial" and known[name].number is None:
                 self.add(
@@ -141,7 +162,7 @@ class _Checker:
                     f"step '{name}' is unreachable from '{flow.first_step}'",
                     key=True,
                 )
-        ends = {n for n, s in flow.steps.items() if s.type in TERMINAL_TYPES | {"cold_transfer"}}
+        ends = [n for n, s in flow.steps.items() if s.type in TERMINAL_TYPES | {"cold_transfer"}]
         if not ends:
             self.add(
                 ("steps",),
@@ -149,8 +170,13 @@ class _Checker:
                 key=True,
             )
             return
+        backwards: Edges = {name: {} for name in flow.steps}
+        for source, out in edges.items():
+            for event, target in out.items():
+                backwards[target][f"{source}.{event}"] = source
+        can_end = _reach(backwards, ends)
         for name in flow.steps:
-            if name in seen and not (_reach(edges, [name]) & ends):
+            if name in seen and name not in can_end:
                 self.add(
                     ("steps", name), f"no path from step '{name}' ever ends the transfer", key=True
                 )
@@ -222,6 +248,11 @@ def _phase_fault(step: Step, held: bool, leg: str) -> str | None:
         return "can run before a merge; the AI may only leave after a merge step's next"
     if leg == "merged" and kind != "exit":
         return "runs after a merge; a merge step's next must be an exit step"
+    if leg == "connected" and kind in ("return_to_agent", "hangup", "cold_transfer"):
+        return (
+            "can run while an answered supervisor waits on the line; brief and merge them, "
+            "or send the flow here from a failure outcome"
+        )
     return None
 
 
@@ -298,6 +329,7 @@ def check_flow(flow: Flow, locate: Locate) -> list[Problem]:
     checker = _Checker(flow, locate)
     checker.names()
     checker.references()
+    checker.templates()
     if checker.problems:  # graph checks on broken references only repeat the same mistakes
         return checker.problems
     edges = checker.edges()

@@ -11,7 +11,7 @@ import difflib
 import re
 import types
 from pathlib import Path
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
@@ -19,9 +19,11 @@ from pydantic_core import ErrorDetails
 from orchestrator.errors import FlowError, Problem
 from orchestrator.flow.checks import check_flow
 from orchestrator.flow.model import Flow
-from orchestrator.flow.reader import Document, ReadError, read_yaml
+from orchestrator.flow.reader import MAX_BYTES, Document, ReadError, read_yaml
 
-__all__ = ["load_flow"]
+__all__ = ["load_document", "load_flow"]
+
+Model = TypeVar("Model", bound=BaseModel)
 
 _MESSAGES = {
     "float_type": "must be a number, like 90 (unquoted)",
@@ -29,6 +31,7 @@ _MESSAGES = {
     "bool_type": "must be true or false (yes, no, on and off are not booleans here)",
     "string_type": "must be text",
     "model_type": "must be a mapping of keys to values",
+    "model_attributes_type": "must be a mapping of keys to values",
     "dict_type": "must be a mapping of keys to values",
     "list_type": "must be a list, like [a, b]",
 }
@@ -46,6 +49,30 @@ def load_flow(source: str | Path | bytes, *, label: str | None = None) -> Flow:
     Raises:
         FlowError: with every problem found, each positioned as `PATH:LINE:COL`.
     """
+    flow, doc, label = load_document(source, Flow, label=label)
+    problems = check_flow(flow, lambda path, key: doc.position(path, key=key))
+    if problems:
+        raise FlowError(label, _capped(problems))
+    return flow
+
+
+MAX_PROBLEMS = 100
+
+
+def _capped(problems: list[Problem]) -> list[Problem]:
+    """At most MAX_PROBLEMS, then one line saying how many more there are."""
+    if len(problems) <= MAX_PROBLEMS:
+        return problems
+    ordered = sorted(problems, key=lambda p: (p.line, p.column))
+    rest = ordered[MAX_PROBLEMS]
+    more = f"... and {len(ordered) - MAX_PROBLEMS} more problems; fix these first"
+    return [*ordered[:MAX_PROBLEMS], Problem(rest.line, rest.column, more)]
+
+
+def load_document(
+    source: str | Path | bytes, model: type[Model], *, label: str | None = None
+) -> tuple[Model, Document, str]:
+    """Read strict YAML into `model`; every problem is positioned in the file."""
     if isinstance(source, bytes):
         raw, label = source, label or "<flow>"
     elif isinstance(source, str) and "\n" in source:
@@ -54,7 +81,8 @@ def load_flow(source: str | Path | bytes, *, label: str | None = None) -> Flow:
         path = Path(source)
         label = label or str(source)
         try:
-            raw = path.read_bytes()
+            with path.open("rb") as stream:  # never read more than the cap allows
+                raw = stream.read(MAX_BYTES + 1)
         except OSError as exc:
             reason = exc.strerror or "unreadable"
             raise FlowError(label, [Problem(1, 1, f"cannot read the file: {reason}")]) from None
@@ -63,49 +91,69 @@ def load_flow(source: str | Path | bytes, *, label: str | None = None) -> Flow:
     except ReadError as exc:
         raise FlowError(label, [exc.problem]) from None
     if not isinstance(doc.data, dict):
-        raise FlowError(label, [Problem(1, 1, "a flow is a mapping with `name` and `steps`")])
+        what = (
+            "a flow is a mapping with `name` and `steps`"
+            if model is Flow
+            else "expected a mapping"
+        )
+        raise FlowError(label, [Problem(1, 1, what)])
     try:
-        flow = Flow.model_validate(doc.data)
+        return model.model_validate(doc.data), doc, label
     except ValidationError as exc:
-        raise FlowError(label, [_problem(error, doc) for error in exc.errors()]) from None
-    problems = check_flow(flow, lambda path, key: doc.position(path, key=key))
-    if problems:
-        raise FlowError(label, problems)
-    return flow
+        errors = exc.errors()[: MAX_PROBLEMS + 1]
+        problems = [_problem(error, doc, model) for error in errors]
+        if exc.error_count() > MAX_PROBLEMS:
+            more = exc.error_count() - MAX_PROBLEMS
+            last = problems.pop()
+            problems.append(Problem(last.line, last.column, f"... and {more} more problems"))
+        raise FlowError(label, problems) from None
+
+
+def _members(annotation: Any) -> list[Any]:
+    """The non-None alternatives of a union annotation (one item for anything else)."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _members(get_args(annotation)[0])
+    if origin in (Union, types.UnionType):
+        return [m for m in get_args(annotation) if m is not type(None)]
+    return [annotation]
 
 
 def _unwrap(annotation: Any, node: Any) -> Any:
     """The model (or container type) an annotation stands for at a given data node."""
-    origin = get_origin(annotation)
-    if origin is Annotated:
-        return _unwrap(get_args(annotation)[0], node)
-    if origin in (Union, types.UnionType):
-        members = [m for m in get_args(annotation) if m is not type(None)]
-        if len(members) == 1:
-            return _unwrap(members[0], node)
-        kind = node.get("type") if isinstance(node, dict) else None
-        for member in members:
-            model = _unwrap(member, node)
-            fields = getattr(model, "model_fields", {})
-            if "type" in fields and kind in get_args(fields["type"].annotation):
-                return model
-        return None
-    return annotation
+    members = _members(annotation)
+    if len(members) == 1:
+        member = members[0]
+        return member if member is annotation else _unwrap(member, node)
+    kind = node.get("type") if isinstance(node, dict) else None
+    for member in members:
+        model = _unwrap(member, node)
+        fields = getattr(model, "model_fields", {})
+        if "type" in fields and kind in get_args(fields["type"].annotation):
+            return model
+    return None
 
 
-def _walk(loc: tuple[int | str, ...], data: Any) -> tuple[tuple[str | int, ...], Any]:
-    """Follow a pydantic error location through the data, dropping union tags.
+def _walk(
+    loc: tuple[int | str, ...], data: Any, root: type[BaseModel], *, key_error: bool = False
+) -> tuple[tuple[str | int, ...], Any]:
+    """Follow a pydantic error location through the data.
 
+    pydantic puts the member's tag after every union in a location (the step `type` for
+    steps); those parts are skipped by position, never by their text, which a document could
+    imitate. With `key_error`, the final `[key]` marks an invalid mapping key.
     Returns the data path and the type expected at its end (a model class when known).
     """
     path: list[str | int] = []
-    annotation: Any = Flow
+    annotation: Any = root
     node = data
-    for part in loc:
-        if part == "[key]":
+    skip_tag = False
+    for index, part in enumerate(loc):
+        if key_error and index == len(loc) - 1:
             return tuple(path), None
-        if isinstance(node, dict) and part == node.get("type") and part not in node:
-            continue  # a discriminated union's tag, not a key of the document
+        if skip_tag:
+            skip_tag = False
+            continue
         expected = _unwrap(annotation, node)
         if isinstance(expected, type) and issubclass(expected, BaseModel):
             field = expected.model_fields.get(str(part))
@@ -121,6 +169,7 @@ def _walk(loc: tuple[int | str, ...], data: Any) -> tuple[tuple[str | int, ...],
             node = node[part]
         else:
             node = None
+        skip_tag = len(_members(annotation)) > 1
     return tuple(path), _unwrap(annotation, node)
 
 
@@ -129,12 +178,14 @@ def _label(path: tuple[str | int, ...]) -> str:
     return ".".join(parts) or "flow"
 
 
-def _problem(error: ErrorDetails, doc: Document) -> Problem:
+def _problem(error: ErrorDetails, doc: Document, root: type[BaseModel]) -> Problem:
     kind = error["type"]
-    path, _ = _walk(tuple(error["loc"]), doc.data)
+    loc = tuple(error["loc"])
+    key_error = kind != "extra_forbidden" and loc[-1:] == ("[key]",)
+    path, _ = _walk(loc, doc.data, root, key_error=key_error)
     if kind == "extra_forbidden":
         parent, key = path[:-1], str(path[-1])
-        model = _walk(tuple(error["loc"])[:-1], doc.data)[1]
+        model = _walk(loc[:-1], doc.data, root)[1]
         allowed = sorted(getattr(model, "model_fields", {}))
         close = difflib.get_close_matches(key, allowed, n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
@@ -162,13 +213,15 @@ def _problem(error: ErrorDetails, doc: Document) -> Problem:
     if kind == "dict_type" and path and path[-1] == "steps":
         return Problem(*doc.position(path), "steps: a mapping of step name to step")
     message = _MESSAGES.get(kind) or error["msg"]
-    if kind in ("too_short", "too_long"):
-        bound = error.get("ctx", {}).get("min_length" if kind == "too_short" else "max_length")
-        word = "at least" if kind == "too_short" else "at most"
-        message = f"must have {word} {bound} {'entry' if bound == 1 else 'entries'}"
+    if kind in ("too_short", "too_long", "string_too_short", "string_too_long"):
+        short = kind.endswith("too_short")
+        bound = error.get("ctx", {}).get("min_length" if short else "max_length")
+        noun = "characters" if isinstance(error.get("input"), str) else "entries"
+        noun = noun.removesuffix("s").replace("entrie", "entry") if bound == 1 else noun
+        message = f"must have {'at least' if short else 'at most'} {bound} {noun}"
     if kind.startswith("value_error"):
         message = message.removeprefix("Value error, ")
     message = message.replace("Input should be", "must be").replace("String should", "must")
-    if "[key]" in error["loc"]:
+    if key_error:
         return Problem(*doc.position(path, key=True), f"name in {_label(path[:-1])}: {message}")
     return Problem(*doc.position(path), f"{_label(path)}: {message}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from orchestrator.flow.values import (
     DisplayName,
@@ -23,6 +23,7 @@ from orchestrator.flow.values import (
     SipUri,
     Template,
     TrunkId,
+    not_boolean,
 )
 
 __all__ = [
@@ -298,7 +299,9 @@ class Flow(_Strict):
         title="Transfer flow", json_schema_extra={"additionalProperties": False}
     )
 
-    version: Literal[1] = Field(1, description="Flow language version.")
+    version: Annotated[Literal[1], BeforeValidator(not_boolean)] = Field(
+        1, description="Flow language version."
+    )
     name: Name = Field(description="Flow name, shown in logs as `flow`.")
     description: FreeText | None = None
     start: Name | None = Field(None, description="First step; default: the first one listed.")

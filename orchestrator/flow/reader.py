@@ -9,6 +9,7 @@ grows. Values are built from the node tree by this module, never by PyYAML's con
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,13 +24,16 @@ __all__ = ["MAX_BYTES", "MAX_DEPTH", "MAX_NODES", "Document", "ReadError", "read
 
 MAX_BYTES = 256 * 1024
 MAX_DEPTH = 16
-MAX_NODES = 50_000
+MAX_NODES = 20_000
 
 Path = tuple[str | int, ...]
 
 # YAML 1.2 core schema, narrowed: no leading zeros, no `_` separators, no inf/nan, no hex/octal.
 _INT = re.compile(r"[-+]?(?:0|[1-9][0-9]*)")
 _FLOAT = re.compile(r"[-+]?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
+_MAX_DIGITS = 24
+# Invisible characters (bidirectional overrides, zero-width) hide what a file really says.
+_INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
 # What PyYAML's reader refuses, plus DEL, C1 controls, lone CRs and the Unicode line breaks
 # (NEL, LS, PS) that would make our line numbers disagree with PyYAML's.
 _FORBIDDEN_CHAR = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufffe\uffff]")
@@ -112,7 +116,8 @@ def _decode(raw: bytes) -> str:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
-        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        line_start = raw.rfind(b"\n", 0, exc.start) + 1
+        column = len(raw[line_start : exc.start].decode("utf-8", errors="replace")) + 1
         raise _fail(line, column, "the file is not valid UTF-8; save it as UTF-8") from None
 
 
@@ -127,6 +132,10 @@ def _scan_text(text: str) -> None:
         if bad:
             code = f"U+{ord(bad.group()):04X}"
             raise _fail(number, bad.start() + 1, f"control character {code} is not allowed")
+        hidden = _INVISIBLE.search(line)
+        if hidden:
+            code = f"U+{ord(hidden.group()):04X}"
+            raise _fail(number, hidden.start() + 1, f"invisible character {code} is not allowed")
 
 
 def _scalar(node: ScalarNode) -> Any:
@@ -137,10 +146,11 @@ def _scalar(node: ScalarNode) -> Any:
         return None
     if value in ("true", "false"):
         return value == "true"
-    if _INT.fullmatch(value):
-        return int(value)
-    if _FLOAT.fullmatch(value):
-        return float(value)
+    if _INT.fullmatch(value) or _FLOAT.fullmatch(value):
+        # Python refuses to parse huge integers and turns huge floats into inf.
+        if len(value) > _MAX_DIGITS or math.isinf(float(value)):
+            raise _at(node, "number is too large; flows use small numbers like 90")
+        return int(value) if _INT.fullmatch(value) else float(value)
     return value
 
 
@@ -176,7 +186,7 @@ def _quote(text: str) -> str:
 def read_yaml(raw: bytes) -> Document:
     """Parse one YAML document under the rules above, or raise ReadError with a position."""
     if len(raw) > MAX_BYTES:
-        raise _fail(1, 1, f"the file is {len(raw) // 1024} KiB; flows are limited to 256 KiB")
+        raise _fail(1, 1, "the file is larger than 256 KiB, the limit for flows; split it up")
     text = _decode(raw)
     _scan_text(text)
     loader = _StrictLoader(text)
@@ -184,8 +194,9 @@ def read_yaml(raw: bytes) -> Document:
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        problem = (exc.problem or "invalid YAML").replace("\n", " ")
-        problem = re.sub(r"[^\x20-\x7e]", "?", problem)[:160]
+        # PyYAML quotes pieces of the input in its messages; never repeat them.
+        problem = re.sub(r"'[^']*'|\"[^\"]*\"|`[^`]*`", "(...)", exc.problem or "invalid YAML")
+        problem = re.sub(r"[^\x20-\x7e]", "?", problem.replace("\n", " "))[:160]
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         raise _fail(line, column, f"invalid YAML: {problem}") from None
     finally:

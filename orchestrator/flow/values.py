@@ -30,6 +30,7 @@ __all__ = [
     "Template",
     "TrunkId",
     "ensure_plain_name",
+    "not_boolean",
 ]
 
 E164 = re.compile(r"\+[1-9][0-9]{1,14}")
@@ -47,15 +48,22 @@ _MUSIC = re.compile(r"builtin|none|(?!/)(?!.*\.\./)[A-Za-z0-9_./-]{1,200}\.(?:wa
 _DTMF = re.compile(r"[0-9*#wW]{1,64}")
 # Bidirectional overrides and zero-width characters hide what text really says.
 _INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# In spoken text a newline or tab is harmless; in anything bound for a SIP header it is not.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+_HEADER_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 # Headers a flow may add to the INVITE: extension headers and the identity/diversion family.
 # Everything LiveKit forbids (From, Contact, Call-ID, Via, ...) is outside this list.
 ALLOWED_HEADERS = ("Diversion", "History-Info", "P-Asserted-Identity", "P-Preferred-Identity")
 
-# Step names become state ids on a StateChart class, so they must not shadow its members.
-RESERVED_NAMES = frozenset(n for n in dir(StateChart) if not n.startswith("_")) | frozenset(
-    keyword.kwlist
+# Step names become state ids on a StateChart class, so they must not shadow its members,
+# and node ids in Mermaid and DOT diagrams, so they must not be those languages' keywords.
+_DIAGRAM_KEYWORDS = {"as", "class", "classdef", "click", "digraph", "direction", "edge", "end"}
+_DIAGRAM_KEYWORDS |= {"graph", "linkstyle", "node", "note", "state", "strict", "style", "subgraph"}
+RESERVED_NAMES = (
+    frozenset(n for n in dir(StateChart) if not n.startswith("_"))
+    | frozenset(keyword.kwlist)
+    | frozenset(_DIAGRAM_KEYWORDS)
 )
 
 TEMPLATE_FIELDS = ("caller_number", "reason", "summary", "target")
@@ -67,7 +75,7 @@ def _error(kind: str, message: str) -> PydanticCustomError:
 
 def _text(value: Any, what: str) -> str:
     if not isinstance(value, str):
-        raise _error("text_type", f"{what} must be text")
+        raise _error("text_type", f"{what} must be text (quote it)")
     return value
 
 
@@ -119,7 +127,7 @@ def _display_name(value: Any) -> str:
     text = _text(value, "display_name")
     if not 1 <= len(text) <= 128:
         raise _error("display_name", "display_name must be 1 to 128 characters")
-    if _CONTROL.search(text) or _INVISIBLE.search(text) or '"' in text or "\\" in text:
+    if _HEADER_CONTROL.search(text) or _INVISIBLE.search(text) or '"' in text or "\\" in text:
         raise _error(
             "display_name",
             "display_name may not contain quotes, backslashes, control or invisible characters",
@@ -132,6 +140,13 @@ def _trunk(value: Any) -> str:
         raise _error(
             "trunk_id", 'must be a LiveKit outbound trunk id like "ST_abc123" (letters, digits, _)'
         )
+    return value
+
+
+def not_boolean(value: Any) -> Any:
+    """`true` equals 1 in Python; a flow's numbers must be written as numbers."""
+    if isinstance(value, bool):
+        raise _error("boolean_number", "must be a number, not true or false")
     return value
 
 
@@ -156,8 +171,8 @@ def _music(value: Any) -> str:
 
 
 def _free_text(value: Any) -> str:
-    text = _text(value, "this")
-    if _CONTROL.search(text.replace("\n", " ").replace("\t", " ")) or _INVISIBLE.search(text):
+    text = _text(value, "this value")
+    if _CONTROL.search(text) or _INVISIBLE.search(text):
         raise _error("text", "text may not contain control or invisible characters")
     return text
 
