@@ -1,4 +1,4 @@
-"""Typer app: `validate`, `schema` and `graph`.
+"""Typer app: `validate`, `schema`, `graph` and `sandbox`.
 
 Bad input never produces a traceback: flow problems are printed as `PATH:LINE:COL: message`
 lines and exit 1; usage mistakes exit 2 with click's message.
@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from orchestrator.cli.sandbox_cmd import sandbox
 from orchestrator.errors import FlowError, OrchestratorError
 from orchestrator.flow import load_flow, render_graph
 from orchestrator.flow.schema import flow_schema_text
@@ -61,11 +62,7 @@ def schema(
     ] = None,
 ) -> None:
     """Print the flow JSON Schema (draft-07), for editors and CI."""
-    text = flow_schema_text()
-    if output is None:
-        sys.stdout.write(text)
-    else:
-        output.write_text(text, encoding="utf-8")
+    _write(flow_schema_text(), output)
 
 
 @app.command()
@@ -88,10 +85,21 @@ def graph(
     except OrchestratorError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
+    _write(text, output)
+
+
+def _write(text: str, output: Path | None) -> None:
     if output is None:
         sys.stdout.write(text)
-    else:
+        return
+    try:
         output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        typer.echo(f"error: cannot write {output}: {exc.strerror or 'failed'}", err=True)
+        raise typer.Exit(1) from None
+
+
+app.command()(sandbox)
 
 
 def main() -> None:

@@ -1,0 +1,48 @@
+"""What every RPC handler works on, and the registry that maps Twirp routes to handlers."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from google.protobuf.message import Message
+from livekit.protocol import sip as sip_pb
+
+from orchestrator.clock import Clock
+from orchestrator.sandbox.auth import Grants
+from orchestrator.sandbox.scenario import Scenario
+from orchestrator.sandbox.state import World
+
+if TYPE_CHECKING:
+    from orchestrator.sandbox.legs import Legs
+
+__all__ = ["HANDLERS", "Core", "Flavor", "handler"]
+
+Flavor = Literal["cloud", "oss"]
+Handler = Callable[["Core", Grants, Any], Awaitable[Message]]
+HANDLERS: dict[tuple[str, str], Handler] = {}
+
+
+@dataclass
+class Core:
+    """The sandbox's state, scenario and clock, shared by every handler."""
+
+    world: World
+    scenario: Scenario
+    clock: Clock
+    flavor: Flavor
+    legs: Legs
+    trunks: dict[str, sip_pb.SIPOutboundTrunkInfo] = field(default_factory=dict)
+    started: int = 0
+    """How many requests have passed auth and decoding and reached their handler."""
+
+
+def handler(service: str, method: str) -> Callable[[Handler], Handler]:
+    """Register the implementation of `livekit.<service>/<method>`."""
+
+    def register(fn: Handler) -> Handler:
+        HANDLERS[(service, method)] = fn
+        return fn
+
+    return register

@@ -1,0 +1,240 @@
+"""SIP call legs and the scripted phones at their far end.
+
+An outbound leg follows LiveKit's SIP bridge: the participant joins the room first with
+`sip.callStatus = dialing`, then `ringing`, then (after DTMF, `automation`) `active` once the
+scripted phone answers; a failed call just leaves the room with the disconnect reason the
+bridge uses. After answering, the phone reacts to the brief as the scenario says: DTMF `1`
+(accept), DTMF `2` (decline), a hang-up, or silence. The inbound caller is a leg too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from livekit.protocol import models
+
+from orchestrator.sandbox.scenario import PhoneSpec, Scenario
+from orchestrator.sandbox.state import Event, World, new_id
+from orchestrator.sandbox.twirp import PSRPC_PREFIX, TwirpError, sip_error
+
+__all__ = ["Leg", "Legs"]
+
+DEFAULT_RINGING_TIMEOUT = 180.0  # the open-source SIP bridge's default
+_RINGING_AFTER = 0.1
+_REJECT_AFTER = 0.5
+_VOICEMAIL_AFTER = 2.0
+_FAILURES = {"busy": 486, "decline": 603, "unavailable": 480}
+_UNAVAILABLE = {404, 408, 480}
+REJECTED = models.DisconnectReason.USER_REJECTED
+UNAVAILABLE = models.DisconnectReason.USER_UNAVAILABLE
+HUNG_UP = models.DisconnectReason.CLIENT_INITIATED
+
+
+@dataclass
+class Leg:
+    room: str
+    identity: str
+    call_id: str
+    number: str
+    answered: asyncio.Future[None]
+    status: str = "dialing"
+    transfer_to: str = ""
+    transfer: asyncio.Future[bool] | None = None
+    voicemail: bool = field(default=False)
+
+
+class Legs:
+    """Every SIP leg of the sandbox, keyed by (room, participant identity)."""
+
+    def __init__(self, world: World, scenario: Scenario) -> None:
+        self.world = world
+        self.scenario = scenario
+        self.legs: dict[tuple[str, str], Leg] = {}
+        world.subscribers.append(self._on_event)
+
+    def _on_event(self, event: Event) -> None:
+        """A leg whose participant left the room (removed, room deleted...) is over."""
+        if event.kind != "participant_left" or event.participant is None:
+            return
+        leg = self.legs.pop((event.room, event.participant.identity), None)
+        if leg is not None:
+            self._settle(leg, TwirpError("canceled", PSRPC_PREFIX + "call canceled"))
+
+    def get(self, room: str, identity: str) -> Leg | None:
+        return self.legs.get((room, identity))
+
+    def moved(self, room: str, destination: str, identity: str) -> None:
+        leg = self.legs.pop((room, identity), None)
+        if leg is not None:
+            leg.room = destination
+            self.legs[(destination, identity)] = leg
+
+    def _status(self, leg: Leg, status: str) -> None:
+        leg.status = status
+        if self.world.member(leg.room, leg.identity):
+            self.world.set_attributes(leg.room, leg.identity, {"sip.callStatus": status})
+
+    def _publish_audio(self, leg: Leg) -> None:
+        member = self.world.member(leg.room, leg.identity)
+        if member is not None and not member.info.tracks:
+            track = models.TrackInfo(sid=new_id("TR_"), type=models.TrackType.AUDIO, name="phone")
+            track.source = models.TrackSource.MICROPHONE
+            member.info.tracks.append(track)
+
+    @staticmethod
+    def _settle(leg: Leg, error: TwirpError) -> None:
+        if not leg.answered.done():
+            leg.answered.set_exception(error)
+            leg.answered.exception()  # retrieved here so an unawaited leg never warns
+
+    def _end(self, leg: Leg, reason: int, error: TwirpError | None = None) -> None:
+        """The call is over: resolve waiters, then leave the room if still there."""
+        self._settle(leg, error or TwirpError("canceled", PSRPC_PREFIX + "call canceled"))
+        self.legs.pop((leg.room, leg.identity), None)
+        if self.world.member(leg.room, leg.identity):
+            if reason == HUNG_UP:
+                self._status(leg, "hangup")
+            self.world.leave(leg.room, leg.identity, reason)
+
+    # -- outbound -----------------------------------------------------------------------
+
+    def dial(
+        self,
+        room: str,
+        info: models.ParticipantInfo,
+        number: str,
+        ring: float,
+        dtmf: str,
+        *,
+        reject: int | None = None,
+    ) -> Leg:
+        """Join the room as `dialing` and run the call; `reject` is a SIP status to fail with."""
+        leg = Leg(room, info.identity, info.attributes["sip.callID"], number, _future())
+        self.legs[(room, info.identity)] = leg
+        member = self.world.join(room, info)
+        phone = self.scenario.phone(number)
+        member.task = self.world.spawn(self._run(leg, phone, ring, dtmf, reject))
+        return leg
+
+    async def _run(
+        self, leg: Leg, phone: PhoneSpec, ring: float, dtmf: str, reject: int | None
+    ) -> None:
+        try:
+            if reject is not None:
+                await self.world.clock.sleep(0.2)
+                self._end(leg, REJECTED, sip_error(reject))
+                return
+            await self._ring(leg, phone, ring, dtmf)
+        except asyncio.CancelledError:  # removed, room deleted, caller gone: the call ends
+            self._settle(leg, TwirpError("canceled", PSRPC_PREFIX + "call canceled"))
+            self.legs.pop((leg.room, leg.identity), None)
+            raise
+
+    async def _ring(self, leg: Leg, phone: PhoneSpec, ring: float, dtmf: str) -> None:
+        # Times count from the dial: 180 Ringing after 0.1 s, a final answer at its time.
+        clock = self.world.clock
+        await clock.sleep(_RINGING_AFTER)
+        self._status(leg, "ringing")
+        answer = phone.answer
+        if isinstance(answer, str) and answer in _FAILURES:
+            await clock.sleep(_REJECT_AFTER - _RINGING_AFTER)
+            status = _FAILURES[answer]
+            self._end(leg, UNAVAILABLE if status in _UNAVAILABLE else REJECTED, sip_error(status))
+            return
+        delay = _VOICEMAIL_AFTER if answer == "voicemail" else answer
+        if answer == "no_answer" or (isinstance(delay, float) and delay > ring):
+            await clock.sleep(ring - _RINGING_AFTER)
+            timeout = TwirpError("canceled", PSRPC_PREFIX + "INVITE failed: sip request timed out")
+            self._end(leg, UNAVAILABLE, timeout)
+            return
+        assert isinstance(delay, float)
+        await clock.sleep(max(delay - _RINGING_AFTER, 0.0))
+        if dtmf:
+            self._status(leg, "automation")
+            await clock.sleep(0.1 * len(dtmf) + 0.4 * dtmf.lower().count("w"))
+        self._publish_audio(leg)
+        self._status(leg, "active")
+        leg.voicemail = answer == "voicemail"
+        leg.answered.set_result(None)
+        if leg.voicemail:
+            return  # a voicemail greeting never reacts to a brief
+        await clock.sleep(phone.decide_after)
+        self._react(leg, phone)
+
+    def _react(self, leg: Leg, phone: PhoneSpec) -> None:
+        member = self.world.member(leg.room, leg.identity)
+        if member is None:
+            return
+        if phone.on_brief in ("accept", "decline"):
+            digit = "1" if phone.on_brief == "accept" else "2"
+            self.world.emit("sip_dtmf_received", leg.room, participant=member.info, digit=digit)
+        elif phone.on_brief == "hangup":
+            self._end(leg, HUNG_UP)
+
+    # -- inbound caller -----------------------------------------------------------------
+
+    def place_caller(self, room: str, number: str, hangup_after: float | None) -> Leg:
+        trunk = self.scenario.trunk
+        info = models.ParticipantInfo(
+            identity=f"sip_{number}",
+            name=f"Phone {number}",
+            kind=models.ParticipantInfo.Kind.SIP,
+        )
+        info.attributes.update(
+            {
+                "sip.callID": new_id("SCL_"),
+                "sip.trunkID": "ST_inbound",
+                "sip.phoneNumber": number,
+                "sip.trunkPhoneNumber": trunk.numbers[0] if trunk.numbers else "",
+                "sip.callStatus": "active",
+            }
+        )
+        leg = Leg(room, info.identity, info.attributes["sip.callID"], number, _future())
+        leg.status = "active"
+        leg.answered.set_result(None)
+        self.legs[(room, info.identity)] = leg
+        member = self.world.join(room, info)
+        self._publish_audio(leg)
+        if hangup_after is not None:
+            member.task = self.world.spawn(self._hang_up_later(leg, hangup_after))
+        return leg
+
+    async def _hang_up_later(self, leg: Leg, after: float) -> None:
+        await self.world.clock.sleep(after)
+        self._end(leg, HUNG_UP)
+
+    def hang_up(self, room: str, identity: str) -> None:
+        """The far end hangs up (a test or simulation can make any leg do this)."""
+        leg = self.get(room, identity)
+        if leg is not None:
+            self._end(leg, HUNG_UP)
+
+    # -- transfer (REFER) ---------------------------------------------------------------
+
+    async def refer(self, leg: Leg, phone: PhoneSpec, ring: float) -> bool:
+        """Run a REFER; True when the new leg answered, False when the call ended first."""
+        clock = self.world.clock
+        answer = phone.answer
+        if isinstance(answer, str) and answer in _FAILURES:
+            await clock.sleep(_REJECT_AFTER)
+            raise sip_error(_FAILURES[answer], transfer=True)
+        delay = _VOICEMAIL_AFTER if answer == "voicemail" else answer
+        if answer == "no_answer" or (isinstance(delay, float) and delay > ring):
+            await clock.sleep(ring)
+            raise TwirpError("canceled", "refer canceled")
+        assert isinstance(delay, float)
+        await clock.sleep(delay)
+        if (leg.room, leg.identity) not in self.legs:
+            return False
+        self.world.spawn(self._leave_after_transfer(leg))
+        return True
+
+    async def _leave_after_transfer(self, leg: Leg) -> None:
+        await self.world.clock.sleep(1.0)  # the bridge sends BYE within a second
+        if (leg.room, leg.identity) in self.legs:
+            self._end(leg, HUNG_UP)
+
+
+def _future() -> asyncio.Future[None]:
+    return asyncio.get_running_loop().create_future()

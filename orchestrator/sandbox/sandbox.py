@@ -1,0 +1,157 @@
+"""`Sandbox`: a local LiveKit server speaking the real API, for tests, benchmarks and dry runs.
+
+```python
+async with Sandbox(scenario) as sandbox:
+    api = LiveKitAPI(sandbox.url, sandbox.api_key, sandbox.api_secret)
+    caller = sandbox.place_caller("call-1")
+    ...
+```
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from livekit.protocol import sip as sip_pb
+
+from orchestrator.clock import Clock, ManualClock, RealClock
+from orchestrator.sandbox.core import Core, Flavor
+from orchestrator.sandbox.legs import Legs
+from orchestrator.sandbox.scenario import FaultSpec, Scenario
+from orchestrator.sandbox.server import Faults, Recorder, make_app
+from orchestrator.sandbox.state import Event, RoomState, World
+from orchestrator.sandbox.webhooks import WebhookSender
+
+__all__ = ["Sandbox"]
+
+_SANDBOX_HOST = "sip.sandbox.invalid"
+
+
+class Sandbox:
+    """One sandbox server. Use as an async context manager, or call `start()` / `stop()`."""
+
+    def __init__(
+        self,
+        scenario: Scenario | None = None,
+        *,
+        api_key: str = "devkey",
+        api_secret: str = "secret",
+        flavor: Flavor = "cloud",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        clock: Clock | None = None,
+        record: str | Path | None = None,
+        webhook: str | None = None,
+    ) -> None:
+        self.scenario = scenario or Scenario()
+        self.api_key = api_key
+        self.api_secret = api_secret
+        self.flavor: Flavor = flavor
+        self.host = host
+        self.port = port
+        self.clock: Clock = clock or RealClock(self.scenario.speed)
+        self._record_path = str(record) if record else None
+        self._webhook_url = webhook
+        self._runner: web.AppRunner | None = None
+        self._callers = itertools.count(1)
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.world = World(self.clock)
+        self.legs = Legs(self.world, self.scenario)
+        trunk = self.scenario.trunk
+        self.core = Core(self.world, self.scenario, self.clock, self.flavor, self.legs)
+        self.core.trunks[trunk.id] = sip_pb.SIPOutboundTrunkInfo(
+            sip_trunk_id=trunk.id, name="sandbox", address=_SANDBOX_HOST, numbers=trunk.numbers
+        )
+        self.recorder = Recorder(self._record_path)
+        self.faults = Faults(list(self.scenario.faults))
+        self.webhooks = None
+        if self._webhook_url:
+            self.webhooks = WebhookSender(self._webhook_url, self.api_key, self.api_secret)
+            self.world.subscribers.append(self.webhooks)
+            self.webhooks.start()
+        app = make_app(self.core, self.api_key, self.api_secret, self.recorder, self.faults)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        sockets = self._runner.addresses
+        self.port = int(sockets[0][1])
+
+    async def stop(self) -> None:
+        if self._runner is None:
+            return
+        await self._runner.cleanup()
+        self._runner = None
+        await self.world.close()
+        if self.webhooks is not None:
+            await self.webhooks.stop()
+        self.recorder.close()
+
+    async def __aenter__(self) -> Sandbox:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.stop()
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    # -- scenario control ---------------------------------------------------------------
+
+    def place_caller(self, room: str | None = None, number: str | None = None) -> str:
+        """Put the scenario's inbound caller in a room (created if needed); returns its identity.
+
+        The caller is a SIP participant whose `sip.phoneNumber` is the caller's number. With
+        `caller.hangup_after` in the scenario, the caller hangs up that many seconds later.
+        """
+        room = room or f"call-{next(self._callers)}"
+        caller = self.scenario.caller
+        leg = self.legs.place_caller(room, number or caller.number, caller.hangup_after)
+        return leg.identity
+
+    def hang_up(self, room: str, identity: str) -> None:
+        """The phone at the far end of a SIP leg hangs up."""
+        self.legs.hang_up(room, identity)
+
+    def add_fault(self, rpc: str, code: str, *, times: int = 1, **extra: Any) -> None:
+        """Make the next `times` calls of `rpc` (like "SIP.CreateSIPParticipant") fail."""
+        self.faults.add(FaultSpec(rpc=rpc, code=code, times=times, **extra))
+
+    # -- observation --------------------------------------------------------------------
+
+    def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
+        """Call `callback` with every room event; returns a function that unsubscribes."""
+        self.world.subscribers.append(callback)
+        return lambda: self.world.subscribers.remove(callback)
+
+    async def wait_for(self, predicate: Callable[[], bool]) -> None:
+        """Wait, without polling, until `predicate()` is true after some change."""
+        await self.world.wait_for(predicate)
+
+    @property
+    def started(self) -> int:
+        """How many requests have reached their handler (recorded ones have also finished)."""
+        return self.core.started
+
+    def room(self, name: str) -> RoomState | None:
+        return self.world.rooms.get(name)
+
+    @property
+    def requests(self) -> list[dict[str, Any]]:
+        """Every request received so far, as recorded (`rpc`, `request`, `room`, `code`...)."""
+        return self.recorder.entries
+
+    @property
+    def manual_clock(self) -> ManualClock:
+        if not isinstance(self.clock, ManualClock):
+            raise TypeError("this sandbox runs on a real clock; pass clock=ManualClock()")
+        return self.clock

@@ -1,0 +1,100 @@
+"""Scenario files: the caller, the outbound trunk, how dialled phones behave, API faults.
+
+Read with the same strict YAML reader as flows, so a scenario error is a positioned
+`PATH:LINE:COL: message` too. The keys of DESIGN.md section 4 are kept; `decide_after` (when
+a scripted supervisor reacts to the brief) and per-fault `message`, `lose_response` and
+`sip_status_code` extend them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+from orchestrator.flow.loader import load_document
+from orchestrator.flow.values import E164, PhoneNumber, TrunkId
+from orchestrator.sandbox.twirp import HTTP_STATUS
+
+__all__ = ["CallerSpec", "FaultSpec", "PhoneSpec", "Scenario", "TrunkSpec", "load_scenario"]
+
+PHONE_OUTCOMES = ("busy", "no_answer", "decline", "unavailable", "voicemail")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class CallerSpec(_Strict):
+    number: PhoneNumber = Field(
+        "+14155552671", description="Becomes the caller's sip.phoneNumber."
+    )
+    hangup_after: float | None = Field(
+        None, ge=0, le=86_400, description="Seconds after the caller is placed, then hang up."
+    )
+
+
+class TrunkSpec(_Strict):
+    id: TrunkId = "ST_sandbox"
+    numbers: list[PhoneNumber] = Field(["+18005550100"], max_length=100)
+    caller_id_policy: Literal["any", "owned_only"] = Field(
+        "any", description="owned_only: a From number not in `numbers` gets SIP 403."
+    )
+
+
+class PhoneSpec(_Strict):
+    answer: float | Literal["busy", "no_answer", "decline", "unavailable", "voicemail"] = Field(
+        1.0, description="Seconds to answer, or how the call fails."
+    )
+    on_brief: Literal["accept", "decline", "hangup", "silent"] = Field(
+        "accept", description="accept presses 1, decline presses 2."
+    )
+    decide_after: float = Field(
+        1.0, ge=0, le=600, description="Seconds after answering before reacting to the brief."
+    )
+
+
+def _phone_key(value: Any) -> str:
+    if value == "default" or (isinstance(value, str) and E164.fullmatch(value)):
+        return str(value)
+    raise ValueError('phone keys are "default" or quoted E.164 numbers like "+15105550100"')
+
+
+class FaultSpec(_Strict):
+    rpc: str = Field(
+        pattern=r"^(RoomService|SIP|AgentDispatchService)\.[A-Za-z]{1,64}$",
+        description="Service.Method, like RoomService.MoveParticipant.",
+    )
+    code: str = Field(description="A Twirp error code, like unavailable.")
+    times: int = Field(1, ge=1, le=10_000)
+    message: str = Field("injected fault", max_length=200)
+    lose_response: bool = Field(
+        False, description="Do the work, then answer with the error (a lost response)."
+    )
+    sip_status_code: int | None = Field(None, ge=100, le=699)
+
+    @field_validator("code")
+    @classmethod
+    def _known_code(cls, code: str) -> str:
+        if code not in HTTP_STATUS:
+            raise ValueError("code must be a Twirp error code: " + ", ".join(HTTP_STATUS))
+        return code
+
+
+class Scenario(_Strict):
+    caller: CallerSpec = CallerSpec()
+    trunk: TrunkSpec = TrunkSpec()
+    phones: dict[Annotated[str, BeforeValidator(_phone_key)], PhoneSpec] = Field(
+        default_factory=lambda: {"default": PhoneSpec()}
+    )
+    faults: list[FaultSpec] = Field([], max_length=1000)
+    speed: float = Field(1.0, gt=0, le=100_000, description="Time compression of waits.")
+
+    def phone(self, number: str) -> PhoneSpec:
+        return self.phones.get(number) or self.phones.get("default") or PhoneSpec()
+
+
+def load_scenario(source: str | Path | bytes) -> Scenario:
+    """Load a scenario file (or YAML text); raises FlowError with positioned problems."""
+    return load_document(source, Scenario)[0]
