@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+from livekit.protocol import agent_dispatch, room, sip
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from orchestrator.flow.loader import load_document
@@ -20,6 +21,12 @@ from orchestrator.sandbox.twirp import HTTP_STATUS
 __all__ = ["CallerSpec", "FaultSpec", "PhoneSpec", "Scenario", "TrunkSpec", "load_scenario"]
 
 PHONE_OUTCOMES = ("busy", "no_answer", "decline", "unavailable", "voicemail")
+RPCS = frozenset(
+    f"{service.name}.{method.name}"
+    for module in (room, sip, agent_dispatch)
+    for service in module.DESCRIPTOR.services_by_name.values()
+    for method in service.methods
+)
 
 
 class _Strict(BaseModel):
@@ -43,10 +50,31 @@ class TrunkSpec(_Strict):
     )
 
 
-class PhoneSpec(_Strict):
-    answer: float | Literal["busy", "no_answer", "decline", "unavailable", "voicemail"] = Field(
-        1.0, description="Seconds to answer, or how the call fails."
+def _answer(value: Any) -> Any:
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 3600:
+        return float(value)
+    if value in PHONE_OUTCOMES:
+        return value
+    raise ValueError(
+        "answer is the seconds until the phone answers (0 to 3600), or one of "
+        + ", ".join(PHONE_OUTCOMES)
     )
+
+
+def _rpc(value: Any) -> str:
+    if isinstance(value, str) and value in RPCS:
+        return value
+    raise ValueError(
+        "rpc is Service.Method of the LiveKit API, like RoomService.MoveParticipant or "
+        "SIP.CreateSIPParticipant"
+    )
+
+
+class PhoneSpec(_Strict):
+    answer: Annotated[
+        float | Literal["busy", "no_answer", "decline", "unavailable", "voicemail"],
+        BeforeValidator(_answer),
+    ] = Field(1.0, description="Seconds to answer, or how the call fails.")
     on_brief: Literal["accept", "decline", "hangup", "silent"] = Field(
         "accept", description="accept presses 1, decline presses 2."
     )
@@ -62,9 +90,8 @@ def _phone_key(value: Any) -> str:
 
 
 class FaultSpec(_Strict):
-    rpc: str = Field(
-        pattern=r"^(RoomService|SIP|AgentDispatchService)\.[A-Za-z]{1,64}$",
-        description="Service.Method, like RoomService.MoveParticipant.",
+    rpc: Annotated[str, BeforeValidator(_rpc)] = Field(
+        description="Service.Method, like RoomService.MoveParticipant."
     )
     code: str = Field(description="A Twirp error code, like unavailable.")
     times: int = Field(1, ge=1, le=10_000)
