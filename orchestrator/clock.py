@@ -64,6 +64,12 @@ class ManualClock:
         """How many sleepers are waiting (cancelled ones included until their deadline)."""
         return sum(1 for *_, future in self._sleepers if not future.done())
 
+    def next_deadline(self) -> float | None:
+        """When the earliest live sleeper wakes, or None if nobody sleeps."""
+        while self._sleepers and self._sleepers[0][2].done():
+            heapq.heappop(self._sleepers)  # cancelled sleepers
+        return self._sleepers[0][0] if self._sleepers else None
+
     async def advance(self, seconds: float) -> None:
         """Move time forward, waking each sleeper at its deadline and letting it run."""
         target = self._now + seconds

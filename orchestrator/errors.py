@@ -2,18 +2,19 @@
 
 ```
 OrchestratorError
- └── FlowError            a flow file cannot be loaded: carries every Problem found
+ ├── FlowError            a flow file cannot be loaded: carries every Problem found
+ └── TransferError        a transfer cannot start or run: carries reason, SIP status, retryable
+      └── TransferInProgress   a second transfer was requested for the same caller
 ```
 
-Runtime errors (dial failures, API faults) join this tree with the engine. Every error carries
-data, not only text, and every message says how to fix what it reports.
+Every error carries data, not only text, and every message says how to fix what it reports.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["FlowError", "OrchestratorError", "Problem"]
+__all__ = ["FlowError", "OrchestratorError", "Problem", "TransferError", "TransferInProgress"]
 
 
 class OrchestratorError(Exception):
@@ -43,3 +44,43 @@ class FlowError(OrchestratorError):
         first = self.problems[0].render(source) if self.problems else source
         more = f" (and {count - 1} more)" if count > 1 else ""
         super().__init__(f"{first}{more}")
+
+
+class TransferError(OrchestratorError):
+    """A transfer could not start or went wrong in a way the flow cannot route.
+
+    `reason` is one of the typed failure reasons (`config_error`, `permission`, ...),
+    `sip_status` the SIP status when one was involved, `retryable` whether trying again later
+    could succeed.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str,
+        sip_status: int | None = None,
+        retryable: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.sip_status = sip_status
+        self.retryable = retryable
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}({str(self)!r}, reason={self.reason!r}, "
+            f"sip_status={self.sip_status!r}, retryable={self.retryable!r})"
+        )
+
+
+class TransferInProgress(TransferError):
+    """The caller already has a transfer running; wait for its outcome instead."""
+
+    def __init__(self, room: str) -> None:
+        super().__init__(
+            f"a transfer is already in progress for the caller in room {room!r}; await its "
+            "outcome instead of starting another",
+            reason="in_progress",
+            retryable=True,
+        )

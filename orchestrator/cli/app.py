@@ -1,4 +1,4 @@
-"""Typer app: `validate`, `schema`, `graph` and `sandbox`.
+"""Typer app: `validate`, `schema`, `graph`, `simulate` and `sandbox`.
 
 Bad input never produces a traceback: flow problems are printed as `PATH:LINE:COL: message`
 lines and exit 1; usage mistakes exit 2 with click's message.
@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from orchestrator.cli.sandbox_cmd import sandbox
+from orchestrator.cli.simulate_cmd import simulate
 from orchestrator.errors import FlowError, OrchestratorError
 from orchestrator.flow import load_flow, render_graph
 from orchestrator.flow.schema import flow_schema_text
@@ -100,6 +101,7 @@ def _write(text: str, output: Path | None) -> None:
 
 
 app.command()(sandbox)
+app.command()(simulate)
 
 
 def main() -> None:

@@ -42,6 +42,8 @@ class Leg:
     transfer_to: str = ""
     transfer: asyncio.Future[bool] | None = None
     voicemail: bool = field(default=False)
+    sid: str = ""
+    ended: asyncio.Future[None] = field(default_factory=lambda: _future())
 
 
 class Legs:
@@ -51,14 +53,17 @@ class Legs:
         self.world = world
         self.scenario = scenario
         self.legs: dict[tuple[str, str], Leg] = {}
+        self.pending_hangups: dict[str, tuple[Leg, float]] = {}
         world.subscribers.append(self._on_event)
 
     def _on_event(self, event: Event) -> None:
         """A leg whose participant left the room (removed, room deleted...) is over."""
         if event.kind != "participant_left" or event.participant is None:
             return
-        leg = self.legs.pop((event.room, event.participant.identity), None)
-        if leg is not None:
+        key = (event.room, event.participant.identity)
+        leg = self.legs.get(key)
+        if leg is not None and leg.sid == event.participant.sid:  # not a newer same-named leg
+            del self.legs[key]
             self._settle(leg, TwirpError("canceled", PSRPC_PREFIX + "call canceled"))
 
     def get(self, room: str, identity: str) -> Leg | None:
@@ -82,16 +87,30 @@ class Legs:
             track.source = models.TrackSource.MICROPHONE
             member.info.tracks.append(track)
 
+    def close(self) -> None:
+        """The sandbox stops: every call ends, and whoever waits on one gets an answer."""
+        for leg in list(self.legs.values()):
+            self._settle(leg, TwirpError("canceled", PSRPC_PREFIX + "call canceled"))
+            if leg.transfer is not None and not leg.transfer.done():
+                leg.transfer.cancel()
+        self.legs.clear()
+
+    def _forget(self, leg: Leg) -> None:
+        if self.legs.get((leg.room, leg.identity)) is leg:  # not a newer leg of that name
+            del self.legs[(leg.room, leg.identity)]
+
     @staticmethod
     def _settle(leg: Leg, error: TwirpError) -> None:
         if not leg.answered.done():
             leg.answered.set_exception(error)
             leg.answered.exception()  # retrieved here so an unawaited leg never warns
+        if not leg.ended.done():
+            leg.ended.set_result(None)
 
     def _end(self, leg: Leg, reason: int, error: TwirpError | None = None) -> None:
         """The call is over: resolve waiters, then leave the room if still there."""
         self._settle(leg, error or TwirpError("canceled", PSRPC_PREFIX + "call canceled"))
-        self.legs.pop((leg.room, leg.identity), None)
+        self._forget(leg)
         if self.world.member(leg.room, leg.identity):
             if reason == HUNG_UP:
                 self._status(leg, "hangup")
@@ -111,8 +130,9 @@ class Legs:
     ) -> Leg:
         """Join the room as `dialing` and run the call; `reject` is a SIP status to fail with."""
         leg = Leg(room, info.identity, info.attributes["sip.callID"], number, _future())
+        member = self.world.join(room, info)  # may replace a same-named participant first
+        leg.sid = member.info.sid
         self.legs[(room, info.identity)] = leg
-        member = self.world.join(room, info)
         phone = self.scenario.phone(number)
         member.task = self.world.spawn(self._run(leg, phone, ring, dtmf, reject))
         return leg
@@ -128,7 +148,7 @@ class Legs:
             await self._ring(leg, phone, ring, dtmf)
         except asyncio.CancelledError:  # removed, room deleted, caller gone: the call ends
             self._settle(leg, TwirpError("canceled", PSRPC_PREFIX + "call canceled"))
-            self.legs.pop((leg.room, leg.identity), None)
+            self._forget(leg)
             raise
 
     async def _ring(self, leg: Leg, phone: PhoneSpec, ring: float, dtmf: str) -> None:
@@ -156,6 +176,12 @@ class Legs:
         self._publish_audio(leg)
         self._status(leg, "active")
         leg.voicemail = answer == "voicemail"
+        if leg.voicemail:
+            # What an answering-machine detector would hear, as an event (there is no audio).
+            member = self.world.member(leg.room, leg.identity)
+            self.world.emit("voicemail_greeting", leg.room, participant=member and member.info)
+        if leg.answered.done():
+            return
         leg.answered.set_result(None)
         if leg.voicemail:
             return  # a voicemail greeting never reacts to a brief
@@ -193,12 +219,22 @@ class Legs:
         leg = Leg(room, info.identity, info.attributes["sip.callID"], number, _future())
         leg.status = "active"
         leg.answered.set_result(None)
-        self.legs[(room, info.identity)] = leg
         member = self.world.join(room, info)
+        leg.sid = member.info.sid
+        self.legs[(room, info.identity)] = leg
         self._publish_audio(leg)
         if hangup_after is not None:
-            member.task = self.world.spawn(self._hang_up_later(leg, hangup_after))
+            self.pending_hangups[room] = (leg, hangup_after)
         return leg
+
+    def room_used(self, room: str) -> None:
+        """An API request named `room`: the transfer has started, the caller's timer runs."""
+        pending = self.pending_hangups.pop(room, None)
+        if pending is not None:
+            leg, after = pending
+            member = self.world.member(leg.room, leg.identity)
+            if member is not None and member.info.sid == leg.sid:
+                member.task = self.world.spawn(self._hang_up_later(leg, after))
 
     async def _hang_up_later(self, leg: Leg, after: float) -> None:
         await self.world.clock.sleep(after)
@@ -214,21 +250,28 @@ class Legs:
 
     async def refer(self, leg: Leg, phone: PhoneSpec, ring: float) -> bool:
         """Run a REFER; True when the new leg answered, False when the call ended first."""
-        clock = self.world.clock
         answer = phone.answer
         if isinstance(answer, str) and answer in _FAILURES:
-            await clock.sleep(_REJECT_AFTER)
+            if not await self._while_live(leg, _REJECT_AFTER):
+                return False
             raise sip_error(_FAILURES[answer], transfer=True)
         delay = _VOICEMAIL_AFTER if answer == "voicemail" else answer
         if answer == "no_answer" or (isinstance(delay, float) and delay > ring):
-            await clock.sleep(ring)
+            if not await self._while_live(leg, ring):
+                return False
             raise TwirpError("canceled", "refer canceled")
         assert isinstance(delay, float)
-        await clock.sleep(delay)
-        if (leg.room, leg.identity) not in self.legs:
-            return False
+        if not await self._while_live(leg, delay):
+            return False  # the call ended after the REFER was accepted: not an error
         self.world.spawn(self._leave_after_transfer(leg))
         return True
+
+    async def _while_live(self, leg: Leg, seconds: float) -> bool:
+        """Wait simulated seconds; False as soon as the call ends instead."""
+        waiting = asyncio.ensure_future(self.world.clock.sleep(seconds))
+        await asyncio.wait({waiting, leg.ended}, return_when=asyncio.FIRST_COMPLETED)
+        waiting.cancel()
+        return not leg.ended.done() and (leg.room, leg.identity) in self.legs
 
     async def _leave_after_transfer(self, leg: Leg) -> None:
         await self.world.clock.sleep(1.0)  # the bridge sends BYE within a second

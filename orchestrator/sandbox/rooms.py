@@ -115,6 +115,12 @@ async def update_participant(
         info.metadata = req.metadata
     if req.HasField("permission"):
         info.permission.CopyFrom(req.permission)  # replaces every flag, as the server does
+        if not req.permission.can_publish:
+            del info.tracks[:]  # revoking publish unpublishes the tracks
+        if not req.permission.can_subscribe:
+            member = core.world.member(req.room, req.identity)
+            assert member is not None
+            member.unsubscribed.add("*")  # and revoking subscribe drops every subscription
     if req.attributes:
         core.world.set_attributes(req.room, req.identity, dict(req.attributes))
     return _copy(info)
@@ -125,6 +131,8 @@ async def mute_published_track(
     core: Core, grants: Grants, req: pb.MuteRoomTrackRequest
 ) -> pb.MuteRoomTrackResponse:
     grants.room_admin(req.room)
+    if req.room not in core.world.rooms:
+        raise TwirpError("unavailable", PSRPC_PREFIX + "no response from servers")
     info = _member(core, req.room, req.identity).info
     if not req.muted:
         raise TwirpError("failed_precondition", "remote unmute not enabled")
@@ -198,4 +206,5 @@ async def forward_participant(
     info.sid = ""
     info.kind_details.append(models.ParticipantInfo.KindDetail.FORWARDED)
     core.world.join(req.destination_room, info)
+    core.world.forwards.setdefault((req.room, req.identity), set()).add(req.destination_room)
     return pb.ForwardParticipantResponse()

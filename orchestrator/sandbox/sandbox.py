@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from livekit.protocol import sip as sip_pb
+from livekit.protocol import models, sip as sip_pb
 
 from orchestrator.clock import Clock, ManualClock, RealClock
 from orchestrator.sandbox.core import Core, Flavor
@@ -87,9 +87,10 @@ class Sandbox:
     async def stop(self) -> None:
         if self._runner is None:
             return
+        self.legs.close()  # ends calls first, so handlers waiting on them answer at once
+        await self.world.close()
         await self._runner.cleanup()
         self._runner = None
-        await self.world.close()
         if self.webhooks is not None:
             await self.webhooks.stop()
         self.recorder.close()
@@ -117,6 +118,18 @@ class Sandbox:
         caller = self.scenario.caller
         leg = self.legs.place_caller(room, number or caller.number, caller.hangup_after)
         return leg.identity
+
+    def add_agent(self, room: str, identity: str = "agent") -> None:
+        """Put an AI agent participant (kind AGENT) in a room, as a worker's job would."""
+        info = models.ParticipantInfo(
+            identity=identity, name="AI agent", kind=models.ParticipantInfo.Kind.AGENT
+        )
+        self.world.join(room, info)
+
+    def remove(self, room: str, identity: str) -> None:
+        """A participant disconnects by itself (reason CLIENT_INITIATED)."""
+        if self.world.member(room, identity) is not None:
+            self.world.leave(room, identity, models.DisconnectReason.CLIENT_INITIATED)
 
     def hang_up(self, room: str, identity: str) -> None:
         """The phone at the far end of a SIP leg hangs up."""

@@ -38,6 +38,7 @@ _METHODS = {
 }
 _IDEMPOTENT = {"CreateSIPParticipant", "TransferSIPParticipant", "CreateDispatch"}
 _PROTOBUF = ("application/protobuf", "application/x-protobuf")
+_REMEMBERED = 1000  # request ids whose answers replays get
 
 
 class Faults:
@@ -159,7 +160,13 @@ def make_app(
             error = TwirpError("malformed", "the request body could not be decoded")
             return finish(_error(error), error.code)
         entry["room"] = _room_of(message)
-        entry["request"] = json_format.MessageToDict(message, preserving_proto_field_name=True)
+        if entry["room"]:
+            core.legs.room_used(entry["room"])
+        try:
+            entry["request"] = json_format.MessageToDict(message, preserving_proto_field_name=True)
+        except (json_format.SerializeToJsonError, ValueError):  # out-of-range Duration etc.
+            error = TwirpError("invalid_argument", "a field is out of range")
+            return finish(_error(error), error.code)
         try:
             answer = await _call(rpc, method, request, message, grants)
         except TwirpError as error:
@@ -195,6 +202,8 @@ def make_app(
             if task is None:
                 task = asyncio.ensure_future(fn(core, grants, message))
                 inflight[key] = task
+                while len(inflight) > _REMEMBERED:  # forget the oldest answers first
+                    del inflight[next(iter(inflight))]
         else:
             task = asyncio.ensure_future(fn(core, grants, message))
         answer = await asyncio.shield(task)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import re
 
+from google.protobuf.duration_pb2 import Duration
 from livekit.protocol import models, sip as pb
 
 from orchestrator.sandbox.auth import Grants
@@ -35,6 +36,12 @@ _FORBIDDEN_HEADERS = frozenset(
 )
 _HEADER_VALUE = re.compile(r"[\x20-\x7e]{0,1024}")
 _TRANSFER_TO = re.compile(r"<?(sips?|tel):[^\s<>]+>?")
+
+
+def _seconds(duration: Duration, name: str) -> float:
+    if not 0 <= duration.seconds <= 86_400:
+        raise TwirpError("invalid_argument", f"{name} out of range")
+    return duration.seconds + duration.nanos / 1e9
 
 
 def _check_headers(headers: dict[str, str]) -> None:
@@ -104,7 +111,7 @@ async def create_sip_participant(
             }
         )
     info.attributes["sip.callStatus"] = "dialing"
-    ring = req.ringing_timeout.ToTimedelta().total_seconds() or DEFAULT_RINGING_TIMEOUT
+    ring = _seconds(req.ringing_timeout, "ringing_timeout") or DEFAULT_RINGING_TIMEOUT
     policy = core.scenario.trunk
     refused = (
         trunk_id == policy.id
@@ -206,7 +213,7 @@ async def transfer_sip_participant(
         if leg.transfer_to != req.transfer_to:
             raise TwirpError("invalid_argument", "call already being transferred elsewhere")
     else:
-        ring = req.ringing_timeout.ToTimedelta().total_seconds() or 30.0
+        ring = _seconds(req.ringing_timeout, "ringing_timeout") or 30.0
         phone = core.scenario.phone(_transfer_number(req.transfer_to))
         leg.transfer_to = req.transfer_to
         leg.transfer = core.world.spawn(core.legs.refer(leg, phone, ring))

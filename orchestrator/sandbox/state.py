@@ -36,7 +36,8 @@ class Event:
 
     `kind` is one of `room_started`, `room_finished`, `participant_joined`,
     `participant_left`, `participant_attributes_changed`, `sip_dtmf_received`,
-    `data_received` and `subscriptions_changed`.
+    `data_received`, `subscriptions_changed` and `voicemail_greeting` (a scripted phone's
+    answering machine picked up: what an answering-machine detector would hear).
     """
 
     kind: str
@@ -74,6 +75,8 @@ class World:
         self.subscribers: list[Callable[[Event], None]] = []
         self.changed = asyncio.Condition()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.forwards: dict[tuple[str, str], set[str]] = {}
+        """Rooms mirroring a participant (ForwardParticipant), by (room, identity)."""
 
     # -- plumbing ---------------------------------------------------------------------
 
@@ -192,6 +195,9 @@ class World:
         if member.task is not None and member.task is not asyncio.current_task():
             member.task.cancel()
         self.emit("participant_left", room, participant=member.info)
+        for mirror in self.forwards.pop((room, identity), set()):  # forwarding stops with it
+            if self.member(mirror, identity) is not None:
+                self.leave(mirror, identity, reason)
         if not state.members and reason != models.DisconnectReason.ROOM_DELETED:
             self._schedule_close(state, state.info.departure_timeout)
         return member.info

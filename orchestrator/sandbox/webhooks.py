@@ -13,6 +13,7 @@ import base64
 import contextlib
 import datetime
 import hashlib
+import time
 
 import aiohttp
 from google.protobuf import json_format
@@ -41,7 +42,7 @@ class WebhookSender:
     def __call__(self, event: Event) -> None:
         if event.kind not in WEBHOOK_EVENTS:
             return
-        message = pb.WebhookEvent(event=event.kind, id=new_id("EV_"), created_at=int(event.at))
+        message = pb.WebhookEvent(event=event.kind, id=new_id("EV_"), created_at=int(time.time()))
         if event.room_info is not None:
             message.room.CopyFrom(event.room_info)
         if event.participant is not None:

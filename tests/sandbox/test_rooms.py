@@ -127,6 +127,7 @@ class TestParticipants:
         )
         assert not updated.permission.can_publish
         assert not updated.permission.can_publish_data
+        assert list(updated.tracks) == []  # revoking publish unpublished the caller's audio
 
     async def test_remove(self, livekit_sandbox: Sandbox, livekit_api: api.LiveKitAPI) -> None:
         identity = livekit_sandbox.place_caller("call-1")
@@ -164,6 +165,13 @@ class TestParticipants:
             )
         )
         assert not unknown.HasField("track")
+        with pytest.raises(api.TwirpError) as caught:
+            await livekit_api.room.mute_published_track(
+                api.MuteRoomTrackRequest(
+                    room="gone", identity=identity, track_sid=track, muted=True
+                )
+            )
+        assert (caught.value.code, caught.value.status) == ("unavailable", 503)
 
     async def test_update_subscriptions(
         self, livekit_sandbox: Sandbox, livekit_api: api.LiveKitAPI
@@ -248,6 +256,8 @@ class TestMove:
         mirror = livekit_sandbox.world.member("mirror", identity)
         assert mirror is not None
         assert models.ParticipantInfo.KindDetail.FORWARDED in mirror.info.kind_details
+        livekit_sandbox.hang_up("call-1", identity)
+        assert livekit_sandbox.world.member("mirror", identity) is None  # forwarding stopped
 
     @MANUAL
     async def test_delete_room_hangs_up_sip_legs(

@@ -426,18 +426,123 @@ class TestTransfer:
         assert caught.value.sip_status_code == 486
         assert caught.value.sip_transfer_reason == "STR_REJECTED"
 
+    @pytest.mark.parametrize(
+        ("room", "identity", "message"),
+        [("", "x", "Missing room name"), ("call-1", "", "Missing participant identity")],
+    )
     async def test_missing_fields_are_checked_before_auth(
-        self, livekit_api: api.LiveKitAPI
+        self, livekit_sandbox: Sandbox, room: str, identity: str, message: str
     ) -> None:
+        """Even a token with no grant at all gets invalid_argument, not 401."""
+        bare = api.AccessToken(livekit_sandbox.api_key, livekit_sandbox.api_secret).to_jwt()
+        client = api.LiveKitAPI(livekit_sandbox.url, token=bare)
+        try:
+            with pytest.raises(api.TwirpError) as caught:
+                await client.sip.transfer_sip_participant(
+                    api.TransferSIPParticipantRequest(
+                        room_name=room, participant_identity=identity, transfer_to="tel:+1"
+                    )
+                )
+            assert (caught.value.code, caught.value.message) == ("invalid_argument", message)
+        finally:
+            await client.aclose()
+
+    @pytest.mark.parametrize("grant", ["sip_call_only", "room_admin_only"])
+    async def test_needs_sip_call_and_room_admin(
+        self, livekit_sandbox: Sandbox, grant: str
+    ) -> None:
+        caller = livekit_sandbox.place_caller("call-1")
+        token = api.AccessToken(livekit_sandbox.api_key, livekit_sandbox.api_secret)
+        if grant == "sip_call_only":
+            token = token.with_sip_grants(api.SIPGrants(call=True))
+        else:
+            token = token.with_grants(api.VideoGrants(room_admin=True, room="call-1"))
+        client = api.LiveKitAPI(livekit_sandbox.url, token=token.to_jwt())
+        try:
+            with pytest.raises(api.TwirpError) as caught:
+                await client.sip.transfer_sip_participant(
+                    api.TransferSIPParticipantRequest(
+                        room_name="call-1",
+                        participant_identity=caller,
+                        transfer_to="tel:+15105550199",
+                    )
+                )
+            assert (caught.value.code, caught.value.status) == ("unauthenticated", 401)
+        finally:
+            await client.aclose()
+
+    @pytest.mark.parametrize(
+        ("identity", "code", "message"),
+        [
+            ("nobody", "not_found", "twirp error unknown: participant does not exist"),
+            ("agent", "invalid_argument", "no SIP session associated with participant"),
+        ],
+    )
+    async def test_unknown_and_non_sip_participants(
+        self,
+        livekit_sandbox: Sandbox,
+        livekit_api: api.LiveKitAPI,
+        identity: str,
+        code: str,
+        message: str,
+    ) -> None:
+        livekit_sandbox.place_caller("call-1")
+        livekit_sandbox.add_agent("call-1")
         with pytest.raises(api.TwirpError) as caught:
             await livekit_api.sip.transfer_sip_participant(
                 api.TransferSIPParticipantRequest(
-                    room_name="call-1", participant_identity="", transfer_to="tel:+1"
+                    room_name="call-1",
+                    participant_identity=identity,
+                    transfer_to="tel:+1510555019",
                 )
             )
-        assert caught.value.message == "Missing participant identity"
+        assert (caught.value.code, caught.value.message) == (code, message)
 
-    async def test_not_established_and_not_sip(
+    async def test_caller_hanging_up_mid_transfer(
+        self, livekit_sandbox: Sandbox, livekit_api: api.LiveKitAPI
+    ) -> None:
+        """The REFER was accepted, then the call ended: an answer at once, `call ended`."""
+        caller = livekit_sandbox.place_caller("call-1")
+        request = api.TransferSIPParticipantRequest(
+            room_name="call-1", participant_identity=caller, transfer_to="tel:+15105550108"
+        )
+        call = asyncio.ensure_future(livekit_api.sip.transfer_sip_participant(request))
+        await livekit_sandbox.wait_for(lambda: livekit_sandbox.started == 1)
+        await livekit_sandbox.manual_clock.advance(1)
+        livekit_sandbox.hang_up("call-1", caller)
+        answer = await call
+        assert (answer.status, answer.reason) == (
+            sip_pb.SIPTransferStatus.STS_TRANSFER_FAILED,
+            sip_pb.SIPTransferReason.STR_CALL_ENDED,
+        )
+        assert livekit_sandbox.manual_clock.now() == 1
+
+    async def test_second_transfer_elsewhere_and_the_same_again(
+        self, livekit_sandbox: Sandbox, livekit_api: api.LiveKitAPI
+    ) -> None:
+        caller = livekit_sandbox.place_caller("call-1")
+
+        def to(uri: str) -> api.TransferSIPParticipantRequest:
+            return api.TransferSIPParticipantRequest(
+                room_name="call-1", participant_identity=caller, transfer_to=uri
+            )
+
+        pending = asyncio.ensure_future(
+            livekit_api.sip.transfer_sip_participant(to("tel:+15105550199"))
+        )
+        await livekit_sandbox.wait_for(lambda: livekit_sandbox.started == 1)
+        with pytest.raises(api.TwirpError) as caught:
+            await livekit_api.sip.transfer_sip_participant(to("tel:+15105550198"))
+        assert caught.value.message == "call already being transferred elsewhere"
+        again = asyncio.ensure_future(
+            livekit_api.sip.transfer_sip_participant(to("tel:+15105550199"))
+        )
+        await livekit_sandbox.wait_for(lambda: livekit_sandbox.started == 3)
+        await livekit_sandbox.manual_clock.advance(2)
+        successful = sip_pb.SIPTransferStatus.STS_TRANSFER_SUCCESSFUL
+        assert (await pending).status == (await again).status == successful
+
+    async def test_not_established(
         self, livekit_sandbox: Sandbox, livekit_api: api.LiveKitAPI
     ) -> None:
         await livekit_api.sip.create_sip_participant(dial_request(wait_until_answered=False))
@@ -470,9 +575,15 @@ class TestTransfer:
 
 
 @pytest.mark.livekit_sandbox(manual_clock=True, scenario={"caller": {"hangup_after": 4.0}})
-async def test_caller_hangs_up_on_schedule(livekit_sandbox: Sandbox) -> None:
+async def test_caller_hangs_up_on_schedule(
+    livekit_sandbox: Sandbox, livekit_api: api.LiveKitAPI
+) -> None:
+    """`hangup_after` counts from the transfer's start: the first request naming the room."""
     events = record_events(livekit_sandbox)
     caller = livekit_sandbox.place_caller("call-1")
+    await livekit_sandbox.manual_clock.advance(100)
+    assert livekit_sandbox.world.member("call-1", caller) is not None
+    await livekit_api.room.list_participants(api.ListParticipantsRequest(room="call-1"))
     await livekit_sandbox.manual_clock.advance(3.9)
     assert livekit_sandbox.world.member("call-1", caller) is not None
     await livekit_sandbox.manual_clock.advance(0.1)
@@ -483,7 +594,7 @@ async def test_caller_hangs_up_on_schedule(livekit_sandbox: Sandbox) -> None:
 
 
 @pytest.mark.livekit_sandbox(manual_clock=True, scenario={"phones": {"default": {"answer": 2.0}}})
-async def test_caller_hanging_up_cancels_a_ringing_supervisor(
+async def test_deleting_the_room_cancels_a_ringing_supervisor(
     livekit_sandbox: Sandbox, livekit_api: api.LiveKitAPI
 ) -> None:
     """Deleting the consult room while the supervisor rings ends the dial (and the RPC)."""
@@ -495,3 +606,43 @@ async def test_caller_hanging_up_cancels_a_ringing_supervisor(
         await call
     assert caught.value.code == "canceled"
     assert livekit_sandbox.legs.legs == {}
+
+
+@pytest.mark.livekit_sandbox(manual_clock=True, scenario={"phones": PHONES})
+async def test_dialling_an_identity_twice_keeps_the_new_leg(
+    livekit_sandbox: Sandbox, livekit_api: api.LiveKitAPI
+) -> None:
+    await livekit_api.sip.create_sip_participant(dial_request(wait_until_answered=False))
+    second = await run_for(
+        livekit_sandbox, 2, livekit_api.sip.create_sip_participant(dial_request())
+    )
+    leg = livekit_sandbox.legs.get("consult", "sup-1")
+    assert leg is not None
+    assert leg.call_id == second.sip_call_id
+    assert leg.status == "active"
+
+
+async def test_out_of_range_duration_is_invalid(livekit_api: api.LiveKitAPI) -> None:
+    for seconds in (-5, 10**12):
+        with pytest.raises(api.TwirpError) as caught:
+            await livekit_api.sip.create_sip_participant(
+                dial_request(wait_until_answered=False, ringing_timeout=Duration(seconds=seconds))
+            )
+        assert caught.value.code == "invalid_argument"
+
+
+async def test_stopping_with_a_dial_in_flight_ends_it_at_once() -> None:
+    from orchestrator.clock import ManualClock
+
+    clock = ManualClock()
+    sandbox = Sandbox(clock=clock)
+    await sandbox.start()
+    client = api.LiveKitAPI(sandbox.url, sandbox.api_key, sandbox.api_secret)
+    call = asyncio.ensure_future(client.sip.create_sip_participant(dial_request()))
+    await sandbox.wait_for(lambda: sandbox.started == 1)
+    await sandbox.stop()
+    with pytest.raises(api.TwirpError) as caught:
+        await call
+    await client.aclose()
+    assert caught.value.code == "canceled"
+    assert clock.now() == 0

@@ -1,0 +1,238 @@
+"""What each step does against LiveKit. Each action returns the outcome event of its step.
+
+Actions run as one task per step visit; leaving the step cancels the task, and whatever it
+started is undone by the transfer's cleanup (the consult room is deleted, which hangs up any
+supervisor leg in it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import TYPE_CHECKING, Any
+
+from livekit import api
+
+from orchestrator.engine.outcome import Attempt
+from orchestrator.flow.model import (
+    AnnounceStep,
+    BriefStep,
+    CallerId,
+    ColdTransferStep,
+    DialStep,
+    HoldStep,
+    MergeStep,
+    Step,
+    Target,
+)
+from orchestrator.livekit import classify_dial_error
+
+if TYPE_CHECKING:
+    from orchestrator.engine.transfer import Transfer
+
+__all__ = ["run_step"]
+
+
+async def hold(t: Transfer, step: HoldStep) -> str:
+    if step.say:
+        await t.media.say_to_caller(t.room, t.render(step.say))
+    await t.media.start_hold(t.room, step.music)
+    t.start_hold()
+    await t.checkpoint("held")
+    return "held"
+
+
+async def announce(t: Transfer, step: AnnounceStep) -> str:
+    await t.media.say_to_caller(t.room, t.render(step.say))
+    return "done"
+
+
+def _dial_request(
+    t: Transfer, step: DialStep, target: Target, identity: str, caller_id: str, policy: CallerId
+) -> api.CreateSIPParticipantRequest:
+    ring = target.ring_timeout or step.ring_timeout
+    request = api.CreateSIPParticipantRequest(
+        sip_trunk_id=step.trunk or t.flow.trunk or t.trunk,
+        sip_call_to=target.number,
+        sip_number=caller_id,
+        room_name=t.consult_room,
+        participant_identity=identity,
+        participant_name="Supervisor",
+        participant_attributes={"transfer.id": t.transfer_id, "transfer.role": "supervisor"},
+        wait_until_answered=True,
+        play_dialtone=target.play_dialtone,
+        hide_phone_number=target.hide_phone_number,
+        krisp_enabled=target.krisp_enabled,
+        dtmf=target.dtmf or "",
+    )
+    request.ringing_timeout.FromSeconds(int(ring))
+    if target.max_call_duration:
+        request.max_call_duration.FromSeconds(target.max_call_duration)
+    if target.display_name:
+        request.display_name = target.display_name
+    headers = dict(target.headers or {})
+    if policy.diversion and policy.business_number and caller_id == t.caller_number:
+        headers.setdefault("Diversion", f"<tel:{policy.business_number}>;reason=unconditional")
+    request.headers.update(headers)
+    return request
+
+
+async def _attempt(
+    t: Transfer, step: DialStep, name: str, target: Target, preserve: bool, policy: CallerId
+) -> tuple[str, int | None]:
+    """One dial of one target, with at most one caller-ID fallback redial."""
+    caller_id = t.caller_number if preserve else (policy.business_number or "")
+    while True:
+        t.attempt_count += 1
+        identity = f"supervisor-{t.transfer_id}-{t.attempt_count}"
+        record = Attempt(name, "caller" if preserve else "business", t.elapsed())
+        t.attempts.append(record)
+        ring = target.ring_timeout or step.ring_timeout
+        request = _dial_request(t, step, target, identity, caller_id, policy)
+        t.supervisor = identity
+        try:
+            await t.gateway.dial(t.log, request, ring)
+        except (api.TwirpError, TimeoutError) as error:
+            result, status = classify_dial_error(error, preserving=preserve)
+            record.ended_s, record.result, record.sip_status = t.elapsed(), result, status
+            t.supervisor = None
+            if result in ("unavailable", "failed", "no_answer") and not isinstance(
+                error, api.SipCallError
+            ):
+                result = await _reconcile(t, identity, result)
+                if result == "answered":
+                    record.result = "answered"
+                    return "answered", None
+            if result == "caller_id_rejected" and policy.on_rejection == "business_number":
+                t.log.info("dial.caller_id_fallback", sip_status_code=status)
+                preserve, caller_id = False, policy.business_number or ""
+                continue
+            return result, status
+        record.ended_s, record.result = t.elapsed(), "answered"
+        return "answered", None
+
+
+async def _reconcile(t: Transfer, identity: str, result: str) -> str:
+    """A lost answer: the leg may exist anyway. Use it if live, hang it up otherwise."""
+    info = await t.gateway.get_participant(t.log, t.consult_room, identity)
+    if info is None:
+        return result
+    if info.attributes.get("sip.callStatus") == "active":
+        t.supervisor = identity
+        return "answered"
+    await t.gateway.remove_participant(t.log, t.consult_room, identity)
+    return result
+
+
+async def dial(t: Transfer, step: DialStep, name: str) -> str:
+    policy = step.caller_id or t.flow.caller_id
+    preserve = policy.mode == "preserve" and t.caller_number_valid
+    if policy.mode == "preserve" and not t.caller_number_valid:
+        t.log.info("dial.caller_id_withheld", reason="caller number missing or not E.164")
+    tried = t.chain_position.setdefault(name, 0)
+    if tried >= len(step.to):
+        return "exhausted"
+    await t.ensure_consult_room()
+    result, status = "exhausted", None
+    for index in range(tried, len(step.to)):
+        t.chain_position[name] = index + 1
+        target_name = step.to[index]
+        t.target_name = target_name
+        result, status = await _attempt(
+            t, step, target_name, t.flow.targets[target_name], preserve, policy
+        )
+        if result == "answered":
+            assert t.supervisor is not None
+            if await t.media.screen_answer(t.consult_room, t.supervisor) == "machine":
+                t.attempts[-1].result = "voicemail"
+                await t.gateway.remove_participant(t.log, t.consult_room, t.supervisor)
+                t.supervisor = None
+                result = "voicemail"
+                continue
+            t.first_answer_s = t.first_answer_s or t.elapsed()
+            await t.checkpoint("briefing")
+            return "answered"
+        if result == "failed":
+            break
+    t.last_sip_status = status
+    return result
+
+
+async def brief(t: Transfer, step: BriefStep) -> str:
+    assert t.supervisor is not None
+    decision = t.expect_decision(step)
+    await t.media.brief(t.consult_room, t.supervisor, t.render(step.say))
+    sleeper: asyncio.Future[Any] = asyncio.ensure_future(t.clock.sleep(step.timeout))
+    waiting: set[asyncio.Future[Any]] = {decision, sleeper}
+    try:
+        done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        sleeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sleeper
+    if decision in done:
+        return decision.result()
+    return "timeout"
+
+
+async def merge(t: Transfer, step: MergeStep) -> str:
+    assert t.supervisor is not None
+    t.moving = True
+    try:
+        for _ in range(2):  # one retry, after checking a lost answer did not move them already
+            try:
+                await asyncio.wait_for(
+                    t.gateway.move(t.log, t.consult_room, t.supervisor, t.room), step.timeout
+                )
+                break
+            except (api.TwirpError, TimeoutError):
+                if await t.gateway.get_participant(t.log, t.room, t.supervisor) is not None:
+                    break
+                if await t.gateway.get_participant(t.log, t.consult_room, t.supervisor) is None:
+                    return "supervisor_left"  # they hung up during the move
+        else:
+            return "move_failed"
+    finally:
+        t.moving = False
+    t.merged_at = t.elapsed()
+    t.release_hold()
+    await t.media.stop_hold(t.room)
+    await t.checkpoint("merged")
+    return "merged"
+
+
+async def cold_transfer(t: Transfer, step: ColdTransferStep) -> str:
+    target = t.flow.targets[step.to]
+    uri = target.uri or f"tel:{target.number}"
+    if step.say:
+        await t.media.say_to_caller(t.room, t.render(step.say))
+    try:
+        answer = await t.gateway.transfer(
+            t.log, t.room, t.caller_identity, uri, step.timeout, step.play_dialtone
+        )
+    except api.TwirpError as error:
+        if isinstance(error, api.SipCallError):
+            t.last_sip_status = error.sip_status_code
+        return "failed"
+    if answer.status == api.SIPTransferStatus.STS_TRANSFER_FAILED:
+        return "failed"
+    # An empty answer (open-source LiveKit) means the REFER was accepted, outcome unknown.
+    t.transfer_confirmed = answer.status == api.SIPTransferStatus.STS_TRANSFER_SUCCESSFUL
+    return "transferred"
+
+
+async def run_step(t: Transfer, name: str, step: Step) -> str:
+    """Run one visit of a non-terminal step and return its outcome event."""
+    if isinstance(step, HoldStep):
+        return await hold(t, step)
+    if isinstance(step, DialStep):
+        return await dial(t, step, name)
+    if isinstance(step, BriefStep):
+        return await brief(t, step)
+    if isinstance(step, MergeStep):
+        return await merge(t, step)
+    if isinstance(step, AnnounceStep):
+        return await announce(t, step)
+    if isinstance(step, ColdTransferStep):
+        return await cold_transfer(t, step)
+    raise AssertionError(f"{step.type} steps are terminal")

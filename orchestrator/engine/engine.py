@@ -1,0 +1,138 @@
+"""`TransferEngine`: starts transfers for callers, one at a time per caller."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import structlog
+from livekit.protocol import models
+from statemachine import StateChart
+
+from orchestrator.clock import Clock, RealClock
+from orchestrator.engine.ports import Media
+from orchestrator.engine.transfer import Transfer, new_transfer_id
+from orchestrator.errors import TransferError, TransferInProgress
+from orchestrator.flow import compile_flow
+from orchestrator.flow.model import Flow
+from orchestrator.livekit import Gateway
+
+__all__ = ["TransferEngine"]
+
+
+class TransferEngine:
+    """Runs flows against one LiveKit deployment.
+
+    Args:
+        url, api_key, api_secret: the LiveKit server (default: `LIVEKIT_URL`,
+            `LIVEKIT_API_KEY`, `LIVEKIT_API_SECRET`).
+        media: hold audio, speech and answer screening, from the agent worker.
+        trunk: outbound SIP trunk id, unless the flow names one (default:
+            `LIVEKIT_SIP_OUTBOUND_TRUNK`).
+        clock: simulated time for simulations and tests; real time by default.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        api_key: str | None = None,
+        api_secret: str | None = None,
+        *,
+        media: Media,
+        trunk: str | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        url = url or os.environ.get("LIVEKIT_URL", "")
+        api_key = api_key or os.environ.get("LIVEKIT_API_KEY", "")
+        api_secret = api_secret or os.environ.get("LIVEKIT_API_SECRET", "")
+        if not (url and api_key and api_secret):
+            raise TransferError(
+                "LiveKit credentials missing: pass url, api_key and api_secret, or set "
+                "LIVEKIT_URL, LIVEKIT_API_KEY and LIVEKIT_API_SECRET",
+                reason="config_error",
+            )
+        self.gateway = Gateway(url, api_key, api_secret)
+        self.media = media
+        self.trunk = trunk or os.environ.get("LIVEKIT_SIP_OUTBOUND_TRUNK", "")
+        self.clock: Clock = clock or RealClock()
+        self.active: dict[str, Transfer] = {}
+        self._compiled: dict[int, tuple[Flow, type[StateChart[Any]]]] = {}
+        self._log = structlog.get_logger("orchestrator.transfer")
+
+    def _forget(self, transfer: Transfer) -> None:
+        self.active.pop(transfer.room, None)
+
+    async def aclose(self) -> None:
+        for transfer in list(self.active.values()):
+            transfer.cancel()
+            await transfer.outcome
+        await self.gateway.close()
+
+    def _machine(self, flow: Flow) -> type[StateChart[Any]]:
+        cached = self._compiled.get(id(flow))
+        if cached is None or cached[0] is not flow:
+            cached = (flow, compile_flow(flow))
+            self._compiled[id(flow)] = cached
+        return cached[1]
+
+    async def _caller(self, log: Any, room: str, identity: str | None) -> models.ParticipantInfo:
+        participants = await self.gateway.list_participants(log, room)
+        for info in participants:
+            is_sip = info.kind == models.ParticipantInfo.Kind.SIP
+            if (identity and info.identity == identity) or (not identity and is_sip):
+                return info
+        raise TransferError(
+            f"no SIP caller in room {room!r}: the transfer needs the caller's phone leg in the "
+            "room (pass caller_identity if there are several)",
+            reason="config_error",
+        )
+
+    async def start(
+        self,
+        flow: Flow,
+        *,
+        room: str,
+        caller_identity: str | None = None,
+        summary: str = "",
+        reason: str = "",
+    ) -> Transfer:
+        """Start a transfer for the caller in `room`; await `transfer.outcome` for the result.
+
+        Raises:
+            TransferInProgress: the caller already has a transfer running.
+            TransferError: the room has no SIP caller, or the engine is misconfigured.
+        """
+        if room in self.active:
+            raise TransferInProgress(room)
+        if not (flow.trunk or self.trunk):
+            raise TransferError(
+                "no outbound SIP trunk: set trunk in the flow, pass trunk=, or set "
+                "LIVEKIT_SIP_OUTBOUND_TRUNK",
+                reason="config_error",
+            )
+        self.active[room] = None  # type: ignore[assignment]  # reserve: single flight
+        transfer_id = new_transfer_id()
+        log = self._log.bind(transfer_id=transfer_id, flow=flow.name)
+        try:
+            caller = await self._caller(log, room, caller_identity)
+        except BaseException:
+            del self.active[room]
+            raise
+        transfer = Transfer(
+            flow=flow,
+            machine=self._machine(flow),
+            gateway=self.gateway,
+            media=self.media,
+            clock=self.clock,
+            trunk=self.trunk,
+            room=room,
+            caller_identity=caller.identity,
+            caller_number=caller.attributes.get("sip.phoneNumber", ""),
+            summary=summary,
+            reason=reason,
+            log=log,
+            transfer_id=transfer_id,
+            on_done=self._forget,
+        )
+        self.active[room] = transfer
+        return transfer

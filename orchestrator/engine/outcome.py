@@ -1,0 +1,46 @@
+"""The typed result of a transfer: what happened, why, and how long the caller waited."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+__all__ = ["Attempt", "OutcomeKind", "TransferOutcome"]
+
+OutcomeKind = Literal[
+    "merged", "returned", "caller_hung_up", "cold_transferred", "hung_up", "failed"
+]
+
+
+@dataclass
+class Attempt:
+    """One dial of one target: when, with which caller ID, and how it ended."""
+
+    target: str
+    caller_id: Literal["caller", "business"]
+    started_s: float
+    ended_s: float | None = None
+    result: str = "dialing"
+    sip_status: int | None = None
+
+
+@dataclass(frozen=True)
+class TransferOutcome:
+    """Exactly one per transfer.
+
+    `kind` is `merged`, `returned` (to the AI), `caller_hung_up`, `cold_transferred`,
+    `hung_up` or `failed`; `reason` says why for everything but `merged` (for example
+    `no_answer`, `busy`, `declined`, `voicemail`, `supervisor_left`, `caller_id_rejected`,
+    `move_failed`, `max_hold`, `config_error`, `permission`).
+    """
+
+    kind: OutcomeKind
+    reason: str | None
+    final_step: str
+    sip_status: int | None = None
+    hold_seconds: float = 0.0
+    time_to_supervisor_seconds: float | None = None
+    attempts: list[Attempt] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,335 @@
+"""One running transfer: a compiled flow's state machine driven by one task and one queue.
+
+Everything that can happen (a step's outcome, the caller hanging up, the supervisor leaving,
+a DTMF digit, `max_hold` expiring) becomes an event on the queue; the driver applies them one
+at a time, so there are no races between them. Entering a step starts its action as a task;
+leaving the step cancels it. Events a state does not expect are logged and ignored. Whatever
+way the transfer ends, `_finish` undoes what it started, then resolves exactly one outcome.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import string
+from collections.abc import Callable
+from typing import Any
+
+from statemachine import StateChart
+
+from orchestrator.clock import Clock
+from orchestrator.engine.actions import run_step
+from orchestrator.engine.outcome import Attempt, OutcomeKind, TransferOutcome
+from orchestrator.engine.ports import Media
+from orchestrator.flow.model import BriefStep, Flow
+from orchestrator.flow.values import E164
+from orchestrator.livekit import Gateway
+from orchestrator.logs import mask
+
+__all__ = ["Transfer", "new_transfer_id"]
+
+Listener = Callable[[str, str, str], None]
+_KIND = {"exit": "merged", "return_to_agent": "returned", "hangup": "hung_up"}
+_CHECKPOINT_KEYS = ("transfer.id", "transfer.state", "transfer.consult_room")
+
+
+def new_transfer_id() -> str:
+    """Opaque, and never a run of digits a log masker or a reader could take for a number."""
+    return "".join(secrets.choice(string.ascii_lowercase) for _ in range(12))
+
+
+class _Transitions:
+    """Listener that remembers the last transition and tells the transfer's listeners."""
+
+    def __init__(self, owner: Transfer) -> None:
+        self.owner = owner
+        self.fired: tuple[str, str, str] | None = None
+
+    def after_transition(self, event: Any, source: Any, target: Any) -> None:
+        self.fired = (source.id, target.id, str(event))
+
+
+class Transfer:
+    """A transfer in progress. Await `outcome` for its typed result."""
+
+    def __init__(
+        self,
+        *,
+        flow: Flow,
+        machine: type[StateChart[Any]],
+        gateway: Gateway,
+        media: Media,
+        clock: Clock,
+        trunk: str,
+        room: str,
+        caller_identity: str,
+        caller_number: str,
+        summary: str,
+        reason: str,
+        log: Any,
+        transfer_id: str,
+        on_done: Callable[[Transfer], None],
+    ) -> None:
+        self.flow, self.gateway, self.media, self.clock = flow, gateway, media, clock
+        self.trunk, self.room, self.caller_identity = trunk, room, caller_identity
+        self.caller_number = caller_number
+        self.caller_number_valid = bool(E164.fullmatch(caller_number))
+        self.summary, self.reason = summary, reason
+        self.transfer_id = transfer_id
+        self.consult_room = f"consult-{self.transfer_id}"
+        self.log = log
+        self._transitions = _Transitions(self)
+        self._machine = machine(listeners=[self._transitions])
+        self._queue: asyncio.Queue[tuple[str, int | None]] = asyncio.Queue()
+        self._listeners: list[Listener] = []
+        self._on_done = on_done
+        self._visit = 0
+        self._visits: dict[str, int] = {}
+        self._step_task: asyncio.Task[None] | None = None
+        self._hold_timer: asyncio.Task[None] | None = None
+        self._decision: asyncio.Future[str] | None = None
+        self._brief_step: BriefStep | None = None
+        self._consult_created = False
+        self._started = clock.now()
+        self._held_since: float | None = None
+        self.hold_seconds = 0.0
+        self.chain_position: dict[str, int] = {}
+        self.attempts: list[Attempt] = []
+        self.attempt_count = 0
+        self.supervisor: str | None = None
+        self.target_name = ""
+        self.first_answer_s: float | None = None
+        self.merged_at: float | None = None
+        self.last_sip_status: int | None = None
+        self.transfer_confirmed = False
+        self.cleanup_failures: list[str] = []
+        self.moving = False
+        self.outcome: asyncio.Future[TransferOutcome] = asyncio.get_running_loop().create_future()
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    # -- public ------------------------------------------------------------------------
+
+    @property
+    def state(self) -> str:
+        return str(next(iter(self._machine.configuration_values)))
+
+    def add_listener(self, listener: Listener) -> None:
+        """Call `listener(from_state, to_state, trigger)` after every transition."""
+        self._listeners.append(listener)
+
+    def cancel(self) -> None:
+        """Stop the transfer now; it cleans up and ends with outcome `failed` / `cancelled`."""
+        self._task.cancel()
+
+    def participant_left(self, room: str, identity: str) -> None:
+        """Feed a room event: someone left the caller room or the consult room."""
+        if room == self.room and identity == self.caller_identity:
+            self._queue.put_nowait(("caller_hangup", None))
+        elif identity == self.supervisor and not self.moving:
+            # A move shows as leaving the consult room; only the room they are in counts.
+            where = self.room if self.merged_at is not None else self.consult_room
+            if room == where:
+                self._queue.put_nowait(("supervisor_left", None))
+
+    def dtmf(self, room: str, identity: str, digit: str) -> None:
+        """Feed a DTMF digit received from a participant."""
+        step, decision = self._brief_step, self._decision
+        if step is None or decision is None or decision.done() or identity != self.supervisor:
+            return
+        if digit == step.accept_digit:
+            decision.set_result("accepted")
+        elif digit == step.decline_digit:
+            decision.set_result("declined")
+
+    def decide(self, accepted: bool) -> None:
+        """The supervisor accepted or declined by voice (the worker's LLM tools call this)."""
+        step, decision = self._brief_step, self._decision
+        if step and "voice" in step.accept_by and decision and not decision.done():
+            decision.set_result("accepted" if accepted else "declined")
+
+    # -- helpers for actions -------------------------------------------------------------
+
+    def elapsed(self) -> float:
+        return round(self.clock.now() - self._started, 3)
+
+    def render(self, template: str) -> str:
+        return template.format(
+            caller_number=self.caller_number if self.caller_number_valid else "a withheld number",
+            summary=self.summary,
+            reason=self.reason,
+            target=self.target_name.replace("_", " "),
+        )
+
+    def start_hold(self) -> None:
+        if self._held_since is None:
+            self._held_since = self.clock.now()
+        if self._hold_timer is None:
+            self._hold_timer = asyncio.ensure_future(self._max_hold())
+
+    def release_hold(self) -> None:
+        if self._held_since is not None:
+            self.hold_seconds += self.clock.now() - self._held_since
+            self._held_since = None
+        if self._hold_timer is not None:
+            self._hold_timer.cancel()
+
+    async def ensure_consult_room(self) -> None:
+        if not self._consult_created:
+            self._consult_created = True
+            await self.gateway.create_room(self.log, self.consult_room, empty_timeout=60)
+
+    async def checkpoint(self, state: str) -> None:
+        """Record progress on the caller, so a replacement worker can finish or unwind."""
+        values = dict(
+            zip(_CHECKPOINT_KEYS, (self.transfer_id, state, self.consult_room), strict=True)
+        )
+        await self.gateway.set_attributes(self.log, self.room, self.caller_identity, values)
+
+    def expect_decision(self, step: BriefStep) -> asyncio.Future[str]:
+        self._brief_step = step
+        self._decision = asyncio.get_running_loop().create_future()
+        return self._decision
+
+    # -- the driver ----------------------------------------------------------------------
+
+    async def _max_hold(self) -> None:
+        await self.clock.sleep(self.flow.max_hold)
+        self._queue.put_nowait(("max_hold", None))
+
+    async def _run(self) -> None:
+        self.log.info(
+            "transfer.started",
+            room=self.room,
+            caller=mask(self.caller_number),
+            summary_chars=len(self.summary),
+        )
+        trigger = "start"
+        try:
+            self._apply("start")
+            while not self._machine.is_terminated:
+                event, visit = await self._queue.get()
+                if visit is None or visit == self._visit:
+                    trigger = event
+                    self._apply(event)
+        except asyncio.CancelledError:
+            trigger = "cancelled"
+        outcome = await asyncio.shield(self._finish(trigger))
+        self.outcome.set_result(outcome)
+
+    def _apply(self, event: str) -> None:
+        self._transitions.fired = None
+        self._machine.send(event)
+        fired = self._transitions.fired
+        if fired is None:
+            self.log.info("transfer.event_ignored", trigger=event, state=self.state)
+            return
+        source, target, _ = fired
+        self.log.info("transfer.transition", from_state=source, to_state=target, trigger=event)
+        for listener in list(self._listeners):
+            listener(source, target, event)
+        self._enter(target)
+
+    def _enter(self, name: str) -> None:
+        if self._step_task is not None:
+            self._step_task.cancel()
+            self._step_task = None
+        self._visit += 1
+        self._brief_step = self._decision = None
+        step = self.flow.steps.get(name)
+        if step is None or step.type in _KIND:
+            return  # a final state: _finish does the rest
+        visits = self._visits[name] = self._visits.get(name, 0) + 1
+        budget = getattr(step, "max_visits", None)
+        if budget is not None and visits > budget:
+            self._queue.put_nowait(("exhausted", self._visit))
+            return
+        self._step_task = asyncio.ensure_future(self._act(name, self._visit))
+
+    async def _act(self, name: str, visit: int) -> None:
+        step = self.flow.steps[name]
+        try:
+            outcome = await run_step(self, name, step)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # an API or media failure is the step's `failed` outcome
+            self.log.warning("transfer.step_failed", step=name, error=type(error).__name__)
+            outcome = "failed"
+        self._queue.put_nowait((outcome, visit))
+
+    async def _finish(self, trigger: str) -> TransferOutcome:
+        """Undo what the transfer started, run the final step, and build the one outcome."""
+        final = self.state
+        caller_gone = final == "caller_hung_up" or trigger == "caller_hangup"
+        for task in (self._step_task, self._hold_timer):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+        was_held = self._held_since is not None
+        self.release_hold()
+        step = self.flow.steps.get(final)
+        say = getattr(step, "say", None)
+        if self._consult_created:  # hangs up any supervisor leg still in it
+            await self._quietly(
+                "delete_consult_room", self.gateway.delete_room(self.log, self.consult_room)
+            )
+        if was_held and not caller_gone:
+            await self._quietly("stop_hold", self.media.stop_hold(self.room))
+        if step is not None and step.type == "exit":
+            await self._quietly("agent_leave", self.media.agent_leave(self.room))
+        elif say and not caller_gone:
+            await self._quietly("say", self.media.say_to_caller(self.room, self.render(say)))
+        if step is not None and step.type == "hangup" and not caller_gone:
+            await self._quietly(
+                "hang_up",
+                self.gateway.remove_participant(self.log, self.room, self.caller_identity),
+            )
+        elif not caller_gone and final != "cold_transferred":
+            cleared = dict.fromkeys(_CHECKPOINT_KEYS, "")
+            await self._quietly(
+                "clear_checkpoint",
+                self.gateway.set_attributes(self.log, self.room, self.caller_identity, cleared),
+            )
+        kind, reason = self._kind(final, trigger)
+        outcome = TransferOutcome(
+            kind=kind,
+            reason=reason,
+            final_step=final,
+            sip_status=self.last_sip_status,
+            hold_seconds=round(self.hold_seconds, 3),
+            time_to_supervisor_seconds=self.merged_at,
+            attempts=list(self.attempts),
+        )
+        self.log.info(
+            "transfer.finished",
+            outcome=kind,
+            reason=reason,
+            hold_seconds=outcome.hold_seconds,
+            time_to_supervisor_seconds=outcome.time_to_supervisor_seconds,
+            attempts=len(self.attempts),
+            sip_status_code=self.last_sip_status,
+        )
+        self._on_done(self)
+        return outcome
+
+    async def _quietly(self, what: str, work: Any) -> None:
+        """Cleanup goes on when one piece fails; the failure is logged, never raised."""
+        try:
+            await work
+        except Exception as error:
+            self.cleanup_failures.append(what)
+            self.log.warning("transfer.cleanup_failed", step=what, error=type(error).__name__)
+
+    def _kind(self, final: str, trigger: str) -> tuple[OutcomeKind, str | None]:
+        if trigger == "cancelled":
+            return "failed", "cancelled"
+        if final == "caller_hung_up":
+            return "caller_hung_up", None
+        if final == "cold_transferred":
+            return "cold_transferred", None if self.transfer_confirmed else "unconfirmed"
+        if final == "aborted":
+            return "failed", "config_error"
+        step = self.flow.steps[final]
+        kind: OutcomeKind = _KIND[step.type]  # type: ignore[assignment]
+        return kind, None if kind == "merged" else trigger

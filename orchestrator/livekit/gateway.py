@@ -1,0 +1,215 @@
+"""Every LiveKit API call the engine makes, logged and classified.
+
+Each call logs one `livekit.request` event (`rpc`, `duration_ms`, `ok`, and on failure
+`error_code` and `sip_status_code`). Dials go through a client with region failover off, so
+the SDK never replays a `CreateSIPParticipant` (LiveKit SIP does not deduplicate it), and with
+a request timeout above the ring timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from livekit import api
+from livekit.protocol import models, sip as sip_pb
+
+from orchestrator.logs import mask
+
+__all__ = ["Gateway", "classify_dial_error"]
+
+T = TypeVar("T")
+
+# Provider texts that mean "the caller ID you sent is not allowed" (Twilio, Telnyx).
+_CALLER_ID_MARKERS = ("32204", "21210", "21212", "D35", "D51", "unverified", "origination")
+
+
+def classify_dial_error(error: BaseException, *, preserving: bool) -> tuple[str, int | None]:
+    """A failed dial's flow outcome and SIP status.
+
+    403/603 (and provider caller-ID texts) count as `caller_id_rejected` only while the
+    caller's own number was presented; otherwise 603 is a decline.
+    """
+    if isinstance(error, api.SipCallError) and error.sip_status_code is not None:
+        status = error.sip_status_code
+        text = error.sip_status or ""
+        if preserving and (status in (403, 603) or any(m in text for m in _CALLER_ID_MARKERS)):
+            return "caller_id_rejected", status
+        if status in (486, 600):
+            return "busy", status
+        if status in (603, 607, 608):
+            return "declined", status
+        if status in (408, 487):
+            return "no_answer", status
+        return "unavailable", status
+    if isinstance(error, api.TwirpError):
+        if error.code in ("canceled", "deadline_exceeded"):
+            return "no_answer", None
+        if error.code in ("unavailable", "internal", "unknown", "resource_exhausted"):
+            return "unavailable", None
+        return "failed", None
+    if isinstance(error, asyncio.TimeoutError | TimeoutError):
+        return "no_answer", None
+    return "failed", None
+
+
+class Gateway:
+    """Logged LiveKit API calls for one engine (shared by its transfers)."""
+
+    def __init__(self, url: str, api_key: str, api_secret: str) -> None:
+        # failover=False: a replayed CreateSIPParticipant would ring a second phone.
+        self.client = api.LiveKitAPI(url, api_key, api_secret, failover=False)
+        self.api_key = api_key
+        self.api_secret = api_secret
+        self.instant_inflight = 0
+        """Calls in flight that do not wait for a phone (tests wait for zero before moving
+        simulated time)."""
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+    async def call(
+        self, log: Any, rpc: str, make: Callable[[], Awaitable[T]], *, waits: bool = False
+    ) -> T:
+        started = time.perf_counter()
+        if not waits:
+            self.instant_inflight += 1
+        try:
+            result = await make()
+        except api.TwirpError as error:
+            sip = error.sip_status_code if isinstance(error, api.SipCallError) else None
+            log.info(
+                "livekit.request",
+                rpc=rpc,
+                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                ok=False,
+                error_code=error.code,
+                sip_status_code=sip,
+            )
+            raise
+        except BaseException as error:
+            log.info(
+                "livekit.request",
+                rpc=rpc,
+                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                ok=False,
+                error_code=type(error).__name__,
+                sip_status_code=None,
+            )
+            raise
+        finally:
+            if not waits:
+                self.instant_inflight -= 1
+        log.info(
+            "livekit.request",
+            rpc=rpc,
+            duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            ok=True,
+        )
+        return result
+
+    # -- the calls ----------------------------------------------------------------------
+
+    async def create_room(self, log: Any, name: str, empty_timeout: int) -> None:
+        request = api.CreateRoomRequest(
+            name=name, empty_timeout=empty_timeout, departure_timeout=min(empty_timeout, 20)
+        )
+        await self.call(
+            log, "RoomService.CreateRoom", lambda: self.client.room.create_room(request)
+        )
+
+    async def delete_room(self, log: Any, name: str) -> None:
+        request = api.DeleteRoomRequest(room=name)
+        try:
+            await self.call(
+                log, "RoomService.DeleteRoom", lambda: self.client.room.delete_room(request)
+            )
+        except api.TwirpError as error:
+            if error.code != "not_found":  # already gone is what we wanted
+                raise
+
+    async def set_attributes(
+        self, log: Any, room: str, identity: str, values: dict[str, str]
+    ) -> None:
+        request = api.UpdateParticipantRequest(room=room, identity=identity, attributes=values)
+        await self.call(
+            log,
+            "RoomService.UpdateParticipant",
+            lambda: self.client.room.update_participant(request),
+        )
+
+    async def get_participant(
+        self, log: Any, room: str, identity: str
+    ) -> models.ParticipantInfo | None:
+        request = api.RoomParticipantIdentity(room=room, identity=identity)
+        try:
+            return await self.call(
+                log,
+                "RoomService.GetParticipant",
+                lambda: self.client.room.get_participant(request),
+            )
+        except api.TwirpError as error:
+            if error.code == "not_found":
+                return None
+            raise
+
+    async def list_participants(self, log: Any, room: str) -> list[models.ParticipantInfo]:
+        request = api.ListParticipantsRequest(room=room)
+        answer = await self.call(
+            log,
+            "RoomService.ListParticipants",
+            lambda: self.client.room.list_participants(request),
+        )
+        return list(answer.participants)
+
+    async def remove_participant(self, log: Any, room: str, identity: str) -> None:
+        request = api.RoomParticipantIdentity(room=room, identity=identity)
+        try:
+            await self.call(
+                log,
+                "RoomService.RemoveParticipant",
+                lambda: self.client.room.remove_participant(request),
+            )
+        except api.TwirpError as error:
+            if error.code != "not_found":
+                raise
+
+    async def dial(self, log: Any, request: api.CreateSIPParticipantRequest, ring: float) -> None:
+        log.info(
+            "dial.request",
+            to=mask(request.sip_call_to),
+            caller_id=mask(request.sip_number),
+        )
+        await self.call(
+            log,
+            "SIP.CreateSIPParticipant",
+            lambda: self.client.sip.create_sip_participant(request, timeout=ring + 10),
+            waits=True,
+        )
+
+    async def move(self, log: Any, room: str, identity: str, destination: str) -> None:
+        request = api.MoveParticipantRequest(
+            room=room, identity=identity, destination_room=destination
+        )
+        await self.call(
+            log, "RoomService.MoveParticipant", lambda: self.client.room.move_participant(request)
+        )
+
+    async def transfer(
+        self, log: Any, room: str, identity: str, transfer_to: str, ring: float, dialtone: bool
+    ) -> sip_pb.TransferSIPParticipantResponse:
+        request = api.TransferSIPParticipantRequest(
+            room_name=room,
+            participant_identity=identity,
+            transfer_to=transfer_to,
+            play_dialtone=dialtone,
+        )
+        request.ringing_timeout.FromSeconds(int(ring))
+        return await self.call(
+            log,
+            "SIP.TransferSIPParticipant",
+            lambda: self.client.sip.transfer_sip_participant(request, timeout=ring + 10),
+            waits=True,
+        )

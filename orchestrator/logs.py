@@ -1,0 +1,81 @@
+"""Structured logs: masking of phone numbers, and an opt-in configuration for applications.
+
+The library only ever calls `structlog.get_logger("orchestrator...")`; it never configures
+logging itself. `mask_phone_numbers` is a structlog processor that applications (and
+`configure_logging`) put before their renderer, and the engine also masks every value it binds,
+so a raw number never reaches a log line even under a foreign configuration.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+
+__all__ = ["configure_logging", "mask", "mask_phone_numbers"]
+
+# Phone numbers wherever they hide (`+14155552671`, `sip_+14155552671`, `tel:4155552671`):
+# any run of 7 to 15 digits, with an optional +.
+_NUMBER = re.compile(r"(?<!\d)\+?\d{7,15}(?!\d)")
+_JWT = re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]+")
+
+
+def _mask_number(match: re.Match[str]) -> str:
+    digits = match[0].lstrip("+")
+    plus = "+" if match[0].startswith("+") else ""
+    keep = 4 if len(digits) >= 11 else 2
+    return f"{plus}{digits[:keep]}***{digits[-keep:]}"
+
+
+def mask(text: str) -> str:
+    """`+14155552671` becomes `+1415***2671`; JWTs become `<token>`."""
+    return _JWT.sub("<token>", _NUMBER.sub(_mask_number, text))
+
+
+def _scrub(value: Any) -> Any:
+    if isinstance(value, str):
+        return mask(value)
+    if isinstance(value, dict):
+        return {k: _scrub(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrub(v) for v in value]
+    return value
+
+
+def mask_phone_numbers(
+    logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """structlog processor: mask phone numbers and tokens in every value, nested ones too."""
+    for key, value in list(event_dict.items()):
+        event_dict[key] = _scrub(value)
+    return event_dict
+
+
+def configure_logging(*, json: bool = False, level: int = logging.INFO) -> None:
+    """Configure structlog for an application or the CLI (never called by the library).
+
+    `json=True` prints one JSON object per line with `event`, `timestamp` and `level`;
+    otherwise a readable console format. Both mask phone numbers and never render locals.
+    """
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if json
+        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            mask_phone_numbers,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stdout),
+        cache_logger_on_first_use=False,
+    )
