@@ -32,25 +32,39 @@ _QUIET_PASSES = 20
 
 @dataclass
 class Simulation:
+    """What happened, and what was left in the sandbox when the transfer ended."""
+
     outcome: TransferOutcome
     media: RecordingMedia
     requests: list[dict[str, Any]] = field(default_factory=list)
     leftover_rooms: list[str] = field(default_factory=list)
+    leftover_legs: list[str] = field(default_factory=list)
+    caller_attributes: dict[str, str] | None = None
+    """The caller's attributes at the end; None when the caller had left."""
+
+    def dials(self) -> list[dict[str, Any]]:
+        """The CreateSIPParticipant requests the sandbox received, in order."""
+        return [r["request"] for r in self.requests if r["rpc"] == "SIP.CreateSIPParticipant"]
 
 
 async def drive(
-    clock: ManualClock, engine: TransferEngine, until: asyncio.Future[Any], limit: float = 86_400
+    sandbox: Sandbox, engine: TransferEngine, until: asyncio.Future[Any], limit: float = 86_400
 ) -> None:
-    """Run simulated time as fast as the work allows, deterministically.
+    """Run a manual clock as fast as the work allows, deterministically.
 
-    Time moves only when nothing but timers is pending: no API call that answers without
-    waiting is in flight. Then it jumps to the next deadline (a phone answering, a timeout).
+    Time moves only when nothing but simulated time is pending: every API call in flight is
+    parked at the sandbox on a timer (a phone ringing, a delayed answer). Then it jumps to
+    the next deadline.
     """
+    clock = sandbox.manual_clock
     while not until.done():
         quiet = 0
         while quiet < _QUIET_PASSES and not until.done():
             await asyncio.sleep(0)
-            quiet = quiet + 1 if engine.gateway.instant_inflight == 0 else 0
+            settled = engine.gateway.inflight == len(
+                sandbox.core.requests & sandbox.core.parked_tasks
+            )
+            quiet = quiet + 1 if settled and sandbox.core.idle else 0
         deadline = clock.next_deadline()
         if until.done():
             return
@@ -96,7 +110,7 @@ async def simulate(
         scenario, api_key=_API_KEY, api_secret=secret, flavor=flavor, clock=clock, record=record
     )
     async with sandbox:
-        sandbox.place_caller(CALLER_ROOM)
+        caller_identity = sandbox.place_caller(CALLER_ROOM)
         sandbox.add_agent(CALLER_ROOM)
         media = RecordingMedia(on_agent_leave=lambda room: sandbox.remove(room, "agent"))
         engine = TransferEngine(
@@ -111,10 +125,19 @@ async def simulate(
         try:
             transfer = await engine.start(flow, room=CALLER_ROOM, summary=summary, reason=reason)
             if isinstance(sandbox.clock, ManualClock):
-                await drive(sandbox.clock, engine, transfer.outcome)
+                await drive(sandbox, engine, transfer.outcome)
             outcome = await transfer.outcome
         finally:
             unsubscribe()
             await engine.aclose()
-        leftover = [name for name in sandbox.world.rooms if name != CALLER_ROOM]
-        return Simulation(outcome, media, list(sandbox.requests), leftover)
+        caller = sandbox.world.member(CALLER_ROOM, caller_identity)
+        return Simulation(
+            outcome,
+            media,
+            list(sandbox.requests),
+            leftover_rooms=[name for name in sandbox.world.rooms if name != CALLER_ROOM],
+            leftover_legs=[
+                f"{room}/{who}" for room, who in sandbox.legs.legs if who != caller_identity
+            ],
+            caller_attributes=dict(caller.info.attributes) if caller else None,
+        )

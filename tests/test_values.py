@@ -18,7 +18,7 @@ def rejects(kind: object, value: object) -> str:
 
 
 class TestPhoneNumber:
-    @pytest.mark.parametrize("good", ["+14155552671", "+442071838750", "+12"])
+    @pytest.mark.parametrize("good", ["+14155552671", "+442071838750", "+6834002"])
     def test_accepts_e164(self, good: str) -> None:
         assert TypeAdapter(PhoneNumber).validate_python(good) == good
 

@@ -85,7 +85,7 @@ async def _attempt(
     while True:
         t.attempt_count += 1
         identity = f"supervisor-{t.transfer_id}-{t.attempt_count}"
-        record = Attempt(name, "caller" if preserve else "business", t.elapsed())
+        record = Attempt(name, identity, "caller" if preserve else "business", t.elapsed())
         t.attempts.append(record)
         ring = target.ring_timeout or step.ring_timeout
         request = _dial_request(t, step, target, identity, caller_id, policy)
@@ -181,8 +181,8 @@ async def merge(t: Transfer, step: MergeStep) -> str:
     try:
         for _ in range(2):  # one retry, after checking a lost answer did not move them already
             try:
-                await asyncio.wait_for(
-                    t.gateway.move(t.log, t.consult_room, t.supervisor, t.room), step.timeout
+                await t.within(
+                    step.timeout, t.gateway.move(t.log, t.consult_room, t.supervisor, t.room)
                 )
                 break
             except (api.TwirpError, TimeoutError):

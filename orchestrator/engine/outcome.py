@@ -17,6 +17,7 @@ class Attempt:
     """One dial of one target: when, with which caller ID, and how it ended."""
 
     target: str
+    identity: str
     caller_id: Literal["caller", "business"]
     started_s: float
     ended_s: float | None = None

@@ -13,8 +13,8 @@ import asyncio
 import contextlib
 import secrets
 import string
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from statemachine import StateChart
 
@@ -29,6 +29,7 @@ from orchestrator.logs import mask
 
 __all__ = ["Transfer", "new_transfer_id"]
 
+T = TypeVar("T")
 Listener = Callable[[str, str, str], None]
 _KIND = {"exit": "merged", "return_to_agent": "returned", "hangup": "hung_up"}
 _CHECKPOINT_KEYS = ("transfer.id", "transfer.state", "transfer.consult_room")
@@ -186,6 +187,21 @@ class Transfer:
         )
         await self.gateway.set_attributes(self.log, self.room, self.caller_identity, values)
 
+    async def within(self, seconds: float, work: Awaitable[T]) -> T:
+        """`work`, or TimeoutError after `seconds` of simulated time."""
+        task = asyncio.ensure_future(work)
+        timer = asyncio.ensure_future(self.clock.sleep(seconds))
+        try:
+            await asyncio.wait({task, timer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            timer.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            raise TimeoutError
+        return task.result()
+
     def expect_decision(self, step: BriefStep) -> asyncio.Future[str]:
         self._brief_step = step
         self._decision = asyncio.get_running_loop().create_future()
@@ -274,7 +290,7 @@ class Transfer:
             await self._quietly(
                 "delete_consult_room", self.gateway.delete_room(self.log, self.consult_room)
             )
-        if was_held and not caller_gone:
+        if was_held:  # the hold audio is ours to stop, whether or not the caller is still there
             await self._quietly("stop_hold", self.media.stop_hold(self.room))
         if step is not None and step.type == "exit":
             await self._quietly("agent_leave", self.media.agent_leave(self.room))

@@ -33,7 +33,8 @@ __all__ = [
     "not_boolean",
 ]
 
-E164 = re.compile(r"\+[1-9][0-9]{1,14}")
+# E.164: a +, a country code that does not start with 0, 7 to 15 digits in all.
+E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 _SIP_URI = re.compile(
     r"sips?:(?:[A-Za-z0-9\-_.!~*'()&=+$,;?/%]{1,64}@)?"  # optional user part
     r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}"

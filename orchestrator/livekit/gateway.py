@@ -63,9 +63,9 @@ class Gateway:
         self.client = api.LiveKitAPI(url, api_key, api_secret, failover=False)
         self.api_key = api_key
         self.api_secret = api_secret
-        self.instant_inflight = 0
-        """Calls in flight that do not wait for a phone (tests wait for zero before moving
-        simulated time)."""
+        self.inflight = 0
+        """Calls sent and not yet answered (a simulation moves time only when every one of
+        them waits on simulated time at the server)."""
 
     async def close(self) -> None:
         await self.client.aclose()
@@ -74,8 +74,7 @@ class Gateway:
         self, log: Any, rpc: str, make: Callable[[], Awaitable[T]], *, waits: bool = False
     ) -> T:
         started = time.perf_counter()
-        if not waits:
-            self.instant_inflight += 1
+        self.inflight += 1
         try:
             result = await make()
         except api.TwirpError as error:
@@ -100,8 +99,7 @@ class Gateway:
             )
             raise
         finally:
-            if not waits:
-                self.instant_inflight -= 1
+            self.inflight -= 1
         log.info(
             "livekit.request",
             rpc=rpc,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -36,6 +38,25 @@ class Core:
     trunks: dict[str, sip_pb.SIPOutboundTrunkInfo] = field(default_factory=dict)
     started: int = 0
     """How many requests have passed auth and decoding and reached their handler."""
+    requests: set[asyncio.Task[Any]] = field(default_factory=set)
+    """The work of requests in flight."""
+    parked_tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    @contextlib.contextmanager
+    def parked(self) -> Iterator[None]:
+        """Mark the current request as waiting on simulated time (a ringing phone...)."""
+        task = asyncio.current_task()
+        assert task is not None
+        self.parked_tasks.add(task)
+        try:
+            yield
+        finally:
+            self.parked_tasks.discard(task)
+
+    @property
+    def idle(self) -> bool:
+        """True when every request in flight waits on simulated time, so time may move."""
+        return self.requests <= self.parked_tasks
 
 
 def handler(service: str, method: str) -> Callable[[Handler], Handler]:

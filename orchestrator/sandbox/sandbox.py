@@ -10,6 +10,7 @@ async with Sandbox(scenario) as sandbox:
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import Callable
 from pathlib import Path
@@ -88,6 +89,8 @@ class Sandbox:
         if self._runner is None:
             return
         self.legs.close()  # ends calls first, so handlers waiting on them answer at once
+        for _ in range(5):  # ...and let those answers go out before anything is cancelled
+            await asyncio.sleep(0)
         await self.world.close()
         await self._runner.cleanup()
         self._runner = None

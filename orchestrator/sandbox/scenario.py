@@ -8,6 +8,7 @@ a scripted supervisor reacts to the brief) and per-fault `message`, `lose_respon
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -33,9 +34,19 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
+def _caller_number(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError('phone numbers must be quoted strings, like "+14155552671"')
+    if not re.fullmatch(r"[A-Za-z0-9+*#._-]{1,64}", value):
+        raise ValueError("the caller's number is letters, digits and + * # . _ - (at most 64)")
+    return value
+
+
 class CallerSpec(_Strict):
-    number: PhoneNumber = Field(
-        "+14155552671", description="Becomes the caller's sip.phoneNumber."
+    number: Annotated[str, BeforeValidator(_caller_number)] = Field(
+        "+14155552671",
+        description="The From user of the inbound call, as the carrier sent it (it becomes "
+        "sip.phoneNumber): usually E.164, but anonymous or a bare number are possible.",
     )
     hangup_after: float | None = Field(
         None, ge=0, le=86_400, description="Seconds after the caller is placed, then hang up."
@@ -93,7 +104,12 @@ class FaultSpec(_Strict):
     rpc: Annotated[str, BeforeValidator(_rpc)] = Field(
         description="Service.Method, like RoomService.MoveParticipant."
     )
-    code: str = Field(description="A Twirp error code, like unavailable.")
+    code: str | None = Field(
+        None, description="A Twirp error code, like unavailable; none: only `delay` the call."
+    )
+    delay: float = Field(
+        0.0, ge=0, le=3600, description="Simulated seconds before the call is answered."
+    )
     times: int = Field(1, ge=1, le=10_000)
     message: str = Field("injected fault", max_length=200)
     lose_response: bool = Field(
@@ -103,8 +119,8 @@ class FaultSpec(_Strict):
 
     @field_validator("code")
     @classmethod
-    def _known_code(cls, code: str) -> str:
-        if code not in HTTP_STATUS:
+    def _known_code(cls, code: str | None) -> str | None:
+        if code is not None and code not in HTTP_STATUS:
             raise ValueError("code must be a Twirp error code: " + ", ".join(HTTP_STATUS))
         return code
 

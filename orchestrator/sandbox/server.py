@@ -61,6 +61,7 @@ class Faults:
 
 
 def fault_error(spec: FaultSpec) -> TwirpError:
+    assert spec.code is not None
     meta = {}
     if spec.sip_status_code is not None:
         meta = {"sip_status_code": str(spec.sip_status_code), "sip_status": spec.message}
@@ -193,21 +194,33 @@ def make_app(
         core.started += 1
         core.world.spawn(core.world.notify())
         fault = faults.take(rpc)
-        if fault is not None and not fault.lose_response:
-            raise fault_error(fault)
+
+        async def work() -> Message:
+            if fault is not None and fault.delay:
+                with core.parked():
+                    await core.clock.sleep(fault.delay)
+            if fault is not None and fault.code is not None and not fault.lose_response:
+                raise fault_error(fault)
+            return await fn(core, grants, message)
+
+        # The work runs as a sandbox task: a client giving up does not stop it (as on a
+        # server), and stopping the sandbox does.
         request_id = request.headers.get("X-Livekit-Request-Id", "")
         key = (rpc, request_id)
         if method in _IDEMPOTENT and request_id:
             task = inflight.get(key)
             if task is None:
-                task = asyncio.ensure_future(fn(core, grants, message))
-                inflight[key] = task
+                task = inflight[key] = core.world.spawn(work())
                 while len(inflight) > _REMEMBERED:  # forget the oldest answers first
                     del inflight[next(iter(inflight))]
         else:
-            task = asyncio.ensure_future(fn(core, grants, message))
-        answer = await asyncio.shield(task)
-        if fault is not None:
+            task = core.world.spawn(work())
+        core.requests.add(task)
+        try:
+            answer: Message = await asyncio.shield(task)
+        finally:
+            core.requests.discard(task)
+        if fault is not None and fault.code is not None:
             raise fault_error(fault)  # the work was done; only the answer is lost
         return answer
 

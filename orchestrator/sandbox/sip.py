@@ -129,7 +129,8 @@ async def create_sip_participant(
         sip_call_id=leg.call_id,
     )
     if req.wait_until_answered:
-        await asyncio.shield(leg.answered)
+        with core.parked():
+            await asyncio.shield(leg.answered)
     return result
 
 
@@ -219,7 +220,8 @@ async def transfer_sip_participant(
         leg.transfer = core.world.spawn(core.legs.refer(leg, phone, ring))
     transfer_id = new_id("STR_")
     try:
-        completed = await asyncio.shield(leg.transfer)
+        with core.parked():
+            completed = await asyncio.shield(leg.transfer)
     except TwirpError as error:
         if core.flavor == "cloud":
             reason = "STR_RINGING_TIMEOUT" if error.code == "canceled" else "STR_REJECTED"

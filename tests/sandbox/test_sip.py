@@ -638,11 +638,13 @@ async def test_stopping_with_a_dial_in_flight_ends_it_at_once() -> None:
     sandbox = Sandbox(clock=clock)
     await sandbox.start()
     client = api.LiveKitAPI(sandbox.url, sandbox.api_key, sandbox.api_secret)
-    call = asyncio.ensure_future(client.sip.create_sip_participant(dial_request()))
-    await sandbox.wait_for(lambda: sandbox.started == 1)
-    await sandbox.stop()
-    with pytest.raises(api.TwirpError) as caught:
-        await call
-    await client.aclose()
+    try:
+        call = asyncio.ensure_future(client.sip.create_sip_participant(dial_request()))
+        await sandbox.wait_for(lambda: sandbox.started == 1)
+        await sandbox.stop()
+        with pytest.raises(api.TwirpError) as caught:
+            await call
+    finally:
+        await client.aclose()
     assert caught.value.code == "canceled"
     assert clock.now() == 0
