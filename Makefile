@@ -15,9 +15,7 @@ $(STAMP): pyproject.toml requirements.lock
 
 demo: $(STAMP)
 	$(BIN)/orchestrator validate flows/*.yaml
-	$(BIN)/orchestrator graph flows/warm_transfer.yaml
-	@echo "The flow above is valid and compiled. The simulation (a full warm transfer against"
-	@echo "the embedded LiveKit sandbox) arrives with the engine; until then this is the demo."
+	$(BIN)/orchestrator simulate flows/warm_transfer.yaml --scenario examples/demo_scenario.yaml
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -2,16 +2,30 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
-from orchestrator.errors import FlowError, OrchestratorError, Problem
+from orchestrator.engine import Transfer, TransferEngine, TransferOutcome
+from orchestrator.errors import (
+    FlowError,
+    OrchestratorError,
+    Problem,
+    TransferError,
+    TransferInProgress,
+)
 from orchestrator.flow import Flow, compile_flow, load_flow
+from orchestrator.logs import configure_logging
 
 __all__ = [
     "Flow",
     "FlowError",
     "OrchestratorError",
     "Problem",
+    "Transfer",
+    "TransferEngine",
+    "TransferError",
+    "TransferInProgress",
+    "TransferOutcome",
     "__version__",
     "compile_flow",
+    "configure_logging",
     "load_flow",
 ]
 

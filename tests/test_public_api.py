@@ -14,8 +14,14 @@ def test_top_level_exports() -> None:
         "FlowError",
         "OrchestratorError",
         "Problem",
+        "Transfer",
+        "TransferEngine",
+        "TransferError",
+        "TransferInProgress",
+        "TransferOutcome",
         "__version__",
         "compile_flow",
+        "configure_logging",
         "load_flow",
     ]
     for name in orchestrator.__all__:

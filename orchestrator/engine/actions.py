@@ -160,7 +160,7 @@ async def dial(t: Transfer, step: DialStep, name: str) -> str:
 
 async def brief(t: Transfer, step: BriefStep) -> str:
     assert t.supervisor is not None
-    decision = t.expect_decision(step)
+    decision = t.expect_decision()
     await t.media.brief(t.consult_room, t.supervisor, t.render(step.say))
     sleeper: asyncio.Future[Any] = asyncio.ensure_future(t.clock.sleep(step.timeout))
     waiting: set[asyncio.Future[Any]] = {decision, sleeper}

@@ -90,7 +90,7 @@ class Transfer:
         self._step_task: asyncio.Task[None] | None = None
         self._hold_timer: asyncio.Task[None] | None = None
         self._decision: asyncio.Future[str] | None = None
-        self._brief_step: BriefStep | None = None
+        self._early_decision: str | None = None
         self._consult_created = False
         self._started = clock.now()
         self._held_since: float | None = None
@@ -135,19 +135,30 @@ class Transfer:
 
     def dtmf(self, room: str, identity: str, digit: str) -> None:
         """Feed a DTMF digit received from a participant."""
-        step, decision = self._brief_step, self._decision
-        if step is None or decision is None or decision.done() or identity != self.supervisor:
+        step = self._briefing()
+        if step is None or identity != self.supervisor or room != self.consult_room:
             return
         if digit == step.accept_digit:
-            decision.set_result("accepted")
+            self._decided("accepted")
         elif digit == step.decline_digit:
-            decision.set_result("declined")
+            self._decided("declined")
 
     def decide(self, accepted: bool) -> None:
         """The supervisor accepted or declined by voice (the worker's LLM tools call this)."""
-        step, decision = self._brief_step, self._decision
-        if step and "voice" in step.accept_by and decision and not decision.done():
-            decision.set_result("accepted" if accepted else "declined")
+        step = self._briefing()
+        if step is not None and "voice" in step.accept_by:
+            self._decided("accepted" if accepted else "declined")
+
+    def _briefing(self) -> BriefStep | None:
+        step = self.flow.steps.get(self.state)
+        return step if isinstance(step, BriefStep) else None
+
+    def _decided(self, result: str) -> None:
+        """The first decision of a brief wins; one arriving before the brief starts waits."""
+        if self._decision is None:
+            self._early_decision = self._early_decision or result
+        elif not self._decision.done():
+            self._decision.set_result(result)
 
     # -- helpers for actions -------------------------------------------------------------
 
@@ -202,9 +213,10 @@ class Transfer:
             raise TimeoutError
         return task.result()
 
-    def expect_decision(self, step: BriefStep) -> asyncio.Future[str]:
-        self._brief_step = step
+    def expect_decision(self) -> asyncio.Future[str]:
         self._decision = asyncio.get_running_loop().create_future()
+        if self._early_decision is not None:
+            self._decision.set_result(self._early_decision)
         return self._decision
 
     # -- the driver ----------------------------------------------------------------------
@@ -242,16 +254,16 @@ class Transfer:
             return
         source, target, _ = fired
         self.log.info("transfer.transition", from_state=source, to_state=target, trigger=event)
+        self._enter(target)
         for listener in list(self._listeners):
             listener(source, target, event)
-        self._enter(target)
 
     def _enter(self, name: str) -> None:
         if self._step_task is not None:
             self._step_task.cancel()
             self._step_task = None
         self._visit += 1
-        self._brief_step = self._decision = None
+        self._decision = self._early_decision = None
         step = self.flow.steps.get(name)
         if step is None or step.type in _KIND:
             return  # a final state: _finish does the rest

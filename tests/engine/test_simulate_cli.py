@@ -1,0 +1,77 @@
+"""`orchestrator simulate`: the human timeline, JSON logs, the request record, exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.engine.conftest import CANARIES, ROOT
+
+FLOW = str(ROOT / "flows" / "warm_transfer.yaml")
+SCENARIO = str(ROOT / "examples" / "demo_scenario.yaml")
+
+
+def simulate(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "orchestrator", "simulate", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+def test_json_logs_follow_the_contract(tmp_path: Path) -> None:
+    record = tmp_path / "requests.jsonl"
+    result = simulate(FLOW, "--scenario", SCENARIO, "--json", "--instant", "--record", str(record))
+    assert result.returncode == 0, result.stderr
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    assert all({"event", "timestamp", "level", "transfer_id", "flow"} <= set(e) for e in events)
+    names = [e["event"] for e in events]
+    assert names[1] == "transfer.started"
+    assert names[-1] == "transfer.finished"
+    finished = events[-1]
+    assert finished["outcome"] == "merged"
+    assert {"reason", "hold_seconds", "time_to_supervisor_seconds", "attempts"} <= set(finished)
+    assert {"from_state", "to_state", "trigger"} <= set(
+        next(e for e in events if e["event"] == "transfer.transition")
+    )
+    failed = [e for e in events if e["event"] == "livekit.request" and not e["ok"]]
+    assert failed == []
+    for canary in CANARIES:
+        assert canary not in result.stdout
+    recorded = [json.loads(line) for line in record.read_text().splitlines()]
+    (dial,) = [r for r in recorded if r["rpc"] == "SIP.CreateSIPParticipant"]
+    assert dial["request"]["sip_number"] == "+14155552671"  # the supervisor sees the caller
+
+
+def test_human_timeline(tmp_path: Path) -> None:
+    result = simulate(FLOW, "--scenario", SCENARIO, "--instant")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("Simulating")
+    assert any("dialling +1510***0100 showing caller ID +1415***2671" in line for line in lines)
+    assert any("-> merge_call" in line and "(accepted)" in line for line in lines)
+    assert "outcome: merged" in lines[-2]
+    assert lines[-1] == "media: say_to_caller, start_hold, brief, stop_hold, agent_leave"
+
+
+def test_any_outcome_exits_zero(tmp_path: Path) -> None:
+    scenario = tmp_path / "busy.yaml"
+    scenario.write_text("phones:\n  default: {answer: busy}\n")
+    result = simulate(FLOW, "--scenario", str(scenario), "--instant")
+    assert result.returncode == 0
+    assert "outcome: returned (busy)" in result.stdout
+
+
+def test_bad_inputs_exit_one_without_traceback(tmp_path: Path) -> None:
+    scenario = tmp_path / "bad.yaml"
+    scenario.write_text("phones:\n  default: {answer: maybe}\n")
+    result = simulate(FLOW, "--scenario", str(scenario))
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"{scenario}:2:21: phones.default.answer: answer is")
+    bad_flow = simulate(str(ROOT / "tests" / "flows" / "hostile" / "typo_key.yaml"))
+    assert bad_flow.returncode == 1
+    assert "Traceback" not in bad_flow.stderr + result.stderr
