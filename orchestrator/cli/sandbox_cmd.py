@@ -43,6 +43,9 @@ def sandbox(
     caller_room: Annotated[
         str | None, typer.Option(help="Place the scenario's caller in this room at start.")
     ] = None,
+    callers: Annotated[
+        int, typer.Option(min=0, max=10_000, help="Also place callers in rooms call-1 ... call-N.")
+    ] = 0,
 ) -> None:
     """Run a local server that speaks the LiveKit server API (Twirp), until Ctrl-C."""
     from orchestrator.sandbox import Sandbox, load_scenario
@@ -82,6 +85,10 @@ def sandbox(
         if caller_room:
             identity = server.place_caller(caller_room)
             typer.echo(f"  caller {identity} is in room {caller_room}")
+        for number in range(1, callers + 1):
+            server.place_caller(f"call-{number}")
+        if callers:
+            typer.echo(f"  callers in rooms call-1 ... call-{callers}")
         typer.echo("Press Ctrl-C to stop.", err=True)
         try:
             await stop.wait()

@@ -13,6 +13,8 @@ import asyncio
 import contextlib
 import secrets
 import string
+import time
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -35,20 +37,26 @@ _KIND = {"exit": "merged", "return_to_agent": "returned", "hangup": "hung_up"}
 _CHECKPOINT_KEYS = ("transfer.id", "transfer.state", "transfer.consult_room")
 
 
+def _table(machine: type[StateChart[Any]]) -> dict[str, dict[str, str]]:
+    """State -> event -> target of a compiled flow, read once per class."""
+    cached: dict[str, dict[str, str]] | None = _TABLES.get(machine)
+    if cached is None:
+        cached = {
+            state.id: {str(t.event): t.target.id for t in state.transitions}
+            for state in machine.states
+        }
+        _TABLES[machine] = cached
+    return cached
+
+
+_TABLES: weakref.WeakKeyDictionary[type[Any], dict[str, dict[str, str]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 def new_transfer_id() -> str:
     """Opaque, and never a run of digits a log masker or a reader could take for a number."""
     return "".join(secrets.choice(string.ascii_lowercase) for _ in range(12))
-
-
-class _Transitions:
-    """Listener that remembers the last transition and tells the transfer's listeners."""
-
-    def __init__(self, owner: Transfer) -> None:
-        self.owner = owner
-        self.fired: tuple[str, str, str] | None = None
-
-    def after_transition(self, event: Any, source: Any, target: Any) -> None:
-        self.fired = (source.id, target.id, str(event))
 
 
 class Transfer:
@@ -80,9 +88,11 @@ class Transfer:
         self.transfer_id = transfer_id
         self.consult_room = f"consult-{self.transfer_id}"
         self.log = log
-        self._transitions = _Transitions(self)
-        self._machine = machine(listeners=[self._transitions])
-        self._queue: asyncio.Queue[tuple[str, int | None]] = asyncio.Queue()
+        self._machine = machine()
+        self._table = _table(machine)
+        self._queue: asyncio.Queue[tuple[str, int | None, float]] = asyncio.Queue()
+        self.transition_latencies: list[float] = []
+        """Seconds between an event's arrival and its transition (for the benchmark)."""
         self._listeners: list[Listener] = []
         self._on_done = on_done
         self._visit = 0
@@ -126,12 +136,12 @@ class Transfer:
     def participant_left(self, room: str, identity: str) -> None:
         """Feed a room event: someone left the caller room or the consult room."""
         if room == self.room and identity == self.caller_identity:
-            self._queue.put_nowait(("caller_hangup", None))
+            self.post("caller_hangup")
         elif identity == self.supervisor and not self.moving:
             # A move shows as leaving the consult room; only the room they are in counts.
             where = self.room if self.merged_at is not None else self.consult_room
             if room == where:
-                self._queue.put_nowait(("supervisor_left", None))
+                self.post("supervisor_left")
 
     def dtmf(self, room: str, identity: str, digit: str) -> None:
         """Feed a DTMF digit received from a participant."""
@@ -150,8 +160,14 @@ class Transfer:
             self._decided("accepted" if accepted else "declined")
 
     def _briefing(self) -> BriefStep | None:
+        """The brief step running now, or the one an answered dial is about to start."""
         step = self.flow.steps.get(self.state)
-        return step if isinstance(step, BriefStep) else None
+        if isinstance(step, BriefStep):
+            return step
+        if step is not None and step.type == "dial" and self.supervisor is not None:
+            follow = self.flow.steps.get(getattr(step, "next", ""))
+            return follow if isinstance(follow, BriefStep) else None
+        return None
 
     def _decided(self, result: str) -> None:
         """The first decision of a brief wins; one arriving before the brief starts waits."""
@@ -223,7 +239,7 @@ class Transfer:
 
     async def _max_hold(self) -> None:
         await self.clock.sleep(self.flow.max_hold)
-        self._queue.put_nowait(("max_hold", None))
+        self.post("max_hold")
 
     async def _run(self) -> None:
         self.log.info(
@@ -236,41 +252,48 @@ class Transfer:
         try:
             self._apply("start")
             while not self._machine.is_terminated:
-                event, visit = await self._queue.get()
+                event, visit, posted = await self._queue.get()
                 if visit is None or visit == self._visit:
                     trigger = event
-                    self._apply(event)
+                    if self._apply(event):
+                        self.transition_latencies.append(time.perf_counter() - posted)
         except asyncio.CancelledError:
             trigger = "cancelled"
         outcome = await asyncio.shield(self._finish(trigger))
         self.outcome.set_result(outcome)
 
-    def _apply(self, event: str) -> None:
-        self._transitions.fired = None
+    def post(self, event: str, visit: int | None = None) -> None:
+        """Queue an event; `visit` ties a step's outcome to the visit that produced it."""
+        self._queue.put_nowait((event, visit, time.perf_counter()))
+
+    def _apply(self, event: str) -> bool:
+        source = self.state
+        target = self._table[source].get(event)
+        if target is None:  # not for this state: the machine would ignore it too
+            self.log.info("transfer.event_ignored", trigger=event, state=source)
+            return False
         self._machine.send(event)
-        fired = self._transitions.fired
-        if fired is None:
-            self.log.info("transfer.event_ignored", trigger=event, state=self.state)
-            return
-        source, target, _ = fired
         self.log.info("transfer.transition", from_state=source, to_state=target, trigger=event)
         self._enter(target)
         for listener in list(self._listeners):
             listener(source, target, event)
+        return True
 
     def _enter(self, name: str) -> None:
         if self._step_task is not None:
             self._step_task.cancel()
             self._step_task = None
         self._visit += 1
-        self._decision = self._early_decision = None
+        self._decision = None
         step = self.flow.steps.get(name)
+        if step is None or step.type != "brief":
+            self._early_decision = None  # only a dial's answer can carry one into a brief
         if step is None or step.type in _KIND:
             return  # a final state: _finish does the rest
         visits = self._visits[name] = self._visits.get(name, 0) + 1
         budget = getattr(step, "max_visits", None)
         if budget is not None and visits > budget:
-            self._queue.put_nowait(("exhausted", self._visit))
+            self.post("exhausted", self._visit)
             return
         self._step_task = asyncio.ensure_future(self._act(name, self._visit))
 
@@ -283,7 +306,7 @@ class Transfer:
         except Exception as error:  # an API or media failure is the step's `failed` outcome
             self.log.warning("transfer.step_failed", step=name, error=type(error).__name__)
             outcome = "failed"
-        self._queue.put_nowait((outcome, visit))
+        self.post(outcome, visit)
 
     async def _finish(self, trigger: str) -> TransferOutcome:
         """Undo what the transfer started, run the final step, and build the one outcome."""

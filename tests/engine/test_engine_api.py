@@ -79,7 +79,7 @@ async def test_events_a_state_does_not_expect_are_ignored(
         transfer.dtmf("consult-x", "nobody", "1")  # not the supervisor: dropped
         transfer.participant_left("elsewhere", "someone")  # not ours: dropped
         await asyncio.sleep(0)
-        transfer._queue.put_nowait(("accepted", None))  # an outcome out of turn
+        transfer.post("accepted")  # an outcome out of turn
         await drive(sandbox, engine, transfer.outcome)
     assert (await transfer.outcome).kind == "merged"
     ignored = [e for e in logs if e["event"] == "transfer.event_ignored"]
