@@ -108,6 +108,7 @@ async def bench_transitions(transfers: int) -> float:
         "http://fake", "k", "s", media=media, trunk="ST_x", clock=ManualClock()
     )
     media.engine = engine
+    await engine.gateway.close()
     engine.gateway = FakeGateway()  # type: ignore[assignment]
     transitions = 0
     started = time.perf_counter()
