@@ -19,6 +19,10 @@ from orchestrator.livekit import Gateway
 
 __all__ = ["TransferEngine"]
 
+# Keyed by id() with the flow kept alive beside its class, so an id is never reused wrongly.
+_COMPILED: dict[int, tuple[Flow, type[StateChart[Any]]]] = {}
+_COMPILED_MAX = 64
+
 
 class TransferEngine:
     """Runs flows against one LiveKit deployment.
@@ -56,7 +60,6 @@ class TransferEngine:
         self.trunk = trunk or os.environ.get("LIVEKIT_SIP_OUTBOUND_TRUNK", "")
         self.clock: Clock = clock or RealClock()
         self.active: dict[str, Transfer] = {}
-        self._compiled: dict[int, tuple[Flow, type[StateChart[Any]]]] = {}
         self._log = structlog.get_logger("orchestrator.transfer")
 
     def _forget(self, transfer: Transfer) -> None:
@@ -68,11 +71,15 @@ class TransferEngine:
             await transfer.outcome
         await self.gateway.close()
 
-    def _machine(self, flow: Flow) -> type[StateChart[Any]]:
-        cached = self._compiled.get(id(flow))
+    @staticmethod
+    def _machine(flow: Flow) -> type[StateChart[Any]]:
+        """The flow's compiled class, built once per flow object for the whole process."""
+        cached = _COMPILED.get(id(flow))
         if cached is None or cached[0] is not flow:
             cached = (flow, compile_flow(flow))
-            self._compiled[id(flow)] = cached
+            _COMPILED[id(flow)] = cached
+            while len(_COMPILED) > _COMPILED_MAX:  # flows loaded again and again: oldest out
+                del _COMPILED[next(iter(_COMPILED))]
         return cached[1]
 
     async def _caller(self, log: Any, room: str, identity: str | None) -> models.ParticipantInfo:
