@@ -148,9 +148,9 @@ async def orchestrated(url: str, room: str) -> tuple[float, list[str], Any]:
     rpcs: list[str] = []
     call = engine.gateway.call
 
-    async def counted(log: Any, rpc: str, make: Any, **options: Any) -> Any:
+    async def counted(log: Any, rpc: str, make: Any) -> Any:
         rpcs.append(rpc)
-        return await call(log, rpc, make, **options)
+        return await call(log, rpc, make)
 
     engine.gateway.call = counted  # type: ignore[method-assign]
     started = time.perf_counter()
@@ -268,10 +268,10 @@ async def one_hold(sandbox: Sandbox, room: str) -> float:
     round_trips: list[float] = []
     call = engine.gateway.call
 
-    async def timed(log: Any, rpc: str, make: Any, **options: Any) -> Any:
+    async def timed(log: Any, rpc: str, make: Any) -> Any:
         started = time.perf_counter()
         try:
-            return await call(log, rpc, make, **options)
+            return await call(log, rpc, make)
         finally:
             # The dial's own round trip is inside RING: the phone answers at RING seconds.
             if media.held_at and not media.released_at and rpc != "SIP.CreateSIPParticipant":

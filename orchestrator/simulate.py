@@ -8,6 +8,7 @@ picking up) are fed to the engine the way a worker's `rtc.Room` would feed them.
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,8 +103,6 @@ async def simulate(
     reason: str = REASON,
 ) -> Simulation:
     """Run one transfer of `flow` in a fresh sandbox and return what happened."""
-    import secrets
-
     scenario = scenario or Scenario()
     secret = secrets.token_urlsafe(32)
     sandbox = Sandbox(

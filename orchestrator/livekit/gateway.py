@@ -70,9 +70,7 @@ class Gateway:
     async def close(self) -> None:
         await self.client.aclose()
 
-    async def call(
-        self, log: Any, rpc: str, make: Callable[[], Awaitable[T]], *, waits: bool = False
-    ) -> T:
+    async def call(self, log: Any, rpc: str, make: Callable[[], Awaitable[T]]) -> T:
         started = time.perf_counter()
         self.inflight += 1
         try:
@@ -184,7 +182,6 @@ class Gateway:
             log,
             "SIP.CreateSIPParticipant",
             lambda: self.client.sip.create_sip_participant(request, timeout=ring + 10),
-            waits=True,
         )
 
     async def move(self, log: Any, room: str, identity: str, destination: str) -> None:
@@ -209,5 +206,4 @@ class Gateway:
             log,
             "SIP.TransferSIPParticipant",
             lambda: self.client.sip.transfer_sip_participant(request, timeout=ring + 10),
-            waits=True,
         )
