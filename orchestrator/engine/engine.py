@@ -6,6 +6,7 @@ import os
 from typing import Any
 
 import structlog
+from livekit import api
 from livekit.protocol import models
 from statemachine import StateChart
 
@@ -122,6 +123,13 @@ class TransferEngine:
         log = self._log.bind(transfer_id=transfer_id, flow=flow.name)
         try:
             caller = await self._caller(log, room, caller_identity)
+        except api.TwirpError as error:
+            del self.active[room]
+            raise TransferError(
+                f"LiveKit did not list the room's participants ({error.code}); try again",
+                reason="unavailable",
+                retryable=error.status >= 500 or error.code == "unavailable",
+            ) from None
         except BaseException:
             del self.active[room]
             raise

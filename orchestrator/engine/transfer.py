@@ -18,12 +18,14 @@ import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from livekit import api
 from statemachine import StateChart
 
 from orchestrator.clock import Clock
 from orchestrator.engine.actions import run_step
 from orchestrator.engine.outcome import Attempt, OutcomeKind, TransferOutcome
 from orchestrator.engine.ports import Media
+from orchestrator.errors import TransferError
 from orchestrator.flow.model import BriefStep, Flow
 from orchestrator.flow.values import E164
 from orchestrator.livekit import Gateway
@@ -116,6 +118,7 @@ class Transfer:
         self.transfer_confirmed = False
         self.cleanup_failures: list[str] = []
         self.moving = False
+        self._leg_to_end: str | None = None
         self.outcome: asyncio.Future[TransferOutcome] = asyncio.get_running_loop().create_future()
         self._task = asyncio.get_running_loop().create_task(self._run())
 
@@ -212,7 +215,12 @@ class Transfer:
         values = dict(
             zip(_CHECKPOINT_KEYS, (self.transfer_id, state, self.consult_room), strict=True)
         )
-        await self.gateway.set_attributes(self.log, self.room, self.caller_identity, values)
+        try:
+            await self.gateway.set_attributes(self.log, self.room, self.caller_identity, values)
+        except api.TwirpError as error:
+            if error.code != "not_found":
+                raise
+            self.post("caller_hangup")  # gone before we saw them leave
 
     async def within(self, seconds: float, work: Awaitable[T]) -> T:
         """`work`, or TimeoutError after `seconds` of simulated time."""
@@ -220,12 +228,13 @@ class Transfer:
         timer = asyncio.ensure_future(self.clock.sleep(seconds))
         try:
             await asyncio.wait({task, timer}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
+        finally:  # on a timeout, and when this step is cancelled, the work stops too
             timer.cancel()
-        if not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        if task.cancelled():
             raise TimeoutError
         return task.result()
 
@@ -274,6 +283,11 @@ class Transfer:
             return False
         self._machine.send(event)
         self.log.info("transfer.transition", from_state=source, to_state=target, trigger=event)
+        left = self.flow.steps.get(source)
+        if left is not None and left.type in ("dial", "brief", "merge") and self.supervisor:
+            success = getattr(type(left), "SUCCESS", None)
+            if event != success:  # every failure of these steps ends the supervisor's leg
+                self._leg_to_end, self.supervisor = self.supervisor, None
         self._enter(target)
         for listener in list(self._listeners):
             listener(source, target, event)
@@ -300,6 +314,9 @@ class Transfer:
     async def _act(self, name: str, visit: int) -> None:
         step = self.flow.steps[name]
         try:
+            if self._leg_to_end is not None:  # a failed brief or merge: that leg ends first
+                leg, self._leg_to_end = self._leg_to_end, None
+                await self.gateway.remove_participant(self.log, self.consult_room, leg)
             outcome = await run_step(self, name, step)
         except asyncio.CancelledError:
             raise
@@ -321,16 +338,15 @@ class Transfer:
         self.release_hold()
         step = self.flow.steps.get(final)
         say = getattr(step, "say", None)
-        if self._consult_created:  # hangs up any supervisor leg still in it
-            await self._quietly(
-                "delete_consult_room", self.gateway.delete_room(self.log, self.consult_room)
-            )
+        # The caller first: off hold at once, however long the rest of the cleanup takes.
         if was_held:  # the hold audio is ours to stop, whether or not the caller is still there
             await self._quietly("stop_hold", self.media.stop_hold(self.room))
         if step is not None and step.type == "exit":
             await self._quietly("agent_leave", self.media.agent_leave(self.room))
         elif say and not caller_gone:
             await self._quietly("say", self.media.say_to_caller(self.room, self.render(say)))
+        if self._consult_created:  # hangs up any supervisor leg still in it
+            await self._quietly("delete_consult_room", self._delete_consult_room())
         if step is not None and step.type == "hangup" and not caller_gone:
             await self._quietly(
                 "hang_up",
@@ -363,6 +379,19 @@ class Transfer:
         )
         self._on_done(self)
         return outcome
+
+    async def _delete_consult_room(self) -> None:
+        """Three tries; then at least hang up the leg, so the empty room closes by itself."""
+        for _ in range(3):
+            try:
+                await self.gateway.delete_room(self.log, self.consult_room)
+                return
+            except Exception:  # retried, then the fallback below
+                continue
+        for leg in {self.supervisor, self._leg_to_end} - {None}:
+            with contextlib.suppress(Exception):
+                await self.gateway.remove_participant(self.log, self.consult_room, str(leg))
+        raise TransferError("the consult room could not be deleted", reason="cleanup")
 
     async def _quietly(self, what: str, work: Any) -> None:
         """Cleanup goes on when one piece fails; the failure is logged, never raised."""
