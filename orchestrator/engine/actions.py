@@ -65,7 +65,7 @@ def _dial_request(
         krisp_enabled=target.krisp_enabled,
         dtmf=target.dtmf or "",
     )
-    request.ringing_timeout.FromSeconds(int(ring))
+    request.ringing_timeout.FromNanoseconds(int(ring * 1e9))
     if target.max_call_duration:
         request.max_call_duration.FromSeconds(target.max_call_duration)
     if target.display_name:
@@ -89,7 +89,7 @@ async def _attempt(
         t.attempts.append(record)
         ring = target.ring_timeout or step.ring_timeout
         request = _dial_request(t, step, target, identity, caller_id, policy)
-        t.supervisor = identity
+        t.new_leg(identity)
         try:
             await t.gateway.dial(t.log, request, ring)
         except (api.TwirpError, TimeoutError) as error:
@@ -103,6 +103,8 @@ async def _attempt(
                 if result == "answered":
                     record.result = "answered"
                     return "answered", None
+            # Whatever the answer said, no leg of a failed attempt may stay: hang it up.
+            await t.gateway.remove_participant(t.log, t.consult_room, identity)
             if result == "caller_id_rejected" and policy.on_rejection == "business_number":
                 t.log.info("dial.caller_id_fallback", sip_status_code=status)
                 preserve, caller_id = False, policy.business_number or ""
@@ -153,6 +155,8 @@ async def dial(t: Transfer, step: DialStep, name: str) -> str:
             await t.checkpoint("briefing")
             return "answered"
         if result == "failed":
+            if status in (404, 484, 604):
+                t.failure_reason = "config_error"  # that number does not exist: fix the flow
             break
     t.last_sip_status = status
     return result
@@ -160,6 +164,8 @@ async def dial(t: Transfer, step: DialStep, name: str) -> str:
 
 async def brief(t: Transfer, step: BriefStep) -> str:
     assert t.supervisor is not None
+    if t.supervisor in t.gone:  # hung up between answering and the brief
+        return "supervisor_left"
     decision = t.expect_decision()
     await t.media.brief(t.consult_room, t.supervisor, t.render(step.say))
     sleeper: asyncio.Future[Any] = asyncio.ensure_future(t.clock.sleep(step.timeout))
@@ -197,7 +203,8 @@ async def merge(t: Transfer, step: MergeStep) -> str:
     t.merged_at = t.elapsed()
     t.release_hold()
     await t.media.stop_hold(t.room)
-    await t.checkpoint("merged")
+    with contextlib.suppress(api.TwirpError):  # bookkeeping must not undo a done merge
+        await t.checkpoint("merged")
     return "merged"
 
 
@@ -213,6 +220,8 @@ async def cold_transfer(t: Transfer, step: ColdTransferStep) -> str:
     except api.TwirpError as error:
         if isinstance(error, api.SipCallError):
             t.last_sip_status = error.sip_status_code
+        elif error.code == "not_found":
+            await t.caller_gone()
         return "failed"
     if answer.status == api.SIPTransferStatus.STS_TRANSFER_FAILED:
         return "failed"

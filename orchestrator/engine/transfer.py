@@ -4,7 +4,7 @@ Everything that can happen (a step's outcome, the caller hanging up, the supervi
 a DTMF digit, `max_hold` expiring) becomes an event on the queue; the driver applies them one
 at a time, so there are no races between them. Entering a step starts its action as a task;
 leaving the step cancels it. Events a state does not expect are logged and ignored. Whatever
-way the transfer ends, `_finish` undoes what it started, then resolves exactly one outcome.
+way the transfer ends, `cleanup.finish` undoes what it started, then resolves exactly one outcome.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from statemachine import StateChart
 
 from orchestrator.clock import Clock
 from orchestrator.engine.actions import run_step
-from orchestrator.engine.outcome import Attempt, OutcomeKind, TransferOutcome
+from orchestrator.engine.cleanup import CHECKPOINT_KEYS, finish
+from orchestrator.engine.outcome import Attempt, TransferOutcome
 from orchestrator.engine.ports import Media
-from orchestrator.errors import TransferError
 from orchestrator.flow.model import BriefStep, Flow
 from orchestrator.flow.values import E164
 from orchestrator.livekit import Gateway
@@ -34,9 +34,8 @@ from orchestrator.logs import mask
 __all__ = ["Transfer", "new_transfer_id"]
 
 T = TypeVar("T")
+_CANCEL = "\x00cancel"  # not an event name a flow can have
 Listener = Callable[[str, str, str], None]
-_KIND = {"exit": "merged", "return_to_agent": "returned", "hangup": "hung_up"}
-_CHECKPOINT_KEYS = ("transfer.id", "transfer.state", "transfer.consult_room")
 
 
 def _table(machine: type[StateChart[Any]]) -> dict[str, dict[str, str]]:
@@ -119,8 +118,25 @@ class Transfer:
         self.cleanup_failures: list[str] = []
         self.moving = False
         self._leg_to_end: str | None = None
+        self.gone: set[str] = set()
+        self.failure_reason: str | None = None
         self.outcome: asyncio.Future[TransferOutcome] = asyncio.get_running_loop().create_future()
         self._task = asyncio.get_running_loop().create_task(self._run())
+        self._task.add_done_callback(self._cancelled_before_start)
+
+    def _cancelled_before_start(self, task: asyncio.Task[None]) -> None:
+        """A task cancelled before it ran never entered `_run`: clean up and answer anyway."""
+        if not self.outcome.done():
+            self._late = asyncio.ensure_future(self._late_finish())
+
+    async def _late_finish(self) -> None:
+        if not self.outcome.done():
+            self.outcome.set_result(await finish(self, "cancelled"))
+
+    def new_leg(self, identity: str) -> None:
+        """A new supervisor attempt: nothing heard from an earlier leg carries over."""
+        self.supervisor = identity
+        self._early_decision = None
 
     # -- public ------------------------------------------------------------------------
 
@@ -134,13 +150,14 @@ class Transfer:
 
     def cancel(self) -> None:
         """Stop the transfer now; it cleans up and ends with outcome `failed` / `cancelled`."""
-        self._task.cancel()
+        self._queue.put_nowait((_CANCEL, None, time.perf_counter()))
 
     def participant_left(self, room: str, identity: str) -> None:
         """Feed a room event: someone left the caller room or the consult room."""
         if room == self.room and identity == self.caller_identity:
             self.post("caller_hangup")
         elif identity == self.supervisor and not self.moving:
+            self.gone.add(identity)  # even if the brief has not started to hear it yet
             # A move shows as leaving the consult room; only the room they are in counts.
             where = self.room if self.merged_at is not None else self.consult_room
             if room == where:
@@ -213,14 +230,20 @@ class Transfer:
     async def checkpoint(self, state: str) -> None:
         """Record progress on the caller, so a replacement worker can finish or unwind."""
         values = dict(
-            zip(_CHECKPOINT_KEYS, (self.transfer_id, state, self.consult_room), strict=True)
+            zip(CHECKPOINT_KEYS, (self.transfer_id, state, self.consult_room), strict=True)
         )
         try:
             await self.gateway.set_attributes(self.log, self.room, self.caller_identity, values)
         except api.TwirpError as error:
-            if error.code != "not_found":
+            if error.code != "not_found" or not await self.caller_gone():
                 raise
-            self.post("caller_hangup")  # gone before we saw them leave
+
+    async def caller_gone(self) -> bool:
+        """Check a `not_found` about the caller: if they left unseen, end the transfer."""
+        if await self.gateway.get_participant(self.log, self.room, self.caller_identity) is None:
+            self.post("caller_hangup")
+            return True
+        return False
 
     async def within(self, seconds: float, work: Awaitable[T]) -> T:
         """`work`, or TimeoutError after `seconds` of simulated time."""
@@ -253,7 +276,7 @@ class Transfer:
     async def _run(self) -> None:
         self.log.info(
             "transfer.started",
-            room=self.room,
+            room=mask(self.room),
             caller=mask(self.caller_number),
             summary_chars=len(self.summary),
         )
@@ -262,14 +285,31 @@ class Transfer:
             self._apply("start")
             while not self._machine.is_terminated:
                 event, visit, posted = await self._queue.get()
+                if event == _CANCEL:
+                    trigger = "cancelled"
+                    break
                 if visit is None or visit == self._visit:
                     trigger = event
                     if self._apply(event):
                         self.transition_latencies.append(time.perf_counter() - posted)
         except asyncio.CancelledError:
             trigger = "cancelled"
-        outcome = await asyncio.shield(self._finish(trigger))
+        except Exception as error:  # a bug must still end in cleanup and one outcome
+            self.log.error("transfer.internal_error", error=type(error).__name__)
+            trigger = "cancelled"
+        # Cleanup always completes, even if this task is cancelled again meanwhile: a caller
+        # must never be left on hold because a worker was shutting down.
+        finishing = asyncio.ensure_future(finish(self, trigger))
+        cancelled = False
+        while not finishing.done():
+            try:
+                await asyncio.shield(finishing)
+            except asyncio.CancelledError:
+                cancelled = True
+        outcome = finishing.result()
         self.outcome.set_result(outcome)
+        if cancelled:
+            raise asyncio.CancelledError
 
     def post(self, event: str, visit: int | None = None) -> None:
         """Queue an event; `visit` ties a step's outcome to the visit that produced it."""
@@ -290,7 +330,10 @@ class Transfer:
                 self._leg_to_end, self.supervisor = self.supervisor, None
         self._enter(target)
         for listener in list(self._listeners):
-            listener(source, target, event)
+            try:
+                listener(source, target, event)
+            except Exception as error:  # an observer's bug must not stop the transfer
+                self.log.warning("transfer.listener_failed", error=type(error).__name__)
         return True
 
     def _enter(self, name: str) -> None:
@@ -302,8 +345,8 @@ class Transfer:
         step = self.flow.steps.get(name)
         if step is None or step.type != "brief":
             self._early_decision = None  # only a dial's answer can carry one into a brief
-        if step is None or step.type in _KIND:
-            return  # a final state: _finish does the rest
+        if step is None or step.type in ("exit", "return_to_agent", "hangup"):
+            return  # a final state: cleanup.finish does the rest
         visits = self._visits[name] = self._visits.get(name, 0) + 1
         budget = getattr(step, "max_visits", None)
         if budget is not None and visits > budget:
@@ -316,100 +359,17 @@ class Transfer:
         try:
             if self._leg_to_end is not None:  # a failed brief or merge: that leg ends first
                 leg, self._leg_to_end = self._leg_to_end, None
-                await self.gateway.remove_participant(self.log, self.consult_room, leg)
+                with contextlib.suppress(Exception):  # cleanup deletes the room in any case
+                    await self.gateway.remove_participant(self.log, self.consult_room, leg)
             outcome = await run_step(self, name, step)
         except asyncio.CancelledError:
             raise
         except Exception as error:  # an API or media failure is the step's `failed` outcome
             self.log.warning("transfer.step_failed", step=name, error=type(error).__name__)
+            code = getattr(error, "code", "")
+            if code in ("unauthenticated", "permission_denied"):
+                self.failure_reason = "permission"
+            elif code in ("invalid_argument", "not_found", "failed_precondition"):
+                self.failure_reason = "config_error"
             outcome = "failed"
         self.post(outcome, visit)
-
-    async def _finish(self, trigger: str) -> TransferOutcome:
-        """Undo what the transfer started, run the final step, and build the one outcome."""
-        final = self.state
-        caller_gone = final == "caller_hung_up" or trigger == "caller_hangup"
-        for task in (self._step_task, self._hold_timer):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(BaseException):
-                    await task
-        was_held = self._held_since is not None
-        self.release_hold()
-        step = self.flow.steps.get(final)
-        say = getattr(step, "say", None)
-        # The caller first: off hold at once, however long the rest of the cleanup takes.
-        if was_held:  # the hold audio is ours to stop, whether or not the caller is still there
-            await self._quietly("stop_hold", self.media.stop_hold(self.room))
-        if step is not None and step.type == "exit":
-            await self._quietly("agent_leave", self.media.agent_leave(self.room))
-        elif say and not caller_gone:
-            await self._quietly("say", self.media.say_to_caller(self.room, self.render(say)))
-        if self._consult_created:  # hangs up any supervisor leg still in it
-            await self._quietly("delete_consult_room", self._delete_consult_room())
-        if step is not None and step.type == "hangup" and not caller_gone:
-            await self._quietly(
-                "hang_up",
-                self.gateway.remove_participant(self.log, self.room, self.caller_identity),
-            )
-        elif not caller_gone and final != "cold_transferred":
-            cleared = dict.fromkeys(_CHECKPOINT_KEYS, "")
-            await self._quietly(
-                "clear_checkpoint",
-                self.gateway.set_attributes(self.log, self.room, self.caller_identity, cleared),
-            )
-        kind, reason = self._kind(final, trigger)
-        outcome = TransferOutcome(
-            kind=kind,
-            reason=reason,
-            final_step=final,
-            sip_status=self.last_sip_status,
-            hold_seconds=round(self.hold_seconds, 3),
-            time_to_supervisor_seconds=self.merged_at,
-            attempts=list(self.attempts),
-        )
-        self.log.info(
-            "transfer.finished",
-            outcome=kind,
-            reason=reason,
-            hold_seconds=outcome.hold_seconds,
-            time_to_supervisor_seconds=outcome.time_to_supervisor_seconds,
-            attempts=len(self.attempts),
-            sip_status_code=self.last_sip_status,
-        )
-        self._on_done(self)
-        return outcome
-
-    async def _delete_consult_room(self) -> None:
-        """Three tries; then at least hang up the leg, so the empty room closes by itself."""
-        for _ in range(3):
-            try:
-                await self.gateway.delete_room(self.log, self.consult_room)
-                return
-            except Exception:  # retried, then the fallback below
-                continue
-        for leg in {self.supervisor, self._leg_to_end} - {None}:
-            with contextlib.suppress(Exception):
-                await self.gateway.remove_participant(self.log, self.consult_room, str(leg))
-        raise TransferError("the consult room could not be deleted", reason="cleanup")
-
-    async def _quietly(self, what: str, work: Any) -> None:
-        """Cleanup goes on when one piece fails; the failure is logged, never raised."""
-        try:
-            await work
-        except Exception as error:
-            self.cleanup_failures.append(what)
-            self.log.warning("transfer.cleanup_failed", step=what, error=type(error).__name__)
-
-    def _kind(self, final: str, trigger: str) -> tuple[OutcomeKind, str | None]:
-        if trigger == "cancelled":
-            return "failed", "cancelled"
-        if final == "caller_hung_up":
-            return "caller_hung_up", None
-        if final == "cold_transferred":
-            return "cold_transferred", None if self.transfer_confirmed else "unconfirmed"
-        if final == "aborted":
-            return "failed", "config_error"
-        step = self.flow.steps[final]
-        kind: OutcomeKind = _KIND[step.type]  # type: ignore[assignment]
-        return kind, None if kind == "merged" else trigger

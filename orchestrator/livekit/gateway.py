@@ -43,6 +43,8 @@ def classify_dial_error(error: BaseException, *, preserving: bool) -> tuple[str,
             return "declined", status
         if status in (408, 487):
             return "no_answer", status
+        if status in (404, 484, 604):  # the number does not exist: the flow's data is wrong
+            return "failed", status
         return "unavailable", status
     if isinstance(error, api.TwirpError):
         if error.code in ("canceled", "deadline_exceeded"):

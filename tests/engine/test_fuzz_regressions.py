@@ -66,7 +66,7 @@ async def test_a_slow_start_is_driven_too() -> None:
 
 
 async def test_slow_cleanup_never_keeps_the_caller_on_hold() -> None:
-    faults = [{"rpc": "RoomService.DeleteRoom", "code": "internal", "delay": 200.0}]
+    faults = [{"rpc": "RoomService.DeleteRoom", "code": "internal", "delay": 12.0}]
     result, _ = await run(
         "warm_transfer", {"faults": faults, "phones": {"default": {"answer": 26.0}}}
     )
@@ -90,3 +90,94 @@ async def test_a_move_that_outlives_the_caller_leaves_no_task() -> None:
     }
     result, _ = await run("supervisor_chain", scenario)  # run() asserts no task is left
     assert result.outcome.kind == "caller_hung_up"
+
+
+async def test_a_raising_listener_does_not_strand_the_caller() -> None:
+    from orchestrator import TransferEngine
+    from orchestrator.clock import ManualClock
+    from orchestrator.sandbox import Sandbox
+    from orchestrator.simulate import connect, drive
+    from orchestrator.testing import RecordingMedia
+    from tests.engine.conftest import flow
+    from tests.engine.test_engine_api import SECRET  # noqa: F401 - same rig as the API tests
+
+    async with Sandbox(clock=ManualClock()) as sandbox:
+        sandbox.place_caller("call-1")
+        media = RecordingMedia()
+        engine = TransferEngine(
+            sandbox.url,
+            sandbox.api_key,
+            sandbox.api_secret,
+            media=media,
+            trunk="ST_sandbox",
+            clock=sandbox.clock,
+        )
+        unsubscribe = connect(sandbox, engine, media)
+        transfer = await engine.start(flow("warm_transfer"), room="call-1")
+        transfer.add_listener(lambda *_: 1 / 0)
+        await drive(sandbox, engine, transfer.outcome)
+        assert (await transfer.outcome).kind == "merged"
+        unsubscribe()
+        await engine.aclose()
+
+
+async def test_cancel_right_after_start_and_again_during_cleanup() -> None:
+    from orchestrator import TransferEngine
+    from orchestrator.clock import ManualClock
+    from orchestrator.sandbox import Sandbox, Scenario
+    from orchestrator.simulate import drive
+    from orchestrator.testing import RecordingMedia
+    from tests.engine.conftest import flow
+
+    scenario = Scenario.model_validate(
+        {"faults": [{"rpc": "RoomService.UpdateParticipant", "delay": 1.0, "times": 5}]}
+    )
+    async with Sandbox(scenario, clock=ManualClock()) as sandbox:
+        sandbox.place_caller("call-1")
+        engine = TransferEngine(
+            sandbox.url,
+            sandbox.api_key,
+            sandbox.api_secret,
+            media=RecordingMedia(),
+            trunk="ST_sandbox",
+            clock=sandbox.clock,
+        )
+        transfer = await engine.start(flow("warm_transfer"), room="call-1")
+        transfer.cancel()
+        transfer._task.cancel()  # a worker shutting down cancels the task itself, too
+        await drive(sandbox, engine, transfer.outcome)
+        outcome = await transfer.outcome
+        assert (outcome.kind, outcome.reason) == ("failed", "cancelled")
+        assert engine.active == {}
+        await engine.aclose()
+
+
+async def test_supervisor_hanging_up_at_the_answer_is_supervisor_left() -> None:
+    scenario = {"phones": {"default": {"answer": 0.0, "on_brief": "hangup", "decide_after": 0.0}}}
+    result, _ = await run("warm_transfer", scenario)
+    assert (result.outcome.kind, result.outcome.reason) == ("returned", "supervisor_left")
+    assert result.outcome.hold_seconds < 1
+
+
+async def test_unknown_number_is_a_config_error() -> None:
+    from orchestrator import load_flow
+    from tests.engine.conftest import ROOT
+
+    result, _ = await run(
+        load_flow(ROOT / "flows" / "warm_transfer.yaml"),
+        {
+            "faults": [
+                {
+                    "rpc": "SIP.CreateSIPParticipant",
+                    "code": "not_found",
+                    "sip_status_code": 404,
+                    "message": "Not Found",
+                }
+            ]
+        },
+    )
+    assert (result.outcome.kind, result.outcome.reason, result.outcome.sip_status) == (
+        "returned",
+        "config_error",
+        404,
+    )

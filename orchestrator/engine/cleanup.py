@@ -1,0 +1,139 @@
+"""How a transfer ends: undo what it started, run the final step, build the one outcome.
+
+The caller comes first (off hold at once), then the supervisor (the consult room is deleted,
+which hangs up any leg in it), then the bookkeeping (the caller's checkpoint attributes).
+Each piece is tried on its own: one failing never skips the others.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING, Any
+
+from livekit import api
+
+from orchestrator.engine.outcome import OutcomeKind, TransferOutcome
+from orchestrator.errors import TransferError
+
+if TYPE_CHECKING:
+    from orchestrator.engine.transfer import Transfer
+
+__all__ = ["finish"]
+
+_KIND = {"exit": "merged", "return_to_agent": "returned", "hangup": "hung_up"}
+CHECKPOINT_KEYS = ("transfer.id", "transfer.state", "transfer.consult_room")
+_CLEANUP_SECONDS = 15.0
+
+
+async def finish(t: Transfer, trigger: str) -> TransferOutcome:
+    """Undo what the transfer started, run the final step, and build the one outcome."""
+    final = t.state
+    caller_gone = final == "caller_hung_up" or trigger == "caller_hangup"
+    for task in (t._step_task, t._hold_timer):
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+    was_held = t._held_since is not None
+    t.release_hold()
+    step = t.flow.steps.get(final)
+    say = getattr(step, "say", None)
+    # The caller first: off hold at once, however long the rest of the cleanup takes.
+    if was_held:  # the hold audio is ours to stop, whether or not the caller is still there
+        await _quietly(t, "stop_hold", t.media.stop_hold(t.room))
+    if step is not None and step.type == "exit":
+        await _quietly(t, "agent_leave", t.media.agent_leave(t.room))
+    elif say and not caller_gone:
+        await _quietly(t, "say", t.media.say_to_caller(t.room, t.render(say)))
+    if t._consult_created:  # hangs up any supervisor leg still in it
+        await _quietly(t, "delete_consult_room", _delete_consult_room(t))
+    if (
+        t.merged_at is not None
+        and t.supervisor
+        and (caller_gone or step is None or step.type != "exit")
+    ):
+        # Merged, then the transfer did not end as a merge (the caller hung up, a cancel):
+        # the supervisor must not stay alone, or unannounced, in the caller's room.
+        leg = t.supervisor
+        await _quietly(t, "hang_up_supervisor", t.gateway.remove_participant(t.log, t.room, leg))
+    if step is not None and step.type == "hangup" and not caller_gone:
+        await _quietly(
+            t,
+            "hang_up",
+            t.gateway.remove_participant(t.log, t.room, t.caller_identity),
+        )
+    elif not caller_gone and final != "cold_transferred":
+        await _quietly(t, "clear_checkpoint", _clear_checkpoint(t))
+    kind, reason = _kind(t, final, trigger)
+    outcome = TransferOutcome(
+        kind=kind,
+        reason=reason,
+        final_step=final,
+        sip_status=t.last_sip_status,
+        hold_seconds=round(t.hold_seconds, 3),
+        time_to_supervisor_seconds=t.merged_at,
+        attempts=list(t.attempts),
+    )
+    t.log.info(
+        "transfer.finished",
+        outcome=kind,
+        reason=reason,
+        hold_seconds=outcome.hold_seconds,
+        time_to_supervisor_seconds=outcome.time_to_supervisor_seconds,
+        attempts=len(t.attempts),
+        sip_status_code=t.last_sip_status,
+    )
+    t._on_done(t)
+    return outcome
+
+
+async def _clear_checkpoint(t: Transfer) -> None:
+    cleared = dict.fromkeys(CHECKPOINT_KEYS, "")
+    for attempt in range(3):
+        try:
+            await t.gateway.set_attributes(t.log, t.room, t.caller_identity, cleared)
+            return
+        except api.TwirpError as error:
+            if error.code == "not_found" or attempt == 2:  # the caller is gone: nothing to clear
+                raise
+
+
+async def _delete_consult_room(t: Transfer) -> None:
+    """Three tries; then at least hang up the leg, so the empty room closes by itself."""
+    for _ in range(3):
+        try:
+            await t.gateway.delete_room(t.log, t.consult_room)
+            return
+        except Exception:  # retried, then the fallback below
+            continue
+    for leg in {attempt.identity for attempt in t.attempts}:
+        with contextlib.suppress(Exception):
+            await t.gateway.remove_participant(t.log, t.consult_room, leg)
+    raise TransferError("the consult room could not be deleted", reason="cleanup")
+
+
+async def _quietly(t: Transfer, what: str, work: Any) -> None:
+    """Cleanup goes on when one piece fails or stalls; the failure is logged, never raised."""
+    try:
+        await t.within(_CLEANUP_SECONDS, work)
+    except Exception as error:
+        t.cleanup_failures.append(what)
+        t.log.warning("transfer.cleanup_failed", step=what, error=type(error).__name__)
+
+
+def _kind(t: Transfer, final: str, trigger: str) -> tuple[OutcomeKind, str | None]:
+    if trigger == "cancelled":
+        return "failed", "cancelled"
+    if final == "caller_hung_up":
+        return "caller_hung_up", None
+    if final == "cold_transferred":
+        return "cold_transferred", None if t.transfer_confirmed else "unconfirmed"
+    if final == "aborted":
+        return "failed", "config_error"
+    step = t.flow.steps[final]
+    kind: OutcomeKind = _KIND[step.type]  # type: ignore[assignment]
+    if kind == "merged":
+        return kind, None
+    if trigger == "failed" and t.failure_reason:  # say which failure: permission, config...
+        return kind, t.failure_reason
+    return kind, trigger
