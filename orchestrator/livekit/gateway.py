@@ -75,38 +75,25 @@ class Gateway:
     async def call(self, log: Any, rpc: str, make: Callable[[], Awaitable[T]]) -> T:
         started = time.perf_counter()
         self.inflight += 1
+        failure: dict[str, Any] | None = None
         try:
-            result = await make()
+            return await make()
         except api.TwirpError as error:
             sip = error.sip_status_code if isinstance(error, api.SipCallError) else None
-            log.info(
-                "livekit.request",
-                rpc=rpc,
-                duration_ms=round((time.perf_counter() - started) * 1000, 2),
-                ok=False,
-                error_code=error.code,
-                sip_status_code=sip,
-            )
+            failure = {"error_code": error.code, "sip_status_code": sip}
             raise
-        except BaseException as error:
-            log.info(
-                "livekit.request",
-                rpc=rpc,
-                duration_ms=round((time.perf_counter() - started) * 1000, 2),
-                ok=False,
-                error_code=type(error).__name__,
-                sip_status_code=None,
-            )
+        except BaseException as error:  # timeouts, cancellation: logged, then passed on
+            failure = {"error_code": type(error).__name__, "sip_status_code": None}
             raise
         finally:
             self.inflight -= 1
-        log.info(
-            "livekit.request",
-            rpc=rpc,
-            duration_ms=round((time.perf_counter() - started) * 1000, 2),
-            ok=True,
-        )
-        return result
+            log.info(
+                "livekit.request",
+                rpc=rpc,
+                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                ok=failure is None,
+                **(failure or {}),
+            )
 
     # -- the calls ----------------------------------------------------------------------
 
