@@ -82,8 +82,6 @@ def connect(sandbox: Sandbox, engine: TransferEngine, media: RecordingMedia) -> 
         if event.kind == "voicemail_greeting":
             media.machines.add(who)
         for transfer in list(engine.active.values()):
-            if transfer is None:
-                continue
             if event.kind == "participant_left":
                 transfer.participant_left(event.room, who)
             elif event.kind == "sip_dtmf_received":

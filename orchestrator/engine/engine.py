@@ -61,6 +61,7 @@ class TransferEngine:
         self.trunk = trunk or os.environ.get("LIVEKIT_SIP_OUTBOUND_TRUNK", "")
         self.clock: Clock = clock or RealClock()
         self.active: dict[str, Transfer] = {}
+        self._starting: set[str] = set()
         self._log = structlog.get_logger("orchestrator.transfer")
 
     def _forget(self, transfer: Transfer) -> None:
@@ -110,7 +111,7 @@ class TransferEngine:
             TransferInProgress: the caller already has a transfer running.
             TransferError: the room has no SIP caller, or the engine is misconfigured.
         """
-        if room in self.active:
+        if room in self.active or room in self._starting:
             raise TransferInProgress(room)
         if not (flow.trunk or self.trunk):
             raise TransferError(
@@ -118,20 +119,20 @@ class TransferEngine:
                 "LIVEKIT_SIP_OUTBOUND_TRUNK",
                 reason="config_error",
             )
-        self.active[room] = None  # type: ignore[assignment]  # reserve: single flight
+        self._starting.add(room)  # single flight, from this moment on
         transfer_id = new_transfer_id()
         log = self._log.bind(transfer_id=transfer_id, flow=flow.name)
         try:
             caller = await self._caller(log, room, caller_identity)
         except api.TwirpError as error:
-            del self.active[room]
+            self._starting.discard(room)
             raise TransferError(
                 f"LiveKit did not list the room's participants ({error.code}); try again",
                 reason="unavailable",
                 retryable=error.status >= 500 or error.code == "unavailable",
             ) from None
         except BaseException:
-            del self.active[room]
+            self._starting.discard(room)
             raise
         transfer = Transfer(
             flow=flow,
@@ -149,5 +150,6 @@ class TransferEngine:
             transfer_id=transfer_id,
             on_done=self._forget,
         )
+        self._starting.discard(room)
         self.active[room] = transfer
         return transfer
