@@ -23,6 +23,7 @@ __all__ = ["finish"]
 _KIND = {"exit": "merged", "return_to_agent": "returned", "hangup": "hung_up"}
 CHECKPOINT_KEYS = ("transfer.id", "transfer.state", "transfer.consult_room")
 _CLEANUP_SECONDS = 15.0
+CALLER_LEFT_NOTICE = "The caller has hung up, so there is no call to take. Thank you."
 
 
 async def finish(t: Transfer, trigger: str) -> TransferOutcome:
@@ -45,6 +46,12 @@ async def finish(t: Transfer, trigger: str) -> TransferOutcome:
         await _quietly(t, "agent_leave", t.media.agent_leave(t.room))
     elif say and not caller_gone:
         await _quietly(t, "say", t.media.say_to_caller(t.room, t.render(say)))
+    left = t.flow.steps.get(t.left_step)
+    briefed = t.supervisor or t._leg_to_end
+    if caller_gone and briefed and left is not None and left.type == "brief":
+        # A deterministic notice, not silence, for a supervisor who was being briefed.
+        notice = t.media.brief(t.consult_room, briefed, CALLER_LEFT_NOTICE)
+        await _quietly(t, "notify_supervisor", notice)
     if t._consult_created:  # hangs up any supervisor leg still in it
         await _quietly(t, "delete_consult_room", _delete_consult_room(t))
     if (

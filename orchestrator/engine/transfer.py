@@ -120,6 +120,7 @@ class Transfer:
         self._leg_to_end: str | None = None
         self.gone: set[str] = set()
         self.failure_reason: str | None = None
+        self.left_step = "requested"
         self.outcome: asyncio.Future[TransferOutcome] = asyncio.get_running_loop().create_future()
         self._task = asyncio.get_running_loop().create_task(self._run())
         self._task.add_done_callback(self._cancelled_before_start)
@@ -323,6 +324,7 @@ class Transfer:
             return False
         self._machine.send(event)
         self.log.info("transfer.transition", from_state=source, to_state=target, trigger=event)
+        self.left_step = source
         left = self.flow.steps.get(source)
         if left is not None and left.type in ("dial", "brief", "merge") and self.supervisor:
             success = getattr(type(left), "SUCCESS", None)

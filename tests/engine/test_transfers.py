@@ -178,6 +178,8 @@ async def test_caller_hangs_up(scenario: dict[str, object], final_step_before: s
     assert (result.outcome.kind, result.outcome.final_step) == ("caller_hung_up", "caller_hung_up")
     last = [e for e in logs if e["event"] == "transfer.transition"][-1]
     assert (last["from_state"], last["trigger"]) == (final_step_before, "caller_hangup")
+    notices = [c.text for c in result.media.calls if c.action == "brief" and "hung up" in c.text]
+    assert len(notices) == (1 if final_step_before == "brief_supervisor" else 0)
 
 
 async def test_max_hold_releases_the_caller() -> None:
