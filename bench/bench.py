@@ -73,9 +73,6 @@ def bench_compile() -> tuple[list[float], list[float]]:
 class FakeGateway:
     """Answers every call at once, in process: what is left is the engine's own cost."""
 
-    def __init__(self) -> None:
-        self.inflight = 0
-
     async def list_participants(self, log: Any, room: str) -> list[models.ParticipantInfo]:
         caller = models.ParticipantInfo(identity="caller", kind=models.ParticipantInfo.Kind.SIP)
         caller.attributes["sip.phoneNumber"] = "+14155552671"

@@ -151,7 +151,6 @@ async def dial(t: Transfer, step: DialStep, name: str) -> str:
                 t.supervisor = None
                 result = "voicemail"
                 continue
-            t.first_answer_s = t.first_answer_s or t.elapsed()
             await t.checkpoint("briefing")
             return "answered"
         if result == "failed":

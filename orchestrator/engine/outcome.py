@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass, field
+from typing import Literal
 
 __all__ = ["Attempt", "OutcomeKind", "TransferOutcome"]
 
@@ -42,6 +42,3 @@ class TransferOutcome:
     hold_seconds: float = 0.0
     time_to_supervisor_seconds: float | None = None
     attempts: list[Attempt] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)

@@ -111,11 +111,9 @@ class Transfer:
         self.attempt_count = 0
         self.supervisor: str | None = None
         self.target_name = ""
-        self.first_answer_s: float | None = None
         self.merged_at: float | None = None
         self.last_sip_status: int | None = None
         self.transfer_confirmed = False
-        self.cleanup_failures: list[str] = []
         self.moving = False
         self._leg_to_end: str | None = None
         self.gone: set[str] = set()

@@ -63,8 +63,6 @@ class Gateway:
     def __init__(self, url: str, api_key: str, api_secret: str) -> None:
         # failover=False: a replayed CreateSIPParticipant would ring a second phone.
         self.client = api.LiveKitAPI(url, api_key, api_secret, failover=False)
-        self.api_key = api_key
-        self.api_secret = api_secret
         self.inflight = 0
         """Calls sent and not yet answered (a simulation moves time only when every one of
         them waits on simulated time at the server)."""

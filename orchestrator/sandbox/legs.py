@@ -36,13 +36,12 @@ class Leg:
     room: str
     identity: str
     call_id: str
-    number: str
-    answered: asyncio.Future[None]
     status: str = "dialing"
     transfer_to: str = ""
     transfer: asyncio.Future[bool] | None = None
-    voicemail: bool = field(default=False)
+    voicemail: bool = False
     sid: str = ""
+    answered: asyncio.Future[None] = field(default_factory=lambda: _future())
     ended: asyncio.Future[None] = field(default_factory=lambda: _future())
 
 
@@ -129,7 +128,7 @@ class Legs:
         reject: int | None = None,
     ) -> Leg:
         """Join the room as `dialing` and run the call; `reject` is a SIP status to fail with."""
-        leg = Leg(room, info.identity, info.attributes["sip.callID"], number, _future())
+        leg = Leg(room, info.identity, info.attributes["sip.callID"])
         member = self.world.join(room, info)  # may replace a same-named participant first
         leg.sid = member.info.sid
         self.legs[(room, info.identity)] = leg
@@ -216,7 +215,7 @@ class Legs:
                 "sip.callStatus": "active",
             }
         )
-        leg = Leg(room, info.identity, info.attributes["sip.callID"], number, _future())
+        leg = Leg(room, info.identity, info.attributes["sip.callID"])
         leg.status = "active"
         leg.answered.set_result(None)
         member = self.world.join(room, info)

@@ -19,6 +19,11 @@ from orchestrator.sandbox.twirp import PSRPC_PREFIX, TwirpError
 __all__: list[str] = []
 
 
+def _unrouted() -> TwirpError:
+    """What calls routed to a room's media server get when no server has that room."""
+    return TwirpError("unavailable", PSRPC_PREFIX + "no response from servers")
+
+
 def _no_room() -> TwirpError:
     return TwirpError("not_found", PSRPC_PREFIX + "requested room does not exist")
 
@@ -132,7 +137,7 @@ async def mute_published_track(
 ) -> pb.MuteRoomTrackResponse:
     grants.room_admin(req.room)
     if req.room not in core.world.rooms:
-        raise TwirpError("unavailable", PSRPC_PREFIX + "no response from servers")
+        raise _unrouted()
     info = _member(core, req.room, req.identity).info
     if not req.muted:
         raise TwirpError("failed_precondition", "remote unmute not enabled")
@@ -149,7 +154,7 @@ async def update_subscriptions(
 ) -> pb.UpdateSubscriptionsResponse:
     grants.room_admin(req.room)
     if req.room not in core.world.rooms:
-        raise TwirpError("unavailable", PSRPC_PREFIX + "no response from servers")
+        raise _unrouted()
     member = _member(core, req.room, req.identity)
     sids = set(req.track_sids) | {s for pt in req.participant_tracks for s in pt.track_sids}
     if req.subscribe:
@@ -166,7 +171,7 @@ async def send_data(core: Core, grants: Grants, req: pb.SendDataRequest) -> pb.S
     if len(req.nonce) not in (0, 16):
         raise TwirpError("invalid_argument", "nonce must be 16 bytes")
     if req.room not in core.world.rooms:
-        raise TwirpError("unavailable", PSRPC_PREFIX + "no response from servers")
+        raise _unrouted()
     core.world.emit("data_received", req.room, data=req.data)
     return pb.SendDataResponse()
 

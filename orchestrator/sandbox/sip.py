@@ -38,6 +38,10 @@ _HEADER_VALUE = re.compile(r"[\x20-\x7e]{0,1024}")
 _TRANSFER_TO = re.compile(r"<?(sips?|tel):[^\s<>]+>?")
 
 
+def _no_trunk() -> TwirpError:
+    return TwirpError("not_found", "requested sip trunk does not exist")
+
+
 def _seconds(duration: Duration, name: str) -> float:
     if not 0 <= duration.seconds <= 86_400:
         raise TwirpError("invalid_argument", f"{name} out of range")
@@ -76,7 +80,7 @@ def _trunk(core: Core, req: pb.CreateSIPParticipantRequest) -> tuple[str, list[s
     if req.sip_trunk_id:
         trunk = core.trunks.get(req.sip_trunk_id)
         if trunk is None:
-            raise TwirpError("not_found", "requested sip trunk does not exist")
+            raise _no_trunk()
         return trunk.sip_trunk_id, list(trunk.numbers), trunk.address
     if not req.trunk.hostname:
         raise TwirpError("invalid_argument", "missing trunk hostname")
@@ -163,7 +167,7 @@ async def get_outbound_trunk(
     grants.sip_admin()
     trunk = core.trunks.get(req.sip_trunk_id)
     if trunk is None:
-        raise TwirpError("not_found", "requested sip trunk does not exist")
+        raise _no_trunk()
     return pb.GetSIPOutboundTrunkResponse(trunk=trunk)
 
 
@@ -174,7 +178,7 @@ async def delete_trunk(
     grants.sip_admin()
     trunk = core.trunks.pop(req.sip_trunk_id, None)
     if trunk is None:
-        raise TwirpError("not_found", "requested sip trunk does not exist")
+        raise _no_trunk()
     return pb.SIPTrunkInfo(sip_trunk_id=trunk.sip_trunk_id, name=trunk.name)
 
 
