@@ -82,7 +82,9 @@ def connect(sandbox: Sandbox, engine: TransferEngine, media: RecordingMedia) -> 
         if event.kind == "voicemail_greeting":
             media.machines.add(who)
         for transfer in list(engine.active.values()):
-            if event.kind == "participant_left":
+            if event.kind == "participant_joined":
+                transfer.participant_joined(event.room, who)
+            elif event.kind == "participant_left":
                 transfer.participant_left(event.room, who)
             elif event.kind == "sip_dtmf_received":
                 transfer.dtmf(event.room, who, event.digit)

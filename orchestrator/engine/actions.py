@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from livekit import api
 
+from orchestrator.engine.in_room import isolate, open_paths
 from orchestrator.engine.outcome import Attempt
 from orchestrator.flow.model import (
     AnnounceStep,
@@ -55,7 +56,7 @@ def _dial_request(
         sip_trunk_id=step.trunk or t.flow.trunk or t.trunk,
         sip_call_to=target.number,
         sip_number=caller_id,
-        room_name=t.consult_room,
+        room_name=t.leg_room,
         participant_identity=identity,
         participant_name="Supervisor",
         participant_attributes={"transfer.id": t.transfer_id, "transfer.role": "supervisor"},
@@ -104,7 +105,7 @@ async def _attempt(
                     record.result = "answered"
                     return "answered", None
             # Whatever the answer said, no leg of a failed attempt may stay: hang it up.
-            await t.gateway.remove_participant(t.log, t.consult_room, identity)
+            await t.gateway.remove_participant(t.log, t.leg_room, identity)
             if result == "caller_id_rejected" and policy.on_rejection == "business_number":
                 t.log.info("dial.caller_id_fallback", sip_status_code=status)
                 preserve, caller_id = False, policy.business_number or ""
@@ -116,13 +117,13 @@ async def _attempt(
 
 async def _reconcile(t: Transfer, identity: str, result: str) -> str:
     """A lost answer: the leg may exist anyway. Use it if live, hang it up otherwise."""
-    info = await t.gateway.get_participant(t.log, t.consult_room, identity)
+    info = await t.gateway.get_participant(t.log, t.leg_room, identity)
     if info is None:
         return result
     if info.attributes.get("sip.callStatus") == "active":
         t.supervisor = identity
         return "answered"
-    await t.gateway.remove_participant(t.log, t.consult_room, identity)
+    await t.gateway.remove_participant(t.log, t.leg_room, identity)
     return result
 
 
@@ -145,9 +146,11 @@ async def dial(t: Transfer, step: DialStep, name: str) -> str:
         )
         if result == "answered":
             assert t.supervisor is not None
-            if await t.media.screen_answer(t.consult_room, t.supervisor) == "machine":
+            if t.strategy == "in_room":  # again, now that their phone's track exists
+                await isolate(t, t.supervisor)
+            if await t.media.screen_answer(t.leg_room, t.supervisor) == "machine":
                 t.attempts[-1].result = "voicemail"
-                await t.gateway.remove_participant(t.log, t.consult_room, t.supervisor)
+                await t.gateway.remove_participant(t.log, t.leg_room, t.supervisor)
                 t.supervisor = None
                 result = "voicemail"
                 continue
@@ -166,7 +169,7 @@ async def brief(t: Transfer, step: BriefStep) -> str:
     if t.supervisor in t.gone:  # hung up between answering and the brief
         return "supervisor_left"
     decision = t.expect_decision()
-    await t.media.brief(t.consult_room, t.supervisor, t.render(step.say))
+    await t.media.brief(t.leg_room, t.supervisor, t.render(step.say))
     sleeper: asyncio.Future[Any] = asyncio.ensure_future(t.clock.sleep(step.timeout))
     waiting: set[asyncio.Future[Any]] = {decision, sleeper}
     try:
@@ -180,25 +183,42 @@ async def brief(t: Transfer, step: BriefStep) -> str:
     return "timeout"
 
 
-async def merge(t: Transfer, step: MergeStep) -> str:
-    assert t.supervisor is not None
+async def _move(t: Transfer, supervisor: str, seconds: float) -> str | None:
+    """MoveParticipant from the consult room; None once moved, else the failure outcome."""
     t.moving = True
     try:
         for _ in range(2):  # one retry, after checking a lost answer did not move them already
             try:
-                await t.within(
-                    step.timeout, t.gateway.move(t.log, t.consult_room, t.supervisor, t.room)
-                )
-                break
+                await t.within(seconds, t.gateway.move(t.log, t.consult_room, supervisor, t.room))
+                return None
             except (api.TwirpError, TimeoutError):
-                if await t.gateway.get_participant(t.log, t.room, t.supervisor) is not None:
-                    break
-                if await t.gateway.get_participant(t.log, t.consult_room, t.supervisor) is None:
+                if await t.gateway.get_participant(t.log, t.room, supervisor) is not None:
+                    return None
+                if await t.gateway.get_participant(t.log, t.consult_room, supervisor) is None:
                     return "supervisor_left"  # they hung up during the move
-        else:
-            return "move_failed"
+        return "move_failed"
     finally:
         t.moving = False
+
+
+async def _open(t: Transfer, supervisor: str, seconds: float) -> str | None:
+    """`in_room`: let the supervisor and the caller hear each other; one retry."""
+    for _ in range(2):
+        try:
+            await t.within(seconds, open_paths(t, supervisor))
+            return None
+        except (api.TwirpError, TimeoutError):
+            if await t.gateway.get_participant(t.log, t.room, supervisor) is None:
+                return "supervisor_left"
+    return "move_failed"
+
+
+async def merge(t: Transfer, step: MergeStep) -> str:
+    assert t.supervisor is not None
+    join = _open if t.strategy == "in_room" else _move
+    failure = await join(t, t.supervisor, step.timeout)
+    if failure is not None:
+        return failure
     t.merged_at = t.elapsed()
     t.release_hold()
     await t.media.stop_hold(t.room)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from livekit import api
 
+from orchestrator.engine.in_room import our_legs
 from orchestrator.engine.outcome import OutcomeKind, TransferOutcome
 from orchestrator.errors import TransferError
 
@@ -30,7 +31,7 @@ async def finish(t: Transfer, trigger: str) -> TransferOutcome:
     """Undo what the transfer started, run the final step, and build the one outcome."""
     final = t.state
     caller_gone = final == "caller_hung_up" or trigger == "caller_hangup"
-    for task in (t._step_task, t._hold_timer):
+    for task in (t._step_task, t._hold_timer, *t.isolating):
         if task is not None:
             task.cancel()
             with contextlib.suppress(BaseException):
@@ -50,15 +51,15 @@ async def finish(t: Transfer, trigger: str) -> TransferOutcome:
     briefed = t.supervisor or t._leg_to_end
     if caller_gone and briefed and left is not None and left.type == "brief":
         # A deterministic notice, not silence, for a supervisor who was being briefed.
-        notice = t.media.brief(t.consult_room, briefed, CALLER_LEFT_NOTICE)
+        notice = t.media.brief(t.leg_room, briefed, CALLER_LEFT_NOTICE)
         await _quietly(t, "notify_supervisor", notice)
     if t._consult_created:  # hangs up any supervisor leg still in it
         await _quietly(t, "delete_consult_room", _delete_consult_room(t))
-    if (
-        t.merged_at is not None
-        and t.supervisor
-        and (caller_gone or step is None or step.type != "exit")
-    ):
+    exits = step is not None and step.type == "exit"
+    keep = t.supervisor if t.merged_at is not None and not caller_gone and exits else None
+    if t.strategy == "in_room" and t.attempts:  # their legs are in the caller's room
+        await _quietly(t, "hang_up_supervisor", _hang_up_legs(t, keep))
+    elif t.merged_at is not None and t.supervisor and keep is None:
         # Merged, then the transfer did not end as a merge (the caller hung up, a cancel):
         # the supervisor must not stay alone, or unannounced, in the caller's room.
         leg = t.supervisor
@@ -103,6 +104,13 @@ async def _clear_checkpoint(t: Transfer) -> None:
         except api.TwirpError as error:
             if error.code == "not_found" or attempt == 2:  # the caller is gone: nothing to clear
                 raise
+
+
+async def _hang_up_legs(t: Transfer, keep: str | None) -> None:
+    """Every leg this transfer dialled into the caller's room, but the merged one."""
+    for identity in our_legs(await t.gateway.list_participants(t.log, t.room), t.transfer_id):
+        if identity != keep:
+            await t.gateway.remove_participant(t.log, t.room, identity)
 
 
 async def _delete_consult_room(t: Transfer) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 from livekit import api
@@ -11,7 +11,9 @@ from livekit.protocol import models
 from statemachine import StateChart
 
 from orchestrator.clock import Clock, RealClock
+from orchestrator.engine.outcome import TransferOutcome
 from orchestrator.engine.ports import Media
+from orchestrator.engine.recovery import recover
 from orchestrator.engine.transfer import Transfer, new_transfer_id
 from orchestrator.errors import TransferError, TransferInProgress
 from orchestrator.flow import compile_flow
@@ -63,6 +65,7 @@ class TransferEngine:
         self.active: dict[str, Transfer] = {}
         self._starting: set[str] = set()
         self._log = structlog.get_logger("orchestrator.transfer")
+        self._move_available: bool | None = None
 
     def _forget(self, transfer: Transfer) -> None:
         self.active.pop(transfer.room, None)
@@ -96,6 +99,55 @@ class TransferEngine:
             reason="config_error",
         )
 
+    async def move_available(self, room: str, log: Any = None) -> bool:
+        """Whether the server has MoveParticipant (LiveKit Cloud does, self-hosted does not).
+
+        Asked once per engine, with a probe that moves nobody; `room` is only where the
+        probe's grant points.
+        """
+        if self._move_available is None:
+            log = log or self._log.bind(transfer_id="", flow="")
+            self._move_available = await self.gateway.move_available(log, room)
+        return self._move_available
+
+    async def _strategy(self, log: Any, flow: Flow, room: str) -> Literal["move", "in_room"]:
+        """The merge strategy, settled before the caller is held: never found out at merge."""
+        if flow.merge_strategy == "in_room" or not any(
+            step.type == "merge" for step in flow.steps.values()
+        ):
+            return "in_room" if flow.merge_strategy == "in_room" else "move"
+        if await self.move_available(room, log):
+            return "move"
+        if flow.merge_strategy == "move":
+            raise TransferError(
+                "this LiveKit server has no MoveParticipant (self-hosted LiveKit): set "
+                "merge_strategy: in_room (or auto) in the flow, or use LiveKit Cloud",
+                reason="move_unavailable",
+            )
+        log.info("transfer.merge_strategy", strategy="in_room", why="no MoveParticipant")
+        return "in_room"
+
+    async def recover(
+        self, flow: Flow, *, room: str, caller_identity: str | None = None
+    ) -> TransferOutcome | None:
+        """Finish or unwind a transfer a dead worker left in `room` (read from its checkpoint).
+
+        A merged transfer is completed (the AI leaves the caller with the supervisor); any
+        other is unwound: the supervisor's legs hung up, the consult room deleted, the caller
+        back with the AI, outcome `returned` / `worker_lost`. None when there is nothing to do.
+        """
+        if room in self.active or room in self._starting:
+            raise TransferInProgress(room)
+        self._starting.add(room)
+        try:
+            log = self._log.bind(transfer_id="", flow=flow.name)
+            caller = await self._caller(log, room, caller_identity)
+            return await recover(self.gateway, self.media, log, flow, room, caller)
+        except api.TwirpError as error:
+            raise _refused(error) from None
+        finally:
+            self._starting.discard(room)
+
     async def start(
         self,
         flow: Flow,
@@ -124,13 +176,10 @@ class TransferEngine:
         log = self._log.bind(transfer_id=transfer_id, flow=flow.name)
         try:
             caller = await self._caller(log, room, caller_identity)
+            strategy = await self._strategy(log, flow, room)
         except api.TwirpError as error:
             self._starting.discard(room)
-            raise TransferError(
-                f"LiveKit did not list the room's participants ({error.code}); try again",
-                reason="unavailable",
-                retryable=error.status >= 500 or error.code == "unavailable",
-            ) from None
+            raise _refused(error) from None
         except BaseException:
             self._starting.discard(room)
             raise
@@ -149,7 +198,23 @@ class TransferEngine:
             log=log,
             transfer_id=transfer_id,
             on_done=self._forget,
+            strategy=strategy,
         )
         self._starting.discard(room)
         self.active[room] = transfer
         return transfer
+
+
+def _refused(error: api.TwirpError) -> TransferError:
+    """Why LiveKit refused the calls made before the caller is held, and what to do."""
+    if error.code in ("unauthenticated", "permission_denied"):
+        return TransferError(
+            f"LiveKit refused the API credentials ({error.code}): check LIVEKIT_API_KEY and "
+            "LIVEKIT_API_SECRET belong to the server at LIVEKIT_URL",
+            reason="permission",
+        )
+    return TransferError(
+        f"LiveKit did not answer the calls made before the hold ({error.code}); try again",
+        reason="unavailable",
+        retryable=error.status >= 500 or error.code == "unavailable",
+    )

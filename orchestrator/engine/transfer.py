@@ -16,7 +16,7 @@ import string
 import time
 import weakref
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from livekit import api
 from statemachine import StateChart
@@ -24,6 +24,7 @@ from statemachine import StateChart
 from orchestrator.clock import Clock
 from orchestrator.engine.actions import run_step
 from orchestrator.engine.cleanup import CHECKPOINT_KEYS, finish
+from orchestrator.engine.in_room import isolate
 from orchestrator.engine.outcome import Attempt, TransferOutcome
 from orchestrator.engine.ports import Media
 from orchestrator.flow.model import BriefStep, Flow
@@ -80,6 +81,7 @@ class Transfer:
         log: Any,
         transfer_id: str,
         on_done: Callable[[Transfer], None],
+        strategy: Literal["move", "in_room"] = "move",
     ) -> None:
         self.flow, self.gateway, self.media, self.clock = flow, gateway, media, clock
         self.trunk, self.room, self.caller_identity = trunk, room, caller_identity
@@ -88,6 +90,10 @@ class Transfer:
         self.summary, self.reason = summary, reason
         self.transfer_id = transfer_id
         self.consult_room = f"consult-{self.transfer_id}"
+        self.strategy = strategy
+        """How the supervisor joins the caller: `move` from the consult room, or `in_room`
+        (dialled into the caller's room; see `orchestrator.engine.in_room`)."""
+        self.isolating: set[asyncio.Task[None]] = set()
         self.log = log
         self._machine = machine()
         self._table = _table(machine)
@@ -147,6 +153,13 @@ class Transfer:
         """Call `listener(from_state, to_state, trigger)` after every transition."""
         self._listeners.append(listener)
 
+    @property
+    def leg_room(self) -> str:
+        """The room the supervisor's leg is in now."""
+        if self.strategy == "in_room" or self.merged_at is not None:
+            return self.room
+        return self.consult_room
+
     def cancel(self) -> None:
         """Stop the transfer now; it cleans up and ends with outcome `failed` / `cancelled`."""
         self._queue.put_nowait((_CANCEL, None, time.perf_counter()))
@@ -158,14 +171,27 @@ class Transfer:
         elif identity == self.supervisor and not self.moving:
             self.gone.add(identity)  # even if the brief has not started to hear it yet
             # A move shows as leaving the consult room; only the room they are in counts.
-            where = self.room if self.merged_at is not None else self.consult_room
-            if room == where:
+            if room == self.leg_room:
                 self.post("supervisor_left")
+
+    def participant_joined(self, room: str, identity: str) -> None:
+        """Feed a room event: someone joined. With `in_room`, a supervisor leg still dialling
+        is cut off from the caller's audio before anyone can answer."""
+        if self.strategy == "in_room" and room == self.room and identity == self.supervisor:
+            task = asyncio.ensure_future(self._isolate(identity))
+            self.isolating.add(task)
+            task.add_done_callback(self.isolating.discard)
+
+    async def _isolate(self, identity: str) -> None:
+        try:
+            await isolate(self, identity)
+        except Exception as error:  # done again, checked, once the leg answers
+            self.log.warning("transfer.isolate_failed", error=type(error).__name__)
 
     def dtmf(self, room: str, identity: str, digit: str) -> None:
         """Feed a DTMF digit received from a participant."""
         step = self._briefing()
-        if step is None or identity != self.supervisor or room != self.consult_room:
+        if step is None or identity != self.supervisor or room != self.leg_room:
             return
         if digit == step.accept_digit:
             self._decided("accepted")
@@ -222,15 +248,14 @@ class Transfer:
             self._hold_timer.cancel()
 
     async def ensure_consult_room(self) -> None:
-        if not self._consult_created:
+        if not self._consult_created and self.strategy == "move":
             self._consult_created = True
             await self.gateway.create_room(self.log, self.consult_room, empty_timeout=60)
 
     async def checkpoint(self, state: str) -> None:
         """Record progress on the caller, so a replacement worker can finish or unwind."""
-        values = dict(
-            zip(CHECKPOINT_KEYS, (self.transfer_id, state, self.consult_room), strict=True)
-        )
+        consult = self.consult_room if self.strategy == "move" else ""
+        values = dict(zip(CHECKPOINT_KEYS, (self.transfer_id, state, consult), strict=True))
         try:
             await self.gateway.set_attributes(self.log, self.room, self.caller_identity, values)
         except api.TwirpError as error:
@@ -360,7 +385,7 @@ class Transfer:
             if self._leg_to_end is not None:  # a failed brief or merge: that leg ends first
                 leg, self._leg_to_end = self._leg_to_end, None
                 with contextlib.suppress(Exception):  # cleanup deletes the room in any case
-                    await self.gateway.remove_participant(self.log, self.consult_room, leg)
+                    await self.gateway.remove_participant(self.log, self.leg_room, leg)
             outcome = await run_step(self, name, step)
         except asyncio.CancelledError:
             raise

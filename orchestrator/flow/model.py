@@ -315,6 +315,15 @@ class Flow(_Strict):
         None, description="Where every failure outcome that no step handles goes."
     )
     caller_id: CallerId = CallerId()
+    merge_strategy: Literal["auto", "move", "in_room"] = Field(
+        "auto",
+        description=(
+            "How the supervisor joins the caller: `move` (MoveParticipant, LiveKit Cloud "
+            "only), `in_room` (dialled into the caller's room with audio kept apart until "
+            "they accept; works on self-hosted LiveKit), or `auto` (move where the server "
+            "has it, in_room otherwise; decided before the caller is held)."
+        ),
+    )
     trunk: TrunkId | None = Field(
         None, description="Outbound SIP trunk id; default: LIVEKIT_SIP_OUTBOUND_TRUNK."
     )

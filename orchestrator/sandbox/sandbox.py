@@ -24,7 +24,7 @@ from orchestrator.sandbox.core import Core, Flavor
 from orchestrator.sandbox.legs import Legs
 from orchestrator.sandbox.scenario import FaultSpec, Scenario
 from orchestrator.sandbox.server import Faults, Recorder, make_app
-from orchestrator.sandbox.state import Event, RoomState, World
+from orchestrator.sandbox.state import Event, RoomState, World, new_id
 from orchestrator.sandbox.webhooks import WebhookSender
 
 __all__ = ["Sandbox"]
@@ -123,11 +123,22 @@ class Sandbox:
         return leg.identity
 
     def add_agent(self, room: str, identity: str = "agent") -> None:
-        """Put an AI agent participant (kind AGENT) in a room, as a worker's job would."""
+        """Put an AI agent participant (kind AGENT) in a room, as a worker's job would, with
+        the audio track its voice and hold audio play on."""
         info = models.ParticipantInfo(
             identity=identity, name="AI agent", kind=models.ParticipantInfo.Kind.AGENT
         )
+        track = models.TrackInfo(sid=new_id("TR_"), type=models.TrackType.AUDIO, name="agent")
+        track.source = models.TrackSource.MICROPHONE
+        info.tracks.append(track)
         self.world.join(room, info)
+
+    def hears(self, room: str, listener: str, speaker: str) -> bool:
+        """Whether `listener` is subscribed to any audio `speaker` publishes in `room`."""
+        who, said = self.world.member(room, listener), self.world.member(room, speaker)
+        if who is None or said is None or "*" in who.unsubscribed:
+            return False
+        return any(track.sid not in who.unsubscribed for track in said.info.tracks)
 
     def remove(self, room: str, identity: str) -> None:
         """A participant disconnects by itself (reason CLIENT_INITIATED)."""

@@ -116,6 +116,13 @@ class FaultSpec(_Strict):
         False, description="Do the work, then answer with the error (a lost response)."
     )
     sip_status_code: int | None = Field(None, ge=100, le=699)
+    probe: bool = Field(
+        False,
+        description=(
+            "Also fail the engine's MoveParticipant preflight probe (which names nobody); "
+            "by default faults hit only the transfer's own calls."
+        ),
+    )
 
     @field_validator("code")
     @classmethod

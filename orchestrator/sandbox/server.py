@@ -21,6 +21,7 @@ from google.protobuf.message import DecodeError, Message
 from google.protobuf.message_factory import GetMessageClass
 from livekit.protocol import agent_dispatch, room, sip
 
+from orchestrator.livekit.gateway import PROBE_IDENTITY
 from orchestrator.sandbox import dispatch as _dispatch, rooms as _rooms, sip as _sip
 from orchestrator.sandbox.auth import AuthError, authenticate
 from orchestrator.sandbox.core import HANDLERS, Core
@@ -51,9 +52,10 @@ class Faults:
     def add(self, spec: FaultSpec) -> None:
         self.remaining.append((spec, spec.times))
 
-    def take(self, rpc: str) -> FaultSpec | None:
+    def take(self, rpc: str, message: Message) -> FaultSpec | None:
+        probe = getattr(message, "identity", None) == PROBE_IDENTITY
         for index, (spec, left) in enumerate(self.remaining):
-            if spec.rpc == rpc and left > 0:
+            if spec.rpc == rpc and left > 0 and (spec.probe or not probe):
                 self.remaining[index] = (spec, left - 1)
                 self.injected += 1
                 return spec
@@ -193,7 +195,7 @@ def make_app(
             raise TwirpError("unimplemented", f"the sandbox does not implement {rpc}")
         core.started += 1
         core.world.spawn(core.world.notify())
-        fault = faults.take(rpc)
+        fault = faults.take(rpc, message)
 
         async def work() -> Message:
             if fault is not None and fault.delay:

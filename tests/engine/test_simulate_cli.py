@@ -30,7 +30,13 @@ def test_json_logs_follow_the_contract(tmp_path: Path) -> None:
     events = [json.loads(line) for line in result.stdout.splitlines()]
     assert all({"event", "timestamp", "level", "transfer_id", "flow"} <= set(e) for e in events)
     names = [e["event"] for e in events]
-    assert names[1] == "transfer.started"
+    # Before the transfer starts: find the caller, and ask whether MoveParticipant exists.
+    assert names[:3] == ["livekit.request", "livekit.request", "transfer.started"]
+    assert [e["rpc"] for e in events[:2]] == [
+        "RoomService.ListParticipants",
+        "RoomService.MoveParticipant",
+    ]
+    assert events[1]["transfer_id"] == events[2]["transfer_id"]
     assert names[-1] == "transfer.finished"
     finished = events[-1]
     assert finished["outcome"] == "merged"
@@ -39,7 +45,7 @@ def test_json_logs_follow_the_contract(tmp_path: Path) -> None:
         next(e for e in events if e["event"] == "transfer.transition")
     )
     failed = [e for e in events if e["event"] == "livekit.request" and not e["ok"]]
-    assert failed == []
+    assert failed == [events[1]]  # the probe: `not_found` means the method exists
     for canary in CANARIES:
         assert canary not in result.stdout
     recorded = [json.loads(line) for line in record.read_text().splitlines()]
