@@ -8,18 +8,21 @@ supervisor leg left, the caller not on hold, no task of ours left, no raw number
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from structlog.testing import capture_logs
 
-from orchestrator import load_flow
+from orchestrator import TransferEngine, load_flow
 from orchestrator.clock import ManualClock
 from orchestrator.flow.model import Flow
-from orchestrator.sandbox import Scenario
+from orchestrator.sandbox import Sandbox, Scenario
 from orchestrator.sandbox.core import Flavor
-from orchestrator.simulate import Simulation, simulate
+from orchestrator.simulate import Simulation, connect, simulate
+from orchestrator.testing import RecordingMedia
 
 ROOT = Path(__file__).resolve().parents[2]
 CALLER = "+14155552671"
@@ -62,6 +65,33 @@ async def run(
     assert others == [], f"tasks left running: {others}"
     check_invariants(result, logs)
     return result, logs
+
+
+@contextlib.asynccontextmanager
+async def live(
+    scenario: dict[str, Any] | None = None, *, flavor: Flavor = "cloud"
+) -> AsyncIterator[tuple[Sandbox, TransferEngine, RecordingMedia]]:
+    """A sandbox on a manual clock with a caller and an agent in `call-1`, and an engine
+    whose transfers get the sandbox's room events, as a worker's would."""
+    loaded = Scenario.model_validate(scenario or {})
+    async with Sandbox(loaded, flavor=flavor, clock=ManualClock()) as sandbox:
+        sandbox.place_caller("call-1")
+        sandbox.add_agent("call-1")
+        media = RecordingMedia()
+        engine = TransferEngine(
+            sandbox.url,
+            sandbox.api_key,
+            sandbox.api_secret,
+            media=media,
+            trunk="ST_sandbox",
+            clock=sandbox.clock,
+        )
+        unsubscribe = connect(sandbox, engine, media)
+        try:
+            yield sandbox, engine, media
+        finally:
+            unsubscribe()
+            await engine.aclose()
 
 
 @pytest.fixture(autouse=True)

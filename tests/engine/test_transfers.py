@@ -202,8 +202,7 @@ def moves(result: Simulation) -> list[dict[str, Any]]:
     return [
         r
         for r in result.requests
-        if r["rpc"] == "RoomService.MoveParticipant"
-        and r["request"]["identity"] != PROBE_IDENTITY
+        if r["rpc"] == "RoomService.MoveParticipant" and r["request"]["identity"] != PROBE_IDENTITY
     ]
 
 

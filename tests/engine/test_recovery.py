@@ -1,0 +1,151 @@
+"""Crash recovery: a worker dies mid-transfer; the next one reads the checkpoint and makes the
+call whole again (caller with the AI or with the supervisor, no orphan leg, no consult room).
+
+The death is simulated at the one place a real one shows: the worker's API calls stop
+reaching LiveKit and its agent drops out of the room. Whatever the dead engine still tries to
+do afterwards goes nowhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from livekit.protocol.room import CreateRoomRequest
+
+from orchestrator import TransferEngine, TransferInProgress, TransferOutcome
+from orchestrator.sandbox import Event, Sandbox
+from orchestrator.sandbox.core import Flavor
+from orchestrator.simulate import connect, drive
+from orchestrator.testing import RecordingMedia
+from tests.engine.conftest import flow, live
+
+CALLER = "sip_+14155552671"
+SCENARIO = {"phones": {"default": {"answer": 2.0, "decide_after": 2.0}}}
+
+
+def kill(engine: TransferEngine, sandbox: Sandbox) -> None:
+    """The worker process dies: no more API calls from it, and its agent leaves the room."""
+
+    async def unreachable(*_: Any, **__: Any) -> Any:
+        raise ConnectionError("this worker is gone")
+
+    engine.gateway.call = unreachable  # type: ignore[method-assign]
+    for transfer in list(engine.active.values()):
+        transfer._task.cancel()
+    sandbox.remove("call-1", "agent")
+
+
+def phase_reached(phase: str, event: Event) -> bool:
+    info = event.participant
+    if info is None or event.kind != "participant_attributes_changed":
+        return False
+    if phase == "ringing":
+        return info.identity.startswith("supervisor-") and (
+            info.attributes.get("sip.callStatus") == "ringing"
+        )
+    return info.identity == CALLER and info.attributes.get("transfer.state") == phase
+
+
+@dataclass
+class After:
+    """The sandbox once the replacement worker is done, and two minutes later."""
+
+    outcome: TransferOutcome | None
+    media: RecordingMedia
+    rooms: list[str]
+    caller: dict[str, str] | None
+    legs: list[str]
+    caller_hears: list[str]
+
+
+async def crash_then_recover(flavor: Flavor, phase: str) -> After:
+    async with live(SCENARIO, flavor=flavor) as (sandbox, engine, _):
+        killed = asyncio.get_running_loop().create_future()
+
+        def watch(event: Event) -> None:
+            if not killed.done() and phase_reached(phase, event):
+                kill(engine, sandbox)
+                killed.set_result(None)
+
+        sandbox.subscribe(watch)
+        transfer = await engine.start(flow("warm_transfer"), room="call-1")
+        await drive(sandbox, engine, killed)
+        await drive(sandbox, engine, transfer.outcome)  # the dead engine's last gasps
+
+        sandbox.add_agent("call-1", "agent-2")  # LiveKit dispatches a new job to the room
+        media = RecordingMedia()
+        replacement = TransferEngine(
+            sandbox.url,
+            sandbox.api_key,
+            sandbox.api_secret,
+            media=media,
+            trunk="ST_sandbox",
+            clock=sandbox.clock,
+        )
+        unsubscribe = connect(sandbox, replacement, media)
+        recovering = asyncio.ensure_future(
+            replacement.recover(flow("warm_transfer"), room="call-1")
+        )
+        await drive(sandbox, replacement, recovering)
+        outcome = recovering.result()
+        await sandbox.manual_clock.advance(120)  # nothing may come back to life later
+        unsubscribe()
+        await replacement.aclose()
+        caller = sandbox.world.member("call-1", CALLER)
+        legs = [who for _, who in sandbox.legs.legs if who != CALLER]
+        return After(
+            outcome,
+            media,
+            rooms=list(sandbox.world.rooms),
+            caller=dict(caller.info.attributes) if caller else None,
+            legs=legs,
+            caller_hears=[who for who in legs if sandbox.hears("call-1", CALLER, who)],
+        )
+
+
+@pytest.mark.parametrize("flavor", ["cloud", "oss"])
+@pytest.mark.parametrize("phase", ["held", "ringing", "briefing", "merged"])
+async def test_a_replacement_worker_unwinds_or_finishes(flavor: Flavor, phase: str) -> None:
+    after = await crash_then_recover(flavor, phase)
+    assert after.outcome is not None
+    assert after.rooms == ["call-1"], "consult room left behind"
+    assert after.caller is not None, "the caller must still be on the call"
+    assert not any(key.startswith("transfer.") for key in after.caller), "checkpoint left"
+    actions = [call.action for call in after.media.calls]
+    if phase == "merged":
+        assert (after.outcome.kind, after.outcome.reason) == ("merged", None)
+        assert after.legs == after.caller_hears  # the supervisor, talking with the caller
+        assert len(after.legs) == 1
+        assert actions == ["agent_leave"]
+    else:
+        assert (after.outcome.kind, after.outcome.reason) == ("returned", "worker_lost")
+        assert after.legs == [], "orphan supervisor leg"
+        assert actions == ["stop_hold"]
+
+
+async def test_nothing_to_recover_without_a_checkpoint() -> None:
+    async with live() as (sandbox, engine, media):
+        assert await engine.recover(flow("warm_transfer"), room="call-1") is None
+        assert media.calls == []
+        assert [r["rpc"] for r in sandbox.requests] == ["RoomService.ListParticipants"]
+
+
+async def test_a_forged_checkpoint_names_no_room_to_delete() -> None:
+    async with live() as (sandbox, engine, _):
+        sandbox.world.create_room(CreateRoomRequest(name="vip"))
+        sandbox.world.set_attributes(
+            "call-1", CALLER, {"transfer.id": "../vip", "transfer.consult_room": "vip"}
+        )
+        assert await engine.recover(flow("warm_transfer"), room="call-1") is None
+        assert "vip" in sandbox.world.rooms
+
+
+async def test_recovery_waits_for_a_running_transfer() -> None:
+    async with live(SCENARIO) as (sandbox, engine, _):
+        transfer = await engine.start(flow("warm_transfer"), room="call-1")
+        with pytest.raises(TransferInProgress):
+            await engine.recover(flow("warm_transfer"), room="call-1")
+        await drive(sandbox, engine, transfer.outcome)

@@ -1,0 +1,210 @@
+"""Self-hosted LiveKit (no MoveParticipant): the preflight probe and the `in_room` merge.
+
+The audio checks use the sandbox's subscriptions: who is subscribed to whose tracks, at every
+room event. A SIP leg carries audio only once its `sip.callStatus` is `active`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchestrator import FlowError, TransferError, load_flow
+from orchestrator.flow.model import Flow
+from orchestrator.livekit.gateway import PROBE_IDENTITY
+from orchestrator.sandbox import Event, Sandbox
+from orchestrator.simulate import drive
+from tests.engine.conftest import ROOT, flow, live, run
+
+CALLER = "sip_+14155552671"
+
+
+def with_strategy(name: str, strategy: str) -> Flow:
+    return flow(name).model_copy(update={"merge_strategy": strategy})
+
+
+def rpcs(requests: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    return [r["request"] for r in requests if r["rpc"] == name]
+
+
+class Ears:
+    """Records, at every room event before the merge, who could hear whom."""
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
+        self.merged = False
+        self.supervisor_heard_caller: list[str] = []
+        self.caller_heard_supervisor: list[tuple[float, str]] = []
+        self.answered_at: float | None = None
+
+    def __call__(self, event: Event) -> None:
+        room = self.sandbox.room("call-1")
+        if self.merged or room is None:
+            return
+        for identity, member in room.members.items():
+            if not identity.startswith("supervisor-"):
+                continue
+            if member.info.attributes.get("sip.callStatus") != "active":
+                continue
+            if self.answered_at is None:
+                self.answered_at = event.at
+            if self.sandbox.hears("call-1", identity, CALLER):
+                self.supervisor_heard_caller.append(event.kind)
+            if self.sandbox.hears("call-1", identity, "agent"):
+                self.supervisor_heard_caller.append("hold:" + event.kind)
+            if self.sandbox.hears("call-1", CALLER, identity):
+                self.caller_heard_supervisor.append((event.at, event.kind))
+
+
+async def test_flavor_oss_merges_in_the_callers_room() -> None:
+    result, logs = await run("warm_transfer", flavor="oss")
+    assert (result.outcome.kind, result.outcome.reason) == ("merged", None)
+    moves = rpcs(result.requests, "RoomService.MoveParticipant")
+    assert [m["identity"] for m in moves] == [PROBE_IDENTITY]  # asked, never used
+    (dial,) = result.dials()
+    assert dial["room_name"] == "call-1"
+    assert not rpcs(result.requests, "RoomService.CreateRoom")  # no consult room at all
+    assert any(e["event"] == "transfer.merge_strategy" for e in logs)
+    assert [c.action for c in result.media.calls][-2:] == ["stop_hold", "agent_leave"]
+
+
+async def test_in_room_keeps_the_audio_apart_until_the_supervisor_accepts() -> None:
+    async with live({"phones": {"default": {"answer": 2.0, "decide_after": 3.0}}}) as rig:
+        sandbox, engine, _ = rig
+        ears = Ears(sandbox)
+        sandbox.subscribe(ears)
+        transfer = await engine.start(with_strategy("warm_transfer", "in_room"), room="call-1")
+        seen: list[tuple[str, bool, bool]] = []
+
+        def on_transition(_: str, to_state: str, __: str) -> None:
+            supervisor = transfer.supervisor or ""
+            seen.append(
+                (
+                    to_state,
+                    sandbox.hears("call-1", supervisor, CALLER),
+                    sandbox.hears("call-1", CALLER, supervisor),
+                )
+            )
+            ears.merged = ears.merged or to_state == "merge_call"  # accepted
+
+        transfer.add_listener(on_transition)
+        await drive(sandbox, engine, transfer.outcome)
+        assert (await transfer.outcome).kind == "merged"
+        # Entering the brief, neither hears the other; once merged, both do.
+        assert ("brief_supervisor", False, False) in seen
+        assert ("agent_leaves", True, True) in seen
+        # The supervisor never heard the caller or the hold audio before accepting.
+        assert ears.supervisor_heard_caller == []
+        # The caller could hear the supervisor only at the instant of the answer, until the
+        # engine's UpdateSubscriptions landed: one round trip, no simulated time.
+        assert ears.answered_at == 2.0
+        assert {at for at, _ in ears.caller_heard_supervisor} <= {2.0}
+        assert not rpcs(sandbox.requests, "RoomService.MoveParticipant")  # in_room: no probe
+
+
+@pytest.mark.parametrize(
+    ("phone", "reason"),
+    [
+        ({"answer": "busy"}, "busy"),
+        ({"answer": "decline"}, "declined"),  # 603, then the business-number redial
+        ({"answer": "no_answer"}, "no_answer"),
+        ({"answer": 1.0, "on_brief": "decline"}, "declined"),
+        ({"answer": 1.0, "on_brief": "hangup"}, "supervisor_left"),
+        ({"answer": 1.0, "on_brief": "silent"}, "timeout"),
+        ({"answer": "voicemail"}, "voicemail"),
+    ],
+)
+async def test_in_room_failures_take_the_supervisor_out_of_the_callers_room(
+    phone: dict[str, Any], reason: str
+) -> None:
+    # run() checks that no supervisor leg is left and the caller is off hold.
+    result, _ = await run("warm_transfer", {"phones": {"default": phone}}, flavor="oss")
+    assert (result.outcome.kind, result.outcome.reason) == ("returned", reason)
+
+
+async def test_in_room_caller_hangs_up_during_the_brief() -> None:
+    scenario = {"caller": {"hangup_after": 2.0}, "phones": {"default": {"decide_after": 5.0}}}
+    result, _ = await run("warm_transfer", scenario, flavor="oss")
+    assert result.outcome.kind == "caller_hung_up"
+    notices = [c for c in result.media.calls if c.action == "brief"]
+    assert notices[-1].room == "call-1"  # the notice goes where the supervisor is
+    assert "hung up" in notices[-1].text
+
+
+@pytest.mark.parametrize(("times", "kind"), [(1, "merged"), (6, "returned")])
+async def test_in_room_merge_retries_once(times: int, kind: str) -> None:
+    # The first 3 UpdateSubscriptions isolate (at the join, and at the answer); then the merge.
+    faults = [
+        {"rpc": "RoomService.UpdateSubscriptions", "delay": 0.0, "times": 3},
+        {"rpc": "RoomService.UpdateSubscriptions", "code": "unavailable", "times": times},
+    ]
+    result, _ = await run("warm_transfer", {"faults": faults}, flavor="oss")
+    assert result.outcome.kind == kind
+    if kind == "returned":
+        assert result.outcome.reason == "move_failed"
+
+
+async def test_in_room_isolation_failing_ends_that_leg() -> None:
+    faults = [{"rpc": "RoomService.UpdateSubscriptions", "code": "internal", "times": 10}]
+    result, _ = await run("warm_transfer", {"faults": faults}, flavor="oss")
+    assert (result.outcome.kind, result.outcome.reason) == ("returned", "failed")
+
+
+async def test_strategy_move_on_a_self_hosted_server_is_refused_before_the_hold() -> None:
+    async with live(flavor="oss") as (sandbox, engine, media):
+        with pytest.raises(TransferError) as caught:
+            await engine.start(with_strategy("warm_transfer", "move"), room="call-1")
+        assert caught.value.reason == "move_unavailable"
+        assert "merge_strategy: in_room" in str(caught.value)
+        assert media.calls == []  # the caller never heard hold audio
+        assert not rpcs(sandbox.requests, "RoomService.UpdateParticipant")
+        assert engine.active == {}
+
+
+async def test_the_probe_runs_once_per_engine() -> None:
+    async with live({"phones": {"default": {"answer": 1.0, "decide_after": 0.5}}}) as rig:
+        sandbox, engine, _ = rig
+        for _ in range(2):
+            transfer = await engine.start(flow("warm_transfer"), room="call-1")
+            await drive(sandbox, engine, transfer.outcome)
+            assert (await transfer.outcome).kind == "merged"
+            sandbox.place_caller("call-1")  # back in the room for the next transfer
+            sandbox.remove("call-1", CALLER.replace("sip_", "supervisor-"))
+        probes = rpcs(sandbox.requests, "RoomService.MoveParticipant")
+        assert [p["identity"] for p in probes].count(PROBE_IDENTITY) == 1
+
+
+@pytest.mark.parametrize(
+    ("code", "reason"), [("unavailable", "unavailable"), ("unauthenticated", "permission")]
+)
+async def test_a_failing_probe_refuses_before_the_hold(code: str, reason: str) -> None:
+    faults = [{"rpc": "RoomService.MoveParticipant", "code": code, "probe": True}]
+    async with live({"faults": faults}) as (_, engine, media):
+        with pytest.raises(TransferError) as caught:
+            await engine.start(flow("warm_transfer"), room="call-1")
+        assert caught.value.reason == reason
+        assert caught.value.retryable == (code == "unavailable")
+        assert media.calls == []
+
+
+async def test_cold_transfer_flows_need_no_probe() -> None:
+    result, _ = await run("cold_transfer", flavor="oss")
+    assert result.outcome.kind == "cold_transferred"
+    assert not rpcs(result.requests, "RoomService.MoveParticipant")
+
+
+def test_a_wrong_strategy_is_named_with_its_line(tmp_path: Path) -> None:
+    text = (ROOT / "flows" / "warm_transfer.yaml").read_text()
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        text.replace(
+            "fallback: return_to_agent", "merge_strategy: sideways\nfallback: return_to_agent"
+        )
+    )
+    with pytest.raises(FlowError) as caught:
+        load_flow(path)
+    (problem,) = caught.value.problems
+    assert "merge_strategy" in problem.render(caught.value.source)
+    assert "in_room" in problem.render(caught.value.source)
