@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from orchestrator.cli.preflight_cmd import preflight
 from orchestrator.cli.sandbox_cmd import sandbox
 from orchestrator.cli.simulate_cmd import simulate
 from orchestrator.errors import FlowError, OrchestratorError
@@ -102,6 +103,7 @@ def _write(text: str, output: Path | None) -> None:
 
 app.command()(sandbox)
 app.command()(simulate)
+app.command()(preflight)
 
 
 def main() -> None:

@@ -207,7 +207,7 @@ class TransferEngine:
 
 def _refused(error: api.TwirpError) -> TransferError:
     """Why LiveKit refused the calls made before the caller is held, and what to do."""
-    if error.code in ("unauthenticated", "permission_denied"):
+    if error.code in ("unauthenticated", "permission_denied") or error.status == 401:
         return TransferError(
             f"LiveKit refused the API credentials ({error.code}): check LIVEKIT_API_KEY and "
             "LIVEKIT_API_SECRET belong to the server at LIVEKIT_URL",
