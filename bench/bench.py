@@ -142,6 +142,7 @@ async def orchestrated(url: str, room: str) -> tuple[float, list[str], Any]:
     media = AcceptingMedia()
     engine = TransferEngine(url, "devkey", SECRET, media=media, trunk="ST_sandbox")
     media.engine = engine
+    await engine.move_available(room)  # asked once per engine, as a worker process would
     rpcs: list[str] = []
     call = engine.gateway.call
 

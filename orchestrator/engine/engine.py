@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import Any, Literal
 
@@ -65,7 +66,7 @@ class TransferEngine:
         self.active: dict[str, Transfer] = {}
         self._starting: set[str] = set()
         self._log = structlog.get_logger("orchestrator.transfer")
-        self._move_available: bool | None = None
+        self._move_probe: asyncio.Future[bool] | None = None
 
     def _forget(self, transfer: Transfer) -> None:
         self.active.pop(transfer.room, None)
@@ -105,10 +106,16 @@ class TransferEngine:
         Asked once per engine, with a probe that moves nobody; `room` is only where the
         probe's grant points.
         """
-        if self._move_available is None:
+        if self._move_probe is None:  # one probe, however many transfers start at once
             log = log or self._log.bind(transfer_id="", flow="")
-            self._move_available = await self.gateway.move_available(log, room)
-        return self._move_available
+            self._move_probe = asyncio.ensure_future(self.gateway.move_available(log, room))
+        probe = self._move_probe
+        try:
+            return await asyncio.shield(probe)
+        except Exception:
+            if self._move_probe is probe:
+                self._move_probe = None  # a failed probe is asked again by the next transfer
+            raise
 
     async def _strategy(self, log: Any, flow: Flow, room: str) -> Literal["move", "in_room"]:
         """The merge strategy, settled before the caller is held: never found out at merge."""

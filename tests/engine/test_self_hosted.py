@@ -6,6 +6,7 @@ room event. A SIP leg carries audio only once its `sip.callStatus` is `active`.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from orchestrator.simulate import drive
 from tests.engine.conftest import ROOT, flow, live, run
 
 CALLER = "sip_+14155552671"
+SCENARIO_FAST = {"phones": {"default": {"answer": 1.0, "decide_after": 0.5}}}
 
 
 def with_strategy(name: str, strategy: str) -> Flow:
@@ -164,7 +166,7 @@ async def test_strategy_move_on_a_self_hosted_server_is_refused_before_the_hold(
 
 
 async def test_the_probe_runs_once_per_engine() -> None:
-    async with live({"phones": {"default": {"answer": 1.0, "decide_after": 0.5}}}) as rig:
+    async with live(SCENARIO_FAST) as rig:
         sandbox, engine, _ = rig
         for _ in range(2):
             transfer = await engine.start(flow("warm_transfer"), room="call-1")
@@ -208,3 +210,17 @@ def test_a_wrong_strategy_is_named_with_its_line(tmp_path: Path) -> None:
     (problem,) = caught.value.problems
     assert "merge_strategy" in problem.render(caught.value.source)
     assert "in_room" in problem.render(caught.value.source)
+
+
+async def test_transfers_starting_together_share_one_probe() -> None:
+    async with live(SCENARIO_FAST) as (sandbox, engine, _):
+        sandbox.place_caller("call-2")
+        transfers = await asyncio.gather(
+            engine.start(flow("warm_transfer"), room="call-1"),
+            engine.start(flow("warm_transfer"), room="call-2"),
+        )
+        for transfer in transfers:
+            await drive(sandbox, engine, transfer.outcome)
+            assert (await transfer.outcome).kind == "merged"
+        probes = rpcs(sandbox.requests, "RoomService.MoveParticipant")
+        assert [p["identity"] for p in probes].count(PROBE_IDENTITY) == 1
