@@ -146,8 +146,8 @@ async def dial(t: Transfer, step: DialStep, name: str) -> str:
         )
         if result == "answered":
             assert t.supervisor is not None
-            if t.strategy == "in_room":  # again, now that their phone's track exists
-                await isolate(t, t.supervisor)
+            if t.strategy == "in_room":  # the bridge has just subscribed them to everyone
+                await isolate(t, t.supervisor, answered=True)
             if await t.media.screen_answer(t.leg_room, t.supervisor) == "machine":
                 t.attempts[-1].result = "voicemail"
                 await t.gateway.remove_participant(t.log, t.leg_room, t.supervisor)

@@ -1,14 +1,19 @@
 """The `in_room` merge strategy, for servers without MoveParticipant (self-hosted LiveKit).
 
 The supervisor is dialled straight into the caller's room. LiveKit's SIP bridge joins the room
-as `dialing` before it sends the INVITE, so the engine can cut the audio paths while nobody is
-on the line yet: the supervisor is unsubscribed from every track already in the room (the
-caller's voice, the hold audio), and once they answer, the caller is unsubscribed from the
-supervisor's track. The brief is spoken on a track the agent lets only the supervisor hear.
-Accepting opens the two paths; anything else removes the supervisor from the room.
+as `dialing` and publishes its audio track before it sends the INVITE, but subscribes to the
+room's tracks only once the call is connected (it joins with auto-subscribe off). So:
 
-What this cannot do that `move` does: the caller can hear the supervisor's first words for the
-time between the answer and the engine's `UpdateSubscriptions` (one API round trip).
+* at the join, the caller is unsubscribed from the supervisor's track: nothing the supervisor's
+  phone sends (a dial tone, their first words) ever reaches the caller;
+* at the answer, the supervisor is unsubscribed from every track in the room (the caller's
+  voice, the hold audio), which the bridge has just subscribed to.
+
+The brief is spoken on a track the agent lets only the supervisor hear. Accepting opens both
+paths; anything else removes the supervisor's leg from the room.
+
+What this cannot do that `move` does: for the time between the answer and the engine's
+`UpdateSubscriptions` (one API round trip) the supervisor can hear the caller's side.
 """
 
 from __future__ import annotations
@@ -25,27 +30,37 @@ __all__ = ["isolate", "open_paths", "our_legs"]
 _AGENT = models.ParticipantInfo.Kind.AGENT
 
 
-async def isolate(t: Transfer, supervisor: str) -> None:
-    """Keep `supervisor` and the people in the caller's room from hearing each other."""
-    await _paths(t, supervisor, subscribe=False)
+async def isolate(t: Transfer, supervisor: str, *, answered: bool) -> None:
+    """Keep `supervisor` and the people in the caller's room from hearing each other: the
+    people at the join, the supervisor once answered (the people again if the join was missed).
+    """
+    await _paths(t, supervisor, subscribe=False, people=supervisor not in t.cut_off, them=answered)
+    t.cut_off.add(supervisor)
 
 
 async def open_paths(t: Transfer, supervisor: str) -> None:
     """The supervisor accepted: they and the caller hear each other (agents stay apart)."""
-    await _paths(t, supervisor, subscribe=True)
+    await _paths(t, supervisor, subscribe=True, people=True, them=True)
 
 
-async def _paths(t: Transfer, supervisor: str, *, subscribe: bool) -> None:
+async def _paths(
+    t: Transfer, supervisor: str, *, subscribe: bool, people: bool, them: bool
+) -> None:
     everyone = await t.gateway.list_participants(t.log, t.room)
     theirs = [track.sid for p in everyone if p.identity == supervisor for track in p.tracks]
     others = [p for p in everyone if p.identity != supervisor]
+    if not theirs and not any(p.identity == supervisor for p in everyone):
+        return  # gone already: nothing to keep apart
+    if people and theirs:
+        for person in others:
+            if person.kind != _AGENT:
+                await t.gateway.update_subscriptions(
+                    t.log, t.room, person.identity, theirs, subscribe
+                )
     # Closing cuts the agent's tracks too (hold audio); opening gives back people only.
     heard = [track.sid for p in others if not subscribe or p.kind != _AGENT for track in p.tracks]
-    if heard and any(p.identity == supervisor for p in everyone):
+    if them and heard:
         await t.gateway.update_subscriptions(t.log, t.room, supervisor, heard, subscribe)
-    for person in others:
-        if person.kind != _AGENT and theirs:
-            await t.gateway.update_subscriptions(t.log, t.room, person.identity, theirs, subscribe)
 
 
 def our_legs(participants: list[models.ParticipantInfo], transfer_id: str) -> list[str]:

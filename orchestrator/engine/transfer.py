@@ -94,6 +94,8 @@ class Transfer:
         """How the supervisor joins the caller: `move` from the consult room, or `in_room`
         (dialled into the caller's room; see `orchestrator.engine.in_room`)."""
         self.isolating: set[asyncio.Task[None]] = set()
+        self.cut_off: set[str] = set()
+        """Supervisor legs the people in the caller's room can no longer hear."""
         self.log = log
         self._machine = machine()
         self._table = _table(machine)
@@ -175,8 +177,8 @@ class Transfer:
                 self.post("supervisor_left")
 
     def participant_joined(self, room: str, identity: str) -> None:
-        """Feed a room event: someone joined. With `in_room`, a supervisor leg still dialling
-        is cut off from the caller's audio before anyone can answer."""
+        """Feed a room event: someone joined. With `in_room`, the caller is cut off from a
+        supervisor leg still dialling, before anyone can answer."""
         if self.strategy == "in_room" and room == self.room and identity == self.supervisor:
             task = asyncio.ensure_future(self._isolate(identity))
             self.isolating.add(task)
@@ -184,8 +186,8 @@ class Transfer:
 
     async def _isolate(self, identity: str) -> None:
         try:
-            await isolate(self, identity)
-        except Exception as error:  # done again, checked, once the leg answers
+            await isolate(self, identity, answered=False)
+        except Exception as error:  # tried again once the leg answers
             self.log.warning("transfer.isolate_failed", error=type(error).__name__)
 
     def dtmf(self, room: str, identity: str, digit: str) -> None:

@@ -1,10 +1,12 @@
 """SIP call legs and the scripted phones at their far end.
 
 An outbound leg follows LiveKit's SIP bridge: the participant joins the room first with
-`sip.callStatus = dialing`, then `ringing`, then (after DTMF, `automation`) `active` once the
-scripted phone answers; a failed call just leaves the room with the disconnect reason the
-bridge uses. After answering, the phone reacts to the brief as the scenario says: DTMF `1`
-(accept), DTMF `2` (decline), a hang-up, or silence. The inbound caller is a leg too.
+`sip.callStatus = dialing` and publishes its audio track at once, then `ringing`, then (after
+DTMF, `automation`) `active` once the scripted phone answers, when it subscribes to every track
+in the room (the bridge joins with auto-subscribe off and subscribes once connected). A failed
+call just leaves the room with the disconnect reason the bridge uses. After answering, the
+phone reacts to the brief as the scenario says: DTMF `1` (accept), DTMF `2` (decline), a
+hang-up, or silence. The inbound caller is a leg too.
 """
 
 from __future__ import annotations
@@ -132,6 +134,8 @@ class Legs:
         member = self.world.join(room, info)  # may replace a same-named participant first
         leg.sid = member.info.sid
         self.legs[(room, info.identity)] = leg
+        # The bridge publishes its track at the join, before the INVITE (for a dial tone).
+        self._publish_audio(leg)
         phone = self.scenario.phone(number)
         member.task = self.world.spawn(self._run(leg, phone, ring, dtmf, reject))
         return leg
@@ -172,7 +176,10 @@ class Legs:
         if dtmf:
             self._status(leg, "automation")
             await clock.sleep(0.1 * len(dtmf) + 0.4 * dtmf.lower().count("w"))
-        self._publish_audio(leg)
+        answered = self.world.member(leg.room, leg.identity)
+        if answered is not None:  # connected: the bridge subscribes to every track there is
+            answered.unsubscribed.clear()
+            self.world.emit("subscriptions_changed", leg.room, participant=answered.info)
         self._status(leg, "active")
         leg.voicemail = answer == "voicemail"
         if leg.voicemail:

@@ -32,32 +32,36 @@ def rpcs(requests: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
 
 
 class Ears:
-    """Records, at every room event before the merge, who could hear whom."""
+    """Records, at every room event before the supervisor accepts, who could hear whom.
+
+    The supervisor's phone sends audio into the room once it is past `dialing` (a dial tone
+    before, at most); it hears the room only once `active`.
+    """
 
     def __init__(self, sandbox: Sandbox) -> None:
         self.sandbox = sandbox
-        self.merged = False
-        self.supervisor_heard_caller: list[str] = []
+        self.accepted = False
+        self.supervisor_heard: list[tuple[float, str]] = []
         self.caller_heard_supervisor: list[tuple[float, str]] = []
         self.answered_at: float | None = None
 
     def __call__(self, event: Event) -> None:
         room = self.sandbox.room("call-1")
-        if self.merged or room is None:
+        if self.accepted or room is None:
             return
         for identity, member in room.members.items():
-            if not identity.startswith("supervisor-"):
+            status = member.info.attributes.get("sip.callStatus")
+            if not identity.startswith("supervisor-") or status == "dialing":
                 continue
-            if member.info.attributes.get("sip.callStatus") != "active":
+            if self.sandbox.hears("call-1", CALLER, identity):
+                self.caller_heard_supervisor.append((event.at, event.kind))
+            if status != "active":
                 continue
             if self.answered_at is None:
                 self.answered_at = event.at
-            if self.sandbox.hears("call-1", identity, CALLER):
-                self.supervisor_heard_caller.append(event.kind)
-            if self.sandbox.hears("call-1", identity, "agent"):
-                self.supervisor_heard_caller.append("hold:" + event.kind)
-            if self.sandbox.hears("call-1", CALLER, identity):
-                self.caller_heard_supervisor.append((event.at, event.kind))
+            for speaker in (CALLER, "agent"):  # the caller, and the hold audio
+                if self.sandbox.hears("call-1", identity, speaker):
+                    self.supervisor_heard.append((event.at, speaker))
 
 
 async def test_flavor_oss_merges_in_the_callers_room() -> None:
@@ -89,7 +93,7 @@ async def test_in_room_keeps_the_audio_apart_until_the_supervisor_accepts() -> N
                     sandbox.hears("call-1", CALLER, supervisor),
                 )
             )
-            ears.merged = ears.merged or to_state == "merge_call"  # accepted
+            ears.accepted = ears.accepted or to_state == "merge_call"
 
         transfer.add_listener(on_transition)
         await drive(sandbox, engine, transfer.outcome)
@@ -97,12 +101,13 @@ async def test_in_room_keeps_the_audio_apart_until_the_supervisor_accepts() -> N
         # Entering the brief, neither hears the other; once merged, both do.
         assert ("brief_supervisor", False, False) in seen
         assert ("agent_leaves", True, True) in seen
-        # The supervisor never heard the caller or the hold audio before accepting.
-        assert ears.supervisor_heard_caller == []
-        # The caller could hear the supervisor only at the instant of the answer, until the
-        # engine's UpdateSubscriptions landed: one round trip, no simulated time.
+        # The caller never heard the supervisor's phone (cut off at the join, while dialling).
+        assert ears.caller_heard_supervisor == []
+        # The supervisor could hear the caller's side only at the instant of the answer, until
+        # the engine's UpdateSubscriptions landed: one round trip, no simulated time.
         assert ears.answered_at == 2.0
-        assert {at for at, _ in ears.caller_heard_supervisor} <= {2.0}
+        assert ears.supervisor_heard != []  # the window exists, and is measured
+        assert {at for at, _ in ears.supervisor_heard} == {2.0}
         assert not rpcs(sandbox.requests, "RoomService.MoveParticipant")  # in_room: no probe
 
 
@@ -137,9 +142,9 @@ async def test_in_room_caller_hangs_up_during_the_brief() -> None:
 
 @pytest.mark.parametrize(("times", "kind"), [(1, "merged"), (6, "returned")])
 async def test_in_room_merge_retries_once(times: int, kind: str) -> None:
-    # The first 3 UpdateSubscriptions isolate (at the join, and at the answer); then the merge.
+    # Two UpdateSubscriptions isolate (the caller at the join, the supervisor at the answer).
     faults = [
-        {"rpc": "RoomService.UpdateSubscriptions", "delay": 0.0, "times": 3},
+        {"rpc": "RoomService.UpdateSubscriptions", "delay": 0.0, "times": 2},
         {"rpc": "RoomService.UpdateSubscriptions", "code": "unavailable", "times": times},
     ]
     result, _ = await run("warm_transfer", {"faults": faults}, flavor="oss")
