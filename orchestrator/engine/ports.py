@@ -23,7 +23,8 @@ class Media(Protocol):
         """Say `text` to the caller, word for word."""
 
     async def brief(self, room: str, supervisor: str, text: str) -> None:
-        """Say `text` to the supervisor in the consult room."""
+        """Say `text` to the supervisor in `room`: the consult room, or with the `in_room`
+        merge the caller's room, on a track only `supervisor` may subscribe to."""
 
     async def screen_answer(self, room: str, supervisor: str) -> Literal["human", "machine"]:
         """Whether an answered leg reached a person or an answering machine."""
