@@ -26,6 +26,23 @@ async def checks(
     )
 
 
+async def command(env: dict[str, str]) -> tuple[int | None, str, str]:
+    """`orchestrator preflight` on the shipped flow, in a child process (this loop serves the
+    sandbox meanwhile)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "orchestrator",
+        "preflight",
+        str(WARM),
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await process.communicate()
+    return process.returncode, out.decode(), err.decode()
+
+
 def by_topic(found: list[Check]) -> dict[str, list[str]]:
     topics: dict[str, list[str]] = {}
     for check in found:
@@ -102,37 +119,17 @@ async def test_the_command(livekit_sandbox: Sandbox) -> None:
         "LIVEKIT_API_SECRET": livekit_sandbox.api_secret,
         "LIVEKIT_SIP_OUTBOUND_TRUNK": "ST_sandbox",
     }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "orchestrator",
-        "preflight",
-        str(WARM),
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await process.communicate()
-    assert process.returncode == 0, err.decode()
-    lines = out.decode().splitlines()
+    code, out, err = await command(env)
+    assert code == 0, err
+    lines = out.splitlines()
     assert lines[0].startswith("ok    credentials")
     assert lines[-1].endswith("warm_transfer.yaml: ready")
-    assert livekit_sandbox.api_secret not in out.decode() + err.decode()
+    assert livekit_sandbox.api_secret not in out + err
 
 
 async def test_the_command_without_credentials_names_the_variables() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LIVEKIT_")}
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "orchestrator",
-        "preflight",
-        str(WARM),
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    _, err = await process.communicate()
-    assert process.returncode == 1
-    assert "LIVEKIT_URL, LIVEKIT_API_KEY, LIVEKIT_API_SECRET" in err.decode()
-    assert "Traceback" not in err.decode()
+    code, _, err = await command(env)
+    assert code == 1
+    assert "LIVEKIT_URL, LIVEKIT_API_KEY, LIVEKIT_API_SECRET" in err
+    assert "Traceback" not in err

@@ -67,6 +67,18 @@ async def run(
     return result, logs
 
 
+def engine_for(sandbox: Sandbox, media: RecordingMedia) -> TransferEngine:
+    """An engine (a worker, in effect) for the sandbox's LiveKit, on its clock."""
+    return TransferEngine(
+        sandbox.url,
+        sandbox.api_key,
+        sandbox.api_secret,
+        media=media,
+        trunk="ST_sandbox",
+        clock=sandbox.clock,
+    )
+
+
 @contextlib.asynccontextmanager
 async def live(
     scenario: dict[str, Any] | None = None, *, flavor: Flavor = "cloud"
@@ -78,14 +90,7 @@ async def live(
         sandbox.place_caller("call-1")
         sandbox.add_agent("call-1")
         media = RecordingMedia()
-        engine = TransferEngine(
-            sandbox.url,
-            sandbox.api_key,
-            sandbox.api_secret,
-            media=media,
-            trunk="ST_sandbox",
-            clock=sandbox.clock,
-        )
+        engine = engine_for(sandbox, media)
         unsubscribe = connect(sandbox, engine, media)
         try:
             yield sandbox, engine, media

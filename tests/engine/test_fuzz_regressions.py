@@ -93,55 +93,22 @@ async def test_a_move_that_outlives_the_caller_leaves_no_task() -> None:
 
 
 async def test_a_raising_listener_does_not_strand_the_caller() -> None:
-    from orchestrator import TransferEngine
-    from orchestrator.clock import ManualClock
-    from orchestrator.sandbox import Sandbox
-    from orchestrator.simulate import connect, drive
-    from orchestrator.testing import RecordingMedia
-    from tests.engine.conftest import flow
-    from tests.engine.test_engine_api import SECRET  # noqa: F401 - same rig as the API tests
+    from orchestrator.simulate import drive
+    from tests.engine.conftest import flow, live
 
-    async with Sandbox(clock=ManualClock()) as sandbox:
-        sandbox.place_caller("call-1")
-        media = RecordingMedia()
-        engine = TransferEngine(
-            sandbox.url,
-            sandbox.api_key,
-            sandbox.api_secret,
-            media=media,
-            trunk="ST_sandbox",
-            clock=sandbox.clock,
-        )
-        unsubscribe = connect(sandbox, engine, media)
+    async with live() as (sandbox, engine, _):
         transfer = await engine.start(flow("warm_transfer"), room="call-1")
         transfer.add_listener(lambda *_: 1 / 0)
         await drive(sandbox, engine, transfer.outcome)
         assert (await transfer.outcome).kind == "merged"
-        unsubscribe()
-        await engine.aclose()
 
 
 async def test_cancel_right_after_start_and_again_during_cleanup() -> None:
-    from orchestrator import TransferEngine
-    from orchestrator.clock import ManualClock
-    from orchestrator.sandbox import Sandbox, Scenario
     from orchestrator.simulate import drive
-    from orchestrator.testing import RecordingMedia
-    from tests.engine.conftest import flow
+    from tests.engine.conftest import flow, live
 
-    scenario = Scenario.model_validate(
-        {"faults": [{"rpc": "RoomService.UpdateParticipant", "delay": 1.0, "times": 5}]}
-    )
-    async with Sandbox(scenario, clock=ManualClock()) as sandbox:
-        sandbox.place_caller("call-1")
-        engine = TransferEngine(
-            sandbox.url,
-            sandbox.api_key,
-            sandbox.api_secret,
-            media=RecordingMedia(),
-            trunk="ST_sandbox",
-            clock=sandbox.clock,
-        )
+    faults = [{"rpc": "RoomService.UpdateParticipant", "delay": 1.0, "times": 5}]
+    async with live({"faults": faults}) as (sandbox, engine, _):
         transfer = await engine.start(flow("warm_transfer"), room="call-1")
         transfer.cancel()
         transfer._task.cancel()  # a worker shutting down cancels the task itself, too
@@ -149,7 +116,6 @@ async def test_cancel_right_after_start_and_again_during_cleanup() -> None:
         outcome = await transfer.outcome
         assert (outcome.kind, outcome.reason) == ("failed", "cancelled")
         assert engine.active == {}
-        await engine.aclose()
 
 
 async def test_supervisor_hanging_up_at_the_answer_is_supervisor_left() -> None:

@@ -20,7 +20,7 @@ from orchestrator.sandbox import Event, Sandbox
 from orchestrator.sandbox.core import Flavor
 from orchestrator.simulate import connect, drive
 from orchestrator.testing import RecordingMedia
-from tests.engine.conftest import flow, live
+from tests.engine.conftest import engine_for, flow, live
 
 CALLER = "sip_+14155552671"
 SCENARIO = {"phones": {"default": {"answer": 2.0, "decide_after": 2.0}}}
@@ -77,14 +77,7 @@ async def crash_then_recover(flavor: Flavor, phase: str) -> After:
 
         sandbox.add_agent("call-1", "agent-2")  # LiveKit dispatches a new job to the room
         media = RecordingMedia()
-        replacement = TransferEngine(
-            sandbox.url,
-            sandbox.api_key,
-            sandbox.api_secret,
-            media=media,
-            trunk="ST_sandbox",
-            clock=sandbox.clock,
-        )
+        replacement = engine_for(sandbox, media)
         unsubscribe = connect(sandbox, replacement, media)
         recovering = asyncio.ensure_future(
             replacement.recover(flow("warm_transfer"), room="call-1")
