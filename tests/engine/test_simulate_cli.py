@@ -81,3 +81,15 @@ def test_bad_inputs_exit_one_without_traceback(tmp_path: Path) -> None:
     bad_flow = simulate(str(ROOT / "tests" / "flows" / "hostile" / "typo_key.yaml"))
     assert bad_flow.returncode == 1
     assert "Traceback" not in bad_flow.stderr + result.stderr
+
+
+def test_flavor_oss_merges_without_move_participant(tmp_path: Path) -> None:
+    record = tmp_path / "requests.jsonl"
+    result = simulate(FLOW, "--flavor", "oss", "--instant", "--json", "--record", str(record))
+    assert result.returncode == 0, result.stderr
+    finished = json.loads(result.stdout.splitlines()[-1])
+    assert (finished["event"], finished["outcome"]) == ("transfer.finished", "merged")
+    recorded = [json.loads(line) for line in record.read_text().splitlines()]
+    moves = [r for r in recorded if r["rpc"] == "RoomService.MoveParticipant"]
+    assert [m["code"] for m in moves] == ["unknown"]  # the probe, answered "not implemented"
+    assert any(r["rpc"] == "RoomService.UpdateSubscriptions" for r in recorded)
