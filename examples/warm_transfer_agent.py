@@ -1,0 +1,83 @@
+"""A phone agent that hands its caller to a human supervisor with a warm transfer.
+
+    python examples/warm_transfer_agent.py dev        # or: console, start
+
+Needs LIVEKIT_URL, LIVEKIT_API_KEY, LIVEKIT_API_SECRET and LIVEKIT_SIP_OUTBOUND_TRUNK (the
+outbound trunk that dials supervisors), and an inbound SIP trunk with a dispatch rule that sends
+calls to this agent. The speech models are LiveKit Inference's, so the LiveKit credentials are
+all it takes. WARM_TRANSFER_FLOW names the flow (default: flows/warm_transfer.yaml).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+from livekit.agents import Agent, AgentServer, AgentSession, JobContext, JobProcess, cli
+
+from orchestrator import FlowError, TransferError, load_flow
+from orchestrator.agents import WarmTransfer
+
+FLOW = Path(
+    os.environ.get("WARM_TRANSFER_FLOW")
+    or Path(__file__).resolve().parent.parent / "flows" / "warm_transfer.yaml"
+)
+INSTRUCTIONS = """You answer the phone for ACME's customer support. Be brief and friendly.
+When the caller asks for a person, or needs something you cannot do (refunds, account
+changes), tell them you will connect them, then call transfer_to_supervisor with the reason.
+After it returns, follow what it says."""
+
+logger = logging.getLogger("warm-transfer-agent")
+server = AgentServer()
+
+
+def prewarm(proc: JobProcess) -> None:
+    # Loaded once per worker process; each job's transfers reuse it (and its compiled form).
+    proc.userdata["flow"] = load_flow(FLOW)
+
+
+server.setup_fnc = prewarm
+
+
+@server.rtc_session()
+async def entrypoint(ctx: JobContext) -> None:
+    await ctx.connect()
+    session: AgentSession[None] = AgentSession(
+        stt="deepgram/nova-3",
+        llm="openai/gpt-4.1-mini",
+        tts="cartesia/sonic-2",
+    )
+    transfer = WarmTransfer(ctx, session, ctx.proc.userdata["flow"], music_dir=FLOW.parent)
+    try:
+        recovered = await transfer.recover()  # a worker that died mid-transfer left this call
+    except TransferError as error:
+        logger.warning("could not check for an unfinished transfer: %s", error.reason)
+        recovered = None
+    if recovered is not None and recovered.kind == "merged":
+        return  # the caller is with their supervisor already; this job is ending
+    agent = Agent(instructions=INSTRUCTIONS, tools=[transfer.tool])
+    await session.start(agent=agent, room=ctx.room)
+    if recovered is not None:  # unwound: the caller was on hold when the last worker died
+        greeting = "Apologise: the transfer to a supervisor dropped. Offer to try again."
+    else:
+        greeting = "Greet the caller and ask how you can help."
+    await session.generate_reply(instructions=greeting)
+
+
+def check_flow() -> None:
+    """Refuse to start with a flow that would fail on the first call, saying why."""
+    try:
+        load_flow(FLOW)
+    except FlowError as error:
+        print(f"warm_transfer_agent: the flow {FLOW} is not usable:", file=sys.stderr)
+        for problem in error.problems:
+            print(f"  {problem.render(error.source)}", file=sys.stderr)
+        print("Set WARM_TRANSFER_FLOW to a valid flow file.", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    check_flow()
+    cli.run_app(server)

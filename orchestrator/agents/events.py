@@ -1,0 +1,71 @@
+"""Room events to the running transfer: who joined, who left, which DTMF digit was pressed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from livekit import rtc
+
+from orchestrator.engine import Transfer
+
+__all__ = ["EventFeed"]
+
+
+@dataclass(frozen=True)
+class _Hooks:
+    room: rtc.Room
+    joined: Callable[[rtc.RemoteParticipant], None]
+    left: Callable[[rtc.RemoteParticipant], None]
+    dtmf: Callable[[rtc.SipDTMF], None]
+
+
+class EventFeed:
+    """Forwards `rtc.Room` events to whichever transfer `running()` returns.
+
+    Rooms are attached under the name the transfer knows them by (the caller room, a consult
+    room); `detach_all` removes every handler this feed added, so nothing outlives a transfer.
+    """
+
+    def __init__(self, running: Callable[[], Transfer | None]) -> None:
+        self._running = running
+        self._hooks: dict[int, _Hooks] = {}
+
+    @property
+    def attached(self) -> int:
+        """How many rooms are attached now."""
+        return len(self._hooks)
+
+    def attach(self, room: rtc.Room, name: str) -> None:
+        if id(room) in self._hooks:
+            return
+
+        def joined(participant: rtc.RemoteParticipant) -> None:
+            if (transfer := self._running()) is not None:
+                transfer.participant_joined(name, participant.identity)
+
+        def left(participant: rtc.RemoteParticipant) -> None:
+            if (transfer := self._running()) is not None:
+                transfer.participant_left(name, participant.identity)
+
+        def dtmf(event: rtc.SipDTMF) -> None:
+            # A digit sent by a server SDK has no participant: it cannot be the supervisor.
+            if event.participant is not None and (transfer := self._running()) is not None:
+                transfer.dtmf(name, event.participant.identity, event.digit)
+
+        room.on("participant_connected", joined)
+        room.on("participant_disconnected", left)
+        room.on("sip_dtmf_received", dtmf)
+        self._hooks[id(room)] = _Hooks(room, joined, left, dtmf)
+
+    def detach(self, room: rtc.Room) -> None:
+        hooks = self._hooks.pop(id(room), None)
+        if hooks is None:
+            return
+        room.off("participant_connected", hooks.joined)
+        room.off("participant_disconnected", hooks.left)
+        room.off("sip_dtmf_received", hooks.dtmf)
+
+    def detach_all(self) -> None:
+        for hooks in list(self._hooks.values()):
+            self.detach(hooks.room)

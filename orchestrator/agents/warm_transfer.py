@@ -1,0 +1,250 @@
+"""`WarmTransfer`: a flow-driven warm transfer in a livekit-agents worker, in a few lines.
+
+```python
+transfer = WarmTransfer(ctx, session, "flows/warm_transfer.yaml")
+await transfer.recover()  # once, after ctx.connect(): finishes what a dead worker left
+agent = Agent(instructions="...", tools=[transfer.tool])
+```
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from pathlib import Path
+from typing import Any
+
+import structlog
+from livekit import rtc
+from livekit.agents import AgentSession, FunctionTool, JobContext, RunContext, function_tool
+
+from orchestrator.agents.events import EventFeed
+from orchestrator.agents.media import AgentMedia, Screen
+from orchestrator.agents.replies import NO_CALLER, for_error, for_outcome
+from orchestrator.agents.summary import SUMMARY_CHARS, Summarizer, bounded, summarize_chat
+from orchestrator.clock import Clock
+from orchestrator.engine import Transfer, TransferEngine, TransferOutcome
+from orchestrator.errors import TransferError
+from orchestrator.flow import load_flow
+from orchestrator.flow.model import Flow, HoldStep
+
+__all__ = ["WarmTransfer"]
+
+REASON_CHARS = 200
+_SIP = rtc.ParticipantKind.PARTICIPANT_KIND_SIP
+_log = structlog.get_logger("orchestrator.agents")
+
+
+class WarmTransfer:
+    """Warm transfers for one job: the LLM tool, the room events, recovery and cleanup.
+
+    Args:
+        ctx: the job; its room is the caller's room.
+        session: the AI's session with the caller.
+        flow: a flow file, or a `Flow` already loaded (in the worker's prewarm, say).
+        url, api_key, api_secret, trunk: default `LIVEKIT_URL`, `LIVEKIT_API_KEY`,
+            `LIVEKIT_API_SECRET`, `LIVEKIT_SIP_OUTBOUND_TRUNK`.
+        music_dir: where hold `music` files are (default: the flow file's folder, or the
+            working directory for a `Flow`).
+        summarize: your own summary of the chat for the brief (default: its last turns).
+        screen: an answering-machine detector (default: every answer is a person).
+        tool_name: the name the LLM sees.
+        clock: simulated time, for tests.
+        media: the engine's media side (default: `AgentMedia` on `ctx` and `session`).
+
+    Raises:
+        FlowError: the flow file is invalid.
+        TransferError: credentials are missing, or a hold `music` file does not exist.
+    """
+
+    def __init__(
+        self,
+        ctx: JobContext,
+        session: AgentSession[Any],
+        flow: Flow | str | Path,
+        *,
+        url: str | None = None,
+        api_key: str | None = None,
+        api_secret: str | None = None,
+        trunk: str | None = None,
+        music_dir: Path | None = None,
+        summarize: Summarizer | None = None,
+        summary_chars: int = SUMMARY_CHARS,
+        screen: Screen | None = None,
+        tool_name: str = "transfer_to_supervisor",
+        clock: Clock | None = None,
+        media: AgentMedia | None = None,
+    ) -> None:
+        if isinstance(flow, Flow):
+            self.flow = flow
+        else:
+            self.flow = load_flow(Path(flow))
+            music_dir = music_dir or Path(flow).parent
+        self._ctx, self._session = ctx, session
+        self._summarize, self._summary_chars = summarize, summary_chars
+        # Not ctx.api: that client is built from these same variables (the worker exports its
+        # options to them) but keeps the key and secret private, and the engine needs them,
+        # for its own client (region failover off, so no dial is ever replayed) and to mint
+        # the consult-room token.
+        url = url or os.environ.get("LIVEKIT_URL", "")
+        api_key = api_key or os.environ.get("LIVEKIT_API_KEY", "")
+        api_secret = api_secret or os.environ.get("LIVEKIT_API_SECRET", "")
+        self.media = media or AgentMedia(
+            ctx,
+            session,
+            url=url,
+            api_key=api_key,
+            api_secret=api_secret,
+            music_dir=music_dir,
+            screen=screen,
+        )
+        self._check_music()
+        self.engine = TransferEngine(
+            url, api_key, api_secret, media=self.media, trunk=trunk, clock=clock
+        )
+        self._feed = EventFeed(self._running)
+        self.media.feed = self._feed
+        self._watches: set[asyncio.Future[TransferOutcome]] = set()
+        self._starting = 0
+        self._closed = False
+        self.tool: FunctionTool[..., Any] = self._make_tool(tool_name)
+        ctx.add_shutdown_callback(self.aclose)
+
+    def _check_music(self) -> None:
+        for name, step in self.flow.steps.items():
+            if not isinstance(step, HoldStep):
+                continue
+            path = self.media.music_path(step.music)
+            if path is not None and not path.is_file():
+                raise TransferError(
+                    f"hold step {name!r}: music file {step.music!r} not found in "
+                    f"{path.parent}; pass music_dir= or fix the flow",
+                    reason="config_error",
+                )
+
+    def _running(self) -> Transfer | None:
+        return self.engine.active.get(self._ctx.room.name)
+
+    def caller_identity(self) -> str | None:
+        """The SIP caller in the job's room (the session's own participant if several)."""
+        callers = [
+            p.identity
+            for p in self._ctx.room.remote_participants.values()
+            if p.kind == _SIP and p.attributes.get("transfer.role") != "supervisor"
+        ]
+        with contextlib.suppress(RuntimeError):  # a session not started with a room
+            linked = self._session.room_io.linked_participant
+            if linked is not None and linked.identity in callers:
+                return linked.identity
+        return callers[0] if callers else None
+
+    # -- the tool --------------------------------------------------------------------------
+
+    def _make_tool(self, name: str) -> FunctionTool[..., Any]:
+        async def transfer_to_supervisor(context: RunContext[Any], reason: str) -> str:
+            """Put the caller through to a human supervisor (a warm transfer): the caller
+            is held, a supervisor is phoned and told about the call, then they are joined.
+            Use it when the caller asks for a person or needs help you cannot give.
+
+            Args:
+                reason: Why the caller needs a supervisor, in a few words (it is read to
+                    the supervisor).
+            """
+            # The caller talking over "let me transfer you" must not cancel it midway.
+            with contextlib.suppress(RuntimeError):
+                context.disallow_interruptions()
+            return await self.request(reason)
+
+        return function_tool(transfer_to_supervisor, name=name)
+
+    async def request(self, reason: str = "") -> str:
+        """Transfer the caller and wait for the outcome; returns what the LLM should know.
+
+        This is the tool's body, for your own tools and tasks. It never raises for a
+        transfer that cannot start or fails: the text says what happened.
+        """
+        caller = self.caller_identity()
+        if caller is None:
+            return NO_CALLER
+        if self._closed:  # the job is ending
+            return for_error(TransferError("the job is shutting down", reason="cancelled"))
+        room = self._ctx.room.name
+        summary = await self._summary()
+        self._feed.attach(self._ctx.room, room)
+        self._starting += 1
+        try:
+            transfer = await self.engine.start(
+                self.flow,
+                room=room,
+                caller_identity=caller,
+                summary=summary,
+                reason=bounded(reason, REASON_CHARS),
+            )
+        except TransferError as error:
+            _log.warning("agents.transfer_not_started", reason=error.reason)
+            return for_error(error)
+        except Exception as error:  # the server unreachable, say: a result, not a traceback
+            _log.error("agents.transfer_not_started", error=type(error).__name__)
+            return for_error(TransferError(str(error), reason="unavailable", retryable=True))
+        finally:
+            self._starting -= 1
+            self._idle()
+        watch = asyncio.ensure_future(self._watch(transfer))
+        self._watches.add(watch)
+        watch.add_done_callback(self._watches.discard)
+        # Shielded: if the tool is cancelled, the transfer still runs to its outcome.
+        return for_outcome(await asyncio.shield(watch))
+
+    async def _summary(self) -> str:
+        chat = self._session.history
+        if self._summarize is not None:
+            try:
+                return bounded(await self._summarize(chat), self._summary_chars)
+            except Exception as error:
+                _log.warning("agents.summarize_failed", error=type(error).__name__)
+        return summarize_chat(chat, limit=self._summary_chars)
+
+    async def _watch(self, transfer: Transfer) -> TransferOutcome:
+        try:
+            return await transfer.outcome
+        finally:
+            self._feed.detach_all()
+            await self.media.release()
+
+    def _idle(self) -> None:
+        """No transfer of ours runs or starts: nothing listens to the room."""
+        if not (self._starting or self._watches or self._running()):
+            self._feed.detach_all()
+
+    # -- recovery and shutdown -------------------------------------------------------------
+
+    async def recover(self) -> TransferOutcome | None:
+        """Finish or unwind a transfer that a dead worker left in this room.
+
+        Call it once per job, after `ctx.connect()` and before `session.start()`. It returns
+        None when the room holds no transfer checkpoint (the usual case); `merged` when the
+        caller was already with the supervisor (the AI then leaves: end the entrypoint);
+        `returned` (reason `worker_lost`) when the transfer was unwound and the caller is
+        back with the AI.
+
+        Raises:
+            TransferError: LiveKit could not be asked (retryable says whether to try again).
+        """
+        caller = self.caller_identity()
+        if caller is None:
+            return None
+        room = self._ctx.room.name
+        return await self.engine.recover(self.flow, room=room, caller_identity=caller)
+
+    async def aclose(self) -> None:
+        """End any running transfer (cleanly: caller off hold, legs hung up), then close."""
+        if self._closed:
+            return
+        self._closed = True
+        await self.engine.aclose()
+        for watch in list(self._watches):
+            with contextlib.suppress(Exception):
+                await watch
+        self._feed.detach_all()
+        await self.media.aclose()
