@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from orchestrator.logs import mask
+
 __all__ = ["FlowError", "OrchestratorError", "Problem", "TransferError", "TransferInProgress"]
 
 
@@ -78,9 +80,10 @@ class TransferInProgress(TransferError):
     """The caller already has a transfer running; wait for its outcome instead."""
 
     def __init__(self, room: str) -> None:
+        # Room names can carry the caller's number (LiveKit's default dispatch names do).
         super().__init__(
-            f"a transfer is already in progress for the caller in room {room!r}; await its "
-            "outcome instead of starting another",
+            f"a transfer is already in progress for the caller in room {mask(room)!r}; await "
+            "its outcome instead of starting another",
             reason="in_progress",
             retryable=True,
         )

@@ -22,6 +22,14 @@ __all__ = ["configure_logging", "mask", "mask_phone_numbers"]
 # any run of 7 to 15 digits, with an optional +.
 _NUMBER = re.compile(r"(?<!\d)\+?\d{7,15}(?!\d)")
 _JWT = re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]+")
+# Characters that forge log lines (CR/LF) or hide what a value says (bidi overrides,
+# zero-width): escaped, never written raw. Values come from callers and carriers.
+_UNSAFE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff"
+    "\u2028\u2029]"
+)
+MAX_CHARS = 256
+"""Longer values are cut (a hostile caller ID of 10,000 characters must not flood logs)."""
 
 
 def _mask_number(match: re.Match[str]) -> str:
@@ -31,9 +39,17 @@ def _mask_number(match: re.Match[str]) -> str:
     return f"{plus}{digits[:keep]}***{digits[-keep:]}"
 
 
+def _escape(match: re.Match[str]) -> str:
+    return match[0].encode("unicode_escape").decode("ascii")
+
+
 def mask(text: str) -> str:
-    """`+14155552671` becomes `+1415***2671`; JWTs become `<token>`."""
-    return _JWT.sub("<token>", _NUMBER.sub(_mask_number, text))
+    """`+14155552671` becomes `+1415***2671`; JWTs become `<token>`; control and invisible
+    characters are escaped (`\\r`, `\\u200b`); values over 256 characters are cut."""
+    masked = _UNSAFE.sub(_escape, _JWT.sub("<token>", _NUMBER.sub(_mask_number, text)))
+    if len(masked) > MAX_CHARS:
+        masked = f"{masked[:MAX_CHARS]}...({len(masked) - MAX_CHARS} more characters)"
+    return masked
 
 
 def _scrub(value: Any) -> Any:
