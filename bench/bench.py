@@ -142,7 +142,7 @@ async def orchestrated(url: str, room: str) -> tuple[float, list[str], Any]:
     media = AcceptingMedia()
     engine = TransferEngine(url, "devkey", SECRET, media=media, trunk="ST_sandbox")
     media.engine = engine
-    await engine.move_available(room)  # asked once per engine, as a worker process would
+    await engine.capabilities()  # probed once per engine, as in a worker process
     rpcs: list[str] = []
     call = engine.gateway.call
 

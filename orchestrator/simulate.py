@@ -44,8 +44,13 @@ class Simulation:
     """The caller's attributes at the end; None when the caller had left."""
 
     def dials(self) -> list[dict[str, Any]]:
-        """The CreateSIPParticipant requests the sandbox received, in order."""
-        return [r["request"] for r in self.requests if r["rpc"] == "SIP.CreateSIPParticipant"]
+        """The CreateSIPParticipant requests that dialled someone, in order (the engine's
+        grant probe names no callee)."""
+        return [
+            r["request"]
+            for r in self.requests
+            if r["rpc"] == "SIP.CreateSIPParticipant" and r["request"].get("sip_call_to")
+        ]
 
 
 async def drive(

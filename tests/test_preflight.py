@@ -55,6 +55,7 @@ async def test_cloud_is_ready(livekit_sandbox: Sandbox) -> None:
     found = await checks(livekit_sandbox)
     assert by_topic(found) == {
         "credentials": ["ok"],
+        "grants": ["ok"],
         "trunk": ["ok"],
         "merge": ["ok"],
         "caller ID": ["note"],  # the carrier's policy cannot be checked remotely

@@ -31,7 +31,7 @@ from orchestrator.livekit import classify_dial_error
 if TYPE_CHECKING:
     from orchestrator.engine.transfer import Transfer
 
-__all__ = ["run_step"]
+__all__ = ["end_leg", "run_step"]
 
 
 async def hold(t: Transfer, step: HoldStep) -> str:
@@ -84,6 +84,7 @@ async def _attempt(
     """One dial of one target, with at most one caller-ID fallback redial."""
     caller_id = t.caller_number if preserve else (policy.business_number or "")
     while True:
+        await _settle(t)
         t.attempt_count += 1
         identity = f"supervisor-{t.transfer_id}-{t.attempt_count}"
         record = Attempt(name, identity, "caller" if preserve else "business", t.elapsed())
@@ -92,20 +93,25 @@ async def _attempt(
         request = _dial_request(t, step, target, identity, caller_id, policy)
         t.new_leg(identity)
         try:
-            await t.gateway.dial(t.log, request, ring)
+            await _place(t, request, ring)
         except (api.TwirpError, TimeoutError) as error:
             result, status = classify_dial_error(error, preserving=preserve)
             record.ended_s, record.result, record.sip_status = t.elapsed(), result, status
             t.supervisor = None
+            t.dialing = None
+            if isinstance(error, api.TwirpError) and (
+                error.code == "unauthenticated" or error.status == 401
+            ):
+                t.failure_reason = "permission"  # the key lost its grant since the probe
             if result in ("unavailable", "failed", "no_answer") and not isinstance(
                 error, api.SipCallError
             ):
-                result = await _reconcile(t, identity, result)
-                if result == "answered":
-                    record.result = "answered"
-                    return "answered", None
+                with contextlib.suppress(api.TwirpError):  # unknown: hung up just below
+                    if await _reconcile(t, identity) == "answered":
+                        record.result = "answered"
+                        return "answered", None
             # Whatever the answer said, no leg of a failed attempt may stay: hang it up.
-            await t.gateway.remove_participant(t.log, t.leg_room, identity)
+            await end_leg(t, identity)
             if result == "caller_id_rejected" and policy.on_rejection == "business_number":
                 t.log.info("dial.caller_id_fallback", sip_status_code=status)
                 preserve, caller_id = False, policy.business_number or ""
@@ -115,16 +121,47 @@ async def _attempt(
         return "answered", None
 
 
-async def _reconcile(t: Transfer, identity: str, result: str) -> str:
-    """A lost answer: the leg may exist anyway. Use it if live, hang it up otherwise."""
+async def _place(t: Transfer, request: api.CreateSIPParticipantRequest, ring: float) -> None:
+    """The dial request, left running if this step is cancelled: a request the server has
+    may still create its leg, so cleanup waits for it and hangs that leg up."""
+    call = asyncio.ensure_future(t.gateway.dial(t.log, request, ring))
+    call.add_done_callback(_retrieved)
+    t.dialing = call
+    await asyncio.shield(call)
+    t.dialing = None
+
+
+def _retrieved(call: asyncio.Future[None]) -> None:
+    if not call.cancelled():
+        call.exception()  # seen here; whoever awaits it sees it too
+
+
+async def _reconcile(t: Transfer, identity: str) -> str:
+    """A lost answer: the leg may exist anyway. `answered` if it is live (then it is used)."""
     info = await t.gateway.get_participant(t.log, t.leg_room, identity)
-    if info is None:
-        return result
-    if info.attributes.get("sip.callStatus") == "active":
+    if info is not None and info.attributes.get("sip.callStatus") == "active":
         t.supervisor = identity
         return "answered"
-    await t.gateway.remove_participant(t.log, t.leg_room, identity)
-    return result
+    return "gone"
+
+
+async def end_leg(t: Transfer, identity: str) -> None:
+    """Hang up a supervisor leg; if LiveKit fails to, it is hung up before any next dial."""
+    try:
+        await t.gateway.remove_participant(t.log, t.leg_room, identity)
+    except Exception as error:
+        t.log.warning("transfer.hang_up_failed", error=type(error).__name__)
+        t.unsettled.add(identity)
+    else:
+        t.unsettled.discard(identity)
+
+
+async def _settle(t: Transfer) -> None:
+    """No second phone may ring while an earlier leg may still be live: hang those up first,
+    or fail the dial (cleanup then deletes the room they are in)."""
+    for identity in sorted(t.unsettled):
+        await t.gateway.remove_participant(t.log, t.leg_room, identity)
+        t.unsettled.discard(identity)
 
 
 async def dial(t: Transfer, step: DialStep, name: str) -> str:
@@ -150,7 +187,7 @@ async def dial(t: Transfer, step: DialStep, name: str) -> str:
                 await isolate(t, t.supervisor, answered=True)
             if await t.media.screen_answer(t.leg_room, t.supervisor) == "machine":
                 t.attempts[-1].result = "voicemail"
-                await t.gateway.remove_participant(t.log, t.leg_room, t.supervisor)
+                await end_leg(t, t.supervisor)
                 t.supervisor = None
                 result = "voicemail"
                 continue
@@ -186,6 +223,7 @@ async def brief(t: Transfer, step: BriefStep) -> str:
 async def _move(t: Transfer, supervisor: str, seconds: float) -> str | None:
     """MoveParticipant from the consult room; None once moved, else the failure outcome."""
     t.moving = True
+    t.moved_leg = supervisor  # from now on they may be in the caller's room, seen or not
     try:
         for _ in range(2):  # one retry, after checking a lost answer did not move them already
             try:

@@ -7,6 +7,7 @@ Each piece is tried on its own: one failing never skips the others.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,7 @@ __all__ = ["finish"]
 _KIND = {"exit": "merged", "return_to_agent": "returned", "hangup": "hung_up"}
 CHECKPOINT_KEYS = ("transfer.id", "transfer.state", "transfer.consult_room")
 _CLEANUP_SECONDS = 15.0
+_LATE_DIAL_SECONDS = 10.0
 CALLER_LEFT_NOTICE = "The caller has hung up, so there is no call to take. Thank you."
 
 
@@ -55,14 +57,18 @@ async def finish(t: Transfer, trigger: str) -> TransferOutcome:
         await _quietly(t, "notify_supervisor", notice)
     if t._consult_created:  # hangs up any supervisor leg still in it
         await _quietly(t, "delete_consult_room", _delete_consult_room(t))
+    if t.dialing is not None:  # a dial the server has may still create its leg
+        await _quietly(t, "late_dial", _late_dial(t, t.dialing))
     exits = step is not None and step.type == "exit"
     keep = t.supervisor if t.merged_at is not None and not caller_gone and exits else None
     if t.strategy == "in_room" and t.attempts:  # their legs are in the caller's room
         await _quietly(t, "hang_up_supervisor", _hang_up_legs(t, keep))
-    elif t.merged_at is not None and t.supervisor and keep is None:
-        # Merged, then the transfer did not end as a merge (the caller hung up, a cancel):
-        # the supervisor must not stay alone, or unannounced, in the caller's room.
-        leg = t.supervisor
+    elif t.moved_leg is not None and t.moved_leg != keep:
+        # Moved (or maybe moved: a move cut short still completes at the server), then the
+        # transfer did not end as a merge: the supervisor must not stay alone, or
+        # unannounced, in the caller's room. After the consult room is gone, so a move
+        # still on its way finds nobody to move.
+        leg = t.moved_leg
         await _quietly(t, "hang_up_supervisor", t.gateway.remove_participant(t.log, t.room, leg))
     if step is not None and step.type == "hangup" and not caller_gone:
         await _quietly(
@@ -102,8 +108,24 @@ async def _clear_checkpoint(t: Transfer) -> None:
             await t.gateway.set_attributes(t.log, t.room, t.caller_identity, cleared)
             return
         except api.TwirpError as error:
-            if error.code == "not_found" or attempt == 2:  # the caller is gone: nothing to clear
+            if attempt == 2:
                 raise
+            gone = error.code == "not_found"
+            if gone and await t.gateway.get_participant(t.log, t.room, t.caller_identity) is None:
+                return  # the caller has left: there is nothing to clear
+
+
+async def _late_dial(t: Transfer, call: asyncio.Future[None]) -> None:
+    """Wait (bounded) for a dial cut short; if it placed a call after all, hang it up."""
+    with contextlib.suppress(Exception):
+        await t.within(_LATE_DIAL_SECONDS, asyncio.shield(call))
+    if call.done() and (call.cancelled() or call.exception() is not None):
+        return  # it failed: no leg
+    call.cancel()
+    if t.strategy == "in_room":
+        await _hang_up_legs(t, None)
+    else:  # the leg's join created the consult room again
+        await t.gateway.delete_room(t.log, t.consult_room)
 
 
 async def _hang_up_legs(t: Transfer, keep: str | None) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+from collections.abc import Iterator
 from typing import Any, Literal
 
 import structlog
@@ -20,6 +22,8 @@ from orchestrator.errors import TransferError, TransferInProgress
 from orchestrator.flow import compile_flow
 from orchestrator.flow.model import Flow
 from orchestrator.livekit import Gateway
+from orchestrator.livekit.probe import Capabilities, probe
+from orchestrator.logs import mask
 
 __all__ = ["TransferEngine"]
 
@@ -66,12 +70,39 @@ class TransferEngine:
         self.active: dict[str, Transfer] = {}
         self._starting: set[str] = set()
         self._log = structlog.get_logger("orchestrator.transfer")
-        self._move_probe: asyncio.Future[bool] | None = None
+        self._probe: asyncio.Future[Capabilities] | None = None
+        self._closed = False
+
+    @contextlib.contextmanager
+    def _claim(self, room: str) -> Iterator[None]:
+        """Single flight per caller room while the work before the hold runs, and every way
+        that work can fail turned into a `TransferError` that says what to do."""
+        if room in self.active or room in self._starting:
+            raise TransferInProgress(room)
+        if self._closed:
+            raise TransferError("the engine is closed (the job is ending)", reason="cancelled")
+        self._starting.add(room)
+        try:
+            yield
+        except api.TwirpError as error:
+            raise _refused(error) from None
+        except TransferError:
+            raise
+        except Exception as error:  # the connection itself: refused, reset, closed under us
+            raise TransferError(
+                f"LiveKit could not be reached ({type(error).__name__}); try again",
+                reason="unavailable",
+                retryable=True,
+            ) from None
+        finally:
+            self._starting.discard(room)
 
     def _forget(self, transfer: Transfer) -> None:
         self.active.pop(transfer.room, None)
 
     async def aclose(self) -> None:
+        """End every running transfer (each cleans up) and refuse new ones."""
+        self._closed = True
         for transfer in list(self.active.values()):
             transfer.cancel()
             await transfer.outcome
@@ -91,48 +122,58 @@ class TransferEngine:
     async def _caller(self, log: Any, room: str, identity: str | None) -> models.ParticipantInfo:
         participants = await self.gateway.list_participants(log, room)
         for info in participants:
+            # A supervisor we dialled (merged, or in_room) is a SIP participant too.
             is_sip = info.kind == models.ParticipantInfo.Kind.SIP
-            if (identity and info.identity == identity) or (not identity and is_sip):
+            ours = info.attributes.get("transfer.role") == "supervisor"
+            if (identity and info.identity == identity) or (not identity and is_sip and not ours):
                 return info
         raise TransferError(
-            f"no SIP caller in room {room!r}: the transfer needs the caller's phone leg in the "
-            "room (pass caller_identity if there are several)",
+            f"no SIP caller in room {mask(room)!r}: the transfer needs the caller's phone leg "
+            "in the room (pass caller_identity if there are several)",
             reason="config_error",
         )
 
-    async def move_available(self, room: str, log: Any = None) -> bool:
-        """Whether the server has MoveParticipant (LiveKit Cloud does, self-hosted does not).
+    async def capabilities(self, log: Any = None) -> Capabilities:
+        """What the server lets this engine do: MoveParticipant, and the grants it needs.
 
-        Asked once per engine, with a probe that moves nobody; `room` is only where the
-        probe's grant points.
+        Asked once per engine, however many transfers start at once, by probes that change
+        nothing (see `orchestrator.livekit.probe`); asked again after a failure.
         """
-        if self._move_probe is None:  # one probe, however many transfers start at once
+        if self._probe is None:
             log = log or self._log.bind(transfer_id="", flow="")
-            self._move_probe = asyncio.ensure_future(self.gateway.move_available(log, room))
-        probe = self._move_probe
+            self._probe = asyncio.ensure_future(probe(self.gateway, log))
+        asked = self._probe
         try:
-            return await asyncio.shield(probe)
+            return await asyncio.shield(asked)
         except Exception:
-            if self._move_probe is probe:
-                self._move_probe = None  # a failed probe is asked again by the next transfer
+            if self._probe is asked:
+                self._probe = None
             raise
 
-    async def _strategy(self, log: Any, flow: Flow, room: str) -> Literal["move", "in_room"]:
-        """The merge strategy, settled before the caller is held: never found out at merge."""
-        if flow.merge_strategy == "in_room" or not any(
-            step.type == "merge" for step in flow.steps.values()
-        ):
-            return "in_room" if flow.merge_strategy == "in_room" else "move"
-        if await self.move_available(room, log):
-            return "move"
-        if flow.merge_strategy == "move":
-            raise TransferError(
-                "this LiveKit server has no MoveParticipant (self-hosted LiveKit): set "
-                "merge_strategy: in_room (or auto) in the flow, or use LiveKit Cloud",
-                reason="move_unavailable",
+    async def _strategy(self, log: Any, flow: Flow) -> Literal["move", "in_room"]:
+        """Settled before the caller is held: a missing grant or method is never found out
+        at the dial or the merge, with the caller waiting."""
+        kinds = {step.type for step in flow.steps.values()}
+        can = await self.capabilities(log)
+        if kinds & {"dial", "cold_transfer"} and "sip.call" in can.missing:
+            raise _lacks("sip.call", "to dial supervisors and transfer calls")
+        strategy: Literal["move", "in_room"] = "move"
+        if "merge" in kinds and (flow.merge_strategy == "in_room" or not can.move):
+            if flow.merge_strategy == "move":
+                raise TransferError(
+                    "this LiveKit server does not let the engine use MoveParticipant "
+                    "(self-hosted LiveKit has none; otherwise the API key lacks roomAdmin): set "
+                    "merge_strategy: in_room (or auto) in the flow, or use LiveKit Cloud",
+                    reason="move_unavailable",
+                )
+            strategy = "in_room"
+            if flow.merge_strategy == "auto":
+                log.info("transfer.merge_strategy", strategy=strategy, why="no MoveParticipant")
+        if strategy == "move" and "dial" in kinds and "roomCreate" in can.missing:
+            raise _lacks(
+                "roomCreate", "to create the consult room (or use merge_strategy: in_room)"
             )
-        log.info("transfer.merge_strategy", strategy="in_room", why="no MoveParticipant")
-        return "in_room"
+        return strategy
 
     async def recover(
         self, flow: Flow, *, room: str, caller_identity: str | None = None
@@ -143,17 +184,10 @@ class TransferEngine:
         other is unwound: the supervisor's legs hung up, the consult room deleted, the caller
         back with the AI, outcome `returned` / `worker_lost`. None when there is nothing to do.
         """
-        if room in self.active or room in self._starting:
-            raise TransferInProgress(room)
-        self._starting.add(room)
-        try:
+        with self._claim(room):
             log = self._log.bind(transfer_id="", flow=flow.name)
             caller = await self._caller(log, room, caller_identity)
             return await recover(self.gateway, self.media, log, flow, room, caller)
-        except api.TwirpError as error:
-            raise _refused(error) from None
-        finally:
-            self._starting.discard(room)
 
     async def start(
         self,
@@ -170,26 +204,19 @@ class TransferEngine:
             TransferInProgress: the caller already has a transfer running.
             TransferError: the room has no SIP caller, or the engine is misconfigured.
         """
-        if room in self.active or room in self._starting:
-            raise TransferInProgress(room)
         if not (flow.trunk or self.trunk):
             raise TransferError(
                 "no outbound SIP trunk: set trunk in the flow, pass trunk=, or set "
                 "LIVEKIT_SIP_OUTBOUND_TRUNK",
                 reason="config_error",
             )
-        self._starting.add(room)  # single flight, from this moment on
         transfer_id = new_transfer_id()
         log = self._log.bind(transfer_id=transfer_id, flow=flow.name)
-        try:
+        with self._claim(room):
             caller = await self._caller(log, room, caller_identity)
-            strategy = await self._strategy(log, flow, room)
-        except api.TwirpError as error:
-            self._starting.discard(room)
-            raise _refused(error) from None
-        except BaseException:
-            self._starting.discard(room)
-            raise
+            strategy = await self._strategy(log, flow)
+            if self._closed:  # closed meanwhile: the job is ending under the caller's feet
+                raise TransferError("the engine is closed (the job is ending)", reason="cancelled")
         transfer = Transfer(
             flow=flow,
             machine=self._machine(flow),
@@ -207,7 +234,6 @@ class TransferEngine:
             on_done=self._forget,
             strategy=strategy,
         )
-        self._starting.discard(room)
         self.active[room] = transfer
         return transfer
 
@@ -224,4 +250,11 @@ def _refused(error: api.TwirpError) -> TransferError:
         f"LiveKit did not answer the calls made before the hold ({error.code}); try again",
         reason="unavailable",
         retryable=error.status >= 500 or error.code == "unavailable",
+    )
+
+
+def _lacks(grant: str, why: str) -> TransferError:
+    return TransferError(
+        f"the LiveKit API key lacks the {grant} grant, needed {why}: use a key that has it",
+        reason="permission",
     )

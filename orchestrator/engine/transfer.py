@@ -22,7 +22,7 @@ from livekit import api
 from statemachine import StateChart
 
 from orchestrator.clock import Clock
-from orchestrator.engine.actions import run_step
+from orchestrator.engine.actions import end_leg, run_step
 from orchestrator.engine.cleanup import CHECKPOINT_KEYS, finish
 from orchestrator.engine.in_room import isolate
 from orchestrator.engine.outcome import Attempt, TransferOutcome
@@ -123,6 +123,12 @@ class Transfer:
         self.last_sip_status: int | None = None
         self.transfer_confirmed = False
         self.moving = False
+        self.dialing: asyncio.Future[None] | None = None
+        """The dial request in flight, if any."""
+        self.unsettled: set[str] = set()
+        """Supervisor legs whose hang-up failed: ended before any next dial, or by cleanup."""
+        self.moved_leg: str | None = None
+        """The supervisor a MoveParticipant was sent for (it may complete unanswered)."""
         self._leg_to_end: str | None = None
         self.gone: set[str] = set()
         self.failure_reason: str | None = None
@@ -386,8 +392,7 @@ class Transfer:
         try:
             if self._leg_to_end is not None:  # a failed brief or merge: that leg ends first
                 leg, self._leg_to_end = self._leg_to_end, None
-                with contextlib.suppress(Exception):  # cleanup deletes the room in any case
-                    await self.gateway.remove_participant(self.log, self.leg_room, leg)
+                await end_leg(self, leg)
             outcome = await run_step(self, name, step)
         except asyncio.CancelledError:
             raise

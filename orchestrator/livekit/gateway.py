@@ -18,10 +18,7 @@ from livekit.protocol import models, sip as sip_pb
 
 from orchestrator.logs import mask
 
-__all__ = ["PROBE_IDENTITY", "Gateway", "classify_dial_error"]
-
-PROBE_IDENTITY = "orchestrator-preflight-probe"
-"""The identity a MoveParticipant probe names; no participant ever has it."""
+__all__ = ["Gateway", "classify_dial_error"]
 
 T = TypeVar("T")
 
@@ -181,30 +178,6 @@ class Gateway:
         await self.call(
             log, "RoomService.MoveParticipant", lambda: self.client.room.move_participant(request)
         )
-
-    async def move_available(self, log: Any, room: str) -> bool:
-        """Whether the server has MoveParticipant, asked without moving anyone.
-
-        A move of an identity nobody has: LiveKit Cloud answers `not_found`; the open-source
-        server answers "not implemented" (code `unknown` or `unimplemented`) whatever the
-        request. Anything else (no grant, server down) is raised for the caller to report.
-        """
-        request = api.MoveParticipantRequest(
-            room=room, identity=PROBE_IDENTITY, destination_room=f"{room}-probe"
-        )
-        try:
-            await self.call(
-                log,
-                "RoomService.MoveParticipant",
-                lambda: self.client.room.move_participant(request),
-            )
-        except api.TwirpError as error:
-            if error.code == "not_found":
-                return True
-            if error.code == "unimplemented" or "not implemented" in (error.message or ""):
-                return False
-            raise
-        return True  # moved nobody, and said so: the method exists
 
     async def update_subscriptions(
         self, log: Any, room: str, identity: str, track_sids: list[str], subscribe: bool

@@ -1,8 +1,9 @@
 """Before go-live: what a flow needs from a LiveKit deployment, checked against it.
 
-Every check is a read or a probe that changes nothing: ListRooms for the credentials,
-ListSIPOutboundTrunk for the trunk and its numbers, a MoveParticipant naming nobody for the
-merge strategy. What cannot be checked remotely is said, with advice.
+Every check is a read or a probe that changes nothing: ListParticipants of an empty room for
+the credentials, the engine's probes (`orchestrator.livekit.probe`) for its grants and the merge
+strategy, ListSIPOutboundTrunk for the trunks and their numbers. What cannot be checked
+remotely is said, with advice.
 """
 
 from __future__ import annotations
@@ -15,11 +16,10 @@ from livekit import api
 
 from orchestrator.flow.model import DialStep, Flow
 from orchestrator.livekit.gateway import Gateway
+from orchestrator.livekit.probe import PROBE, Capabilities, probe
 from orchestrator.logs import mask
 
 __all__ = ["Check", "preflight"]
-
-PROBE_ROOM = "orchestrator-preflight"
 
 
 @dataclass(frozen=True)
@@ -43,20 +43,20 @@ async def preflight(
 
 
 async def _checks(gateway: Gateway, log: Any, flow: Flow, trunk: str) -> list[Check]:
-    client = gateway.client
     try:
-        await gateway.call(
-            log, "RoomService.ListRooms", lambda: client.room.list_rooms(api.ListRoomsRequest())
-        )
+        # What the engine asks first for every transfer (room admin); nobody is in this room.
+        await gateway.list_participants(log, PROBE)
+        can = await probe(gateway, log)
     except api.TwirpError as error:
         return [Check("fail", "credentials", _refusal(error))]
     except Exception as error:  # no server there: nothing else can be checked
         text = f"no LiveKit server answered at LIVEKIT_URL ({type(error).__name__})"
         return [Check("fail", "credentials", text)]
     found = [Check("ok", "credentials", "the API key and secret are accepted")]
+    found += _grants(flow, can)
     found += await _trunk(gateway, log, flow, trunk)
     if any(step.type == "merge" for step in flow.steps.values()):
-        found.append(await _merge(gateway, log, flow))
+        found.append(_merge(flow, can))
     if flow.caller_id.mode == "preserve":
         found.append(
             Check(
@@ -123,12 +123,24 @@ async def _trunk(gateway: Gateway, log: Any, flow: Flow, default: str) -> list[C
     return found
 
 
-async def _merge(gateway: Gateway, log: Any, flow: Flow) -> Check:
-    try:
-        available = await gateway.move_available(log, PROBE_ROOM)
-    except api.TwirpError as error:
-        return Check("fail", "merge", _refusal(error))
-    if available:
+def _grants(flow: Flow, can: Capabilities) -> list[Check]:
+    kinds = {step.type for step in flow.steps.values()}
+    needed = {"sip.call": bool(kinds & {"dial", "cold_transfer"}), "roomCreate": "dial" in kinds}
+    lacking = sorted(grant for grant, needs in needed.items() if needs and grant in can.missing)
+    if lacking:
+        return [
+            Check(
+                "fail",
+                "grants",
+                f"the API key lacks {', '.join(lacking)}: use one "
+                "that has roomAdmin, roomCreate and sip.call",
+            )
+        ]
+    return [Check("ok", "grants", "the API key may administer rooms and place SIP calls")]
+
+
+def _merge(flow: Flow, can: Capabilities) -> Check:
+    if can.move:
         return Check(
             "ok",
             "merge",
@@ -139,14 +151,14 @@ async def _merge(gateway: Gateway, log: Any, flow: Flow) -> Check:
         return Check(
             "fail",
             "merge",
-            "this server has no MoveParticipant (self-hosted "
-            "LiveKit) and the flow says merge_strategy: move; set in_room or auto",
+            "this server has no MoveParticipant (self-hosted LiveKit) and the flow says "
+            "merge_strategy: move; set in_room or auto",
         )
     return Check(
         "ok",
         "merge",
-        "no MoveParticipant (self-hosted LiveKit): the supervisor "
-        "will be dialled into the caller's room (merge strategy in_room)",
+        "no MoveParticipant (self-hosted LiveKit): the supervisor will be dialled into the "
+        "caller's room (merge strategy in_room)",
     )
 
 

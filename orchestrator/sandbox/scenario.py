@@ -119,8 +119,8 @@ class FaultSpec(_Strict):
     probe: bool = Field(
         False,
         description=(
-            "Also fail the engine's MoveParticipant preflight probe (which names nobody); "
-            "by default faults hit only the transfer's own calls."
+            "Also fail the engine's preflight probes (requests naming nobody, made once per "
+            "engine); by default faults hit only the transfer's own calls."
         ),
     )
 

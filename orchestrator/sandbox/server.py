@@ -21,7 +21,7 @@ from google.protobuf.message import DecodeError, Message
 from google.protobuf.message_factory import GetMessageClass
 from livekit.protocol import agent_dispatch, room, sip
 
-from orchestrator.livekit.gateway import PROBE_IDENTITY
+from orchestrator.livekit.probe import PROBE
 from orchestrator.sandbox import dispatch as _dispatch, rooms as _rooms, sip as _sip
 from orchestrator.sandbox.auth import AuthError, authenticate
 from orchestrator.sandbox.core import HANDLERS, Core
@@ -42,6 +42,9 @@ _PROTOBUF = ("application/protobuf", "application/x-protobuf")
 _REMEMBERED = 1000  # request ids whose answers replays get
 
 
+_NAMED = ("room", "identity", "participant_identity")
+
+
 class Faults:
     """Injected API faults, used in order: the first spec for the RPC with calls left wins."""
 
@@ -53,7 +56,7 @@ class Faults:
         self.remaining.append((spec, spec.times))
 
     def take(self, rpc: str, message: Message) -> FaultSpec | None:
-        probe = getattr(message, "identity", None) == PROBE_IDENTITY
+        probe = PROBE in (getattr(message, name, None) for name in _NAMED)
         for index, (spec, left) in enumerate(self.remaining):
             if spec.rpc == rpc and left > 0 and (spec.probe or not probe):
                 self.remaining[index] = (spec, left - 1)

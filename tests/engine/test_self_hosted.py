@@ -14,7 +14,7 @@ import pytest
 
 from orchestrator import FlowError, TransferError, load_flow
 from orchestrator.flow.model import Flow
-from orchestrator.livekit.gateway import PROBE_IDENTITY
+from orchestrator.livekit.probe import PROBE
 from orchestrator.sandbox import Event, Sandbox
 from orchestrator.simulate import drive
 from tests.engine.conftest import ROOT, flow, live, run
@@ -68,7 +68,7 @@ async def test_flavor_oss_merges_in_the_callers_room() -> None:
     result, logs = await run("warm_transfer", flavor="oss")
     assert (result.outcome.kind, result.outcome.reason) == ("merged", None)
     moves = rpcs(result.requests, "RoomService.MoveParticipant")
-    assert [m["identity"] for m in moves] == [PROBE_IDENTITY]  # asked, never used
+    assert [m["identity"] for m in moves] == [PROBE]  # asked, never used
     (dial,) = result.dials()
     assert dial["room_name"] == "call-1"
     assert not rpcs(result.requests, "RoomService.CreateRoom")  # no consult room at all
@@ -108,7 +108,8 @@ async def test_in_room_keeps_the_audio_apart_until_the_supervisor_accepts() -> N
         assert ears.answered_at == 2.0
         assert ears.supervisor_heard != []  # the window exists, and is measured
         assert {at for at, _ in ears.supervisor_heard} == {2.0}
-        assert not rpcs(sandbox.requests, "RoomService.MoveParticipant")  # in_room: no probe
+        moves = rpcs(sandbox.requests, "RoomService.MoveParticipant")
+        assert [m["identity"] for m in moves] == [PROBE]  # in_room: nobody moved
 
 
 @pytest.mark.parametrize(
@@ -180,26 +181,56 @@ async def test_the_probe_runs_once_per_engine() -> None:
             sandbox.place_caller("call-1")  # back in the room for the next transfer
             sandbox.remove("call-1", CALLER.replace("sip_", "supervisor-"))
         probes = rpcs(sandbox.requests, "RoomService.MoveParticipant")
-        assert [p["identity"] for p in probes].count(PROBE_IDENTITY) == 1
+        assert [p["identity"] for p in probes].count(PROBE) == 1
+
+
+DENIED = {"code": "unauthenticated", "message": "permissions denied", "probe": True}
 
 
 @pytest.mark.parametrize(
-    ("code", "reason"), [("unavailable", "unavailable"), ("unauthenticated", "permission")]
+    ("rpc", "code", "reason", "grant"),
+    [
+        ("RoomService.MoveParticipant", "unavailable", "unavailable", ""),
+        ("SIP.CreateSIPParticipant", "unauthenticated", "permission", "sip.call"),
+        ("RoomService.DeleteRoom", "unauthenticated", "permission", "roomCreate"),
+    ],
 )
-async def test_a_failing_probe_refuses_before_the_hold(code: str, reason: str) -> None:
-    faults = [{"rpc": "RoomService.MoveParticipant", "code": code, "probe": True}]
-    async with live({"faults": faults}) as (_, engine, media):
+async def test_a_failing_probe_refuses_before_the_hold(
+    rpc: str, code: str, reason: str, grant: str
+) -> None:
+    faults = [{**DENIED, "rpc": rpc, "code": code}]
+    async with live({"faults": faults}) as (sandbox, engine, media):
         with pytest.raises(TransferError) as caught:
             await engine.start(flow("warm_transfer"), room="call-1")
         assert caught.value.reason == reason
         assert caught.value.retryable == (code == "unavailable")
+        assert grant in str(caught.value)
         assert media.calls == []
+        assert not rpcs(sandbox.requests, "RoomService.UpdateParticipant")  # no hold checkpoint
 
 
-async def test_cold_transfer_flows_need_no_probe() -> None:
+async def test_without_room_create_in_room_still_works() -> None:
+    faults = [{**DENIED, "rpc": "RoomService.DeleteRoom"}]
+    async with live({"faults": faults, **SCENARIO_FAST}) as (sandbox, engine, _):
+        transfer = await engine.start(with_strategy("warm_transfer", "in_room"), room="call-1")
+        await drive(sandbox, engine, transfer.outcome)
+        assert (await transfer.outcome).kind == "merged"
+
+
+async def test_a_key_that_may_not_move_falls_back_to_in_room() -> None:
+    faults = [{**DENIED, "rpc": "RoomService.MoveParticipant"}]
+    async with live({"faults": faults, **SCENARIO_FAST}) as (sandbox, engine, _):
+        transfer = await engine.start(flow("warm_transfer"), room="call-1")
+        assert transfer.strategy == "in_room"
+        await drive(sandbox, engine, transfer.outcome)
+        assert (await transfer.outcome).kind == "merged"
+
+
+async def test_cold_transfer_flows_move_nobody() -> None:
     result, _ = await run("cold_transfer", flavor="oss")
     assert result.outcome.kind == "cold_transferred"
-    assert not rpcs(result.requests, "RoomService.MoveParticipant")
+    moves = rpcs(result.requests, "RoomService.MoveParticipant")
+    assert [m["identity"] for m in moves] == [PROBE]
 
 
 def test_a_wrong_strategy_is_named_with_its_line(tmp_path: Path) -> None:
@@ -228,4 +259,4 @@ async def test_transfers_starting_together_share_one_probe() -> None:
             await drive(sandbox, engine, transfer.outcome)
             assert (await transfer.outcome).kind == "merged"
         probes = rpcs(sandbox.requests, "RoomService.MoveParticipant")
-        assert [p["identity"] for p in probes].count(PROBE_IDENTITY) == 1
+        assert [p["identity"] for p in probes].count(PROBE) == 1

@@ -30,13 +30,15 @@ def test_json_logs_follow_the_contract(tmp_path: Path) -> None:
     events = [json.loads(line) for line in result.stdout.splitlines()]
     assert all({"event", "timestamp", "level", "transfer_id", "flow"} <= set(e) for e in events)
     names = [e["event"] for e in events]
-    # Before the transfer starts: find the caller, and ask whether MoveParticipant exists.
-    assert names[:3] == ["livekit.request", "livekit.request", "transfer.started"]
-    assert [e["rpc"] for e in events[:2]] == [
+    # Before the transfer starts: find the caller, then probe the server (once per engine).
+    assert names[:5] == [*["livekit.request"] * 4, "transfer.started"]
+    assert [e["rpc"] for e in events[:4]] == [
         "RoomService.ListParticipants",
         "RoomService.MoveParticipant",
+        "RoomService.DeleteRoom",
+        "SIP.CreateSIPParticipant",
     ]
-    assert events[1]["transfer_id"] == events[2]["transfer_id"]
+    assert events[1]["transfer_id"] == events[4]["transfer_id"]
     assert names[-1] == "transfer.finished"
     finished = events[-1]
     assert finished["outcome"] == "merged"
@@ -45,11 +47,16 @@ def test_json_logs_follow_the_contract(tmp_path: Path) -> None:
         next(e for e in events if e["event"] == "transfer.transition")
     )
     failed = [e for e in events if e["event"] == "livekit.request" and not e["ok"]]
-    assert failed == [events[1]]  # the probe: `not_found` means the method exists
+    # The probes: `not_found` and `invalid_argument` mean the method exists and is allowed.
+    assert failed == events[1:4]
     for canary in CANARIES:
         assert canary not in result.stdout
     recorded = [json.loads(line) for line in record.read_text().splitlines()]
-    (dial,) = [r for r in recorded if r["rpc"] == "SIP.CreateSIPParticipant"]
+    (dial,) = [
+        r
+        for r in recorded
+        if r["rpc"] == "SIP.CreateSIPParticipant" and r["request"].get("sip_call_to")
+    ]
     assert dial["request"]["sip_number"] == "+14155552671"  # the supervisor sees the caller
 
 

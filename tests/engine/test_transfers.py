@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from orchestrator import load_flow
-from orchestrator.livekit.gateway import PROBE_IDENTITY
+from orchestrator.livekit.probe import PROBE
 from orchestrator.simulate import Simulation
 from tests.engine.conftest import CALLER, ROOT, run
 
@@ -202,7 +202,7 @@ def moves(result: Simulation) -> list[dict[str, Any]]:
     return [
         r
         for r in result.requests
-        if r["rpc"] == "RoomService.MoveParticipant" and r["request"]["identity"] != PROBE_IDENTITY
+        if r["rpc"] == "RoomService.MoveParticipant" and r["request"]["identity"] != PROBE
     ]
 
 

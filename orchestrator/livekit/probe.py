@@ -1,0 +1,73 @@
+"""What a LiveKit deployment lets the engine do, asked without changing anything.
+
+Three requests that name nobody and nothing: a MoveParticipant (LiveKit Cloud answers
+`not_found`; the open-source server "not implemented"), a DeleteRoom (`not_found` with the
+roomCreate grant), and a CreateSIPParticipant with no callee (`invalid_argument` with the
+sip.call grant: the server checks the grant first, then refuses the request, so nothing is
+dialled). A missing grant answers `unauthenticated` (HTTP 401) instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from livekit import api
+
+from orchestrator.livekit.gateway import Gateway
+
+__all__ = ["PROBE", "Capabilities", "probe"]
+
+PROBE = "orchestrator-preflight-probe"
+"""The room and participant identity the probes name; nothing ever has that name."""
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    move: bool
+    """MoveParticipant exists (LiveKit Cloud) and the API key may use it."""
+    missing: frozenset[str]
+    """Grants the API key lacks, of `roomAdmin`, `roomCreate` and `sip.call`."""
+
+
+async def probe(gateway: Gateway, log: Any) -> Capabilities:
+    """Raises `api.TwirpError` (or a transport error) when the server cannot answer."""
+    client = gateway.client
+    move = api.MoveParticipantRequest(room=PROBE, identity=PROBE, destination_room=PROBE + "-2")
+    delete = api.DeleteRoomRequest(room=PROBE)
+    dial = api.CreateSIPParticipantRequest(participant_identity=PROBE)
+    moving = await _answer(
+        gateway, log, "RoomService.MoveParticipant", lambda: client.room.move_participant(move)
+    )
+    creating = await _answer(
+        gateway, log, "RoomService.DeleteRoom", lambda: client.room.delete_room(delete)
+    )
+    calling = await _answer(
+        gateway, log, "SIP.CreateSIPParticipant", lambda: client.sip.create_sip_participant(dial)
+    )
+    missing = {
+        grant
+        for grant, answer in (
+            ("roomAdmin", moving),
+            ("roomCreate", creating),
+            ("sip.call", calling),
+        )
+        if answer == "denied"
+    }
+    return Capabilities(move=moving == "yes", missing=frozenset(missing))
+
+
+async def _answer(gateway: Gateway, log: Any, rpc: str, make: Callable[[], Awaitable[Any]]) -> str:
+    """`yes` (only the nobody named was refused), `denied` (a grant), or `absent` (no method)."""
+    try:
+        await gateway.call(log, rpc, make)
+    except api.TwirpError as error:
+        if error.code in ("unauthenticated", "permission_denied") or error.status == 401:
+            return "denied"
+        if error.code == "unimplemented" or "not implemented" in (error.message or ""):
+            return "absent"
+        if error.code in ("not_found", "invalid_argument"):
+            return "yes"
+        raise
+    return "yes"
