@@ -26,6 +26,7 @@ _KIND = {"exit": "merged", "return_to_agent": "returned", "hangup": "hung_up"}
 CHECKPOINT_KEYS = ("transfer.id", "transfer.state", "transfer.consult_room")
 _CLEANUP_SECONDS = 15.0
 _LATE_DIAL_SECONDS = 10.0
+_TRY_SECONDS = 5.0
 CALLER_LEFT_NOTICE = "The caller has hung up, so there is no call to take. Thank you."
 
 
@@ -77,7 +78,7 @@ async def finish(t: Transfer, trigger: str) -> TransferOutcome:
             t.gateway.remove_participant(t.log, t.room, t.caller_identity),
         )
     elif not caller_gone and final != "cold_transferred":
-        await _quietly(t, "clear_checkpoint", _clear_checkpoint(t))
+        await _quietly(t, "clear_checkpoint", _clear_checkpoint(t), seconds=60.0)
     kind, reason = _kind(t, final, trigger)
     outcome = TransferOutcome(
         kind=kind,
@@ -102,25 +103,30 @@ async def finish(t: Transfer, trigger: str) -> TransferOutcome:
 
 
 async def _clear_checkpoint(t: Transfer) -> None:
+    """Tried for longer than the other pieces (the caller is off hold already): a stale
+    checkpoint would make a replacement worker undo a call that is fine."""
     cleared = dict.fromkeys(CHECKPOINT_KEYS, "")
-    for attempt in range(3):
+    for pause in (0.5, 1.0, 2.0, 4.0, 8.0, None):
         try:
-            await t.gateway.set_attributes(t.log, t.room, t.caller_identity, cleared)
+            await t.within(
+                _TRY_SECONDS, t.gateway.set_attributes(t.log, t.room, t.caller_identity, cleared)
+            )
             return
-        except api.TwirpError as error:
-            if attempt == 2:
+        except (api.TwirpError, TimeoutError) as error:
+            if pause is None:
                 raise
-            gone = error.code == "not_found"
+            gone = isinstance(error, api.TwirpError) and error.code == "not_found"
             if gone and await t.gateway.get_participant(t.log, t.room, t.caller_identity) is None:
                 return  # the caller has left: there is nothing to clear
+        await t.clock.sleep(pause)
 
 
 async def _late_dial(t: Transfer, call: asyncio.Future[None]) -> None:
     """Wait (bounded) for a dial cut short; if it placed a call after all, hang it up."""
     with contextlib.suppress(Exception):
         await t.within(_LATE_DIAL_SECONDS, asyncio.shield(call))
-    if call.done() and (call.cancelled() or call.exception() is not None):
-        return  # it failed: no leg
+    if call.done() and not call.cancelled() and isinstance(call.exception(), api.SipCallError):
+        return  # the phone refused it: no leg (any other error may be a lost answer)
     call.cancel()
     if t.strategy == "in_room":
         await _hang_up_legs(t, None)
@@ -139,8 +145,11 @@ async def _delete_consult_room(t: Transfer) -> None:
     """Three tries; then at least hang up the leg, so the empty room closes by itself."""
     for _ in range(3):
         try:
-            await t.gateway.delete_room(t.log, t.consult_room)
-            return
+            if await t.gateway.delete_room(t.log, t.consult_room):
+                return
+            # "Not found": believed only if nobody is in it (listing an unknown room is empty).
+            if not await t.gateway.list_participants(t.log, t.consult_room):
+                return
         except Exception:  # retried, then the fallback below
             continue
     for leg in {attempt.identity for attempt in t.attempts}:
@@ -149,10 +158,10 @@ async def _delete_consult_room(t: Transfer) -> None:
     raise TransferError("the consult room could not be deleted", reason="cleanup")
 
 
-async def _quietly(t: Transfer, what: str, work: Any) -> None:
+async def _quietly(t: Transfer, what: str, work: Any, seconds: float = _CLEANUP_SECONDS) -> None:
     """Cleanup goes on when one piece fails or stalls; the failure is logged, never raised."""
     try:
-        await t.within(_CLEANUP_SECONDS, work)
+        await t.within(seconds, work)
     except Exception as error:
         t.log.warning("transfer.cleanup_failed", step=what, error=type(error).__name__)
 

@@ -103,15 +103,18 @@ class Gateway:
             log, "RoomService.CreateRoom", lambda: self.client.room.create_room(request)
         )
 
-    async def delete_room(self, log: Any, name: str) -> None:
+    async def delete_room(self, log: Any, name: str) -> bool:
+        """False when LiveKit answered that the room does not exist."""
         request = api.DeleteRoomRequest(room=name)
         try:
             await self.call(
                 log, "RoomService.DeleteRoom", lambda: self.client.room.delete_room(request)
             )
         except api.TwirpError as error:
-            if error.code != "not_found":  # already gone is what we wanted
+            if error.code != "not_found":
                 raise
+            return False
+        return True
 
     async def set_attributes(
         self, log: Any, room: str, identity: str, values: dict[str, str]
