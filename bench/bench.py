@@ -26,6 +26,7 @@ from livekit.protocol import models
 
 from orchestrator import TransferEngine, compile_flow, configure_logging, load_flow
 from orchestrator.clock import ManualClock
+from orchestrator.livekit.probe import Capabilities
 from orchestrator.sandbox import Sandbox, Scenario
 from orchestrator.simulate import connect
 from orchestrator.testing import RecordingMedia
@@ -102,7 +103,13 @@ async def bench_transitions(transfers: int) -> float:
     flow = load_flow(FLOW)
     media = AcceptingMedia()
     engine = TransferEngine(
-        "http://fake", "k", "s", media=media, trunk="ST_x", clock=ManualClock()
+        "http://fake",
+        "k",
+        "s",
+        media=media,
+        trunk="ST_x",
+        clock=ManualClock(),
+        capabilities=Capabilities(move=True, missing=frozenset()),
     )
     media.engine = engine
     await engine.gateway.close()

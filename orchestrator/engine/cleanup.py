@@ -147,7 +147,9 @@ async def _delete_consult_room(t: Transfer) -> None:
         try:
             if await t.gateway.delete_room(t.log, t.consult_room):
                 return
-            # "Not found": believed only if nobody is in it (listing an unknown room is empty).
+            if t.merged_at is not None and not t.unsettled:
+                return  # "not found" after a merge: it emptied and closed, as it should
+            # Otherwise believed only if nobody is in it (an unknown room lists empty).
             if not await t.gateway.list_participants(t.log, t.consult_room):
                 return
         except Exception:  # retried, then the fallback below

@@ -42,6 +42,8 @@ class TransferEngine:
         trunk: outbound SIP trunk id, unless the flow names one (default:
             `LIVEKIT_SIP_OUTBOUND_TRUNK`).
         clock: simulated time for simulations and tests; real time by default.
+        capabilities: what the server allows, if known (skips the probes made before the
+            first transfer; see `capabilities()`).
     """
 
     def __init__(
@@ -53,6 +55,7 @@ class TransferEngine:
         media: Media,
         trunk: str | None = None,
         clock: Clock | None = None,
+        capabilities: Capabilities | None = None,
     ) -> None:
         url = url or os.environ.get("LIVEKIT_URL", "")
         api_key = api_key or os.environ.get("LIVEKIT_API_KEY", "")
@@ -71,6 +74,7 @@ class TransferEngine:
         self._starting: set[str] = set()
         self._log = structlog.get_logger("orchestrator.transfer")
         self._probe: asyncio.Future[Capabilities] | None = None
+        self._known = capabilities
         self._closed = False
 
     @contextlib.contextmanager
@@ -139,6 +143,8 @@ class TransferEngine:
         Asked once per engine, however many transfers start at once, by probes that change
         nothing (see `orchestrator.livekit.probe`); asked again after a failure.
         """
+        if self._known is not None:
+            return self._known
         if self._probe is None:
             log = log or self._log.bind(transfer_id="", flow="")
             self._probe = asyncio.ensure_future(probe(self.gateway, log))
