@@ -69,8 +69,7 @@ async def finish(t: Transfer, trigger: str) -> TransferOutcome:
         # transfer did not end as a merge: the supervisor must not stay alone, or
         # unannounced, in the caller's room. After the consult room is gone, so a move
         # still on its way finds nobody to move.
-        leg = t.moved_leg
-        await _quietly(t, "hang_up_supervisor", t.gateway.remove_participant(t.log, t.room, leg))
+        await _quietly(t, "hang_up_supervisor", _hang_up(t, t.moved_leg))
     if step is not None and step.type == "hangup" and not caller_gone:
         await _quietly(
             t,
@@ -154,10 +153,25 @@ async def _delete_consult_room(t: Transfer) -> None:
                 return
         except Exception:  # retried, then the fallback below
             continue
-    for leg in {attempt.identity for attempt in t.attempts}:
-        with contextlib.suppress(Exception):
-            await t.gateway.remove_participant(t.log, t.consult_room, leg)
+    for _ in range(3):  # at least nobody stays in it: it then closes by its empty_timeout
+        inside = await t.gateway.list_participants(t.log, t.consult_room)
+        if not inside:
+            break
+        for info in inside:
+            with contextlib.suppress(Exception):
+                await t.gateway.remove_participant(t.log, t.consult_room, info.identity)
     raise TransferError("the consult room could not be deleted", reason="cleanup")
+
+
+async def _hang_up(t: Transfer, identity: str) -> None:
+    """Hang up a leg in the caller's room, three tries; `not_found` is checked, not trusted."""
+    for _ in range(3):
+        with contextlib.suppress(api.TwirpError):
+            await t.gateway.remove_participant(t.log, t.room, identity)
+        with contextlib.suppress(api.TwirpError):
+            if await t.gateway.get_participant(t.log, t.room, identity) is None:
+                return
+    raise TransferError("a supervisor leg could not be hung up", reason="cleanup")
 
 
 async def _quietly(t: Transfer, what: str, work: Any, seconds: float = _CLEANUP_SECONDS) -> None:
