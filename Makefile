@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench lock clean
+.PHONY: demo test lint bench lock clean reliability
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,16 @@ test: lint
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench.py
+
+# The fault catalogue, hostile inputs and random interleavings, with many more Hypothesis
+# examples than `make test`; the last line printed is the JSON of the figures the tests
+# counted. Fails (after printing them) when a test fails.
+RELIABILITY_EXAMPLES ?= 1000
+reliability: $(STAMP)
+	@rm -f build/reliability.json
+	RELIABILITY_REPORT=build/reliability.json RELIABILITY_EXAMPLES=$(RELIABILITY_EXAMPLES) \
+		$(BIN)/pytest tests/reliability -q -p no:cacheprovider; status=$$?; \
+		$(BIN)/python tests/reliability/report.py build/reliability.json; exit $$status
 
 lock: $(STAMP)
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^livekit-warm-transfer' > requirements.lock

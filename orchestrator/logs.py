@@ -19,21 +19,28 @@ import structlog
 __all__ = ["configure_logging", "mask", "mask_phone_numbers"]
 
 # Phone numbers wherever they hide (`+14155552671`, `sip_+14155552671`, `tel:4155552671`):
-# any run of 7 to 15 digits, with an optional +.
-_NUMBER = re.compile(r"(?<!\d)\+?\d{7,15}(?!\d)")
+# any run of 7 or more digits, with an optional + (a run too long to be a valid number is
+# still someone's number with junk around it); a + followed by digits in groups
+# (`+1 415 555 2671`, `+1-415-555-2671`); the North American `(415) 555-2671`.
+_NUMBER = re.compile(
+    r"(?<!\d)\+?\d{7,}(?!\d)"
+    r"|\+\d[\d .()-]{5,}\d(?!\d)"
+    r"|\(\d{3}\)[ .-]?\d{3}[ .-]?\d{4}(?!\d)"
+)
 _JWT = re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]+")
 # Characters that forge log lines (CR/LF) or hide what a value says (bidi overrides,
 # zero-width): escaped, never written raw. Values come from callers and carriers.
 _UNSAFE = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff"
-    "\u2028\u2029]"
+    "[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\u2028\u2029]"
 )
 MAX_CHARS = 256
 """Longer values are cut (a hostile caller ID of 10,000 characters must not flood logs)."""
 
 
 def _mask_number(match: re.Match[str]) -> str:
-    digits = match[0].lstrip("+")
+    digits = "".join(c for c in match[0] if c.isdigit())
+    if len(digits) < 7:  # digits in groups, but too few to be a phone number
+        return match[0]
     plus = "+" if match[0].startswith("+") else ""
     keep = 4 if len(digits) >= 11 else 2
     return f"{plus}{digits[:keep]}***{digits[-keep:]}"
@@ -52,22 +59,27 @@ def mask(text: str) -> str:
     return masked
 
 
-def _scrub(value: Any) -> Any:
+def _scrub(value: Any, whole: bool = False) -> Any:
     if isinstance(value, str):
-        return mask(value)
+        # A rendered traceback keeps its lines and its length; numbers and tokens go anyway.
+        return _JWT.sub("<token>", _NUMBER.sub(_mask_number, value)) if whole else mask(value)
     if isinstance(value, dict):
-        return {k: _scrub(v) for k, v in value.items()}
+        return {k: _scrub(v, whole) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_scrub(v) for v in value]
+        return [_scrub(v, whole) for v in value]
     return value
+
+
+_WHOLE = frozenset({"exception", "stack"})
 
 
 def mask_phone_numbers(
     logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
-    """structlog processor: mask phone numbers and tokens in every value, nested ones too."""
+    """structlog processor: mask phone numbers and tokens in every value, nested ones too,
+    and escape control characters (except in rendered tracebacks)."""
     for key, value in list(event_dict.items()):
-        event_dict[key] = _scrub(value)
+        event_dict[key] = _scrub(value, key in _WHOLE)
     return event_dict
 
 

@@ -1,0 +1,139 @@
+"""The global invariants of the catalogue, checked after every case (`Rig.verify`).
+
+INV-HOLD, INV-DIAL, INV-LEAK, INV-OUTCOME and INV-LOG (reference/reliability.md section 4):
+each check adds what it found to the figures first, then the case fails on any of it, so a
+failing check always shows in `make reliability`'s report.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tests.reliability.figures import FIGURES
+from tests.reliability.harness import (
+    CREATED,
+    DIGIT_RUN,
+    KINDS,
+    UNSAFE_CHARS,
+    allowed_dials,
+    canary_hits,
+    strings,
+)
+
+if TYPE_CHECKING:
+    from tests.reliability.rig import Rig
+
+__all__ = ["check_dials", "check_holds", "check_leaks", "one_invite", "verify"]
+
+
+def verify(rig: Rig) -> None:
+    """INV-HOLD, INV-DIAL, INV-LEAK, INV-OUTCOME, INV-LOG; counted, then asserted."""
+    FIGURES.invariant_checks += 1
+    problems = [*check_dials(rig), *check_holds(rig), *check_leaks(rig)]
+    problems += [*check_outcomes(rig), *check_logs(rig)]
+    assert not problems, "; ".join(problems)
+    rig.verified = True
+
+
+def one_invite(rig: Rig) -> None:
+    """For cases that dial by hand (no transfer): exactly one INVITE, then no leg left."""
+    FIGURES.invariant_checks += 1
+    FIGURES.duplicate_dials += max(0, len(rig.monitor.invites) - 1)
+    assert len(rig.monitor.invites) == 1, f"{len(rig.monitor.invites)} INVITEs"
+    for room in [r for r in rig.sandbox.world.rooms if r not in rig.callers]:
+        rig.sandbox.world.delete_room(room)
+    rig.verified = True
+
+
+def check_dials(rig: Rig) -> list[str]:
+    allowed = sum(allowed_dials(rig.flows[id(t)]) for t in rig.transfers)
+    invites, requests = len(rig.monitor.invites), len(rig.dials())
+    extra = max(0, invites - allowed) + max(0, rig.monitor.max_live - 1)
+    extra += max(0, requests - allowed)
+    FIGURES.duplicate_dials += extra
+    if extra:
+        return [
+            f"INV-DIAL: {invites} INVITEs / {requests} dial requests for {allowed} allowed, "
+            f"{rig.monitor.max_live} legs live at once"
+        ]
+    return []
+
+
+def check_holds(rig: Rig) -> list[str]:
+    problems = []
+    for transfer in rig.transfers:
+        flow = rig.flows[id(transfer)]
+        held = rig.held(transfer)
+        FIGURES.hold(held, flow.max_hold)
+        if held > flow.max_hold + 1.0:
+            problems.append(f"INV-HOLD: caller held {held:.3f} s, max_hold {flow.max_hold}")
+    if rig.media.holding:
+        FIGURES.leaks_found += len(rig.media.holding)
+        problems.append("INV-HOLD: the caller is still on hold at the end")
+    return problems
+
+
+def check_leaks(rig: Rig) -> list[str]:
+    world, leaks = rig.sandbox.world, []
+    leaks += [f"room {r}" for r in world.rooms if r not in rig.callers]
+    merged = {
+        t.outcome.result().attempts[-1].identity
+        for t in rig.transfers
+        if t.outcome.done() and t.outcome.result().kind == "merged"
+    }
+    callers = set(rig.callers.values())
+    leaks += [
+        f"leg {who}"
+        for _, who in rig.sandbox.legs.legs
+        if who not in callers and who not in merged
+    ]
+    leaks += [f"active transfer in {room}" for room in rig.engine.active]
+    leaks += [f"pending start in {room}" for room in rig.engine._starting]
+    for room, identity in rig.callers.items():
+        member = world.member(room, identity)
+        if member is not None and any(k.startswith("transfer.") for k in member.info.attributes):
+            leaks.append(f"checkpoint left on the caller of {room}")
+    FIGURES.leaks_found += len(leaks)
+    return [f"INV-LEAK: {', '.join(leaks)}"] if leaks else []
+
+
+def check_outcomes(rig: Rig) -> list[str]:
+    problems = []
+    finished = [e for e in rig.tap.entries if e.get("event") == "transfer.finished"]
+    for transfer in rig.transfers:
+        if not transfer.outcome.done():
+            problems.append("INV-OUTCOME: a transfer has no outcome")
+            continue
+        outcome = transfer.outcome.result()
+        mine = [e for e in finished if e.get("transfer_id") == transfer.transfer_id]
+        if len(mine) != 1:
+            problems.append(f"INV-OUTCOME: {len(mine)} transfer.finished logs")
+        if outcome.kind not in KINDS or (
+            outcome.kind in ("returned", "failed", "hung_up") and not outcome.reason
+        ):
+            problems.append(f"INV-OUTCOME: untyped outcome {outcome.kind}/{outcome.reason}")
+    if len(finished) != len(rig.transfers):
+        problems.append(f"INV-OUTCOME: {len(finished)} finished for {len(rig.transfers)}")
+    return problems
+
+
+def check_logs(rig: Rig) -> list[str]:
+    created = [
+        request["request"].get(name)
+        for request in rig.sandbox.requests
+        if request["request"]
+        for name in CREATED.get(request["rpc"], ())
+    ]
+    created += sorted(rig.monitor.names)
+    outcomes = [repr(t.outcome.result()) for t in rig.transfers if t.outcome.done()]
+    texts = [*(str(e) for e in rig.errors), *(repr(e) for e in rig.errors), *outcomes]
+    hits = canary_hits([rig.tap.entries, rig.tap.records, texts, created])
+    digits = [text for text in strings(created) if DIGIT_RUN.search(text)]
+    raw = [text for text in strings(rig.tap.entries) if UNSAFE_CHARS.search(text)]
+    FIGURES.pii_leaks += len(hits) + len(digits)
+    problems = []
+    if hits or digits:
+        problems.append(f"INV-LOG: {len(hits)} canary hits, {len(digits)} numbers in names")
+    if raw:
+        problems.append(f"INV-LOG: {len(raw)} log values with raw control characters")
+    return problems
