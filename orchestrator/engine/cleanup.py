@@ -27,6 +27,7 @@ CHECKPOINT_KEYS = ("transfer.id", "transfer.state", "transfer.consult_room")
 _CLEANUP_SECONDS = 15.0
 _LATE_DIAL_SECONDS = 10.0
 _TRY_SECONDS = 5.0
+_DELETE_TRY_SECONDS = 3.0
 CALLER_LEFT_NOTICE = "The caller has hung up, so there is no call to take. Thank you."
 
 
@@ -143,8 +144,8 @@ async def _hang_up_legs(t: Transfer, keep: str | None) -> None:
 async def _delete_consult_room(t: Transfer) -> None:
     """Three tries; then at least hang up the leg, so the empty room closes by itself."""
     for _ in range(3):
-        try:
-            if await t.gateway.delete_room(t.log, t.consult_room):
+        try:  # each try bounded, so a slow failing server leaves time for the fallback
+            if await t.within(_DELETE_TRY_SECONDS, t.gateway.delete_room(t.log, t.consult_room)):
                 return
             if t.merged_at is not None and not t.unsettled:
                 return  # "not found" after a merge: it emptied and closed, as it should

@@ -205,12 +205,6 @@ async def test_a_failed_hang_up_of_a_moved_supervisor_is_retried() -> None:
         assert outcome.kind == "caller_hung_up"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: a slow, failing DeleteRoom uses up the 15 s cleanup bound before the "
-    "fallback that hangs up the attempts' legs runs: the supervisor's leg stays live in the "
-    "consult room, which never closes",
-)
 async def test_a_slow_failing_delete_room_still_hangs_up_the_leg() -> None:
     """Found as: chain flow, the first supervisor hanging up while ringing, the second
     answering, the caller hanging up during the brief, and DeleteRoom answering 503 after
