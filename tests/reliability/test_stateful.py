@@ -80,8 +80,7 @@ def known_bug(rpc: str, code: str | None, delay: float) -> bool:
         return False
     late_dial = rpc == DIAL and delay >= 15.0  # lands after cleanup stopped waiting
     hang_up = rpc == "RoomService.RemoveParticipant" and code is not None  # not retried
-    slow_delete = rpc == DELETE_ROOM and code is not None and delay >= 5.0  # no fallback
-    return late_dial or hang_up or slow_delete
+    return late_dial or hang_up
 
 
 class TransferMachine(RuleBasedStateMachine):
