@@ -25,7 +25,7 @@ from livekit.protocol import models
 if TYPE_CHECKING:
     from orchestrator.engine.transfer import Transfer
 
-__all__ = ["isolate", "open_paths", "our_legs"]
+__all__ = ["cut_off", "isolate", "open_paths", "our_legs"]
 
 _AGENT = models.ParticipantInfo.Kind.AGENT
 
@@ -36,6 +36,15 @@ async def isolate(t: Transfer, supervisor: str, *, answered: bool) -> None:
     """
     await _paths(t, supervisor, subscribe=False, people=supervisor not in t.cut_off, them=answered)
     t.cut_off.add(supervisor)
+
+
+async def cut_off(t: Transfer, supervisor: str) -> None:
+    """At the join: the people in the room stop hearing the leg; a failure is logged (the
+    answer does it again)."""
+    try:
+        await isolate(t, supervisor, answered=False)
+    except Exception as error:
+        t.log.warning("transfer.isolate_failed", error=type(error).__name__)
 
 
 async def open_paths(t: Transfer, supervisor: str) -> None:

@@ -24,7 +24,7 @@ from statemachine import StateChart
 from orchestrator.clock import Clock
 from orchestrator.engine.actions import end_leg, run_step
 from orchestrator.engine.cleanup import CHECKPOINT_KEYS, finish
-from orchestrator.engine.in_room import isolate
+from orchestrator.engine.in_room import cut_off
 from orchestrator.engine.outcome import Attempt, TransferOutcome
 from orchestrator.engine.ports import Media
 from orchestrator.flow.model import BriefStep, Flow
@@ -123,12 +123,10 @@ class Transfer:
         self.last_sip_status: int | None = None
         self.transfer_confirmed = False
         self.moving = False
-        self.dialing: asyncio.Future[None] | None = None
-        """The dial request in flight, if any."""
+        self.dialing: asyncio.Future[None] | None = None  # the dial request in flight
         self.unsettled: set[str] = set()
         """Supervisor legs whose hang-up failed: ended before any next dial, or by cleanup."""
-        self.moved_leg: str | None = None
-        """The supervisor a MoveParticipant was sent for (it may complete unanswered)."""
+        self.moved_leg: str | None = None  # sent a MoveParticipant: it may complete unseen
         self._leg_to_end: str | None = None
         self.gone: set[str] = set()
         self.failure_reason: str | None = None
@@ -186,15 +184,9 @@ class Transfer:
         """Feed a room event: someone joined. With `in_room`, the caller is cut off from a
         supervisor leg still dialling, before anyone can answer."""
         if self.strategy == "in_room" and room == self.room and identity == self.supervisor:
-            task = asyncio.ensure_future(self._isolate(identity))
+            task = asyncio.ensure_future(cut_off(self, identity))
             self.isolating.add(task)
             task.add_done_callback(self.isolating.discard)
-
-    async def _isolate(self, identity: str) -> None:
-        try:
-            await isolate(self, identity, answered=False)
-        except Exception as error:  # tried again once the leg answers
-            self.log.warning("transfer.isolate_failed", error=type(error).__name__)
 
     def dtmf(self, room: str, identity: str, digit: str) -> None:
         """Feed a DTMF digit received from a participant."""
