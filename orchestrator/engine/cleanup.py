@@ -115,9 +115,10 @@ async def _clear_checkpoint(t: Transfer) -> None:
         except (api.TwirpError, TimeoutError) as error:
             if pause is None:
                 raise
-            gone = isinstance(error, api.TwirpError) and error.code == "not_found"
-            if gone and await t.gateway.get_participant(t.log, t.room, t.caller_identity) is None:
-                return  # the caller has left: there is nothing to clear
+            if isinstance(error, api.TwirpError) and error.code == "not_found":
+                with contextlib.suppress(api.TwirpError):  # unknown: try clearing again
+                    if await t.gateway.get_participant(t.log, t.room, t.caller_identity) is None:
+                        return  # the caller has left: there is nothing to clear
         await t.clock.sleep(pause)
 
 

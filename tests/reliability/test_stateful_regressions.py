@@ -220,3 +220,18 @@ async def test_a_slow_failing_delete_room_still_hangs_up_the_leg() -> None:
         (outcome,) = await rig.finish()
         rig.verify()
         assert outcome.kind == "caller_hung_up"
+
+
+async def test_a_failed_check_of_a_not_found_still_clears_the_checkpoint() -> None:
+    """Found as: chain flow, every attempt's 'briefing' checkpoint answered not_found, the
+    GetParticipant checks failing (deadline_exceeded) from the third on. Made deterministic:
+    the supervisor is busy, and both faults are armed as the transfer returns to the AI."""
+    async with Rig({"phones": {"default": {"answer": "busy"}}}, fault="stateful-check") as rig:
+
+        def arm() -> None:
+            rig.sandbox.add_fault("RoomService.UpdateParticipant", "not_found")
+            rig.sandbox.add_fault("RoomService.GetParticipant", "deadline_exceeded")
+
+        rig.on_state("return_to_agent", arm)
+        outcome = await rig.run(warm())
+        assert (outcome.kind, outcome.reason) == ("returned", "busy")
