@@ -129,10 +129,9 @@ async def _late_dial(t: Transfer, call: asyncio.Future[None]) -> None:
     if call.done() and not call.cancelled() and isinstance(call.exception(), api.SipCallError):
         return  # the phone refused it: no leg (any other error may be a lost answer)
     call.cancel()
-    if t.strategy == "in_room":
-        await _hang_up_legs(t, None)
-    else:  # the leg's join created the consult room again
+    if t.strategy == "move":  # the leg's join created the consult room again
         await t.gateway.delete_room(t.log, t.consult_room)
+    # in_room: the hang-up of every leg of ours in the caller's room comes next in `finish`
 
 
 async def _hang_up_legs(t: Transfer, keep: str | None) -> None:
