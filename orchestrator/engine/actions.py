@@ -15,6 +15,7 @@ from livekit import api
 
 from orchestrator.engine.in_room import isolate, open_paths
 from orchestrator.engine.outcome import Attempt
+from orchestrator.errors import TransferError
 from orchestrator.flow.model import (
     AnnounceStep,
     BriefStep,
@@ -26,12 +27,12 @@ from orchestrator.flow.model import (
     Step,
     Target,
 )
-from orchestrator.livekit import classify_dial_error
+from orchestrator.livekit import DIAL_MARGIN_S, classify_dial_error
 
 if TYPE_CHECKING:
     from orchestrator.engine.transfer import Transfer
 
-__all__ = ["end_leg", "run_step"]
+__all__ = ["end_leg", "hang_up", "run_step"]
 
 
 async def hold(t: Transfer, step: HoldStep) -> str:
@@ -126,7 +127,7 @@ async def _place(t: Transfer, request: api.CreateSIPParticipantRequest, ring: fl
     may still create its leg, so cleanup waits for it and hangs that leg up."""
     call = asyncio.ensure_future(t.gateway.dial(t.log, request, ring))
     call.add_done_callback(_retrieved)
-    t.dialing = call
+    t.dialing = call, t.clock.now() + ring + DIAL_MARGIN_S
     await asyncio.shield(call)
     t.dialing = None
 
@@ -145,10 +146,21 @@ async def _reconcile(t: Transfer, identity: str) -> str:
     return "gone"
 
 
+async def hang_up(t: Transfer, room: str, identity: str) -> None:
+    """RemoveParticipant, with a `not_found` answer checked rather than trusted: a leg the
+    server still has would stay live (and a next phone would ring beside it)."""
+    if await t.gateway.remove_participant(t.log, room, identity):
+        return
+    if await t.gateway.get_participant(t.log, room, identity) is not None:
+        raise TransferError(
+            "LiveKit answered not_found for a leg it still has", reason="cleanup", retryable=True
+        )
+
+
 async def end_leg(t: Transfer, identity: str) -> None:
     """Hang up a supervisor leg; if LiveKit fails to, it is hung up before any next dial."""
     try:
-        await t.gateway.remove_participant(t.log, t.leg_room, identity)
+        await hang_up(t, t.leg_room, identity)
     except Exception as error:
         t.log.warning("transfer.hang_up_failed", error=type(error).__name__)
         t.unsettled.add(identity)
@@ -160,7 +172,7 @@ async def _settle(t: Transfer) -> None:
     """No second phone may ring while an earlier leg may still be live: hang those up first,
     or fail the dial (cleanup then deletes the room they are in)."""
     for identity in sorted(t.unsettled):
-        await t.gateway.remove_participant(t.log, t.leg_room, identity)
+        await hang_up(t, t.leg_room, identity)
         t.unsettled.discard(identity)
 
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from livekit import api
 
+from orchestrator.engine.actions import hang_up
 from orchestrator.engine.in_room import our_legs
 from orchestrator.engine.outcome import OutcomeKind, TransferOutcome
 from orchestrator.errors import TransferError
@@ -25,9 +27,13 @@ __all__ = ["finish"]
 _KIND = {"exit": "merged", "return_to_agent": "returned", "hangup": "hung_up"}
 CHECKPOINT_KEYS = ("transfer.id", "transfer.state", "transfer.consult_room")
 _CLEANUP_SECONDS = 15.0
-_LATE_DIAL_SECONDS = 10.0
+_LATE_DIAL_GRACE_S = 10.0  # an answer already on its way when the request's deadline passed
 _TRY_SECONDS = 5.0
 _DELETE_TRY_SECONDS = 3.0
+# What must not be left behind (a live leg, a stale checkpoint) is retried for about a
+# minute; the caller is off hold by then, so only the outcome waits.
+_PERSIST_S = 90.0
+_PAUSES = (0.5, 1.0, 2.0, 4.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0)
 CALLER_LEFT_NOTICE = "The caller has hung up, so there is no call to take. Thank you."
 
 
@@ -58,9 +64,11 @@ async def finish(t: Transfer, trigger: str) -> TransferOutcome:
         notice = t.media.brief(t.leg_room, briefed, CALLER_LEFT_NOTICE)
         await _quietly(t, "notify_supervisor", notice)
     if t._consult_created:  # hangs up any supervisor leg still in it
-        await _quietly(t, "delete_consult_room", _delete_consult_room(t))
+        await _quietly(t, "delete_consult_room", _delete_consult_room(t), seconds=_PERSIST_S)
     if t.dialing is not None:  # a dial the server has may still create its leg
-        await _quietly(t, "late_dial", _late_dial(t, t.dialing))
+        call, deadline = t.dialing
+        wait = max(deadline - t.clock.now(), 0.0) + _LATE_DIAL_GRACE_S
+        await _quietly(t, "late_dial", _late_dial(t, call, wait), seconds=wait + _CLEANUP_SECONDS)
     exits = step is not None and step.type == "exit"
     keep = t.supervisor if t.merged_at is not None and not caller_gone and exits else None
     if t.strategy == "in_room" and t.attempts:  # their legs are in the caller's room
@@ -78,7 +86,7 @@ async def finish(t: Transfer, trigger: str) -> TransferOutcome:
             t.gateway.remove_participant(t.log, t.room, t.caller_identity),
         )
     elif not caller_gone and final != "cold_transferred":
-        await _quietly(t, "clear_checkpoint", _clear_checkpoint(t), seconds=60.0)
+        await _quietly(t, "clear_checkpoint", _clear_checkpoint(t), seconds=_PERSIST_S)
     kind, reason = _kind(t, final, trigger)
     outcome = TransferOutcome(
         kind=kind,
@@ -103,29 +111,30 @@ async def finish(t: Transfer, trigger: str) -> TransferOutcome:
 
 
 async def _clear_checkpoint(t: Transfer) -> None:
-    """Tried for longer than the other pieces (the caller is off hold already): a stale
-    checkpoint would make a replacement worker undo a call that is fine."""
+    """Retried like a leg (the caller is off hold already): a stale checkpoint would make a
+    replacement worker undo a call that is fine."""
     cleared = dict.fromkeys(CHECKPOINT_KEYS, "")
-    for pause in (0.5, 1.0, 2.0, 4.0, 8.0, None):
+
+    async def clear() -> bool:
         try:
-            await t.within(
-                _TRY_SECONDS, t.gateway.set_attributes(t.log, t.room, t.caller_identity, cleared)
-            )
-            return
-        except (api.TwirpError, TimeoutError) as error:
-            if pause is None:
+            update = t.gateway.set_attributes(t.log, t.room, t.caller_identity, cleared)
+            await t.within(_TRY_SECONDS, update)
+        except api.TwirpError as error:
+            if error.code != "not_found":
                 raise
-            if isinstance(error, api.TwirpError) and error.code == "not_found":
-                with contextlib.suppress(api.TwirpError):  # unknown: try clearing again
-                    if await t.gateway.get_participant(t.log, t.room, t.caller_identity) is None:
-                        return  # the caller has left: there is nothing to clear
-        await t.clock.sleep(pause)
+            # Checked, not trusted: None means the caller has left, and nothing is to clear.
+            return await t.gateway.get_participant(t.log, t.room, t.caller_identity) is None
+        return True
+
+    await _retried(t, clear, "the transfer's checkpoint could not be cleared")
 
 
-async def _late_dial(t: Transfer, call: asyncio.Future[None]) -> None:
-    """Wait (bounded) for a dial cut short; if it placed a call after all, hang it up."""
+async def _late_dial(t: Transfer, call: asyncio.Future[None], wait: float) -> None:
+    """Wait for a dial cut short as long as its own client would (its request deadline, and
+    a little more): only its answer says whether the server placed the call after all. If
+    it did (or may have), hang that leg up."""
     with contextlib.suppress(Exception):
-        await t.within(_LATE_DIAL_SECONDS, asyncio.shield(call))
+        await t.within(wait, asyncio.shield(call))
     if call.done() and not call.cancelled() and isinstance(call.exception(), api.SipCallError):
         return  # the phone refused it: no leg (any other error may be a lost answer)
     call.cancel()
@@ -134,45 +143,66 @@ async def _late_dial(t: Transfer, call: asyncio.Future[None]) -> None:
     # in_room: the hang-up of every leg of ours in the caller's room comes next in `finish`
 
 
+async def _delete_consult_room(t: Transfer) -> None:
+    """DeleteRoom until the room is gone; from the third try on, also hang up whoever is
+    still in it, so that the room at least closes by itself once empty (empty_timeout)."""
+    tries = 0
+
+    async def delete() -> bool:
+        nonlocal tries
+        tries += 1
+        try:  # each try bounded, so a slow failing server leaves time for the next
+            if await t.within(_DELETE_TRY_SECONDS, t.gateway.delete_room(t.log, t.consult_room)):
+                return True
+        except Exception:
+            if tries < 3:
+                raise
+            inside = await t.gateway.list_participants(t.log, t.consult_room)
+            return await _hang_up_all(t, t.consult_room, [info.identity for info in inside])
+        if t.merged_at is not None and not t.unsettled:
+            return True  # "not found" after a merge: it emptied and closed, as it should
+        # Otherwise believed only if nobody is in it (an unknown room lists empty).
+        return not await t.gateway.list_participants(t.log, t.consult_room)
+
+    await _retried(t, delete, "the consult room could not be deleted")
+
+
 async def _hang_up_legs(t: Transfer, keep: str | None) -> None:
     """Every leg this transfer dialled into the caller's room, but the merged one."""
-    for identity in our_legs(await t.gateway.list_participants(t.log, t.room), t.transfer_id):
-        if identity != keep:
-            await t.gateway.remove_participant(t.log, t.room, identity)
 
+    async def sweep() -> bool:
+        listed = our_legs(await t.gateway.list_participants(t.log, t.room), t.transfer_id)
+        return await _hang_up_all(t, t.room, [leg for leg in listed if leg != keep])
 
-async def _delete_consult_room(t: Transfer) -> None:
-    """Three tries; then at least hang up the leg, so the empty room closes by itself."""
-    for _ in range(3):
-        try:  # each try bounded, so a slow failing server leaves time for the fallback
-            if await t.within(_DELETE_TRY_SECONDS, t.gateway.delete_room(t.log, t.consult_room)):
-                return
-            if t.merged_at is not None and not t.unsettled:
-                return  # "not found" after a merge: it emptied and closed, as it should
-            # Otherwise believed only if nobody is in it (an unknown room lists empty).
-            if not await t.gateway.list_participants(t.log, t.consult_room):
-                return
-        except Exception:  # retried, then the fallback below
-            continue
-    for _ in range(3):  # at least nobody stays in it: it then closes by its empty_timeout
-        inside = await t.gateway.list_participants(t.log, t.consult_room)
-        if not inside:
-            break
-        for info in inside:
-            with contextlib.suppress(Exception):
-                await t.gateway.remove_participant(t.log, t.consult_room, info.identity)
-    raise TransferError("the consult room could not be deleted", reason="cleanup")
+    await _retried(t, sweep, "a supervisor leg could not be hung up")
 
 
 async def _hang_up(t: Transfer, identity: str) -> None:
-    """Hang up a leg in the caller's room, three tries; `not_found` is checked, not trusted."""
-    for _ in range(3):
-        with contextlib.suppress(api.TwirpError):
-            await t.gateway.remove_participant(t.log, t.room, identity)
-        with contextlib.suppress(api.TwirpError):
-            if await t.gateway.get_participant(t.log, t.room, identity) is None:
+    """The moved (or maybe moved) supervisor, in the caller's room."""
+    await _retried(t, lambda: _hang_up_all(t, t.room, [identity]), "a supervisor leg stayed")
+
+
+async def _hang_up_all(t: Transfer, room: str, identities: list[str]) -> bool:
+    """True when every one of them is hung up (each tried, whatever the others do)."""
+    done = True
+    for identity in identities:
+        try:
+            await hang_up(t, room, identity)
+        except Exception:
+            done = False
+    return done
+
+
+async def _retried(t: Transfer, work: Callable[[], Awaitable[bool]], failure: str) -> None:
+    """`work()` until it answers True, pausing longer each time; an error counts as False.
+    Bounded by the pauses (about 40 s) and by the caller's `_quietly`."""
+    for pause in (*_PAUSES, None):
+        with contextlib.suppress(Exception):
+            if await work():
                 return
-    raise TransferError("a supervisor leg could not be hung up", reason="cleanup")
+        if pause is None:
+            raise TransferError(failure, reason="cleanup", retryable=True)
+        await t.clock.sleep(pause)
 
 
 async def _quietly(t: Transfer, what: str, work: Any, seconds: float = _CLEANUP_SECONDS) -> None:

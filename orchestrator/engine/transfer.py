@@ -123,7 +123,8 @@ class Transfer:
         self.last_sip_status: int | None = None
         self.transfer_confirmed = False
         self.moving = False
-        self.dialing: asyncio.Future[None] | None = None  # the dial request in flight
+        self.dialing: tuple[asyncio.Future[None], float] | None = None
+        """The dial request in flight, and the clock time its client gives up on it."""
         self.unsettled: set[str] = set()
         """Supervisor legs whose hang-up failed: ended before any next dial, or by cleanup."""
         self.moved_leg: str | None = None  # sent a MoveParticipant: it may complete unseen

@@ -1,5 +1,5 @@
 """Client-side LiveKit adapters: the only part of the engine that imports `livekit.api`."""
 
-from orchestrator.livekit.gateway import Gateway, classify_dial_error
+from orchestrator.livekit.gateway import DIAL_MARGIN_S, Gateway, classify_dial_error
 
-__all__ = ["Gateway", "classify_dial_error"]
+__all__ = ["DIAL_MARGIN_S", "Gateway", "classify_dial_error"]

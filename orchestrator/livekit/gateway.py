@@ -18,7 +18,11 @@ from livekit.protocol import models, sip as sip_pb
 
 from orchestrator.logs import mask
 
-__all__ = ["Gateway", "classify_dial_error"]
+__all__ = ["DIAL_MARGIN_S", "Gateway", "classify_dial_error"]
+
+DIAL_MARGIN_S = 10.0
+"""A dial's request timeout is its ring timeout plus this: the answer of a call answered on
+the last ring still arrives, and the client never gives up before the server does."""
 
 T = TypeVar("T")
 
@@ -150,7 +154,8 @@ class Gateway:
         )
         return list(answer.participants)
 
-    async def remove_participant(self, log: Any, room: str, identity: str) -> None:
+    async def remove_participant(self, log: Any, room: str, identity: str) -> bool:
+        """False when LiveKit answered that nobody by that identity is in the room."""
         request = api.RoomParticipantIdentity(room=room, identity=identity)
         try:
             await self.call(
@@ -161,6 +166,8 @@ class Gateway:
         except api.TwirpError as error:
             if error.code != "not_found":
                 raise
+            return False
+        return True
 
     async def dial(self, log: Any, request: api.CreateSIPParticipantRequest, ring: float) -> None:
         log.info(
@@ -171,7 +178,7 @@ class Gateway:
         await self.call(
             log,
             "SIP.CreateSIPParticipant",
-            lambda: self.client.sip.create_sip_participant(request, timeout=ring + 10),
+            lambda: self.client.sip.create_sip_participant(request, timeout=ring + DIAL_MARGIN_S),
         )
 
     async def move(self, log: Any, room: str, identity: str, destination: str) -> None:

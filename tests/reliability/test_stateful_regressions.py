@@ -62,19 +62,12 @@ async def test_a_spurious_not_found_leaves_no_checkpoint() -> None:
         rig.verify()
 
 
-_LATE_DIAL = (
-    "engine bug: a dial still parked at the server when the transfer ends, that lands after "
-    "cleanup stopped waiting for it (later than the 15 s cleanup bound), creates its leg "
-    "after the consult room was deleted (the room comes back) and nothing hangs it up (A12)"
-)
-
-
 @pytest.mark.parametrize(
     ("delay", "answer"),
     [
         (2.0, "ok"),
         (2.0, "lost"),
-        pytest.param(30.0, "ok", marks=pytest.mark.xfail(strict=True, reason=_LATE_DIAL)),
+        (30.0, "ok"),
     ],
     ids=["slow", "slow-answer-lost", "very-slow"],
 )
@@ -83,7 +76,8 @@ async def test_a_dial_that_lands_after_the_end_is_hung_up(delay: float, answer: 
     the consult room was deleted (the room came back), and nothing hung it up (A12).
     Found as: chain flow, a slow CreateSIPParticipant (parked at the server before the call
     is placed), the caller hanging up meanwhile; then the same with the dial's answer lost,
-    and with a dial parked for 30 s."""
+    and with a dial parked for 30 s (its request deadline: ring timeout 20 s + 10 s), which
+    cleanup once stopped waiting for after 10 s."""
     slow: dict[str, object] = {"rpc": DIAL, "delay": delay}
     if answer == "lost":
         slow.update(code="unavailable", lose_response=True)
@@ -164,16 +158,13 @@ async def test_transfers_in_a_row_each_hold_within_max_hold() -> None:
         assert [rig.held(t) for t in rig.transfers][1:] == [30.0, 30.0]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: when DeleteRoom keeps failing, the fallback hangs up each attempt's "
-    "leg and takes a not_found answer as 'already gone' without checking: a leg the server "
-    "still has stays live and the consult room never closes",
-)
 async def test_a_spurious_not_found_on_the_fallback_hang_up_leaves_no_leg() -> None:
-    """Found (flaky, by set order) as: chain flow, an owned-only trunk, DeleteRoom failing
+    """Was: when DeleteRoom kept failing, the fallback took a not_found answer to its
+    hang-up of the leg as "already gone", without checking, and gave up after three tries:
+    a leg the server still had stayed live, and the consult room never closed.
+    Found (flaky, by set order) as: chain flow, an owned-only trunk, DeleteRoom failing
     four times, then RemoveParticipant answered not_found once, the caller hanging up.
-    Made deterministic: every fallback hang-up is answered not_found."""
+    Made deterministic: DeleteRoom fails, and every hang-up is answered not_found, 10 times."""
     scenario = {"phones": {"default": {"answer": 1.0, "on_brief": "silent"}}}
     async with Rig(scenario, fault="stateful-spurious-not-found-on-remove") as rig:
 
