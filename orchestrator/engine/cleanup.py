@@ -154,15 +154,17 @@ async def _delete_consult_room(t: Transfer) -> None:
         try:  # each try bounded, so a slow failing server leaves time for the next
             if await t.within(_DELETE_TRY_SECONDS, t.gateway.delete_room(t.log, t.consult_room)):
                 return True
+            if t.merged_at is not None and not t.unsettled:
+                return True  # "not found" after a merge: it emptied and closed, as it should
         except Exception:
             if tries < 3:
                 raise
-            inside = await t.gateway.list_participants(t.log, t.consult_room)
-            return await _hang_up_all(t, t.consult_room, [info.identity for info in inside])
-        if t.merged_at is not None and not t.unsettled:
-            return True  # "not found" after a merge: it emptied and closed, as it should
-        # Otherwise believed only if nobody is in it (an unknown room lists empty).
-        return not await t.gateway.list_participants(t.log, t.consult_room)
+        # Not found, or failing: done if nobody is in it (an unknown room lists empty); from
+        # the third try on, hang up whoever is.
+        inside = [
+            info.identity for info in await t.gateway.list_participants(t.log, t.consult_room)
+        ]
+        return not inside or (tries >= 3 and await _hang_up_all(t, t.consult_room, inside))
 
     await _retried(t, delete, "the consult room could not be deleted")
 
