@@ -30,8 +30,8 @@ _CLEANUP_SECONDS = 15.0
 _LATE_DIAL_GRACE_S = 10.0  # an answer already on its way when the request's deadline passed
 _TRY_SECONDS = 5.0
 _DELETE_TRY_SECONDS = 3.0
-# What must not be left behind (a live leg, a stale checkpoint) is retried for about a
-# minute; the caller is off hold by then, so only the outcome waits.
+# What must not be left behind (a live leg, a stale checkpoint) is tried 12 times over about
+# 40 s; the caller is off hold by then, so only the outcome waits.
 _PERSIST_S = 90.0
 _PAUSES = (0.5, 1.0, 2.0, 4.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0)
 CALLER_LEFT_NOTICE = "The caller has hung up, so there is no call to take. Thank you."

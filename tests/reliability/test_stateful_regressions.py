@@ -226,3 +226,16 @@ async def test_a_failed_check_of_a_not_found_still_clears_the_checkpoint() -> No
         rig.on_state("return_to_agent", arm)
         outcome = await rig.run(warm())
         assert (outcome.kind, outcome.reason) == ("returned", "busy")
+
+
+async def test_a_spurious_not_found_on_a_declined_leg_rings_no_second_phone() -> None:
+    """A hang-up answered not_found for a leg LiveKit still has is checked, not believed:
+    the next supervisor's phone rings only once the declined one is hung up (the monitor
+    watches for two live legs at every room event). Each of the three supervisors declines;
+    the hang-up of the first is answered not_found without being done."""
+    scenario = {"phones": {"default": {"answer": 0.0, "on_brief": "decline", "decide_after": 0.0}}}
+    async with Rig(scenario, fault="spurious-not-found-on-a-declined-leg") as rig:
+        rig.sandbox.add_fault("RoomService.RemoveParticipant", "not_found")
+        outcome = await rig.run(flow("supervisor_chain"))
+        assert outcome.kind == "returned"
+        assert [a.result for a in outcome.attempts] == ["answered"] * 3
