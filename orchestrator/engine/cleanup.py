@@ -72,13 +72,13 @@ async def finish(t: Transfer, trigger: str) -> TransferOutcome:
     exits = step is not None and step.type == "exit"
     keep = t.supervisor if t.merged_at is not None and not caller_gone and exits else None
     if t.strategy == "in_room" and t.attempts:  # their legs are in the caller's room
-        await _quietly(t, "hang_up_supervisor", _hang_up_legs(t, keep))
+        await _quietly(t, "hang_up_supervisor", _hang_up_legs(t, keep), seconds=_PERSIST_S)
     elif t.moved_leg is not None and t.moved_leg != keep:
         # Moved (or maybe moved: a move cut short still completes at the server), then the
         # transfer did not end as a merge: the supervisor must not stay alone, or
         # unannounced, in the caller's room. After the consult room is gone, so a move
         # still on its way finds nobody to move.
-        await _quietly(t, "hang_up_supervisor", _hang_up(t, t.moved_leg))
+        await _quietly(t, "hang_up_supervisor", _hang_up(t, t.moved_leg), seconds=_PERSIST_S)
     if step is not None and step.type == "hangup" and not caller_gone:
         await _quietly(
             t,

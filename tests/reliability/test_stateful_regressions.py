@@ -239,3 +239,19 @@ async def test_a_spurious_not_found_on_a_declined_leg_rings_no_second_phone() ->
         outcome = await rig.run(flow("supervisor_chain"))
         assert outcome.kind == "returned"
         assert [a.result for a in outcome.attempts] == ["answered"] * 3
+
+
+async def test_failing_hang_ups_of_an_in_room_leg_are_retried_long_enough() -> None:
+    """Was: cleanup retried the hang-up of the supervisor's leg in the caller's room with
+    growing pauses, but within a 15 s bound: five slow 503s used it up and the leg stayed.
+    Found as: chain flow on self-hosted LiveKit (`in_room`), the caller hanging up while the
+    supervisor's phone rings, then RemoveParticipant answering 503 after 0.5 s, five times."""
+    scenario = {"phones": {"default": {"answer": 0.0, "on_brief": "accept", "decide_after": 0.0}}}
+    async with Rig(scenario, flavor="oss", fault="stateful-in-room-hang-up-retried") as rig:
+        await rig.start(flow("supervisor_chain"))
+        rig.caller_hangs_up()
+        await rig.settle()
+        rig.sandbox.add_fault("RoomService.RemoveParticipant", "unavailable", times=5, delay=0.5)
+        (outcome,) = await rig.finish()
+        rig.verify()
+        assert outcome.kind == "caller_hung_up"
