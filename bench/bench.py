@@ -22,10 +22,10 @@ from typing import Any
 
 import structlog
 from livekit import api
-from livekit.protocol import models
 
 from orchestrator import TransferEngine, compile_flow, configure_logging, load_flow
 from orchestrator.clock import ManualClock
+from orchestrator.livekit import Participant
 from orchestrator.livekit.probe import Capabilities
 from orchestrator.sandbox import Sandbox, Scenario
 from orchestrator.simulate import connect
@@ -74,10 +74,8 @@ def bench_compile() -> tuple[list[float], list[float]]:
 class FakeGateway:
     """Answers every call at once, in process: what is left is the engine's own cost."""
 
-    async def list_participants(self, log: Any, room: str) -> list[models.ParticipantInfo]:
-        caller = models.ParticipantInfo(identity="caller", kind=models.ParticipantInfo.Kind.SIP)
-        caller.attributes["sip.phoneNumber"] = "+14155552671"
-        return [caller]
+    async def list_participants(self, log: Any, room: str) -> list[Participant]:
+        return [Participant("caller", "sip", {"sip.phoneNumber": "+14155552671"})]
 
     async def _nothing(self, *args: Any, **kwargs: Any) -> None:
         return None

@@ -3,6 +3,7 @@
 ```
 OrchestratorError
  ├── FlowError            a flow file cannot be loaded: carries every Problem found
+ ├── LiveKitError         a LiveKit API call failed: carries its Twirp code and SIP status
  └── TransferError        a transfer cannot start or run: carries reason, SIP status, retryable
       └── TransferInProgress   a second transfer was requested for the same caller
 ```
@@ -16,7 +17,14 @@ from dataclasses import dataclass
 
 from orchestrator.logs import mask
 
-__all__ = ["FlowError", "OrchestratorError", "Problem", "TransferError", "TransferInProgress"]
+__all__ = [
+    "FlowError",
+    "LiveKitError",
+    "OrchestratorError",
+    "Problem",
+    "TransferError",
+    "TransferInProgress",
+]
 
 
 class OrchestratorError(Exception):
@@ -46,6 +54,43 @@ class FlowError(OrchestratorError):
         first = self.problems[0].render(source) if self.problems else source
         more = f" (and {count - 1} more)" if count > 1 else ""
         super().__init__(f"{first}{more}")
+
+
+_TRANSIENT = ("unavailable", "internal", "unknown", "resource_exhausted", "deadline_exceeded")
+
+
+class LiveKitError(OrchestratorError):
+    """A LiveKit server API call failed; the library's own calls raise this, never the SDK's
+    errors. Transfers handle it (a flow outcome, a retry, a cleanup warning); you see it only
+    from the `orchestrator.livekit` adapters.
+
+    `code` is the Twirp error code (`not_found`, `unavailable`, `unauthenticated`, ...) and
+    `status` the HTTP status; when a dialled phone refused the call, `sip_status` and
+    `sip_reason` are the SIP final response (486, "Busy Here").
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str,
+        status: int,
+        sip_status: int | None = None,
+        sip_reason: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.code, self.status = code, status
+        self.sip_status, self.sip_reason = sip_status, sip_reason
+
+    @property
+    def denied(self) -> bool:
+        """The API key or its grants were refused: retrying will not help, a new key will."""
+        return self.code in ("unauthenticated", "permission_denied") or self.status == 401
+
+    @property
+    def retryable(self) -> bool:
+        """The server or the network failed; the same call may succeed later."""
+        return self.code in _TRANSIENT or self.status >= 500
 
 
 class TransferError(OrchestratorError):

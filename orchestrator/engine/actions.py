@@ -11,11 +11,9 @@ import asyncio
 import contextlib
 from typing import TYPE_CHECKING, Any
 
-from livekit import api
-
 from orchestrator.engine.in_room import isolate, open_paths
 from orchestrator.engine.outcome import Attempt
-from orchestrator.errors import TransferError
+from orchestrator.errors import LiveKitError, TransferError
 from orchestrator.flow.model import (
     AnnounceStep,
     BriefStep,
@@ -27,12 +25,12 @@ from orchestrator.flow.model import (
     Step,
     Target,
 )
-from orchestrator.livekit import DIAL_MARGIN_S, classify_dial_error
+from orchestrator.livekit import DIAL_MARGIN_S, Dial, classify_dial_error
 
 if TYPE_CHECKING:
     from orchestrator.engine.transfer import Transfer
 
-__all__ = ["end_leg", "hang_up", "run_step"]
+__all__ = ["end_leg", "hang_up", "refused", "run_step"]
 
 
 async def hold(t: Transfer, step: HoldStep) -> str:
@@ -49,34 +47,22 @@ async def announce(t: Transfer, step: AnnounceStep) -> str:
     return "done"
 
 
-def _dial_request(
+def _dial(
     t: Transfer, step: DialStep, target: Target, identity: str, caller_id: str, policy: CallerId
-) -> api.CreateSIPParticipantRequest:
-    ring = target.ring_timeout or step.ring_timeout
-    request = api.CreateSIPParticipantRequest(
-        sip_trunk_id=step.trunk or t.flow.trunk or t.trunk,
-        sip_call_to=target.number,
-        sip_number=caller_id,
-        room_name=t.leg_room,
-        participant_identity=identity,
-        participant_name="Supervisor",
-        participant_attributes={"transfer.id": t.transfer_id, "transfer.role": "supervisor"},
-        wait_until_answered=True,
-        play_dialtone=target.play_dialtone,
-        hide_phone_number=target.hide_phone_number,
-        krisp_enabled=target.krisp_enabled,
-        dtmf=target.dtmf or "",
-    )
-    request.ringing_timeout.FromNanoseconds(int(ring * 1e9))
-    if target.max_call_duration:
-        request.max_call_duration.FromSeconds(target.max_call_duration)
-    if target.display_name:
-        request.display_name = target.display_name
+) -> Dial:
     headers = dict(target.headers or {})
     if policy.diversion and policy.business_number and caller_id == t.caller_number:
         headers.setdefault("Diversion", f"<tel:{policy.business_number}>;reason=unconditional")
-    request.headers.update(headers)
-    return request
+    return Dial(
+        trunk=step.trunk or t.flow.trunk or t.trunk,
+        target=target,
+        caller_id=caller_id,
+        room=t.leg_room,
+        identity=identity,
+        transfer_id=t.transfer_id,
+        ring=target.ring_timeout or step.ring_timeout,
+        headers=headers,
+    )
 
 
 async def _attempt(
@@ -90,24 +76,19 @@ async def _attempt(
         identity = f"supervisor-{t.transfer_id}-{t.attempt_count}"
         record = Attempt(name, identity, "caller" if preserve else "business", t.elapsed())
         t.attempts.append(record)
-        ring = target.ring_timeout or step.ring_timeout
-        request = _dial_request(t, step, target, identity, caller_id, policy)
+        dial = _dial(t, step, target, identity, caller_id, policy)
         t.new_leg(identity)
         try:
-            await _place(t, request, ring)
-        except (api.TwirpError, TimeoutError) as error:
+            await _place(t, dial)
+        except (LiveKitError, TimeoutError) as error:
             result, status = classify_dial_error(error, preserving=preserve)
             record.ended_s, record.result, record.sip_status = t.elapsed(), result, status
             t.supervisor = None
             t.dialing = None
-            if isinstance(error, api.TwirpError) and (
-                error.code == "unauthenticated" or error.status == 401
-            ):
+            if isinstance(error, LiveKitError) and error.denied:
                 t.failure_reason = "permission"  # the key lost its grant since the probe
-            if result in ("unavailable", "failed", "no_answer") and not isinstance(
-                error, api.SipCallError
-            ):
-                with contextlib.suppress(api.TwirpError):  # unknown: hung up just below
+            if result in ("unavailable", "failed", "no_answer") and not refused(error):
+                with contextlib.suppress(LiveKitError):  # unknown: hung up just below
                     if await _reconcile(t, identity) == "answered":
                         record.result = "answered"
                         return "answered", None
@@ -122,12 +103,12 @@ async def _attempt(
         return "answered", None
 
 
-async def _place(t: Transfer, request: api.CreateSIPParticipantRequest, ring: float) -> None:
+async def _place(t: Transfer, dial: Dial) -> None:
     """The dial request, left running if this step is cancelled: a request the server has
     may still create its leg, so cleanup waits for it and hangs that leg up."""
-    call = asyncio.ensure_future(t.gateway.dial(t.log, request, ring))
+    call = asyncio.ensure_future(t.gateway.dial(t.log, dial))
     call.add_done_callback(_retrieved)
-    t.dialing = call, t.clock.now() + ring + DIAL_MARGIN_S
+    t.dialing = call, t.clock.now() + dial.ring + DIAL_MARGIN_S
     await asyncio.shield(call)
     t.dialing = None
 
@@ -135,6 +116,11 @@ async def _place(t: Transfer, request: api.CreateSIPParticipantRequest, ring: fl
 def _retrieved(call: asyncio.Future[None]) -> None:
     if not call.cancelled():
         call.exception()  # seen here; whoever awaits it sees it too
+
+
+def refused(error: BaseException | None) -> bool:
+    """The phone refused the call (a SIP final response): then there is no leg."""
+    return isinstance(error, LiveKitError) and error.sip_status is not None
 
 
 async def _reconcile(t: Transfer, identity: str) -> str:
@@ -241,7 +227,7 @@ async def _move(t: Transfer, supervisor: str, seconds: float) -> str | None:
             try:
                 await t.within(seconds, t.gateway.move(t.log, t.consult_room, supervisor, t.room))
                 return None
-            except (api.TwirpError, TimeoutError):
+            except (LiveKitError, TimeoutError):
                 if await t.gateway.get_participant(t.log, t.room, supervisor) is not None:
                     return None
                 if await t.gateway.get_participant(t.log, t.consult_room, supervisor) is None:
@@ -257,7 +243,7 @@ async def _open(t: Transfer, supervisor: str, seconds: float) -> str | None:
         try:
             await t.within(seconds, open_paths(t, supervisor))
             return None
-        except (api.TwirpError, TimeoutError):
+        except (LiveKitError, TimeoutError):
             if await t.gateway.get_participant(t.log, t.room, supervisor) is None:
                 return "supervisor_left"
     return "move_failed"
@@ -272,7 +258,7 @@ async def merge(t: Transfer, step: MergeStep) -> str:
     t.merged_at = t.elapsed()
     t.release_hold()
     await t.media.stop_hold(t.room)
-    with contextlib.suppress(api.TwirpError):  # bookkeeping must not undo a done merge
+    with contextlib.suppress(LiveKitError):  # bookkeeping must not undo a done merge
         await t.checkpoint("merged")
     return "merged"
 
@@ -283,19 +269,18 @@ async def cold_transfer(t: Transfer, step: ColdTransferStep) -> str:
     if step.say:
         await t.media.say_to_caller(t.room, t.render(step.say))
     try:
-        answer = await t.gateway.transfer(
+        taken = await t.gateway.transfer(
             t.log, t.room, t.caller_identity, uri, step.timeout, step.play_dialtone
         )
-    except api.TwirpError as error:
-        if isinstance(error, api.SipCallError):
-            t.last_sip_status = error.sip_status_code
+    except LiveKitError as error:
+        if error.sip_status is not None:
+            t.last_sip_status = error.sip_status
         elif error.code == "not_found":
             await t.caller_gone()
         return "failed"
-    if answer.status == api.SIPTransferStatus.STS_TRANSFER_FAILED:
+    if taken is False:
         return "failed"
-    # An empty answer (open-source LiveKit) means the REFER was accepted, outcome unknown.
-    t.transfer_confirmed = answer.status == api.SIPTransferStatus.STS_TRANSFER_SUCCESSFUL
+    t.transfer_confirmed = bool(taken)  # None: the REFER was accepted, outcome unknown
     return "transferred"
 
 

@@ -12,12 +12,10 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from livekit import api
-
-from orchestrator.engine.actions import hang_up
+from orchestrator.engine.actions import hang_up, refused
 from orchestrator.engine.in_room import our_legs
 from orchestrator.engine.outcome import OutcomeKind, TransferOutcome
-from orchestrator.errors import TransferError
+from orchestrator.errors import LiveKitError, TransferError
 
 if TYPE_CHECKING:
     from orchestrator.engine.transfer import Transfer
@@ -119,7 +117,7 @@ async def _clear_checkpoint(t: Transfer) -> None:
         try:
             update = t.gateway.set_attributes(t.log, t.room, t.caller_identity, cleared)
             await t.within(_TRY_SECONDS, update)
-        except api.TwirpError as error:
+        except LiveKitError as error:
             if error.code != "not_found":
                 raise
             # Checked, not trusted: None means the caller has left, and nothing is to clear.
@@ -135,7 +133,7 @@ async def _late_dial(t: Transfer, call: asyncio.Future[None], wait: float) -> No
     it did (or may have), hang that leg up."""
     with contextlib.suppress(Exception):
         await t.within(wait, asyncio.shield(call))
-    if call.done() and not call.cancelled() and isinstance(call.exception(), api.SipCallError):
+    if call.done() and not call.cancelled() and refused(call.exception()):
         return  # the phone refused it: no leg (any other error may be a lost answer)
     call.cancel()
     if t.strategy == "move":  # the leg's join created the consult room again

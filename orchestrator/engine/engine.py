@@ -9,8 +9,6 @@ from collections.abc import Iterator
 from typing import Any, Literal
 
 import structlog
-from livekit import api
-from livekit.protocol import models
 from statemachine import StateChart
 
 from orchestrator.clock import Clock, RealClock
@@ -18,10 +16,10 @@ from orchestrator.engine.outcome import TransferOutcome
 from orchestrator.engine.ports import Media
 from orchestrator.engine.recovery import recover
 from orchestrator.engine.transfer import Transfer, new_transfer_id
-from orchestrator.errors import TransferError, TransferInProgress
+from orchestrator.errors import LiveKitError, TransferError, TransferInProgress
 from orchestrator.flow import compile_flow
 from orchestrator.flow.model import Flow
-from orchestrator.livekit import Gateway
+from orchestrator.livekit import Gateway, Participant
 from orchestrator.livekit.probe import Capabilities, probe
 from orchestrator.logs import mask
 
@@ -88,7 +86,7 @@ class TransferEngine:
         self._starting.add(room)
         try:
             yield
-        except api.TwirpError as error:
+        except LiveKitError as error:
             raise _refused(error) from None
         except TransferError:
             raise
@@ -123,11 +121,11 @@ class TransferEngine:
                 del _COMPILED[next(iter(_COMPILED))]
         return cached[1]
 
-    async def _caller(self, log: Any, room: str, identity: str | None) -> models.ParticipantInfo:
+    async def _caller(self, log: Any, room: str, identity: str | None) -> Participant:
         participants = await self.gateway.list_participants(log, room)
         for info in participants:
             # A supervisor we dialled (merged, or in_room) is a SIP participant too.
-            is_sip = info.kind == models.ParticipantInfo.Kind.SIP
+            is_sip = info.kind == "sip"
             ours = info.attributes.get("transfer.role") == "supervisor"
             if (identity and info.identity == identity) or (not identity and is_sip and not ours):
                 return info
@@ -244,9 +242,9 @@ class TransferEngine:
         return transfer
 
 
-def _refused(error: api.TwirpError) -> TransferError:
+def _refused(error: LiveKitError) -> TransferError:
     """Why LiveKit refused the calls made before the caller is held, and what to do."""
-    if error.code in ("unauthenticated", "permission_denied") or error.status == 401:
+    if error.denied:
         return TransferError(
             f"LiveKit refused the API credentials ({error.code}): check LIVEKIT_API_KEY and "
             "LIVEKIT_API_SECRET belong to the server at LIVEKIT_URL",
@@ -255,7 +253,7 @@ def _refused(error: api.TwirpError) -> TransferError:
     return TransferError(
         f"LiveKit did not answer the calls made before the hold ({error.code}); try again",
         reason="unavailable",
-        retryable=error.status >= 500 or error.code == "unavailable",
+        retryable=error.retryable,
     )
 
 

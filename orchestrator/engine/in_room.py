@@ -20,14 +20,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from livekit.protocol import models
+from orchestrator.livekit import Participant
 
 if TYPE_CHECKING:
     from orchestrator.engine.transfer import Transfer
 
 __all__ = ["cut_off", "isolate", "open_paths", "our_legs"]
-
-_AGENT = models.ParticipantInfo.Kind.AGENT
 
 
 async def isolate(t: Transfer, supervisor: str, *, answered: bool) -> None:
@@ -56,23 +54,23 @@ async def _paths(
     t: Transfer, supervisor: str, *, subscribe: bool, people: bool, them: bool
 ) -> None:
     everyone = await t.gateway.list_participants(t.log, t.room)
-    theirs = [track.sid for p in everyone if p.identity == supervisor for track in p.tracks]
+    theirs = [sid for p in everyone if p.identity == supervisor for sid in p.tracks]
     others = [p for p in everyone if p.identity != supervisor]
     if not theirs and not any(p.identity == supervisor for p in everyone):
         return  # gone already: nothing to keep apart
     if people and theirs:
         for person in others:
-            if person.kind != _AGENT:
+            if person.kind != "agent":
                 await t.gateway.update_subscriptions(
                     t.log, t.room, person.identity, theirs, subscribe
                 )
     # Closing cuts the agent's tracks too (hold audio); opening gives back people only.
-    heard = [track.sid for p in others if not subscribe or p.kind != _AGENT for track in p.tracks]
+    heard = [sid for p in others if not subscribe or p.kind != "agent" for sid in p.tracks]
     if them and heard:
         await t.gateway.update_subscriptions(t.log, t.room, supervisor, heard, subscribe)
 
 
-def our_legs(participants: list[models.ParticipantInfo], transfer_id: str) -> list[str]:
+def our_legs(participants: list[Participant], transfer_id: str) -> list[str]:
     """Identities of the supervisor legs a transfer dialled, found by their attributes."""
     return [
         p.identity

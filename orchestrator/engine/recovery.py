@@ -12,14 +12,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from livekit.protocol import models
-
 from orchestrator.engine.cleanup import CHECKPOINT_KEYS
 from orchestrator.engine.in_room import our_legs
 from orchestrator.engine.outcome import TransferOutcome
 from orchestrator.engine.ports import Media
 from orchestrator.flow.model import Flow
-from orchestrator.livekit import Gateway
+from orchestrator.livekit import Gateway, Participant
 
 __all__ = ["recover"]
 
@@ -33,7 +31,7 @@ async def recover(
     log: Any,
     flow: Flow,
     room: str,
-    caller: models.ParticipantInfo,
+    caller: Participant,
 ) -> TransferOutcome | None:
     transfer_id = caller.attributes.get("transfer.id", "")
     if not _TRANSFER_ID.fullmatch(transfer_id):

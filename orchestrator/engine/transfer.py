@@ -18,7 +18,6 @@ import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal, TypeVar
 
-from livekit import api
 from statemachine import StateChart
 
 from orchestrator.clock import Clock
@@ -27,6 +26,7 @@ from orchestrator.engine.cleanup import CHECKPOINT_KEYS, finish
 from orchestrator.engine.in_room import cut_off
 from orchestrator.engine.outcome import Attempt, TransferOutcome
 from orchestrator.engine.ports import Media
+from orchestrator.errors import LiveKitError
 from orchestrator.flow.model import BriefStep, Flow
 from orchestrator.flow.values import E164
 from orchestrator.livekit import Gateway
@@ -123,8 +123,7 @@ class Transfer:
         self.last_sip_status: int | None = None
         self.transfer_confirmed = False
         self.moving = False
-        self.dialing: tuple[asyncio.Future[None], float] | None = None
-        """The dial request in flight, and the clock time its client gives up on it."""
+        self.dialing: tuple[asyncio.Future[None], float] | None = None  # request, deadline
         self.unsettled: set[str] = set()
         """Supervisor legs whose hang-up failed: ended before any next dial, or by cleanup."""
         self.moved_leg: str | None = None  # sent a MoveParticipant: it may complete unseen
@@ -259,7 +258,7 @@ class Transfer:
         values = dict(zip(CHECKPOINT_KEYS, (self.transfer_id, state, consult), strict=True))
         try:
             await self.gateway.set_attributes(self.log, self.room, self.caller_identity, values)
-        except api.TwirpError as error:
+        except LiveKitError as error:
             if error.code != "not_found" or not await self.caller_gone():
                 raise
 

@@ -14,8 +14,15 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from livekit import api
-from livekit.protocol import models, sip as sip_pb
 
+from orchestrator.errors import LiveKitError
+from orchestrator.livekit.messages import (
+    Dial,
+    Participant,
+    dial_request,
+    livekit_error,
+    participant,
+)
 from orchestrator.logs import mask
 
 __all__ = ["DIAL_MARGIN_S", "Gateway", "classify_dial_error"]
@@ -30,15 +37,14 @@ T = TypeVar("T")
 _CALLER_ID_MARKERS = ("32204", "21210", "21212", "D35", "D51", "unverified", "origination")
 
 
-def classify_dial_error(error: BaseException, *, preserving: bool) -> tuple[str, int | None]:
+def classify_dial_error(error: Exception, *, preserving: bool) -> tuple[str, int | None]:
     """A failed dial's flow outcome and SIP status.
 
     403/603 (and provider caller-ID texts) count as `caller_id_rejected` only while the
     caller's own number was presented; otherwise 603 is a decline.
     """
-    if isinstance(error, api.SipCallError) and error.sip_status_code is not None:
-        status = error.sip_status_code
-        text = error.sip_status or ""
+    if isinstance(error, LiveKitError) and error.sip_status is not None:
+        status, text = error.sip_status, error.sip_reason
         if preserving and (status in (403, 603) or any(m in text for m in _CALLER_ID_MARKERS)):
             return "caller_id_rejected", status
         if status in (486, 600):
@@ -50,7 +56,7 @@ def classify_dial_error(error: BaseException, *, preserving: bool) -> tuple[str,
         if status in (404, 484, 604):  # the number does not exist: the flow's data is wrong
             return "failed", status
         return "unavailable", status
-    if isinstance(error, api.TwirpError):
+    if isinstance(error, LiveKitError):
         if error.code in ("canceled", "deadline_exceeded"):
             return "no_answer", None
         if error.code in ("unavailable", "internal", "unknown", "resource_exhausted"):
@@ -81,9 +87,9 @@ class Gateway:
         try:
             return await make()
         except api.TwirpError as error:
-            sip = error.sip_status_code if isinstance(error, api.SipCallError) else None
-            failure = {"error_code": error.code, "sip_status_code": sip}
-            raise
+            translated = livekit_error(error)
+            failure = {"error_code": error.code, "sip_status_code": translated.sip_status}
+            raise translated from error
         except BaseException as error:  # timeouts, cancellation: logged, then passed on
             failure = {"error_code": type(error).__name__, "sip_status_code": None}
             raise
@@ -114,7 +120,7 @@ class Gateway:
             await self.call(
                 log, "RoomService.DeleteRoom", lambda: self.client.room.delete_room(request)
             )
-        except api.TwirpError as error:
+        except LiveKitError as error:
             if error.code != "not_found":
                 raise
             return False
@@ -130,29 +136,28 @@ class Gateway:
             lambda: self.client.room.update_participant(request),
         )
 
-    async def get_participant(
-        self, log: Any, room: str, identity: str
-    ) -> models.ParticipantInfo | None:
+    async def get_participant(self, log: Any, room: str, identity: str) -> Participant | None:
         request = api.RoomParticipantIdentity(room=room, identity=identity)
         try:
-            return await self.call(
+            info = await self.call(
                 log,
                 "RoomService.GetParticipant",
                 lambda: self.client.room.get_participant(request),
             )
-        except api.TwirpError as error:
+            return participant(info)
+        except LiveKitError as error:
             if error.code == "not_found":
                 return None
             raise
 
-    async def list_participants(self, log: Any, room: str) -> list[models.ParticipantInfo]:
+    async def list_participants(self, log: Any, room: str) -> list[Participant]:
         request = api.ListParticipantsRequest(room=room)
         answer = await self.call(
             log,
             "RoomService.ListParticipants",
             lambda: self.client.room.list_participants(request),
         )
-        return list(answer.participants)
+        return [participant(info) for info in answer.participants]
 
     async def remove_participant(self, log: Any, room: str, identity: str) -> bool:
         """False when LiveKit answered that nobody by that identity is in the room."""
@@ -163,22 +168,23 @@ class Gateway:
                 "RoomService.RemoveParticipant",
                 lambda: self.client.room.remove_participant(request),
             )
-        except api.TwirpError as error:
+        except LiveKitError as error:
             if error.code != "not_found":
                 raise
             return False
         return True
 
-    async def dial(self, log: Any, request: api.CreateSIPParticipantRequest, ring: float) -> None:
-        log.info(
-            "dial.request",
-            to=mask(request.sip_call_to),
-            caller_id=mask(request.sip_number),
-        )
+    async def dial(self, log: Any, dial: Dial) -> None:
+        """Returns once the supervisor answers; raises `LiveKitError` (with the SIP status
+        when the phone refused) or `TimeoutError` (the request's own deadline)."""
+        to = dial.target.number or ""  # a dial target always has one (the flow checks it)
+        log.info("dial.request", to=mask(to), caller_id=mask(dial.caller_id))
+        request = dial_request(dial)
+        timeout = dial.ring + DIAL_MARGIN_S
         await self.call(
             log,
             "SIP.CreateSIPParticipant",
-            lambda: self.client.sip.create_sip_participant(request, timeout=ring + DIAL_MARGIN_S),
+            lambda: self.client.sip.create_sip_participant(request, timeout=timeout),
         )
 
     async def move(self, log: Any, room: str, identity: str, destination: str) -> None:
@@ -203,7 +209,9 @@ class Gateway:
 
     async def transfer(
         self, log: Any, room: str, identity: str, transfer_to: str, ring: float, dialtone: bool
-    ) -> sip_pb.TransferSIPParticipantResponse:
+    ) -> bool | None:
+        """True: the far end took the call; None: the REFER was accepted, outcome unknown
+        (the open-source server answers nothing more); False: it failed."""
         request = api.TransferSIPParticipantRequest(
             room_name=room,
             participant_identity=identity,
@@ -211,8 +219,11 @@ class Gateway:
             play_dialtone=dialtone,
         )
         request.ringing_timeout.FromSeconds(int(ring))
-        return await self.call(
+        answer = await self.call(
             log,
             "SIP.TransferSIPParticipant",
             lambda: self.client.sip.transfer_sip_participant(request, timeout=ring + 10),
         )
+        if answer.status == api.SIPTransferStatus.STS_TRANSFER_FAILED:
+            return False
+        return True if answer.status == api.SIPTransferStatus.STS_TRANSFER_SUCCESSFUL else None

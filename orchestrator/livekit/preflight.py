@@ -14,6 +14,7 @@ from typing import Any, Literal
 import structlog
 from livekit import api
 
+from orchestrator.errors import LiveKitError
 from orchestrator.flow.model import DialStep, Flow
 from orchestrator.livekit.gateway import Gateway
 from orchestrator.livekit.probe import PROBE, Capabilities, probe
@@ -47,7 +48,7 @@ async def _checks(gateway: Gateway, log: Any, flow: Flow, trunk: str) -> list[Ch
         # What the engine asks first for every transfer (room admin); nobody is in this room.
         await gateway.list_participants(log, PROBE)
         can = await probe(gateway, log)
-    except api.TwirpError as error:
+    except LiveKitError as error:
         return [Check("fail", "credentials", _refusal(error))]
     except Exception as error:  # no server there: nothing else can be checked
         text = f"no LiveKit server answered at LIVEKIT_URL ({type(error).__name__})"
@@ -89,7 +90,7 @@ async def _trunk(gateway: Gateway, log: Any, flow: Flow, default: str) -> list[C
             "SIP.ListSIPOutboundTrunk",
             lambda: gateway.client.sip.list_outbound_trunk(request),
         )
-    except api.TwirpError as error:
+    except LiveKitError as error:
         return [Check("fail", "trunk", _refusal(error))]
     trunks = {item.sip_trunk_id: item for item in answer.items}
     found = []
@@ -162,8 +163,8 @@ def _merge(flow: Flow, can: Capabilities) -> Check:
     )
 
 
-def _refusal(error: api.TwirpError) -> str:
-    if error.code in ("unauthenticated", "permission_denied") or error.status == 401:
+def _refusal(error: LiveKitError) -> str:
+    if error.denied:
         return (
             f"LiveKit refused the credentials ({error.code}): check LIVEKIT_API_KEY and "
             "LIVEKIT_API_SECRET belong to the server at LIVEKIT_URL"

@@ -15,6 +15,7 @@ from typing import Any
 
 from livekit import api
 
+from orchestrator.errors import LiveKitError
 from orchestrator.livekit.gateway import Gateway
 
 __all__ = ["PROBE", "Capabilities", "probe"]
@@ -32,7 +33,7 @@ class Capabilities:
 
 
 async def probe(gateway: Gateway, log: Any) -> Capabilities:
-    """Raises `api.TwirpError` (or a transport error) when the server cannot answer."""
+    """Raises `LiveKitError` (or a transport error) when the server cannot answer."""
     client = gateway.client
     move = api.MoveParticipantRequest(room=PROBE, identity=PROBE, destination_room=PROBE + "-2")
     delete = api.DeleteRoomRequest(room=PROBE)
@@ -62,10 +63,10 @@ async def _answer(gateway: Gateway, log: Any, rpc: str, make: Callable[[], Await
     """`yes` (only the nobody named was refused), `denied` (a grant), or `absent` (no method)."""
     try:
         await gateway.call(log, rpc, make)
-    except api.TwirpError as error:
-        if error.code in ("unauthenticated", "permission_denied") or error.status == 401:
+    except LiveKitError as error:
+        if error.denied:
             return "denied"
-        if error.code == "unimplemented" or "not implemented" in (error.message or ""):
+        if error.code == "unimplemented" or "not implemented" in str(error):
             return "absent"
         if error.code in ("not_found", "invalid_argument"):
             return "yes"
