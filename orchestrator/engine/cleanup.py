@@ -83,7 +83,8 @@ async def finish(t: Transfer, trigger: str) -> TransferOutcome:
             "hang_up",
             t.gateway.remove_participant(t.log, t.room, t.caller_identity),
         )
-    elif not caller_gone and final != "cold_transferred":
+    elif final != "cold_transferred" and (was_held or not caller_gone):
+        # After a hang-up too: one the engine deduced from a not_found may have been wrong.
         await _quietly(t, "clear_checkpoint", _clear_checkpoint(t), seconds=_PERSIST_S)
     kind, reason = _kind(t, final, trigger)
     outcome = TransferOutcome(

@@ -255,3 +255,18 @@ async def test_failing_hang_ups_of_an_in_room_leg_are_retried_long_enough() -> N
         (outcome,) = await rig.finish()
         rig.verify()
         assert outcome.kind == "caller_hung_up"
+
+
+async def test_a_hang_up_deduced_from_spurious_not_founds_leaves_no_checkpoint() -> None:
+    """Was: a `not_found` to the 'briefing' checkpoint, confirmed by a `not_found` to the
+    GetParticipant that checks it, ended the transfer as a caller hang-up, and cleanup
+    skipped clearing the checkpoint of a caller who had, in fact, stayed.
+    Found as: chain flow, both calls answered not_found once (without doing the work)."""
+    scenario = {"phones": {"default": {"answer": 0.0, "on_brief": "accept", "decide_after": 0.0}}}
+    async with Rig(scenario, fault="stateful-deduced-hang-up-checkpoint") as rig:
+        await rig.start(flow("supervisor_chain"))
+        rig.sandbox.add_fault("RoomService.GetParticipant", "not_found")
+        rig.sandbox.add_fault("RoomService.UpdateParticipant", "not_found")
+        (outcome,) = await rig.finish()
+        rig.verify()
+        assert outcome.kind == "caller_hung_up"  # what the server said; the caller is off hold
