@@ -116,8 +116,7 @@ async def _clear_checkpoint(t: Transfer) -> None:
 
     async def clear() -> bool:
         try:
-            update = t.gateway.set_attributes(t.log, t.room, t.caller_identity, cleared)
-            await t.within(_TRY_SECONDS, update)
+            await t.gateway.set_attributes(t.log, t.room, t.caller_identity, cleared)
         except LiveKitError as error:
             if error.code != "not_found":
                 raise
@@ -195,11 +194,11 @@ async def _hang_up_all(t: Transfer, room: str, identities: list[str]) -> bool:
 
 
 async def _retried(t: Transfer, work: Callable[[], Awaitable[bool]], failure: str) -> None:
-    """`work()` until it answers True, pausing longer each time; an error counts as False.
-    Bounded by the pauses (about 40 s) and by the caller's `_quietly`."""
+    """`work()` until it answers True, pausing longer each time; an error, or a try that
+    takes over 5 s (a slow failing server), counts as False. About 40 s in all."""
     for pause in (*_PAUSES, None):
         with contextlib.suppress(Exception):
-            if await work():
+            if await t.within(_TRY_SECONDS, work()):
                 return
         if pause is None:
             raise TransferError(failure, reason="cleanup", retryable=True)

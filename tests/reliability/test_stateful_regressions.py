@@ -270,3 +270,19 @@ async def test_a_hang_up_deduced_from_spurious_not_founds_leaves_no_checkpoint()
         (outcome,) = await rig.finish()
         rig.verify()
         assert outcome.kind == "caller_hung_up"  # what the server said; the caller is off hold
+
+
+async def test_slow_failing_hang_ups_are_each_cut_short() -> None:
+    """Was: each try to hang up a leftover leg waited for LiveKit's answer however long it
+    took: five RemoveParticipant answering 503 after 30 s each used up cleanup's bound.
+    Found as: warm flow on self-hosted LiveKit (`in_room`), the 'briefing' checkpoint
+    failing (503, so the AI takes the call back), and RemoveParticipant answering 503 after
+    30 s, five times."""
+    scenario = {"phones": {"default": {"answer": 0.0, "on_brief": "accept", "decide_after": 0.0}}}
+    async with Rig(scenario, flavor="oss", fault="stateful-slow-failing-hang-ups") as rig:
+        await rig.start(warm())
+        rig.sandbox.add_fault("RoomService.UpdateParticipant", "unavailable")
+        rig.sandbox.add_fault("RoomService.RemoveParticipant", "unavailable", delay=30.0, times=5)
+        (outcome,) = await rig.finish()
+        rig.verify()
+        assert outcome.kind == "returned"
