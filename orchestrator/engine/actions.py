@@ -30,7 +30,35 @@ from orchestrator.livekit import DIAL_MARGIN_S, Dial, classify_dial_error
 if TYPE_CHECKING:
     from orchestrator.engine.transfer import Transfer
 
-__all__ = ["end_leg", "hang_up", "refused", "run_step"]
+__all__ = ["CHECKPOINT_KEYS", "end_leg", "hang_up", "refused", "run_step"]
+
+CHECKPOINT_KEYS = ("transfer.id", "transfer.state", "transfer.consult_room")
+
+
+async def checkpoint(t: Transfer, state: str) -> None:
+    """Record progress on the caller, so a replacement worker can finish or unwind; a
+    failing server gets two more tries."""
+    consult = t.consult_room if t.strategy == "move" else ""
+    values = dict(zip(CHECKPOINT_KEYS, (t.transfer_id, state, consult), strict=True))
+    for pause in (0.5, 1.0, None):
+        try:
+            await t.gateway.set_attributes(t.log, t.room, t.caller_identity, values)
+            return
+        except LiveKitError as error:
+            if error.code == "not_found" and await t.caller_gone():
+                return
+            if pause is None or not error.retryable:
+                raise
+        await t.clock.sleep(pause)
+
+
+async def _progress(t: Transfer, state: str) -> None:
+    """A checkpoint after 'held' must not end a transfer that is going well: a replacement
+    worker unwinds from 'held' as it would from 'briefing'."""
+    try:
+        await checkpoint(t, state)
+    except LiveKitError as error:
+        t.log.warning("transfer.checkpoint_failed", state=state, error=error.code)
 
 
 async def hold(t: Transfer, step: HoldStep) -> str:
@@ -38,7 +66,7 @@ async def hold(t: Transfer, step: HoldStep) -> str:
         await t.media.say_to_caller(t.room, t.render(step.say))
     await t.media.start_hold(t.room, step.music)
     t.start_hold()
-    await t.checkpoint("held")
+    await checkpoint(t, "held")  # without it, a worker lost from here on would leak the legs
     return "held"
 
 
@@ -189,7 +217,7 @@ async def dial(t: Transfer, step: DialStep, name: str) -> str:
                 t.supervisor = None
                 result = "voicemail"
                 continue
-            await t.checkpoint("briefing")
+            await _progress(t, "briefing")
             return "answered"
         if result == "failed":
             if status in (404, 484, 604):
@@ -258,8 +286,7 @@ async def merge(t: Transfer, step: MergeStep) -> str:
     t.merged_at = t.elapsed()
     t.release_hold()
     await t.media.stop_hold(t.room)
-    with contextlib.suppress(LiveKitError):  # bookkeeping must not undo a done merge
-        await t.checkpoint("merged")
+    await _progress(t, "merged")  # bookkeeping must not undo a done merge
     return "merged"
 
 

@@ -12,7 +12,7 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.engine.actions import hang_up, refused
+from orchestrator.engine.actions import CHECKPOINT_KEYS, hang_up, refused
 from orchestrator.engine.in_room import our_legs
 from orchestrator.engine.outcome import OutcomeKind, TransferOutcome
 from orchestrator.errors import LiveKitError, TransferError
@@ -23,7 +23,6 @@ if TYPE_CHECKING:
 __all__ = ["finish"]
 
 _KIND = {"exit": "merged", "return_to_agent": "returned", "hangup": "hung_up"}
-CHECKPOINT_KEYS = ("transfer.id", "transfer.state", "transfer.consult_room")
 _CLEANUP_SECONDS = 15.0
 _LATE_DIAL_GRACE_S = 10.0  # an answer already on its way when the request's deadline passed
 _TRY_SECONDS = 5.0

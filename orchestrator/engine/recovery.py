@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from orchestrator.engine.cleanup import CHECKPOINT_KEYS
+from orchestrator.engine.actions import CHECKPOINT_KEYS
 from orchestrator.engine.in_room import our_legs
 from orchestrator.engine.outcome import TransferOutcome
 from orchestrator.engine.ports import Media

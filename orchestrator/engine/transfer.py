@@ -22,11 +22,10 @@ from statemachine import StateChart
 
 from orchestrator.clock import Clock
 from orchestrator.engine.actions import end_leg, run_step
-from orchestrator.engine.cleanup import CHECKPOINT_KEYS, finish
+from orchestrator.engine.cleanup import finish
 from orchestrator.engine.in_room import cut_off
 from orchestrator.engine.outcome import Attempt, TransferOutcome
 from orchestrator.engine.ports import Media
-from orchestrator.errors import LiveKitError
 from orchestrator.flow.model import BriefStep, Flow
 from orchestrator.flow.values import E164
 from orchestrator.livekit import Gateway
@@ -251,16 +250,6 @@ class Transfer:
         if not self._consult_created and self.strategy == "move":
             self._consult_created = True
             await self.gateway.create_room(self.log, self.consult_room, empty_timeout=60)
-
-    async def checkpoint(self, state: str) -> None:
-        """Record progress on the caller, so a replacement worker can finish or unwind."""
-        consult = self.consult_room if self.strategy == "move" else ""
-        values = dict(zip(CHECKPOINT_KEYS, (self.transfer_id, state, consult), strict=True))
-        try:
-            await self.gateway.set_attributes(self.log, self.room, self.caller_identity, values)
-        except LiveKitError as error:
-            if error.code != "not_found" or not await self.caller_gone():
-                raise
 
     async def caller_gone(self) -> bool:
         """Check a `not_found` about the caller: if they left unseen, end the transfer."""

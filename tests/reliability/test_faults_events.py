@@ -23,7 +23,8 @@ HAPPY = phones({"answer": 2.0, "decide_after": 1.0})
 
 API_FAULTS: dict[str, tuple[dict[str, Any], set[str]]] = {
     "E1-429-on-dial": (fault(DIAL, "resource_exhausted"), {"returned"}),
-    "E1-429-on-hold-checkpoint": (fault(UPDATE, "resource_exhausted"), {"returned"}),
+    "E1-429-on-hold-checkpoint": (fault(UPDATE, "resource_exhausted"), {"merged"}),  # retried
+    "E1-429-on-hold-checkpoint-3x": (fault(UPDATE, "resource_exhausted", times=3), {"returned"}),
     "E1-429-on-create-room": (fault(CREATE_ROOM, "resource_exhausted"), {"returned"}),
     "E1-429-on-every-update": (fault(UPDATE, "resource_exhausted", times=50), {"returned"}),
     "E2-delete-room-fails-always": (fault(DELETE_ROOM, "internal", times=50), {"merged"}),
@@ -44,6 +45,20 @@ async def test_api_fault(case: str) -> None:
         rig.on_state("hold_caller", lambda: rig.sandbox.add_fault(**spec))
         outcome = await rig.run(warm())
         assert outcome.kind in kinds, outcome
+
+
+@pytest.mark.parametrize("state", ["briefing", "merged"])
+async def test_a_checkpoint_after_the_hold_failing_does_not_end_the_transfer(state: str) -> None:
+    """E1 on the bookkeeping of a transfer going well: the 'briefing' and 'merged'
+    checkpoints are tried three times each, then the failure is logged and the transfer
+    goes on (a replacement worker unwinds from 'held' as it would from 'briefing')."""
+    step = "dial_supervisor" if state == "briefing" else "merge_call"
+    async with Rig(HAPPY, fault=f"E1-{state}-checkpoint-fails") as rig:
+        rig.on_state(step, lambda: rig.sandbox.add_fault(UPDATE, "unavailable", times=3))
+        outcome = await rig.run(warm())
+        assert outcome.kind == "merged"
+        failed = [e for e in rig.tap.entries if e["event"] == "transfer.checkpoint_failed"]
+        assert [(e["state"], e["error"]) for e in failed] == [(state, "unavailable")]
 
 
 @pytest.mark.parametrize("code", ["unavailable", "resource_exhausted", "internal"])
