@@ -41,8 +41,16 @@ async def checkpoint(t: Transfer, state: str) -> None:
     consult = t.consult_room if t.strategy == "move" else ""
     values = dict(zip(CHECKPOINT_KEYS, (t.transfer_id, state, consult), strict=True))
     for pause in (0.5, 1.0, None):
+        # Left running if the step is cancelled: cleanup waits for it, or it could land
+        # after the checkpoint is cleared.
+        write = asyncio.ensure_future(
+            t.gateway.set_attributes(t.log, t.room, t.caller_identity, values)
+        )
+        write.add_done_callback(_retrieved)
+        t.writes.add(write)
+        write.add_done_callback(t.writes.discard)
         try:
-            await t.gateway.set_attributes(t.log, t.room, t.caller_identity, values)
+            await asyncio.shield(write)
             return
         except LiveKitError as error:
             if error.code == "not_found" and await t.caller_gone():

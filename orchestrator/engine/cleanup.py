@@ -16,6 +16,7 @@ from orchestrator.engine.actions import CHECKPOINT_KEYS, hang_up, refused
 from orchestrator.engine.in_room import our_legs
 from orchestrator.engine.outcome import OutcomeKind, TransferOutcome
 from orchestrator.errors import LiveKitError, TransferError
+from orchestrator.livekit import REQUEST_TIMEOUT_S
 
 if TYPE_CHECKING:
     from orchestrator.engine.transfer import Transfer
@@ -24,7 +25,7 @@ __all__ = ["finish"]
 
 _KIND = {"exit": "merged", "return_to_agent": "returned", "hangup": "hung_up"}
 _CLEANUP_SECONDS = 15.0
-_LATE_DIAL_GRACE_S = 10.0  # an answer already on its way when the request's deadline passed
+_LATE_ANSWER_S = 10.0  # an answer already on its way when the request's deadline passed
 _TRY_SECONDS = 5.0
 _DELETE_TRY_SECONDS = 3.0
 # What must not be left behind (a live leg, a stale checkpoint) is tried 12 times over about
@@ -64,7 +65,7 @@ async def finish(t: Transfer, trigger: str) -> TransferOutcome:
         await _quietly(t, "delete_consult_room", _delete_consult_room(t), seconds=_PERSIST_S)
     if t.dialing is not None:  # a dial the server has may still create its leg
         call, deadline = t.dialing
-        wait = max(deadline - t.clock.now(), 0.0) + _LATE_DIAL_GRACE_S
+        wait = max(deadline - t.clock.now(), 0.0) + _LATE_ANSWER_S
         await _quietly(t, "late_dial", _late_dial(t, call, wait), seconds=wait + _CLEANUP_SECONDS)
     exits = step is not None and step.type == "exit"
     keep = t.supervisor if t.merged_at is not None and not caller_gone and exits else None
@@ -83,6 +84,8 @@ async def finish(t: Transfer, trigger: str) -> TransferOutcome:
             t.gateway.remove_participant(t.log, t.room, t.caller_identity),
         )
     elif final != "cold_transferred" and (was_held or not caller_gone):
+        if t.writes:  # a checkpoint write cut short would undo the clear if it landed after
+            await _quietly(t, "checkpoint_writes", _late_writes(t), seconds=_PERSIST_S)
         # After a hang-up too: one the engine deduced from a not_found may have been wrong.
         await _quietly(t, "clear_checkpoint", _clear_checkpoint(t), seconds=_PERSIST_S)
     kind, reason = _kind(t, final, trigger)
@@ -124,6 +127,15 @@ async def _clear_checkpoint(t: Transfer) -> None:
         return True
 
     await _retried(t, clear, "the transfer's checkpoint could not be cleared")
+
+
+async def _late_writes(t: Transfer) -> None:
+    """Wait for checkpoint writes cut short as long as their client would, and a little
+    more; one LiveKit applies later still is beyond what the library can see."""
+    with contextlib.suppress(TimeoutError):
+        await t.within(REQUEST_TIMEOUT_S + _LATE_ANSWER_S, asyncio.wait(set(t.writes)))
+    for write in list(t.writes):
+        write.cancel()
 
 
 async def _late_dial(t: Transfer, call: asyncio.Future[None], wait: float) -> None:

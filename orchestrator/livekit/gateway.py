@@ -13,6 +13,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+import aiohttp
 from livekit import api
 
 from orchestrator.errors import LiveKitError
@@ -25,7 +26,10 @@ from orchestrator.livekit.messages import (
 )
 from orchestrator.logs import mask
 
-__all__ = ["DIAL_MARGIN_S", "Gateway", "classify_dial_error"]
+__all__ = ["DIAL_MARGIN_S", "REQUEST_TIMEOUT_S", "Gateway", "classify_dial_error"]
+
+REQUEST_TIMEOUT_S = 10.0
+"""How long the client waits for any answer but a dial's (the SDK's default, made explicit)."""
 
 DIAL_MARGIN_S = 10.0
 """A dial's request timeout is its ring timeout plus this: the answer of a call answered on
@@ -72,7 +76,8 @@ class Gateway:
 
     def __init__(self, url: str, api_key: str, api_secret: str) -> None:
         # failover=False: a replayed CreateSIPParticipant would ring a second phone.
-        self.client = api.LiveKitAPI(url, api_key, api_secret, failover=False)
+        timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
+        self.client = api.LiveKitAPI(url, api_key, api_secret, timeout=timeout, failover=False)
         self.inflight = 0
         """Calls sent and not yet answered (a simulation moves time only when every one of
         them waits on simulated time at the server)."""

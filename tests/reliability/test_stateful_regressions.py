@@ -287,3 +287,19 @@ async def test_slow_failing_hang_ups_are_each_cut_short() -> None:
         (outcome,) = await rig.finish()
         rig.verify()
         assert outcome.kind == "returned"
+
+
+async def test_a_checkpoint_write_cut_short_does_not_land_after_the_clear() -> None:
+    """Was: a transfer cancelled while its 'briefing' checkpoint write was still at the
+    server cleared the checkpoint, then that write landed and put it back.
+    Found as: chain flow, UpdateParticipant answering 0.5 s late, the transfer cancelled
+    0.1 s later."""
+    scenario = {"phones": {"default": {"answer": 0.0, "on_brief": "accept", "decide_after": 0.0}}}
+    async with Rig(scenario, fault="stateful-late-checkpoint-write") as rig:
+        await rig.start(flow("supervisor_chain"))
+        rig.sandbox.add_fault("RoomService.UpdateParticipant", None, delay=0.5)  # type: ignore[arg-type]
+        await rig.advance(0.1)
+        rig.cancel()
+        (outcome,) = await rig.finish()
+        rig.verify()
+        assert (outcome.kind, outcome.reason) == ("failed", "cancelled")
