@@ -122,8 +122,7 @@ async def _clear_checkpoint(t: Transfer) -> None:
         except LiveKitError as error:
             if error.code != "not_found":
                 raise
-            # Checked, not trusted: None means the caller has left, and nothing is to clear.
-            return await t.gateway.get_participant(t.log, t.room, t.caller_identity) is None
+            return await t.caller_left()  # checked, not trusted: then there is nothing to clear
         return True
 
     await _retried(t, clear, "the transfer's checkpoint could not be cleared")

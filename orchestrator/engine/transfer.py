@@ -254,10 +254,17 @@ class Transfer:
 
     async def caller_gone(self) -> bool:
         """Check a `not_found` about the caller: if they left unseen, end the transfer."""
-        if await self.gateway.get_participant(self.log, self.room, self.caller_identity) is None:
+        if await self.caller_left():
             self.post("caller_hangup")
             return True
         return False
+
+    async def caller_left(self) -> bool:
+        """Asked two ways: a `not_found` from one API can be wrong (a stale node's view)."""
+        if await self.gateway.get_participant(self.log, self.room, self.caller_identity):
+            return False
+        listed = await self.gateway.list_participants(self.log, self.room)
+        return all(info.identity != self.caller_identity for info in listed)
 
     async def within(self, seconds: float, work: Awaitable[T]) -> T:
         """`work`, or TimeoutError after `seconds` of simulated time."""

@@ -69,6 +69,7 @@ RPCS = [
     CREATE_ROOM,
     DELETE_ROOM,
     "RoomService.GetParticipant",
+    "RoomService.ListParticipants",
     "RoomService.RemoveParticipant",
     "RoomService.UpdateSubscriptions",
     "SIP.TransferSIPParticipant",
