@@ -66,7 +66,7 @@ async def finish(t: Transfer, trigger: str) -> TransferOutcome:
     if t.dialing is not None:  # a dial the server has may still create its leg
         call, deadline = t.dialing
         wait = max(deadline - t.clock.now(), 0.0) + _LATE_ANSWER_S
-        await _quietly(t, "late_dial", _late_dial(t, call, wait), seconds=wait + _CLEANUP_SECONDS)
+        await _quietly(t, "late_dial", _late_dial(t, call, wait), seconds=wait + _PERSIST_S)
     exits = step is not None and step.type == "exit"
     keep = t.supervisor if t.merged_at is not None and not caller_gone and exits else None
     if t.strategy == "in_room" and t.attempts:  # their legs are in the caller's room
@@ -147,7 +147,7 @@ async def _late_dial(t: Transfer, call: asyncio.Future[None], wait: float) -> No
         return  # the phone refused it: no leg (any other error may be a lost answer)
     call.cancel()
     if t.strategy == "move":  # the leg's join created the consult room again
-        await t.gateway.delete_room(t.log, t.consult_room)
+        await _delete_consult_room(t)
     # in_room: the hang-up of every leg of ours in the caller's room comes next in `finish`
 
 
