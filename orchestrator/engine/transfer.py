@@ -261,7 +261,8 @@ class Transfer:
 
     async def caller_left(self) -> bool:
         """Asked two ways: a `not_found` from one API can be wrong (a stale node's view)."""
-        if await self.gateway.get_participant(self.log, self.room, self.caller_identity):
+        caller = await self.gateway.get_participant(self.log, self.room, self.caller_identity)
+        if caller is not None:
             return False
         listed = await self.gateway.list_participants(self.log, self.room)
         return all(info.identity != self.caller_identity for info in listed)
