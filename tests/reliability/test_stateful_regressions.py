@@ -12,6 +12,9 @@ from tests.reliability.cases import DIAL
 from tests.reliability.harness import flow, warm
 from tests.reliability.rig import Rig
 
+ACCEPTS = {"answer": 0.0, "on_brief": "accept", "decide_after": 0.0}
+"""A supervisor's phone that answers at once and accepts the call as soon as briefed."""
+
 
 async def test_a_failed_reconcile_leaves_no_second_live_leg() -> None:
     """Was: a dial whose answer was lost, then whose reconciling GetParticipant failed too,
@@ -19,7 +22,7 @@ async def test_a_failed_reconcile_leaves_no_second_live_leg() -> None:
     Found as: chain flow, an owned-only trunk (so a caller-ID fallback redial), the
     redial's answer lost (503) and the GetParticipant that reconciles it failing (503)."""
     scenario = {
-        "phones": {"default": {"answer": 0.0, "on_brief": "accept", "decide_after": 0.0}},
+        "phones": {"default": ACCEPTS},
         "trunk": {"caller_id_policy": "owned_only"},
     }
     async with Rig(scenario, fault="stateful-failed-reconcile") as rig:
@@ -37,8 +40,7 @@ async def test_a_failed_removal_leaves_no_second_live_leg() -> None:
     Found as: chain flow, the supervisor answers, the 'briefing' checkpoint fails (503; the
     attempt failed then, it is only logged now), and the RemoveParticipant that ends that
     attempt's leg fails (503) too. Kept with the first supervisor declining instead."""
-    accept = {"answer": 0.0, "on_brief": "accept", "decide_after": 0.0}
-    scenario = {"phones": {"default": accept, "+15105550100": {**accept, "on_brief": "decline"}}}
+    scenario = {"phones": {"default": ACCEPTS, "+15105550100": {**ACCEPTS, "on_brief": "decline"}}}
     async with Rig(scenario, fault="stateful-failed-removal") as rig:
         rig.on_state(
             "dial_supervisors",
@@ -53,7 +55,7 @@ async def test_a_spurious_not_found_leaves_no_checkpoint() -> None:
     """Was: a not_found answer to clearing the checkpoint was taken as "the caller left"
     without checking, so the caller kept a stale `transfer.state`.
     Found as: chain flow, an UpdateParticipant answered not_found, then a cancel."""
-    scenario = {"phones": {"default": {"answer": 0.0, "on_brief": "accept", "decide_after": 0.0}}}
+    scenario = {"phones": {"default": ACCEPTS}}
     async with Rig(scenario, fault="stateful-spurious-not-found") as rig:
         await rig.start(flow("supervisor_chain"))
         rig.sandbox.add_fault("RoomService.UpdateParticipant", "not_found")
@@ -83,7 +85,7 @@ async def test_a_dial_that_lands_after_the_end_is_hung_up(delay: float, answer: 
     if answer == "lost":
         slow.update(code="unavailable", lose_response=True)
     scenario = {
-        "phones": {"default": {"answer": 0.0, "on_brief": "accept", "decide_after": 0.0}},
+        "phones": {"default": ACCEPTS},
         "caller": {"hangup_after": 1.0},
         "faults": [slow],
     }
@@ -97,7 +99,7 @@ async def test_a_transfer_requested_after_the_caller_left_a_merged_call() -> Non
     the caller left a merged call it took the supervisor, held them and dialled.
     Found as: merged at once, the caller hangs up, the transfer is requested again (the
     worker integration passes `caller_identity`; direct library users may not)."""
-    scenario = {"phones": {"default": {"answer": 0.0, "on_brief": "accept", "decide_after": 0.0}}}
+    scenario = {"phones": {"default": ACCEPTS}}
     async with Rig(scenario, fault="stateful-supervisor-taken-for-the-caller") as rig:
         first = await rig.start(flow("supervisor_chain"))
         await rig.run_until(first.outcome)
@@ -114,7 +116,7 @@ async def test_a_spurious_not_found_on_delete_room_leaves_no_leg() -> None:
     checking, and the supervisor's leg the server still had stayed live in it.
     Found as: warm flow, a stale 'supervisor left' event ends the brief, then the
     consult room's DeleteRoom is answered not_found while the room and the leg exist."""
-    scenario = {"phones": {"default": {"answer": 0.0, "on_brief": "accept", "decide_after": 0.0}}}
+    scenario = {"phones": {"default": ACCEPTS}}
     async with Rig(scenario, fault="stateful-spurious-not-found-on-delete") as rig:
         transfer = await rig.start(warm())
         transfer.participant_left(transfer.consult_room, f"supervisor-{transfer.transfer_id}-1")
@@ -131,7 +133,7 @@ async def test_failing_updates_leave_no_checkpoint(times: int, delay: float) -> 
     Found as: warm flow, UpdateParticipant answering 503 five times in a row from the
     start (the hold checkpoint fails, then every try to clear it); and answering 503 after
     30 s, twice."""
-    scenario = {"phones": {"default": {"answer": 0.0, "on_brief": "accept", "decide_after": 0.0}}}
+    scenario = {"phones": {"default": ACCEPTS}}
     async with Rig(scenario, fault=f"stateful-checkpoint-not-cleared-{times}") as rig:
         await rig.start(warm())
         rig.sandbox.add_fault(
@@ -184,7 +186,7 @@ async def test_a_failed_hang_up_of_a_moved_supervisor_is_retried() -> None:
     GetParticipant slow, the caller hanging up meanwhile, and the RemoveParticipant that
     hangs up the moved supervisor failing once (503)."""
     scenario = {
-        "phones": {"default": {"answer": 0.0, "on_brief": "accept", "decide_after": 0.0}},
+        "phones": {"default": ACCEPTS},
         "caller": {"hangup_after": 0.5},
     }
     async with Rig(scenario, fault="stateful-moved-supervisor-hang-up-fails") as rig:
@@ -247,7 +249,7 @@ async def test_failing_hang_ups_of_an_in_room_leg_are_retried_long_enough() -> N
     growing pauses, but within a 15 s bound: five slow 503s used it up and the leg stayed.
     Found as: chain flow on self-hosted LiveKit (`in_room`), the caller hanging up while the
     supervisor's phone rings, then RemoveParticipant answering 503 after 0.5 s, five times."""
-    scenario = {"phones": {"default": {"answer": 0.0, "on_brief": "accept", "decide_after": 0.0}}}
+    scenario = {"phones": {"default": ACCEPTS}}
     async with Rig(scenario, flavor="oss", fault="stateful-in-room-hang-up-retried") as rig:
         await rig.start(flow("supervisor_chain"))
         rig.caller_hangs_up()
@@ -264,7 +266,7 @@ async def test_a_hang_up_deduced_from_spurious_not_founds_leaves_no_checkpoint()
     skipped clearing the checkpoint of a caller who had, in fact, stayed. Now a departure
     is confirmed by the room's listing too, and the transfer goes on.
     Found as: chain flow, both calls answered not_found once (without doing the work)."""
-    scenario = {"phones": {"default": {"answer": 0.0, "on_brief": "accept", "decide_after": 0.0}}}
+    scenario = {"phones": {"default": ACCEPTS}}
     async with Rig(scenario, fault="stateful-deduced-hang-up-checkpoint") as rig:
         await rig.start(flow("supervisor_chain"))
         rig.sandbox.add_fault("RoomService.GetParticipant", "not_found")
@@ -295,7 +297,7 @@ async def test_a_checkpoint_write_cut_short_does_not_land_after_the_clear() -> N
     server cleared the checkpoint, then that write landed and put it back.
     Found as: chain flow, UpdateParticipant answering 0.5 s late, the transfer cancelled
     0.1 s later."""
-    scenario = {"phones": {"default": {"answer": 0.0, "on_brief": "accept", "decide_after": 0.0}}}
+    scenario = {"phones": {"default": ACCEPTS}}
     async with Rig(scenario, fault="stateful-late-checkpoint-write") as rig:
         await rig.start(flow("supervisor_chain"))
         rig.sandbox.add_fault("RoomService.UpdateParticipant", None, delay=0.5)  # type: ignore[arg-type]
@@ -313,7 +315,7 @@ async def test_a_spurious_not_found_on_the_check_of_a_clear_leaves_no_checkpoint
     Found as: chain flow, an owned-only trunk, RemoveParticipant failing (503) five times,
     then UpdateParticipant and GetParticipant answering not_found once each."""
     scenario = {
-        "phones": {"default": {"answer": 0.0, "on_brief": "accept", "decide_after": 0.0}},
+        "phones": {"default": ACCEPTS},
         "trunk": {"caller_id_policy": "owned_only"},
     }
     async with Rig(scenario, fault="stateful-spurious-not-found-on-the-check") as rig:
@@ -333,7 +335,7 @@ async def test_a_late_dial_into_a_room_that_fails_to_delete_leaves_no_leg() -> N
     dialled), that dial parked 5 s at the server, the caller hanging up at 0.5 s, and
     DeleteRoom failing (503) five times."""
     scenario = {
-        "phones": {"default": {"answer": 0.0, "on_brief": "accept", "decide_after": 0.0}},
+        "phones": {"default": ACCEPTS},
         "caller": {"hangup_after": 0.5},
     }
     async with Rig(scenario, fault="stateful-late-dial-delete-fails") as rig:
