@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench lock clean reliability
+.PHONY: demo test lint bench lock clean reliability e2e stack-build stack-up stack-down
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,7 +20,7 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy orchestrator
+	$(BIN)/mypy orchestrator stack
 
 test: lint
 	$(BIN)/pytest
@@ -37,6 +37,27 @@ reliability: $(STAMP)
 	RELIABILITY_REPORT=build/reliability.json RELIABILITY_EXAMPLES=$(RELIABILITY_EXAMPLES) \
 		$(BIN)/pytest tests/reliability -q -p no:cacheprovider; status=$$?; \
 		$(BIN)/python tests/reliability/report.py build/reliability.json; exit $$status
+
+# The real LiveKit stack (livekit-server, livekit-sip, Redis, sipp; versions pinned in
+# stack/versions.env): built into build/stack/ by Go and apt when missing, run on 127.0.0.1.
+stack-build: $(STAMP)
+	$(BIN)/python -m stack build
+
+stack-up: $(STAMP)
+	$(BIN)/python -m stack up
+
+stack-down: $(STAMP)
+	$(BIN)/python -m stack down
+
+# Conformance (sandbox vs real server) and the engine end to end on the real stack; the
+# session starts the stack (unless `make stack-up` runs one) and always stops it. The last
+# line printed is the JSON of the figures the tests counted. Fails (after printing them)
+# when a test fails.
+e2e: $(STAMP)
+	@rm -f build/e2e.json
+	$(BIN)/python -m stack build
+	E2E_REPORT=build/e2e.json $(BIN)/pytest tests/e2e -q -p no:cacheprovider; status=$$?; \
+		$(BIN)/python tests/e2e/report.py build/e2e.json; exit $$status
 
 lock: $(STAMP)
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^livekit-warm-transfer' > requirements.lock

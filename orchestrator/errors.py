@@ -84,7 +84,12 @@ class LiveKitError(OrchestratorError):
 
     @property
     def denied(self) -> bool:
-        """The API key or its grants were refused: retrying will not help, a new key will."""
+        """The API key or its grants were refused: retrying will not help, a new key will.
+
+        Not a phone's refusal: LiveKit's SIP bridge answers a dial refused with SIP 403 or
+        603 `permission_denied` too, with the SIP status attached."""
+        if self.sip_status is not None:
+            return False
         return self.code in ("unauthenticated", "permission_denied") or self.status == 401
 
     @property

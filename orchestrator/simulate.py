@@ -89,6 +89,9 @@ def connect(sandbox: Sandbox, engine: TransferEngine, media: RecordingMedia) -> 
         for transfer in list(engine.active.values()):
             if event.kind == "participant_joined":
                 transfer.participant_joined(event.room, who)
+            elif event.kind == "track_published" and event.participant is not None:
+                for track in event.participant.tracks:
+                    transfer.track_published(event.room, who, track.sid)
             elif event.kind == "participant_left":
                 transfer.participant_left(event.room, who)
             elif event.kind == "sip_dtmf_received":

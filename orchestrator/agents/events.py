@@ -16,12 +16,14 @@ __all__ = ["EventFeed"]
 class _Hooks:
     room: rtc.Room
     joined: Callable[[rtc.RemoteParticipant], None]
+    published: Callable[[rtc.RemoteTrackPublication, rtc.RemoteParticipant], None]
     left: Callable[[rtc.RemoteParticipant], None]
     dtmf: Callable[[rtc.SipDTMF], None]
 
 
 class EventFeed:
-    """Forwards `rtc.Room` events to whichever transfer `running()` returns.
+    """Forwards `rtc.Room` events to whichever transfer `running()` returns: participants
+    joining and leaving, tracks published, DTMF digits.
 
     Rooms are attached under the name the transfer knows them by (the caller room, a consult
     room); `detach_all` removes every handler this feed added, so nothing outlives a transfer.
@@ -44,6 +46,12 @@ class EventFeed:
             if (transfer := self._running()) is not None:
                 transfer.participant_joined(name, participant.identity)
 
+        def published(
+            publication: rtc.RemoteTrackPublication, participant: rtc.RemoteParticipant
+        ) -> None:
+            if (transfer := self._running()) is not None:
+                transfer.track_published(name, participant.identity, publication.sid)
+
         def left(participant: rtc.RemoteParticipant) -> None:
             if (transfer := self._running()) is not None:
                 transfer.participant_left(name, participant.identity)
@@ -54,15 +62,17 @@ class EventFeed:
                 transfer.dtmf(name, event.participant.identity, event.digit)
 
         room.on("participant_connected", joined)
+        room.on("track_published", published)
         room.on("participant_disconnected", left)
         room.on("sip_dtmf_received", dtmf)
-        self._hooks[id(room)] = _Hooks(room, joined, left, dtmf)
+        self._hooks[id(room)] = _Hooks(room, joined, published, left, dtmf)
 
     def detach(self, room: rtc.Room) -> None:
         hooks = self._hooks.pop(id(room), None)
         if hooks is None:
             return
         room.off("participant_connected", hooks.joined)
+        room.off("track_published", hooks.published)
         room.off("participant_disconnected", hooks.left)
         room.off("sip_dtmf_received", hooks.dtmf)
 

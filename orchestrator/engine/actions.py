@@ -218,7 +218,7 @@ async def dial(t: Transfer, step: DialStep, name: str) -> str:
         if result == "answered":
             assert t.supervisor is not None
             if t.strategy == "in_room":  # the bridge has just subscribed them to everyone
-                await isolate(t, t.supervisor, answered=True)
+                await isolate(t, t.supervisor)
             if await t.media.screen_answer(t.leg_room, t.supervisor) == "machine":
                 t.attempts[-1].result = "voicemail"
                 await end_leg(t, t.supervisor)

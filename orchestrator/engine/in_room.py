@@ -1,13 +1,18 @@
 """The `in_room` merge strategy, for servers without MoveParticipant (self-hosted LiveKit).
 
 The supervisor is dialled straight into the caller's room. LiveKit's SIP bridge joins the room
-as `dialing` and publishes its audio track before it sends the INVITE, but subscribes to the
-room's tracks only once the call is connected (it joins with auto-subscribe off). So:
+as `dialing`, publishes its audio track while the phone rings (after the join: seen on the
+real server), and subscribes to the room's tracks only once the call is connected (it joins
+with auto-subscribe off). The caller's own bridge subscribes to every audio track published
+after it connected, the supervisor's too. So:
 
-* at the join, the caller is unsubscribed from the supervisor's track: nothing the supervisor's
-  phone sends (a dial tone, their first words) ever reaches the caller;
-* at the answer, the supervisor is unsubscribed from every track in the room (the caller's
-  voice, the hold audio), which the bridge has just subscribed to.
+* when the supervisor's track is published (and at the join, if it is there already), the
+  people in the room are unsubscribed from it: nothing the supervisor's phone sends (a dial
+  tone, their first words) reaches the caller;
+* at the answer, both again: the people from the supervisor's tracks (in case the caller's
+  bridge subscribed after the first cut: the last subscription change wins), and the
+  supervisor from every track in the room (the caller's voice, the hold audio), which the
+  bridge has just subscribed to.
 
 The brief is spoken on a track the agent lets only the supervisor hear. Accepting opens both
 paths; anything else removes the supervisor's leg from the room.
@@ -28,19 +33,17 @@ if TYPE_CHECKING:
 __all__ = ["cut_off", "isolate", "open_paths", "our_legs"]
 
 
-async def isolate(t: Transfer, supervisor: str, *, answered: bool) -> None:
-    """Keep `supervisor` and the people in the caller's room from hearing each other: the
-    people at the join, the supervisor once answered (the people again if the join was missed).
-    """
-    await _paths(t, supervisor, subscribe=False, people=supervisor not in t.cut_off, them=answered)
-    t.cut_off.add(supervisor)
+async def isolate(t: Transfer, supervisor: str) -> None:
+    """At the answer: `supervisor` and the people in the caller's room stop hearing each
+    other."""
+    await _paths(t, supervisor, subscribe=False, people=True, them=True)
 
 
-async def cut_off(t: Transfer, supervisor: str) -> None:
-    """At the join: the people in the room stop hearing the leg; a failure is logged (the
-    answer does it again)."""
+async def cut_off(t: Transfer, supervisor: str, track: str | None = None) -> None:
+    """At the join, or when the leg publishes `track`: the people in the room stop hearing
+    the leg; a failure is logged (the answer does it again)."""
     try:
-        await isolate(t, supervisor, answered=False)
+        await _paths(t, supervisor, subscribe=False, people=True, them=False, track=track)
     except Exception as error:
         t.log.warning("transfer.isolate_failed", error=type(error).__name__)
 
@@ -51,10 +54,18 @@ async def open_paths(t: Transfer, supervisor: str) -> None:
 
 
 async def _paths(
-    t: Transfer, supervisor: str, *, subscribe: bool, people: bool, them: bool
+    t: Transfer,
+    supervisor: str,
+    *,
+    subscribe: bool,
+    people: bool,
+    them: bool,
+    track: str | None = None,
 ) -> None:
     everyone = await t.gateway.list_participants(t.log, t.room)
     theirs = [sid for p in everyone if p.identity == supervisor for sid in p.tracks]
+    if track is not None and track not in theirs:  # the listing may lag the publication
+        theirs.append(track)
     others = [p for p in everyone if p.identity != supervisor]
     if not theirs and not any(p.identity == supervisor for p in everyone):
         return  # gone already: nothing to keep apart

@@ -93,8 +93,6 @@ class Transfer:
         """How the supervisor joins the caller: `move` from the consult room, or `in_room`
         (dialled into the caller's room; see `orchestrator.engine.in_room`)."""
         self.isolating: set[asyncio.Task[None]] = set()
-        self.cut_off: set[str] = set()
-        """Supervisor legs the people in the caller's room can no longer hear."""
         self.log = log
         self._machine = machine()
         self._table = _table(machine)
@@ -184,9 +182,19 @@ class Transfer:
         """Feed a room event: someone joined. With `in_room`, the caller is cut off from a
         supervisor leg still dialling, before anyone can answer."""
         if self.strategy == "in_room" and room == self.room and identity == self.supervisor:
-            task = asyncio.ensure_future(cut_off(self, identity))
-            self.isolating.add(task)
-            task.add_done_callback(self.isolating.discard)
+            self._cut_off(identity, None)
+
+    def track_published(self, room: str, identity: str, track: str) -> None:
+        """Feed a room event: someone published the track with sid `track`. With `in_room`,
+        the caller is cut off from a supervisor leg's track as soon as it exists (LiveKit's
+        SIP bridge publishes it while the phone rings; the caller's bridge subscribes to it)."""
+        if self.strategy == "in_room" and room == self.room and identity == self.supervisor:
+            self._cut_off(identity, track)
+
+    def _cut_off(self, identity: str, track: str | None) -> None:
+        task = asyncio.ensure_future(cut_off(self, identity, track))
+        self.isolating.add(task)
+        task.add_done_callback(self.isolating.discard)
 
     def dtmf(self, room: str, identity: str, digit: str) -> None:
         """Feed a DTMF digit received from a participant."""
@@ -389,7 +397,7 @@ class Transfer:
         except Exception as error:  # an API or media failure is the step's `failed` outcome
             self.log.warning("transfer.step_failed", step=name, error=type(error).__name__)
             code = getattr(error, "code", "")
-            if code in ("unauthenticated", "permission_denied"):
+            if getattr(error, "denied", False):  # the key, not a phone (LiveKitError.denied)
                 self.failure_reason = "permission"
             elif code in ("invalid_argument", "not_found", "failed_precondition"):
                 self.failure_reason = "config_error"

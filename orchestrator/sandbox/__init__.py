@@ -8,8 +8,9 @@ Layers: `twirp` (errors), `auth` (tokens and grants), `state` (rooms, participan
 except the clock and the strict YAML reader.
 """
 
+from orchestrator.sandbox.legs import PhoneLog
 from orchestrator.sandbox.sandbox import Sandbox
 from orchestrator.sandbox.scenario import Scenario, load_scenario
 from orchestrator.sandbox.state import Event
 
-__all__ = ["Event", "Sandbox", "Scenario", "load_scenario"]
+__all__ = ["Event", "PhoneLog", "Sandbox", "Scenario", "load_scenario"]

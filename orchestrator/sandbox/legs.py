@@ -1,18 +1,24 @@
 """SIP call legs and the scripted phones at their far end.
 
 An outbound leg follows LiveKit's SIP bridge: the participant joins the room first with
-`sip.callStatus = dialing` and publishes its audio track at once, then `ringing`, then (after
-DTMF, `automation`) `active` once the scripted phone answers, when it subscribes to every track
-in the room (the bridge joins with auto-subscribe off and subscribes once connected). A failed
+`sip.callStatus = dialing`, then `ringing`, publishes its audio track just after that (a
+`track_published` event: later than the join, as on the real server), then (after DTMF,
+`automation`) `active` once the scripted phone answers, when it subscribes to every track in
+the room (the bridge joins with auto-subscribe off and subscribes once connected). A failed
 call just leaves the room with the disconnect reason the bridge uses. After answering, the
 phone reacts to the brief as the scenario says: DTMF `1` (accept), DTMF `2` (decline), a
 hang-up, or silence. The inbound caller is a leg too.
+
+Each leg keeps a `PhoneLog`: the SIP requests its phone received, as the real bridge sends
+them (a CANCEL when LiveKit gives up on a ringing phone, a BYE when it hangs up an answered
+one; no ACK after the 487 that answers a CANCEL).
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import Literal
 
 from livekit.protocol import models
 
@@ -20,13 +26,14 @@ from orchestrator.sandbox.scenario import PhoneSpec, Scenario
 from orchestrator.sandbox.state import Event, World, new_id
 from orchestrator.sandbox.twirp import PSRPC_PREFIX, TwirpError, sip_error
 
-__all__ = ["Leg", "Legs"]
+__all__ = ["Leg", "Legs", "PhoneLog"]
 
 DEFAULT_RINGING_TIMEOUT = 180.0  # the open-source SIP bridge's default
 _RINGING_AFTER = 0.1
+_PUBLISHED_AFTER = 0.15
 _REJECT_AFTER = 0.5
 _VOICEMAIL_AFTER = 2.0
-_FAILURES = {"busy": 486, "decline": 603, "unavailable": 480}
+_FAILURES = {"busy": 486, "decline": 603, "unavailable": 480, "request_timeout": 408}
 _UNAVAILABLE = {404, 408, 480}
 REJECTED = models.DisconnectReason.USER_REJECTED
 UNAVAILABLE = models.DisconnectReason.USER_UNAVAILABLE
@@ -34,10 +41,36 @@ HUNG_UP = models.DisconnectReason.CLIENT_INITIATED
 
 
 @dataclass
+class PhoneLog:
+    """What the phone at the far end of one SIP leg received: its SIP requests, in order.
+
+    An outbound leg's phone gets `INVITE` (showing `from_number`), `ACK` after its final
+    answer, `CANCEL` when LiveKit gives up while it rings, `BYE` when LiveKit hangs up; the
+    inbound caller's phone gets `REFER` (a cold transfer) and `BYE`.
+    """
+
+    direction: Literal["outbound", "inbound"]
+    room: str
+    identity: str
+    number: str
+    from_number: str
+    received: list[str] = field(default_factory=list)
+    answered: bool = False
+    over: bool = False
+
+    def end(self, *requests: str) -> None:
+        """The call is over; the phone received `requests` last (once, whoever ends it)."""
+        if not self.over:
+            self.received.extend(requests)
+            self.over = True
+
+
+@dataclass
 class Leg:
     room: str
     identity: str
     call_id: str
+    log: PhoneLog
     status: str = "dialing"
     transfer_to: str = ""
     transfer: asyncio.Future[bool] | None = None
@@ -54,6 +87,7 @@ class Legs:
         self.world = world
         self.scenario = scenario
         self.legs: dict[tuple[str, str], Leg] = {}
+        self.logs: list[PhoneLog] = []
         self.pending_hangups: dict[str, tuple[Leg, float]] = {}
         world.subscribers.append(self._on_event)
 
@@ -65,7 +99,12 @@ class Legs:
         leg = self.legs.get(key)
         if leg is not None and leg.sid == event.participant.sid:  # not a newer same-named leg
             del self.legs[key]
-            self._settle(leg, TwirpError("canceled", PSRPC_PREFIX + "call canceled"))
+            self._hung_up_by_livekit(leg)
+            self._settle(leg, TwirpError("canceled", PSRPC_PREFIX + "sip request timed out"))
+
+    @staticmethod
+    def _hung_up_by_livekit(leg: Leg) -> None:
+        leg.log.end("BYE" if leg.log.answered else "CANCEL")
 
     def get(self, room: str, identity: str) -> Leg | None:
         return self.legs.get((room, identity))
@@ -73,7 +112,7 @@ class Legs:
     def moved(self, room: str, destination: str, identity: str) -> None:
         leg = self.legs.pop((room, identity), None)
         if leg is not None:
-            leg.room = destination
+            leg.room = leg.log.room = destination
             self.legs[(destination, identity)] = leg
 
     def _status(self, leg: Leg, status: str) -> None:
@@ -87,11 +126,15 @@ class Legs:
             track = models.TrackInfo(sid=new_id("TR_"), type=models.TrackType.AUDIO, name="phone")
             track.source = models.TrackSource.MICROPHONE
             member.info.tracks.append(track)
+            self.world.emit("track_published", leg.room, participant=member.info)
+
+    def _new_log(self, leg: Leg) -> None:
+        self.logs.append(leg.log)
 
     def close(self) -> None:
         """The sandbox stops: every call ends, and whoever waits on one gets an answer."""
         for leg in list(self.legs.values()):
-            self._settle(leg, TwirpError("canceled", PSRPC_PREFIX + "call canceled"))
+            self._settle(leg, TwirpError("canceled", PSRPC_PREFIX + "sip request timed out"))
             if leg.transfer is not None and not leg.transfer.done():
                 leg.transfer.cancel()
         self.legs.clear()
@@ -108,9 +151,15 @@ class Legs:
         if not leg.ended.done():
             leg.ended.set_result(None)
 
-    def _end(self, leg: Leg, reason: int, error: TwirpError | None = None) -> None:
-        """The call is over: resolve waiters, then leave the room if still there."""
-        self._settle(leg, error or TwirpError("canceled", PSRPC_PREFIX + "call canceled"))
+    def _end(
+        self, leg: Leg, reason: int, error: TwirpError | None = None, *, received: str = ""
+    ) -> None:
+        """The call is over: resolve waiters, then leave the room if still there.
+
+        `received`: what the phone got last (`ACK` to its refusal, `CANCEL`, `BYE`); nothing
+        when the phone itself hung up."""
+        leg.log.end(*filter(None, [received]))
+        self._settle(leg, error or TwirpError("canceled", PSRPC_PREFIX + "sip request timed out"))
         self._forget(leg)
         if self.world.member(leg.room, leg.identity):
             if reason == HUNG_UP:
@@ -127,15 +176,17 @@ class Legs:
         ring: float,
         dtmf: str,
         *,
+        caller_id: str,
         reject: int | None = None,
     ) -> Leg:
         """Join the room as `dialing` and run the call; `reject` is a SIP status to fail with."""
-        leg = Leg(room, info.identity, info.attributes["sip.callID"])
+        log = PhoneLog("outbound", room, info.identity, number, caller_id, ["INVITE"])
+        leg = Leg(room, info.identity, info.attributes["sip.callID"], log)
         member = self.world.join(room, info)  # may replace a same-named participant first
+        member.unsubscribed.add("*")  # the bridge subscribes once the call is connected
         leg.sid = member.info.sid
         self.legs[(room, info.identity)] = leg
-        # The bridge publishes its track at the join, before the INVITE (for a dial tone).
-        self._publish_audio(leg)
+        self._new_log(leg)
         phone = self.scenario.phone(number)
         member.task = self.world.spawn(self._run(leg, phone, ring, dtmf, reject))
         return leg
@@ -146,11 +197,12 @@ class Legs:
         try:
             if reject is not None:
                 await self.world.clock.sleep(0.2)
-                self._end(leg, REJECTED, sip_error(reject))
+                self._end(leg, REJECTED, sip_error(reject), received="ACK")
                 return
             await self._ring(leg, phone, ring, dtmf)
         except asyncio.CancelledError:  # removed, room deleted, caller gone: the call ends
-            self._settle(leg, TwirpError("canceled", PSRPC_PREFIX + "call canceled"))
+            self._hung_up_by_livekit(leg)
+            self._settle(leg, TwirpError("canceled", PSRPC_PREFIX + "sip request timed out"))
             self._forget(leg)
             raise
 
@@ -159,27 +211,34 @@ class Legs:
         clock = self.world.clock
         await clock.sleep(_RINGING_AFTER)
         self._status(leg, "ringing")
+        await clock.sleep(_PUBLISHED_AFTER - _RINGING_AFTER)
+        self._publish_audio(leg)
         answer = phone.answer
         if isinstance(answer, str) and answer in _FAILURES:
-            await clock.sleep(_REJECT_AFTER - _RINGING_AFTER)
+            await clock.sleep(_REJECT_AFTER - _PUBLISHED_AFTER)
             status = _FAILURES[answer]
-            self._end(leg, UNAVAILABLE if status in _UNAVAILABLE else REJECTED, sip_error(status))
+            reason = UNAVAILABLE if status in _UNAVAILABLE else REJECTED
+            self._end(leg, reason, sip_error(status), received="ACK")
             return
         delay = _VOICEMAIL_AFTER if answer == "voicemail" else answer
         if answer == "no_answer" or (isinstance(delay, float) and delay > ring):
-            await clock.sleep(ring - _RINGING_AFTER)
-            timeout = TwirpError("canceled", PSRPC_PREFIX + "INVITE failed: sip request timed out")
-            self._end(leg, UNAVAILABLE, timeout)
+            await clock.sleep(max(ring - _PUBLISHED_AFTER, 0.0))
+            timeout = TwirpError("canceled", PSRPC_PREFIX + "sip request timed out")
+            self._end(leg, UNAVAILABLE, timeout, received="CANCEL")
             return
         assert isinstance(delay, float)
-        await clock.sleep(max(delay - _RINGING_AFTER, 0.0))
+        await clock.sleep(max(delay - _PUBLISHED_AFTER, 0.0))
         if dtmf:
             self._status(leg, "automation")
             await clock.sleep(0.1 * len(dtmf) + 0.4 * dtmf.lower().count("w"))
         answered = self.world.member(leg.room, leg.identity)
+        leg.log.received.append("ACK")
+        leg.log.answered = True
         if answered is not None:  # connected: the bridge subscribes to every track there is
             answered.unsubscribed.clear()
             self.world.emit("subscriptions_changed", leg.room, participant=answered.info)
+            tags = {"sip.callTag": new_id("SCT_"), "sip.callIDFull": new_id("")}
+            self.world.set_attributes(leg.room, leg.identity, tags)
         self._status(leg, "active")
         leg.voicemail = answer == "voicemail"
         if leg.voicemail:
@@ -216,18 +275,24 @@ class Legs:
         info.attributes.update(
             {
                 "sip.callID": new_id("SCL_"),
+                "sip.callIDFull": new_id(""),
+                "sip.callTag": new_id("SCT_"),
                 "sip.trunkID": "ST_inbound",
+                "sip.ruleID": "SDR_inbound",
+                "sip.hostname": "caller.sandbox.invalid",
                 "sip.phoneNumber": number,
                 "sip.trunkPhoneNumber": trunk.numbers[0] if trunk.numbers else "",
                 "sip.callStatus": "active",
             }
         )
-        leg = Leg(room, info.identity, info.attributes["sip.callID"])
+        log = PhoneLog("inbound", room, info.identity, number, number, answered=True)
+        leg = Leg(room, info.identity, info.attributes["sip.callID"], log)
         leg.status = "active"
         leg.answered.set_result(None)
         member = self.world.join(room, info)
         leg.sid = member.info.sid
         self.legs[(room, info.identity)] = leg
+        self._new_log(leg)
         self._publish_audio(leg)
         if hangup_after is not None:
             self.pending_hangups[room] = (leg, hangup_after)
@@ -256,6 +321,7 @@ class Legs:
 
     async def refer(self, leg: Leg, phone: PhoneSpec, ring: float) -> bool:
         """Run a REFER; True when the new leg answered, False when the call ended first."""
+        leg.log.received.append("REFER")
         answer = phone.answer
         if isinstance(answer, str) and answer in _FAILURES:
             if not await self._while_live(leg, _REJECT_AFTER):
@@ -282,7 +348,7 @@ class Legs:
     async def _leave_after_transfer(self, leg: Leg) -> None:
         await self.world.clock.sleep(1.0)  # the bridge sends BYE within a second
         if (leg.room, leg.identity) in self.legs:
-            self._end(leg, HUNG_UP)
+            self._end(leg, HUNG_UP, received="BYE")
 
 
 def _future() -> asyncio.Future[None]:

@@ -4,7 +4,10 @@ Notable behaviours kept from the real server: CreateRoom is idempotent; ListPart
 unknown room is an empty list; UpdateParticipant merges attributes (an empty value deletes the
 key) and a `permission` replaces the whole permission; unmuting a track is refused; SendData
 needs a 0- or 16-byte nonce; MoveParticipant and ForwardParticipant exist only on flavor
-`cloud` (the open-source server answers "not implemented").
+`cloud`. Calls the server routes to the node of a participant (UpdateSubscriptions,
+MutePublishedTrack, and on the open-source server MoveParticipant and ForwardParticipant)
+wait about 3 s and answer `unavailable` when nobody by that identity is there: no node claims
+them. On the open-source server a move of someone who is there answers "not implemented".
 """
 
 from __future__ import annotations
@@ -19,9 +22,24 @@ from orchestrator.sandbox.twirp import PSRPC_PREFIX, TwirpError
 __all__: list[str] = []
 
 
+UNCLAIMED_S = 3.0
+"""How long the server's participant RPCs try (with retries) before giving up."""
+
+
 def _unrouted() -> TwirpError:
     """What calls routed to a room's media server get when no server has that room."""
     return TwirpError("unavailable", PSRPC_PREFIX + "no response from servers")
+
+
+async def _routed(core: Core, room: str, identity: str) -> Member:
+    """The participant a call routed to its node names; unclaimed (3 s, `unavailable`) when
+    nobody by that identity is in the room."""
+    member = core.world.member(room, identity)
+    if member is None:
+        with core.parked():
+            await core.clock.sleep(UNCLAIMED_S)
+        raise _unrouted()
+    return member
 
 
 def _no_room() -> TwirpError:
@@ -136,9 +154,7 @@ async def mute_published_track(
     core: Core, grants: Grants, req: pb.MuteRoomTrackRequest
 ) -> pb.MuteRoomTrackResponse:
     grants.room_admin(req.room)
-    if req.room not in core.world.rooms:
-        raise _unrouted()
-    info = _member(core, req.room, req.identity).info
+    info = (await _routed(core, req.room, req.identity)).info
     if not req.muted:
         raise TwirpError("failed_precondition", "remote unmute not enabled")
     for track in info.tracks:
@@ -153,11 +169,12 @@ async def update_subscriptions(
     core: Core, grants: Grants, req: pb.UpdateSubscriptionsRequest
 ) -> pb.UpdateSubscriptionsResponse:
     grants.room_admin(req.room)
-    if req.room not in core.world.rooms:
-        raise _unrouted()
-    member = _member(core, req.room, req.identity)
+    member = await _routed(core, req.room, req.identity)
     sids = set(req.track_sids) | {s for pt in req.participant_tracks for s in pt.track_sids}
     if req.subscribe:
+        if "*" in member.unsubscribed:  # nothing subscribed yet: all but these stay off
+            state = core.world.rooms[req.room]
+            member.unsubscribed = {t.sid for m in state.members.values() for t in m.info.tracks}
         member.unsubscribed -= sids
     else:
         member.unsubscribed |= sids
@@ -176,12 +193,16 @@ async def send_data(core: Core, grants: Grants, req: pb.SendDataRequest) -> pb.S
     return pb.SendDataResponse()
 
 
-def _cloud_only(core: Core, req: pb.MoveParticipantRequest | pb.ForwardParticipantRequest) -> None:
-    if core.flavor != "cloud":
-        raise TwirpError("unknown", "not implemented")
+async def _cloud_only(
+    core: Core, req: pb.MoveParticipantRequest | pb.ForwardParticipantRequest
+) -> Member:
     if req.room == req.destination_room:
         text = "destination room cannot be the same as source room"
         raise TwirpError("invalid_argument", text + " ", {"argument": text})
+    if core.flavor != "cloud":  # the open-source node's answer, if one claims the call
+        await _routed(core, req.room, req.identity)
+        raise TwirpError("unknown", PSRPC_PREFIX + "not implemented")
+    return _member(core, req.room, req.identity)
 
 
 @handler("RoomService", "MoveParticipant")
@@ -189,8 +210,7 @@ async def move_participant(
     core: Core, grants: Grants, req: pb.MoveParticipantRequest
 ) -> pb.MoveParticipantResponse:
     grants.destination_room(req.room, req.destination_room)
-    _cloud_only(core, req)
-    member = _member(core, req.room, req.identity)
+    member = await _cloud_only(core, req)
     task, member.task = member.task, None  # the SIP leg lives on in the destination room
     unsubscribed = set(member.unsubscribed)
     core.legs.moved(req.room, req.destination_room, req.identity)
@@ -206,8 +226,7 @@ async def forward_participant(
     core: Core, grants: Grants, req: pb.ForwardParticipantRequest
 ) -> pb.ForwardParticipantResponse:
     grants.destination_room(req.room, req.destination_room)
-    _cloud_only(core, req)
-    info = _copy(_member(core, req.room, req.identity).info)
+    info = _copy((await _cloud_only(core, req)).info)
     info.sid = ""
     info.kind_details.append(models.ParticipantInfo.KindDetail.FORWARDED)
     core.world.join(req.destination_room, info)

@@ -21,7 +21,7 @@ from livekit.protocol import models, sip as sip_pb
 
 from orchestrator.clock import Clock, ManualClock, RealClock
 from orchestrator.sandbox.core import Core, Flavor
-from orchestrator.sandbox.legs import Legs
+from orchestrator.sandbox.legs import Legs, PhoneLog
 from orchestrator.sandbox.scenario import FaultSpec, Scenario
 from orchestrator.sandbox.server import Faults, Recorder, make_app
 from orchestrator.sandbox.state import Event, RoomState, World, new_id
@@ -132,6 +132,7 @@ class Sandbox:
         track.source = models.TrackSource.MICROPHONE
         info.tracks.append(track)
         self.world.join(room, info)
+        self.world.emit("track_published", room, participant=info)
 
     def hears(self, room: str, listener: str, speaker: str) -> bool:
         """Whether `listener` is subscribed to any audio `speaker` publishes in `room`."""
@@ -163,6 +164,13 @@ class Sandbox:
     async def wait_for(self, predicate: Callable[[], bool]) -> None:
         """Wait, without polling, until `predicate()` is true after some change."""
         await self.world.wait_for(predicate)
+
+    @property
+    def phone_logs(self) -> list[PhoneLog]:
+        """What every phone received, one `PhoneLog` per SIP leg in the order they began:
+        the INVITEs that rang a supervisor (and the From they showed), the CANCEL or BYE
+        that ended a call, the REFER of a cold transfer."""
+        return list(self.legs.logs)
 
     @property
     def started(self) -> int:

@@ -21,7 +21,7 @@ from orchestrator.sandbox.twirp import HTTP_STATUS
 
 __all__ = ["CallerSpec", "FaultSpec", "PhoneSpec", "Scenario", "TrunkSpec", "load_scenario"]
 
-PHONE_OUTCOMES = ("busy", "no_answer", "decline", "unavailable", "voicemail")
+PHONE_OUTCOMES = ("busy", "no_answer", "decline", "unavailable", "request_timeout", "voicemail")
 RPCS = frozenset(
     f"{service.name}.{method.name}"
     for module in (room, sip, agent_dispatch)
@@ -83,7 +83,8 @@ def _rpc(value: Any) -> str:
 
 class PhoneSpec(_Strict):
     answer: Annotated[
-        float | Literal["busy", "no_answer", "decline", "unavailable", "voicemail"],
+        float
+        | Literal["busy", "no_answer", "decline", "unavailable", "request_timeout", "voicemail"],
         BeforeValidator(_answer),
     ] = Field(1.0, description="Seconds to answer, or how the call fails.")
     on_brief: Literal["accept", "decline", "hangup", "silent"] = Field(

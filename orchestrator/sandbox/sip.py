@@ -124,7 +124,13 @@ async def create_sip_participant(
     )
     # A carrier refuses a From number the trunk does not own with SIP 403.
     leg = core.legs.dial(
-        req.room_name, info, req.sip_call_to, ring, req.dtmf, reject=403 if refused else None
+        req.room_name,
+        info,
+        req.sip_call_to,
+        ring,
+        req.dtmf,
+        caller_id=caller_id,
+        reject=403 if refused else None,
     )
     result = pb.SIPParticipantInfo(
         participant_id=info.sid,

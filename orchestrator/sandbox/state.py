@@ -35,7 +35,8 @@ class Event:
     """Something that happened in a room.
 
     `kind` is one of `room_started`, `room_finished`, `participant_joined`,
-    `participant_left`, `participant_attributes_changed`, `sip_dtmf_received`,
+    `participant_left`, `track_published`, `track_unpublished`,
+    `participant_attributes_changed`, `sip_dtmf_received`,
     `data_received`, `subscriptions_changed` and `voicemail_greeting` (a scripted phone's
     answering machine picked up: what an answering-machine detector would hear).
     """
@@ -194,6 +195,8 @@ class World:
         member.info.disconnect_reason = reason  # type: ignore[assignment]
         if member.task is not None and member.task is not asyncio.current_task():
             member.task.cancel()
+        for _ in member.info.tracks:
+            self.emit("track_unpublished", room, participant=member.info)
         self.emit("participant_left", room, participant=member.info)
         for mirror in self.forwards.pop((room, identity), set()):  # forwarding stops with it
             if self.member(mirror, identity) is not None:

@@ -25,7 +25,10 @@ from orchestrator.sandbox.state import Event, new_id
 __all__ = ["WEBHOOK_EVENTS", "WebhookSender"]
 
 WEBHOOK_EVENTS = frozenset(
-    {"room_started", "room_finished", "participant_joined", "participant_left"}
+    {
+        *("room_started", "room_finished", "participant_joined", "participant_left"),
+        *("track_published", "track_unpublished"),
+    }
 )
 
 

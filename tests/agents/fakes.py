@@ -1,8 +1,9 @@
 """Stand-ins for what cannot run here: `rtc.Room` connections, audio, and the agent session.
 
 Rooms are real `rtc.EventEmitter`s fed by the sandbox's room events (`bridge`), so the code
-under test hears `participant_connected`, `participant_disconnected` and `sip_dtmf_received`
-exactly as a connected `rtc.Room` would deliver them. The engine behind them runs for real.
+under test hears `participant_connected`, `track_published`, `participant_disconnected` and
+`sip_dtmf_received` as a connected `rtc.Room` would deliver them. The engine behind them runs
+for real.
 """
 
 from __future__ import annotations
@@ -127,6 +128,11 @@ class Bridge:
         if event.kind == "participant_joined":
             known[info.identity] = _participant(info)
             room.emit("participant_connected", known[info.identity])
+        elif event.kind == "track_published" and info.identity in known:
+            for track in info.tracks:
+                room.emit(
+                    "track_published", Publication(track.sid, track.name), known[info.identity]
+                )
         elif event.kind == "participant_attributes_changed" and info.identity in known:
             known[info.identity].attributes = dict(info.attributes)
         elif event.kind == "participant_left":

@@ -21,7 +21,7 @@ from orchestrator.clock import ManualClock
 from orchestrator.flow.model import Flow
 from orchestrator.sandbox import Sandbox, Scenario
 from orchestrator.sandbox.core import Flavor
-from orchestrator.simulate import Simulation, connect, simulate
+from orchestrator.simulate import Simulation, connect, drive, simulate
 from orchestrator.testing import RecordingMedia
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,7 +84,9 @@ async def live(
     scenario: dict[str, Any] | None = None, *, flavor: Flavor = "cloud"
 ) -> AsyncIterator[tuple[Sandbox, TransferEngine, RecordingMedia]]:
     """A sandbox on a manual clock with a caller and an agent in `call-1`, and an engine
-    whose transfers get the sandbox's room events, as a worker's would."""
+    whose transfers get the sandbox's room events, as a worker's would. The engine has
+    asked its capabilities already (the open-source flavor takes 3 simulated seconds to
+    answer the MoveParticipant probe, and only `drive` moves the clock)."""
     loaded = Scenario.model_validate(scenario or {})
     async with Sandbox(loaded, flavor=flavor, clock=ManualClock()) as sandbox:
         sandbox.place_caller("call-1")
@@ -92,6 +94,8 @@ async def live(
         media = RecordingMedia()
         engine = engine_for(sandbox, media)
         unsubscribe = connect(sandbox, engine, media)
+        if flavor == "oss":
+            await drive(sandbox, engine, asyncio.ensure_future(engine.capabilities()))
         try:
             yield sandbox, engine, media
         finally:

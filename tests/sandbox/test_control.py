@@ -118,18 +118,20 @@ async def test_webhooks_are_signed_and_ordered(unused_tcp_port: int) -> None:
             finally:
                 await client.aclose()
         assert sandbox.webhooks is not None
-        assert (sandbox.webhooks.delivered, sandbox.webhooks.failed) == (4, 0)
+        assert (sandbox.webhooks.delivered, sandbox.webhooks.failed) == (6, 0)
         assert all(abs(e.created_at - time.time()) < 60 for e in received)  # unix seconds
     finally:
         await runner.cleanup()
     assert [e.event for e in received] == [
         "room_started",
         "participant_joined",
+        "track_published",
+        "track_unpublished",
         "participant_left",
         "room_finished",
     ]
     assert received[1].participant.attributes["sip.phoneNumber"] == "+14155552671"
-    assert received[2].participant.disconnect_reason == api.DisconnectReason.PARTICIPANT_REMOVED
+    assert received[4].participant.disconnect_reason == api.DisconnectReason.PARTICIPANT_REMOVED
     assert {e.room.name for e in received} == {"call-1"}
 
 

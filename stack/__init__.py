@@ -1,0 +1,1 @@
+"""The real LiveKit stack for end-to-end tests: `python -m stack build|up|down`."""

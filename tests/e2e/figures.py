@@ -1,0 +1,98 @@
+"""The figures of an end-to-end run, counted by the tests as they run (never typed in).
+
+`conftest.py` feeds every test report to `record()` and writes the figures to `$E2E_REPORT`
+at the end; `report.py` prints them (DESIGN §4: the last line of `make e2e`).
+
+* A scenario is a test of `test_transfers.py` on the real server.
+* A conformance check is a test of `test_conformance.py`; it runs on both targets. It is a
+  difference when the real server fails it, or the sandbox fails it without the check being
+  marked as a documented limit (`xfail`, whose reason the README lists).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stack.build import versions
+
+__all__ = ["FIGURES", "Figures"]
+
+
+@dataclass
+class Figures:
+    e2e_scenarios: int = 0
+    e2e_passed: int = 0
+    conformance_checks: int = 0
+    conformance_differences: int = 0
+    conformance_documented: int = 0
+    invite_from_is_caller: bool = False
+    preserve_invites: int = 0
+    leaks_found: int = 0
+    tests_failed: int = 0
+    seconds: float = 0.0
+    stack: dict[str, str] = field(default_factory=dict)
+    _started: float = field(default_factory=time.monotonic, repr=False)
+    _checks: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
+    _from_mismatches: int = field(default=0, repr=False)
+
+    def invites(self, from_users: list[str], caller: str) -> None:
+        """The From users the supervisors' phones saw in a `preserve` transfer's INVITEs."""
+        self.preserve_invites += len(from_users)
+        self._from_mismatches += sum(1 for user in from_users if user != caller)
+
+    def leaks(self, found: list[str]) -> None:
+        self.leaks_found += len(found)
+
+    def record(self, item: pytest.Item, report: pytest.TestReport) -> None:
+        if report.when == "setup" and report.outcome == "skipped":
+            return
+        if report.when != "call" and not report.failed:
+            return
+        if report.failed:
+            self.tests_failed += 1
+        module = item.nodeid.split("::", 1)[0]
+        callspec = getattr(item, "callspec", None)
+        on = callspec.params.get("target", "real") if callspec else "real"
+        if module.endswith("test_transfers.py") and on == "real":
+            self.e2e_scenarios += 1
+            self.e2e_passed += int(report.passed)
+        elif module.endswith("test_conformance.py"):
+            params = (
+                {k: v for k, v in callspec.params.items() if k != "target"} if callspec else {}
+            )
+            check = item.nodeid.split("[", 1)[0] + str(sorted(params.items()))
+            documented = hasattr(report, "wasxfail") and report.skipped
+            result = "documented" if documented else report.outcome
+            self._checks.setdefault(check, {})[on] = result
+
+    def as_dict(self) -> dict[str, Any]:
+        checks = self._checks.values()
+        self.conformance_checks = len(self._checks)
+        self.conformance_documented = sum(1 for c in checks if c.get("sandbox") == "documented")
+        self.conformance_differences = sum(
+            1
+            for c in checks
+            if c.get("real") != "passed" or c.get("sandbox") not in ("passed", "documented")
+        )
+        self.invite_from_is_caller = self.preserve_invites > 0 and self._from_mismatches == 0
+        self.seconds = round(time.monotonic() - self._started, 1)
+        pins = versions()
+        self.stack = {
+            "livekit-server": pins["LIVEKIT_SERVER_VERSION"],
+            "livekit-sip": pins["LIVEKIT_SIP_VERSION"],
+        }
+        return {k: v for k, v in asdict(self).items() if not k.startswith("_")}
+
+    def dump(self, path: str | Path) -> None:
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(self.as_dict()) + "\n", encoding="utf-8")
+
+
+FIGURES = Figures()

@@ -1,0 +1,88 @@
+"""What running against LiveKit's own server and SIP bridge showed the engine got wrong.
+
+Each test pins one behaviour the e2e suite observed on the real stack (`make e2e`; the
+conformance check named in the docstring holds the sandbox to it), so `make test` fails if
+the engine regresses, without the real stack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from orchestrator.errors import LiveKitError
+from orchestrator.simulate import drive
+from tests.engine.conftest import flow, live
+
+CALLER = "sip_+14155552671"
+
+
+async def test_an_unclaimed_move_probe_means_no_move_participant() -> None:
+    """`test_probe_move_nobody`: the open-source server answers a move naming nobody
+    `unavailable` ("no response from servers") after about 3 s, not "not implemented"; it
+    used to make every transfer on self-hosted LiveKit fail before the hold."""
+    async with live(flavor="oss") as (sandbox, engine, _):
+        started = sandbox.manual_clock.now()
+        capabilities = await engine.capabilities()  # answered by `live` already: cached
+        assert capabilities.move is False
+        assert capabilities.missing == frozenset()
+        transfer = await engine.start(flow("warm_transfer"), room="call-1")
+        await drive(sandbox, engine, transfer.outcome)
+        assert (await transfer.outcome).kind == "merged"
+        assert sandbox.manual_clock.now() > started
+
+
+async def test_the_three_probes_are_sent_together() -> None:
+    async with live(flavor="oss") as (sandbox, _, _):
+        probes = [r for r in sandbox.requests if r["rpc"] != "RoomService.ListParticipants"]
+        assert len(probes) == 3
+        # All three were answered 3 s (the move) after the first was sent, not one by one.
+        assert max(r["time"] for r in probes) - min(r["time"] for r in probes) < 3.0
+
+
+def test_a_phone_refusing_is_not_a_refused_api_key() -> None:
+    """`test_dial_refused[decline]`, `test_dial_caller_id_refused_by_carrier`: LiveKit's SIP
+    bridge answers a phone's 603 or 403 with Twirp `permission_denied`, SIP status attached."""
+    phone = LiveKitError("declined", code="permission_denied", status=403, sip_status=603)
+    key = LiveKitError("no grant", code="permission_denied", status=403)
+    assert not phone.denied
+    assert key.denied
+
+
+async def test_a_declined_dial_leaves_no_permission_failure_behind() -> None:
+    """It used to set `failure_reason = "permission"` on every 403/603 from a phone, which a
+    later `failed` outcome of the same transfer then reported."""
+    async with live({"phones": {"default": {"answer": "decline"}}}) as (sandbox, engine, _):
+        transfer = await engine.start(flow("warm_transfer"), room="call-1")
+        await drive(sandbox, engine, transfer.outcome)
+        outcome = await transfer.outcome
+        assert (outcome.kind, outcome.reason) == ("returned", "declined")
+        assert [a.sip_status for a in outcome.attempts] == [603, 603]
+        assert transfer.failure_reason is None
+
+
+async def test_in_room_cuts_the_caller_off_when_the_supervisor_track_appears() -> None:
+    """`test_outbound_leg_lifecycle` and the real merge: the bridge publishes the
+    supervisor's track after the leg joined (while it rings), and the caller's bridge
+    subscribes to it. The cut at the join found no track and the answer did not cut again,
+    so the caller heard the supervisor during the brief."""
+    scenario = {"phones": {"default": {"answer": 2.0, "on_brief": "silent"}}}
+    async with live(scenario, flavor="oss") as (sandbox, engine, _):
+        transfer = await engine.start(flow("warm_transfer"), room="call-1")
+        answered = asyncio.get_running_loop().create_future()
+
+        def on_transition(_: str, to_state: str, __: str) -> None:
+            if to_state == "brief_supervisor" and not answered.done():
+                answered.set_result(transfer.supervisor)
+
+        transfer.add_listener(on_transition)
+        await drive(sandbox, engine, answered)
+        supervisor = answered.result()
+        assert not sandbox.hears("call-1", CALLER, supervisor)
+        cuts = [
+            r
+            for r in sandbox.requests
+            if r["rpc"] == "RoomService.UpdateSubscriptions" and r["request"]["identity"] == CALLER
+        ]
+        assert len(cuts) == 2  # when the track was published, and again at the answer
+        transfer.cancel()
+        await drive(sandbox, engine, transfer.outcome)
