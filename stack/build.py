@@ -172,7 +172,7 @@ def _build(go: str, binary: Binary) -> None:
         lines = log.read_text().strip().splitlines()
         raise StackError(
             f"building {binary.name} {binary.version} failed "
-            f"({lines[-1] if lines else 'no output'}); full log: {log}"
+            f"({lines[-1].strip() if lines else 'no output'}); full log: {log}"
         )
     _stamp_path(binary).write_text(binary.stamp)
     _say(f"built {binary.name} in {time.monotonic() - started:.0f} s")
