@@ -122,6 +122,7 @@ _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 
 
 def _spawn(name: str, argv: list[str], *, detach: bool) -> dict[str, object]:
+    HERE.mkdir(parents=True, exist_ok=True)
     LOGS.mkdir(parents=True, exist_ok=True)
     log = LOGS / f"{name}.log"
     with log.open("w") as out:

@@ -96,7 +96,7 @@ def test_a_started_component_dies_with_its_session(tmp_path: Path) -> None:
     """Started for a test session, a component gets SIGKILL when the session dies."""
     script = (
         "import sys; from pathlib import Path; from stack import run; "
-        "run.LOGS = Path(sys.argv[1]); "
+        "run.HERE = run.LOGS = Path(sys.argv[1]); "
         "r = run._spawn('redis', ['sleep', '30'], detach=False); print(r['pid'], flush=True)"
     )
     root = str(Path(__file__).resolve().parent.parent)
