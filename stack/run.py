@@ -2,9 +2,10 @@
 
 `up()` starts a fresh Redis (no persistence, so no rooms or trunks of an earlier run), the
 server and the SIP bridge, each checked ready (never slept for) within `READY_S`, and records
-their pids with their start times in `build/stack/pids.json`. `down()` stops exactly those
-processes (a pid reused by another program is left alone), with the signals each one needs.
-Started for a test session (`detach=False`), the processes also die with the session.
+their pids with their start times (in `build/stack/pids.json` for `make stack-up`). `down()`
+stops exactly those processes (a pid reused by another program is left alone), with the
+signals each one needs. Started for a test session (`detach=False`), the processes also die
+with the session.
 """
 
 from __future__ import annotations
@@ -186,18 +187,28 @@ def _records() -> list[dict[str, object]]:
 
 
 def running() -> bool:
-    """Whether a stack this project started is up (all of its processes alive)."""
+    """Whether a stack `make stack-up` started is up (all of its processes alive)."""
     records = _records()
     return bool(records) and all(_alive(record) for record in records)
 
 
+_SESSION: list[dict[str, object]] = []
+"""What a test session's `up(detach=False)` started: kept here, not in `pids.json` (those
+processes die with the session, and `make stack-down` is for the stack `make stack-up` runs)."""
+
+
 def down() -> list[str]:
-    """Stop the processes `up()` recorded, the bridge first; returns their names."""
-    records = _records()
+    """Stop the stack this process started for its session, or else the one `make stack-up`
+    recorded; the bridge first. Returns the names of the processes stopped."""
+    if _SESSION:
+        records = list(_SESSION)
+        _SESSION.clear()
+    else:
+        records = _records()
+        PIDS.unlink(missing_ok=True)
+        ENV_FILE.unlink(missing_ok=True)
     for record in reversed(records):
         _stop(record)
-    PIDS.unlink(missing_ok=True)
-    ENV_FILE.unlink(missing_ok=True)
     return [str(record["name"]) for record in records]
 
 
@@ -287,13 +298,15 @@ def _await(record: dict[str, object], ready: Callable[[], bool]) -> None:
 
 
 def up(*, detach: bool = True, ports: Ports = PORTS) -> dict[str, str]:
-    """Start the stack (built beforehand); returns the environment of `build/stack.env`.
+    """Start the stack (built beforehand); returns its environment (`build/stack.env`).
 
-    `detach=False` ties the processes to this one (a test session): they die with it.
+    `detach=False` ties the processes to this one (a test session): they die with it, and
+    `down()` in this process stops them; nothing is written for `make stack-down`.
     """
     if running():
         raise StackError("a stack is already running: run `make stack-down` first")
-    down()  # whatever a crashed run recorded
+    if detach:
+        down()  # whatever a crashed `make stack-up` recorded
     _check_ports(ports)
     for binary in binaries():
         if not binary.path.exists():
@@ -316,12 +329,13 @@ def up(*, detach: bool = True, ports: Ports = PORTS) -> dict[str, str]:
             lambda record: _sip_ready(ports.sip, Path(str(record["log"]))),
         ),
     ]
-    records: list[dict[str, object]] = []
+    records: list[dict[str, object]] = [] if detach else _SESSION
     try:
         for name, argv, ready in plan:
             record = _spawn(name, argv, detach=detach)
             records.append(record)
-            PIDS.write_text(json.dumps(records))
+            if detach:
+                PIDS.write_text(json.dumps(records))
             _await(record, lambda record=record, ready=ready: ready(record))  # type: ignore[misc]
     except BaseException:
         down()
@@ -332,7 +346,8 @@ def up(*, detach: bool = True, ports: Ports = PORTS) -> dict[str, str]:
         "LIVEKIT_API_SECRET": secret,
         "LIVEKIT_SIP_ADDRESS": f"127.0.0.1:{ports.sip}",
     }
-    ENV_FILE.write_text("".join(f"{key}={value}\n" for key, value in env.items()))
+    if detach:
+        ENV_FILE.write_text("".join(f"{key}={value}\n" for key, value in env.items()))
     return env
 
 

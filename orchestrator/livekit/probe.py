@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from livekit import api
@@ -44,20 +45,13 @@ async def probe(gateway: Gateway, log: Any) -> Capabilities:
     move = api.MoveParticipantRequest(room=PROBE, identity=PROBE, destination_room=PROBE + "-2")
     delete = api.DeleteRoomRequest(room=PROBE)
     dial = api.CreateSIPParticipantRequest(participant_identity=PROBE)
+    asked: dict[str, Callable[[], Awaitable[Any]]] = {
+        "RoomService.MoveParticipant": partial(client.room.move_participant, move),
+        "RoomService.DeleteRoom": partial(client.room.delete_room, delete),
+        "SIP.CreateSIPParticipant": partial(client.sip.create_sip_participant, dial),
+    }
     moving, creating, calling = await asyncio.gather(
-        _answer(
-            gateway,
-            log,
-            "RoomService.MoveParticipant",
-            lambda: client.room.move_participant(move),
-        ),
-        _answer(gateway, log, "RoomService.DeleteRoom", lambda: client.room.delete_room(delete)),
-        _answer(
-            gateway,
-            log,
-            "SIP.CreateSIPParticipant",
-            lambda: client.sip.create_sip_participant(dial),
-        ),
+        *(_answer(gateway, log, rpc, make) for rpc, make in asked.items())
     )
     missing = {
         grant

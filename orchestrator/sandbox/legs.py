@@ -128,9 +128,6 @@ class Legs:
             member.info.tracks.append(track)
             self.world.emit("track_published", leg.room, participant=member.info)
 
-    def _new_log(self, leg: Leg) -> None:
-        self.logs.append(leg.log)
-
     def close(self) -> None:
         """The sandbox stops: every call ends, and whoever waits on one gets an answer."""
         for leg in list(self.legs.values()):
@@ -158,7 +155,7 @@ class Legs:
 
         `received`: what the phone got last (`ACK` to its refusal, `CANCEL`, `BYE`); nothing
         when the phone itself hung up."""
-        leg.log.end(*filter(None, [received]))
+        leg.log.end(*([received] if received else []))
         self._settle(leg, error or TwirpError("canceled", PSRPC_PREFIX + "sip request timed out"))
         self._forget(leg)
         if self.world.member(leg.room, leg.identity):
@@ -186,7 +183,7 @@ class Legs:
         member.unsubscribed.add("*")  # the bridge subscribes once the call is connected
         leg.sid = member.info.sid
         self.legs[(room, info.identity)] = leg
-        self._new_log(leg)
+        self.logs.append(leg.log)
         phone = self.scenario.phone(number)
         member.task = self.world.spawn(self._run(leg, phone, ring, dtmf, reject))
         return leg
@@ -228,12 +225,12 @@ class Legs:
             return
         assert isinstance(delay, float)
         await clock.sleep(max(delay - _PUBLISHED_AFTER, 0.0))
+        leg.log.received.append("ACK")  # the 200 OK's
+        leg.log.answered = True
         if dtmf:
             self._status(leg, "automation")
             await clock.sleep(0.1 * len(dtmf) + 0.4 * dtmf.lower().count("w"))
         answered = self.world.member(leg.room, leg.identity)
-        leg.log.received.append("ACK")
-        leg.log.answered = True
         if answered is not None:  # connected: the bridge subscribes to every track there is
             answered.unsubscribed.clear()
             self.world.emit("subscriptions_changed", leg.room, participant=answered.info)
@@ -292,7 +289,7 @@ class Legs:
         member = self.world.join(room, info)
         leg.sid = member.info.sid
         self.legs[(room, info.identity)] = leg
-        self._new_log(leg)
+        self.logs.append(leg.log)
         self._publish_audio(leg)
         if hangup_after is not None:
             self.pending_hangups[room] = (leg, hangup_after)

@@ -22,7 +22,9 @@ from livekit import api
 from stack.build import build
 from stack.run import PORTS, down, read_env, running, up
 from tests.e2e.figures import FIGURES
-from tests.e2e.targets import RealTarget, SandboxTarget, Target, outbound_trunk
+from tests.e2e.real import RealTarget, outbound_trunk
+from tests.e2e.sandboxed import SandboxTarget
+from tests.e2e.targets import Target
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 RUNS = ROOT / "build" / "e2e"

@@ -4,7 +4,7 @@
 at the end; `report.py` prints them (DESIGN §4: the last line of `make e2e`).
 
 * A scenario is a test of `test_transfers.py` on the real server.
-* A conformance check is a test of `test_conformance.py`; it runs on both targets. It is a
+* A conformance check is a test of `test_conformance_*.py`; it runs on both targets. It is a
   difference when the real server fails it, or the sandbox fails it without the check being
   marked as a documented limit (`xfail`, whose reason the README lists).
 """
@@ -34,6 +34,9 @@ class Figures:
     invite_from_is_caller: bool = False
     preserve_invites: int = 0
     leaks_found: int = 0
+    supervisor_heard_caller_ms: float = 0.0
+    """`in_room`: the longest the supervisor's phone got the caller's audio after answering,
+    before the engine's cut applied (the RTP it received)."""
     tests_failed: int = 0
     seconds: float = 0.0
     stack: dict[str, str] = field(default_factory=dict)
@@ -45,6 +48,9 @@ class Figures:
         """The From users the supervisors' phones saw in a `preserve` transfer's INVITEs."""
         self.preserve_invites += len(from_users)
         self._from_mismatches += sum(1 for user in from_users if user != caller)
+
+    def window(self, seconds: float) -> None:
+        self.supervisor_heard_caller_ms = max(self.supervisor_heard_caller_ms, seconds * 1000)
 
     def leaks(self, found: list[str]) -> None:
         self.leaks_found += len(found)
@@ -62,7 +68,7 @@ class Figures:
         if module.endswith("test_transfers.py") and on == "real":
             self.e2e_scenarios += 1
             self.e2e_passed += int(report.passed)
-        elif module.endswith("test_conformance.py"):
+        elif module.split("/")[-1].startswith("test_conformance"):
             params = (
                 {k: v for k, v in callspec.params.items() if k != "target"} if callspec else {}
             )
@@ -82,6 +88,7 @@ class Figures:
         )
         self.invite_from_is_caller = self.preserve_invites > 0 and self._from_mismatches == 0
         self.seconds = round(time.monotonic() - self._started, 1)
+        self.supervisor_heard_caller_ms = round(self.supervisor_heard_caller_ms)
         pins = versions()
         self.stack = {
             "livekit-server": pins["LIVEKIT_SERVER_VERSION"],

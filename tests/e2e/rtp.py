@@ -76,6 +76,11 @@ class Heard:
         """How many packets between `since` and `until` (monotonic times) carried sound."""
         return sum(1 for at, level in self.audio if since <= at < until and level > _LOUD)
 
+    def last_loud(self, until: float = math.inf) -> float | None:
+        """When the last packet with sound before `until` arrived (None: there was none)."""
+        times = [at for at, level in self.audio if at < until and level > _LOUD]
+        return max(times) if times else None
+
     def packets(self, since: float = 0.0, until: float = math.inf) -> int:
         return sum(1 for at, _ in self.audio if since <= at < until)
 

@@ -1,0 +1,270 @@
+"""The real stack as a target: livekit-server and livekit-sip with sipp phones.
+
+The caller calls in through an inbound trunk and a direct dispatch rule into the test's room,
+where a stand-in agent (`StandInAgent`: a real `rtc.Room` connection of kind agent) already
+publishes audio; the supervisors' phones are a `Carrier` behind the outbound trunk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+from livekit import api, rtc
+
+from orchestrator.agents.events import EventFeed
+from orchestrator.engine import TransferEngine
+from orchestrator.sandbox.scenario import PhoneSpec
+from orchestrator.testing import RecordingMedia
+from tests.e2e.phones import CARRIER_PORT, Caller, Carrier
+from tests.e2e.targets import BUSINESS, CALLER, PhoneCall, Target
+
+__all__ = ["RealTarget", "StandInAgent", "outbound_trunk"]
+
+_INBOUND = itertools.count(1)
+
+
+class StandInAgent:
+    """What a worker's job would be in the caller's room, minus the AI: a participant of kind
+    agent publishing a silent audio track (LiveKit's SIP bridge answers an inbound call only
+    once it subscribed to some audio), reporting the room's events."""
+
+    def __init__(self, url: str, key: str, secret: str, room: str) -> None:
+        self.url, self.room_name = url, room
+        grants = api.VideoGrants(room_join=True, room=room, can_publish=True, can_subscribe=True)
+        self.token = (
+            api.AccessToken(key, secret)
+            .with_identity("agent")
+            .with_name("AI agent")
+            .with_kind("agent")
+            .with_grants(grants)
+            .to_jwt()
+        )
+        self.room = rtc.Room()
+        self._feeding: asyncio.Task[None] | None = None
+
+    async def join(self, report: Callable[[str, str, str], None]) -> None:
+        room = self.room
+        room.on(
+            "participant_connected",
+            lambda p: report("joined", p.identity, json.dumps(dict(p.attributes))),
+        )
+        room.on("participant_disconnected", lambda p: report("left", p.identity, ""))
+        room.on("track_published", lambda pub, p: report("published", p.identity, pub.sid))
+        room.on(
+            "sip_dtmf_received",
+            lambda d: report("dtmf", d.participant.identity if d.participant else "", d.digit),
+        )
+        room.on(
+            "participant_attributes_changed",
+            lambda changed, p: report("attributes", p.identity, json.dumps(dict(changed))),
+        )
+        await room.connect(self.url, self.token)
+        source = rtc.AudioSource(48000, 1)
+        track = rtc.LocalAudioTrack.create_audio_track("agent-voice", source)
+        options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
+        await room.local_participant.publish_track(track, options)
+        self._feeding = asyncio.ensure_future(self._silence(source))
+
+    @staticmethod
+    async def _silence(source: rtc.AudioSource) -> None:
+        frame = rtc.AudioFrame.create(48000, 1, 480)
+        while True:
+            await source.capture_frame(frame)
+
+    async def leave(self) -> None:
+        if self._feeding is not None:
+            self._feeding.cancel()
+            self._feeding = None
+        if self.room.isconnected():
+            await self.room.disconnect()
+
+
+class RealTarget(Target):
+    name: Literal["sandbox", "real"] = "real"
+
+    def __init__(self, env: dict[str, str], folder: Path, trunk: str, debug_port: int) -> None:
+        self.url = env["LIVEKIT_URL"]
+        self.api_key, self.api_secret = env["LIVEKIT_API_KEY"], env["LIVEKIT_API_SECRET"]
+        self.bridge = env["LIVEKIT_SIP_ADDRESS"]
+        self.folder, self.trunk, self.debug_port = folder, trunk, debug_port
+        self.lk = api.LiveKitAPI(self.url, self.api_key, self.api_secret)
+        self.events = []
+        self.carrier: Carrier | None = None
+        self.caller: Caller | None = None
+        self.agents: dict[str, StandInAgent] = {}
+        self._handlers: list[Callable[[str, str, str, str], None]] = []
+        self._inbound: list[tuple[str, str]] = []  # (trunk id, dispatch rule id)
+        self._feeds: list[EventFeed] = []
+
+    async def phones(self, phones: dict[str, PhoneSpec], *, owned_only: bool = False) -> None:
+        if self.carrier is not None:
+            self.carrier.stop()
+        self.carrier = Carrier(
+            self.folder, phones, allowed_from=[BUSINESS] if owned_only else None
+        )
+        await self.carrier.start()
+
+    async def call_in(self, room: str, number: str = CALLER) -> str:
+        called = f"+1800555{next(_INBOUND):04d}"  # the number the caller dials, per call
+        trunk = await self.lk.sip.create_inbound_trunk(
+            api.CreateSIPInboundTrunkRequest(
+                trunk=api.SIPInboundTrunkInfo(
+                    name="e2e", numbers=[called], allowed_addresses=["127.0.0.1/32"]
+                )
+            )
+        )
+        direct = api.SIPDispatchRuleDirect(room_name=room)
+        rule = await self.lk.sip.create_dispatch_rule(
+            api.CreateSIPDispatchRuleRequest(
+                dispatch_rule=api.SIPDispatchRuleInfo(
+                    rule=api.SIPDispatchRule(dispatch_rule_direct=direct),
+                    trunk_ids=[trunk.sip_trunk_id],
+                )
+            )
+        )
+        self._inbound.append((trunk.sip_trunk_id, rule.sip_dispatch_rule_id))
+        agent = StandInAgent(self.url, self.api_key, self.api_secret, room)
+        await agent.join(lambda kind, who, detail: self._report(kind, room, who, detail))
+        self.agents[room] = agent
+        self.caller = Caller(self.folder, number, to=called, bridge=self.bridge, hangup_after=None)
+        await self.caller.start()
+        identity = f"sip_{number}"
+        caller = self.caller
+        await self.until(lambda: bool(caller.received("200")), 20, "the caller's call answered")
+        await self.until(lambda: caller.heard is not None, 10, "media to the caller")
+        # The bridge marks the call active once the caller's media arrived (within 1 s).
+        await self.until(
+            lambda: any(
+                who == identity and kind in ("joined", "attributes") and '"active"' in detail
+                for kind, who, detail in self.events
+            ),
+            10,
+            "the caller's call active",
+        )
+        return identity
+
+    def _report(self, kind: str, room: str, identity: str, detail: str) -> None:
+        self.events.append((kind, identity, detail))
+        for handler in self._handlers:
+            handler(kind, room, identity, detail)
+
+    def on_event(self, handler: Callable[[str, str, str, str], None]) -> None:
+        self._handlers.append(handler)
+
+    def feed(self, engine: TransferEngine, media: RecordingMedia, room: str) -> None:
+        """The library's own `EventFeed` on the stand-in agent's real `rtc.Room`."""
+        feed = EventFeed(lambda: engine.active.get(room))
+        feed.attach(self.agents[room].room, room)
+        self._feeds.append(feed)
+
+    def supervisor_calls(self) -> list[PhoneCall]:
+        if self.carrier is None:
+            return []
+        calls = []
+        live = self.carrier.live()
+        for invite in self.carrier.invites():
+            number = invite.start.split()[1].split(":", 1)[1].split("@", 1)[0]
+            received = tuple(m for m in self.carrier.call(invite.call_id) if m != "NOTIFY")
+            calls.append(
+                PhoneCall(
+                    number, invite.from_user, received, invite.call_id in live, invite.headers
+                )
+            )
+        return calls
+
+    def caller_received(self) -> tuple[str, ...]:
+        if self.caller is None:
+            return ()
+        methods = [m.method for m in self.caller.received() if m.is_request]
+        return tuple(
+            m for i, m in enumerate(methods) if m != "NOTIFY" and methods[i - 1 : i] != [m]
+        )
+
+    async def hang_up_caller(self) -> None:
+        assert self.caller is not None
+        self.caller.hang_up()
+        await self.caller.wait_ended()
+
+    async def hang_up_supervisor(self) -> None:
+        assert self.carrier is not None
+        answered = [i for i in self.carrier.invites() if "ACK" in self.carrier.call(i.call_id)]
+        self.carrier.hang_up(answered[-1].call_id)
+
+    def _debug_rooms(self) -> list[dict[str, Any]]:
+        url = f"http://127.0.0.1:{self.debug_port}/debug/rooms"
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            rooms: list[dict[str, Any]] = json.loads(answer.read())
+        return rooms
+
+    async def subscribed(self, room: str, listener: str, speaker: str) -> bool:
+        listing = await self.lk.room.list_participants(api.ListParticipantsRequest(room=room))
+        sids = {p.identity: p.sid for p in listing.participants}
+        if listener not in sids or speaker not in sids:
+            return False
+        rooms = await asyncio.to_thread(self._debug_rooms)
+        for info in rooms:
+            if info.get("Name") != room:
+                continue
+            published = info["Participants"].get(speaker, {}).get("UpTrackManager", {})
+            for track in published.get("PublishedTracks", {}).values():
+                for down in track.get("DownTracks") or []:
+                    if down.get("SubscriberID") == sids[listener]:
+                        return True
+        return False
+
+    async def agent_leave(self, room: str) -> None:
+        agent = self.agents.pop(room, None)
+        if agent is not None:
+            await agent.leave()
+
+    async def rooms(self) -> list[str]:
+        listing = await self.lk.room.list_rooms(api.ListRoomsRequest())
+        return sorted(room.name for room in listing.rooms)
+
+    async def close(self) -> None:
+        """Hang up everything the test left (deleting its rooms), then stop the phones."""
+        for feed in self._feeds:
+            feed.detach_all()
+        for room in list(self.agents):
+            await self.agent_leave(room)
+        for room in await self.rooms():
+            await self.lk.room.delete_room(api.DeleteRoomRequest(room=room))
+        caller, carrier = self.caller, self.carrier
+        with contextlib.suppress(TimeoutError):
+            await self.until(
+                lambda: (
+                    (caller is None or not caller.sipp or not caller.sipp.running())
+                    and (carrier is None or not carrier.live())
+                ),
+                5,
+                "the phones hung up",
+            )
+        if caller is not None:
+            caller.stop()
+        if carrier is not None:
+            carrier.stop()
+        for trunk, rule in self._inbound:
+            await self.lk.sip.delete_dispatch_rule(
+                api.DeleteSIPDispatchRuleRequest(sip_dispatch_rule_id=rule)
+            )
+            await self.lk.sip.delete_trunk(api.DeleteSIPTrunkRequest(sip_trunk_id=trunk))
+        await self.lk.aclose()
+
+
+async def outbound_trunk(lk: api.LiveKitAPI) -> str:
+    """The trunk to the supervisors' phones (the `Carrier`), owning the business number."""
+    trunk = await lk.sip.create_outbound_trunk(
+        api.CreateSIPOutboundTrunkRequest(
+            trunk=api.SIPOutboundTrunkInfo(
+                name="e2e carrier", address=f"127.0.0.1:{CARRIER_PORT}", numbers=[BUSINESS]
+            )
+        )
+    )
+    return trunk.sip_trunk_id
