@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 from collections.abc import AsyncIterator, Generator, Iterator
 from pathlib import Path
 
@@ -138,12 +137,6 @@ def target(request: pytest.FixtureRequest) -> Target:
     """The same check against the sandbox (flavor oss) and the real server."""
     chosen: Target = request.getfixturevalue(request.param)
     return chosen
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.hookimpl(wrapper=True)

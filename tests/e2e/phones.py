@@ -379,9 +379,6 @@ class Carrier:
         assert self.sipp is not None
         self.sipp.hang_up(call_id, CARRIER_PORT)
 
-    async def wait_for(self, check: Callable[[], bool], seconds: float, what: str) -> None:
-        await _until(check, seconds, what)
-
     def stop(self) -> int | None:
         for task in self._tasks:
             task.cancel()

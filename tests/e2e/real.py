@@ -99,7 +99,6 @@ class RealTarget(Target):
         self.carrier: Carrier | None = None
         self.caller: Caller | None = None
         self.agents: dict[str, StandInAgent] = {}
-        self._handlers: list[Callable[[str, str, str, str], None]] = []
         self._inbound: list[tuple[str, str]] = []  # (trunk id, dispatch rule id)
         self._feeds: list[EventFeed] = []
 
@@ -131,7 +130,7 @@ class RealTarget(Target):
         )
         self._inbound.append((trunk.sip_trunk_id, rule.sip_dispatch_rule_id))
         agent = StandInAgent(self.url, self.api_key, self.api_secret, room)
-        await agent.join(lambda kind, who, detail: self._report(kind, room, who, detail))
+        await agent.join(lambda kind, who, detail: self.events.append((kind, who, detail)))
         self.agents[room] = agent
         self.caller = Caller(self.folder, number, to=called, bridge=self.bridge, hangup_after=None)
         await self.caller.start()
@@ -149,14 +148,6 @@ class RealTarget(Target):
             "the caller's call active",
         )
         return identity
-
-    def _report(self, kind: str, room: str, identity: str, detail: str) -> None:
-        self.events.append((kind, identity, detail))
-        for handler in self._handlers:
-            handler(kind, room, identity, detail)
-
-    def on_event(self, handler: Callable[[str, str, str, str], None]) -> None:
-        self._handlers.append(handler)
 
     def feed(self, engine: TransferEngine, media: RecordingMedia, room: str) -> None:
         """The library's own `EventFeed` on the stand-in agent's real `rtc.Room`."""

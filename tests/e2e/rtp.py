@@ -70,7 +70,6 @@ class Heard:
     audio: list[tuple[float, float]] = field(default_factory=list)
     events: list[int] = field(default_factory=list)
     """RFC 4733 event codes received (each press once)."""
-    sent_digits: list[tuple[float, str]] = field(default_factory=list)
 
     def loud(self, since: float = 0.0, until: float = math.inf) -> int:
         """How many packets between `since` and `until` (monotonic times) carried sound."""
@@ -80,9 +79,6 @@ class Heard:
         """When the last packet with sound before `until` arrived (None: there was none)."""
         times = [at for at, level in self.audio if at < until and level > _LOUD]
         return max(times) if times else None
-
-    def packets(self, since: float = 0.0, until: float = math.inf) -> int:
-        return sum(1 for at, _ in self.audio if since <= at < until)
 
 
 class RtpPhone(asyncio.DatagramProtocol):
@@ -183,7 +179,6 @@ class RtpPhone(asyncio.DatagramProtocol):
                 self._send_event(body, stamp, False, call.remote)
         finally:
             self._pressing = False
-        call.sent_digits.append((time.monotonic(), digit))
 
     def _send_event(self, body: bytes, stamp: int, marker: bool, to: tuple[str, int]) -> None:
         assert self._transport is not None

@@ -28,7 +28,6 @@ class SandboxTarget(Target):
             scenario, api_key=key, api_secret=secret, flavor="oss", webhook=webhook
         )
         self.events = []
-        self._handlers: list[Callable[[str, str, str, str], None]] = []
         self._unsubscribe: list[Callable[[], None]] = []
         self.trunk = "ST_sandbox"
 
@@ -58,11 +57,6 @@ class SandboxTarget(Target):
         else:
             return
         self.events.append((kind, who, detail))
-        for handler in self._handlers:
-            handler(kind, event.room, who, detail)
-
-    def on_event(self, handler: Callable[[str, str, str, str], None]) -> None:
-        self._handlers.append(handler)
 
     def feed(self, engine: TransferEngine, media: RecordingMedia, room: str) -> None:
         self._unsubscribe.append(connect(self.sandbox, engine, media))

@@ -85,10 +85,6 @@ class Target:
     async def agent_leave(self, room: str) -> None:
         raise NotImplementedError
 
-    def on_event(self, handler: Callable[[str, str, str, str], None]) -> None:
-        """Also call `handler(kind, room, identity, detail)` for every room event."""
-        raise NotImplementedError
-
     def feed(self, engine: TransferEngine, media: RecordingMedia, room: str) -> None:
         """Give `engine`'s transfer in `room` the room's events, as a worker would."""
         raise NotImplementedError

@@ -24,7 +24,7 @@ from orchestrator.flow.model import Flow
 from orchestrator.sandbox.scenario import PhoneSpec
 from orchestrator.testing import RecordingMedia
 from tests.e2e.figures import FIGURES
-from tests.e2e.targets import CALLER, PhoneCall, Target
+from tests.e2e.targets import PhoneCall, Target
 
 __all__ = ["Run", "flow", "run"]
 
@@ -53,9 +53,6 @@ class Run:
     rooms: list[str]
     media: RecordingMedia
     leaks: list[str] = field(default_factory=list)
-
-    def before(self, step: str) -> float:
-        return self.entered.get(step, time.monotonic())
 
 
 async def run(
@@ -154,10 +151,3 @@ async def _leaks(target: Target, result: Run, room: str, caller: str) -> list[st
     if result.outcome.kind != "caller_hung_up" and caller not in result.participants:
         leaks.append("the caller was dropped")
     return leaks
-
-
-def preserve_invites(result: Run, caller: str = CALLER) -> list[str]:
-    """The From users of every INVITE of a `preserve` transfer, counted in the figures."""
-    users = [c.from_user for c in result.calls]
-    FIGURES.invites(users, caller)
-    return users
