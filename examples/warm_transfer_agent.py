@@ -6,6 +6,10 @@ Needs LIVEKIT_URL, LIVEKIT_API_KEY, LIVEKIT_API_SECRET and LIVEKIT_SIP_OUTBOUND_
 outbound trunk that dials supervisors), and an inbound SIP trunk with a dispatch rule that sends
 calls to this agent. The speech models are LiveKit Inference's, so the LiveKit credentials are
 all it takes. WARM_TRANSFER_FLOW names the flow (default: flows/warm_transfer.yaml).
+
+WARM_TRANSFER_OFFLINE=1 needs no model at all (`orchestrator.agents.offline`): the agent
+greets in tones, then transfers every caller at once; with `make stack-up` (LiveKit's own
+server and SIP bridge on this machine) that is a whole warm transfer without a cloud account.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from livekit.agents import Agent, AgentServer, AgentSession, JobContext, JobProc
 
 from orchestrator import FlowError, TransferError, load_flow
 from orchestrator.agents import WarmTransfer
+from orchestrator.agents.offline import ScriptedLLM, ToneTTS
 
 FLOW = Path(
     os.environ.get("WARM_TRANSFER_FLOW")
@@ -28,6 +33,8 @@ INSTRUCTIONS = """You answer the phone for ACME's customer support. Be brief and
 When the caller asks for a person, or needs something you cannot do (refunds, account
 changes), tell them you will connect them, then call transfer_to_supervisor with the reason.
 After it returns, follow what it says."""
+
+OFFLINE = os.environ.get("WARM_TRANSFER_OFFLINE") == "1"
 
 logger = logging.getLogger("warm-transfer-agent")
 server = AgentServer()
@@ -44,10 +51,12 @@ server.setup_fnc = prewarm
 @server.rtc_session()
 async def entrypoint(ctx: JobContext) -> None:
     await ctx.connect()
-    session: AgentSession[None] = AgentSession(
-        stt="deepgram/nova-3",
-        llm="openai/gpt-4.1-mini",
-        tts="cartesia/sonic-2",
+    session: AgentSession[None] = (
+        AgentSession(
+            llm=ScriptedLLM(), tts=ToneTTS(), vad=None, turn_handling={"turn_detection": "manual"}
+        )
+        if OFFLINE
+        else AgentSession(stt="deepgram/nova-3", llm="openai/gpt-4.1-mini", tts="cartesia/sonic-2")
     )
     transfer = WarmTransfer(ctx, session, ctx.proc.userdata["flow"], music_dir=FLOW.parent)
     try:
@@ -64,6 +73,8 @@ async def entrypoint(ctx: JobContext) -> None:
     else:
         greeting = "Greet the caller and ask how you can help."
     await session.generate_reply(instructions=greeting)
+    if OFFLINE and recovered is None:  # no ears to hear the caller ask: transfer at once
+        await session.generate_reply(instructions="Call transfer_to_supervisor now.")
 
 
 def check_flow() -> None:

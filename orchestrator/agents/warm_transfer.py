@@ -106,6 +106,7 @@ class WarmTransfer:
         self._feed = EventFeed(self._running)
         self.media.feed = self._feed
         self._watches: set[asyncio.Future[TransferOutcome]] = set()
+        self._warming: asyncio.Future[None] | None = None
         self._starting = 0
         self._closed = False
         self.tool: FunctionTool[..., Any] = self._make_tool(tool_name)
@@ -228,20 +229,34 @@ class WarmTransfer:
         `returned` (reason `worker_lost`) when the transfer was unwound and the caller is
         back with the AI.
 
+        It also starts asking LiveKit what it allows (the engine's probe, about 3 s on a
+        self-hosted server) while the AI greets the caller, so that the first transfer of the
+        job does not make the caller wait for it.
+
         Raises:
             TransferError: LiveKit could not be asked (retryable says whether to try again).
         """
         caller = self.caller_identity()
         if caller is None:
             return None
+        if self._warming is None:
+            self._warming = asyncio.ensure_future(self._ask_capabilities())
         room = self._ctx.room.name
         return await self.engine.recover(self.flow, room=room, caller_identity=caller)
+
+    async def _ask_capabilities(self) -> None:
+        try:
+            await self.engine.capabilities()
+        except Exception as error:  # the first transfer asks again
+            _log.warning("agents.capabilities_failed", error=type(error).__name__)
 
     async def aclose(self) -> None:
         """End any running transfer (cleanly: caller off hold, legs hung up), then close."""
         if self._closed:
             return
         self._closed = True
+        if self._warming is not None:
+            self._warming.cancel()
         await self.engine.aclose()
         for watch in list(self._watches):
             with contextlib.suppress(Exception):

@@ -240,7 +240,21 @@ async def brief(t: Transfer, step: BriefStep) -> str:
     if t.supervisor in t.gone:  # hung up between answering and the brief
         return "supervisor_left"
     decision = t.expect_decision()
-    await t.media.brief(t.leg_room, t.supervisor, t.render(step.say))
+    # A supervisor who presses 1 (or 2) while the brief is read need not hear the rest.
+    speaking: asyncio.Future[Any] = asyncio.ensure_future(
+        t.media.brief(t.leg_room, t.supervisor, t.render(step.say))
+    )
+    first: set[asyncio.Future[Any]] = {decision, speaking}
+    try:
+        await asyncio.wait(first, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if not speaking.done():
+            speaking.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await speaking
+    if decision.done():
+        return decision.result()
+    speaking.result()  # a brief that failed fails the step
     sleeper: asyncio.Future[Any] = asyncio.ensure_future(t.clock.sleep(step.timeout))
     waiting: set[asyncio.Future[Any]] = {decision, sleeper}
     try:

@@ -146,6 +146,8 @@ class TransferEngine:
         if self._probe is None:
             log = log or self._log.bind(transfer_id="", flow="")
             self._probe = asyncio.ensure_future(probe(self.gateway, log))
+            # Seen here: a probe nobody awaits any more (the engine closed) must not warn.
+            self._probe.add_done_callback(lambda done: done.cancelled() or done.exception())
         asked = self._probe
         try:
             return await asyncio.shield(asked)

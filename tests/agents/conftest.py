@@ -1,5 +1,8 @@
 """The worker integration against the sandbox: a real engine over HTTP, fake rooms and audio.
 
+The fakes keep these tests fast and deterministic; the real room, audio, DTMF and worker
+process are in `make e2e` (`tests/e2e/test_worker*.py`).
+
 `agent_rig` is one job: a caller (`sip_+14155552671`) and the agent in room `call-1`, a
 `fake_job_context` whose room is a `FakeRoom` fed by the sandbox's events, a recording
 session, and a `WarmTransfer` whose engine talks to the sandbox on a manual clock.

@@ -1,5 +1,9 @@
 """`AgentMedia` on its own: hold gates the session and gives it back, speech during hold, the
-music a hold step names, screening, and leaving."""
+music a hold step names, screening, and leaving.
+
+Fast checks of the logic, with a fake session and player. The real thing runs in `make e2e`
+(`tests/e2e/test_worker.py`): a livekit-agents session whose input and output really go off
+on hold, hold music and briefs that really reach the phones, a job that really ends."""
 
 from __future__ import annotations
 

@@ -1,5 +1,11 @@
 """The transfer tool, end to end: the LLM calls it, the engine runs the flow against the sandbox
-over HTTP, room events come back through `rtc.Room`-shaped rooms, and the tool answers."""
+over HTTP, room events come back through `rtc.Room`-shaped rooms, and the tool answers.
+
+Fast checks of the logic on a manual clock. `make e2e` runs the same tool in a real worker
+on LiveKit's own server (`tests/e2e/test_worker.py`, `test_worker_recovery.py`): real room
+events and DTMF, a real brief on a track only the supervisor hears, real crashes and
+recovery. What only these tests cover: the consult room of LiveKit Cloud's `move` merge, the
+tool's answers for every outcome, parallel tool calls, summaries."""
 
 from __future__ import annotations
 
@@ -217,6 +223,20 @@ async def test_recover_is_none_without_a_checkpoint_and_unwinds_one() -> None:
         assert outcome is not None
         assert (outcome.kind, outcome.reason) == ("returned", "worker_lost")
         assert rig.shutdowns == []  # the AI stays with the caller
+
+
+async def test_recover_asks_the_capabilities_before_the_first_transfer() -> None:
+    """On a self-hosted server the probe takes 3 s: asked at the job's start, while the AI
+    greets, the first transfer does not wait for it (seen on the real stack)."""
+    async with agent_rig(flavor="oss") as rig:
+        assert await rig.warm.recover() is None
+        await rig.drive(asyncio.ensure_future(rig.sandbox.manual_clock.sleep(5.0)))
+        moves = [r for r in rig.sandbox.requests if r["rpc"] == "RoomService.MoveParticipant"]
+        assert len(moves) == 1  # asked by recover(), in the background
+        result, _ = await rig.call_tool()
+        assert result.startswith("Transfer complete"), result
+        moves = [r for r in rig.sandbox.requests if r["rpc"] == "RoomService.MoveParticipant"]
+        assert len(moves) == 1  # the tool's transfer used the answer the job already had
 
 
 async def test_recover_finishes_a_merge_by_leaving() -> None:

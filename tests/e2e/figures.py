@@ -34,6 +34,12 @@ class Figures:
     invite_from_is_caller: bool = False
     preserve_invites: int = 0
     leaks_found: int = 0
+    worker_scenarios: int = 0
+    worker_passed: int = 0
+    rtp_paths_verified: int = 0
+    """Audio paths between phones seen in their RTP: the caller hears the hold music, the
+    supervisor hears the brief, each hears the other after the merge."""
+    recoveries_passed: int = 0
     supervisor_heard_caller_ms: float = 0.0
     """`in_room`: the longest the supervisor's phone got the caller's audio after answering,
     before the engine's cut applied (the RTP it received)."""
@@ -65,7 +71,11 @@ class Figures:
         module = item.nodeid.split("::", 1)[0]
         callspec = getattr(item, "callspec", None)
         on = callspec.params.get("target", "real") if callspec else "real"
-        if module.endswith("test_transfers.py") and on == "real":
+        if module.split("/")[-1].startswith("test_worker"):
+            self.worker_scenarios += 1
+            self.worker_passed += int(report.passed)
+            self.recoveries_passed += int(report.passed and "recover" in item.name)
+        elif module.endswith("test_transfers.py") and on == "real":
             self.e2e_scenarios += 1
             self.e2e_passed += int(report.passed)
         elif module.split("/")[-1].startswith("test_conformance"):

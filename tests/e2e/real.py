@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import time
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -110,7 +111,10 @@ class RealTarget(Target):
         )
         await self.carrier.start()
 
-    async def call_in(self, room: str, number: str = CALLER) -> str:
+    async def call_in(self, room: str, number: str = CALLER, *, agent: str = "") -> str:
+        """The caller calls a number of a new inbound trunk whose dispatch rule sends the call
+        to `room`. With `agent`, LiveKit dispatches that agent (a worker) to the room; without,
+        a stand-in agent is there first."""
         called = f"+1800555{next(_INBOUND):04d}"  # the number the caller dials, per call
         trunk = await self.lk.sip.create_inbound_trunk(
             api.CreateSIPInboundTrunkRequest(
@@ -119,34 +123,35 @@ class RealTarget(Target):
                 )
             )
         )
-        direct = api.SIPDispatchRuleDirect(room_name=room)
-        rule = await self.lk.sip.create_dispatch_rule(
-            api.CreateSIPDispatchRuleRequest(
-                dispatch_rule=api.SIPDispatchRuleInfo(
-                    rule=api.SIPDispatchRule(dispatch_rule_direct=direct),
-                    trunk_ids=[trunk.sip_trunk_id],
-                )
-            )
+        rule = api.SIPDispatchRuleInfo(
+            rule=api.SIPDispatchRule(
+                dispatch_rule_direct=api.SIPDispatchRuleDirect(room_name=room)
+            ),
+            trunk_ids=[trunk.sip_trunk_id],
         )
-        self._inbound.append((trunk.sip_trunk_id, rule.sip_dispatch_rule_id))
-        agent = StandInAgent(self.url, self.api_key, self.api_secret, room)
-        await agent.join(lambda kind, who, detail: self.events.append((kind, who, detail)))
-        self.agents[room] = agent
+        if agent:
+            rule.room_config.agents.append(api.RoomAgentDispatch(agent_name=agent))
+        created = await self.lk.sip.create_dispatch_rule(
+            api.CreateSIPDispatchRuleRequest(dispatch_rule=rule)
+        )
+        self._inbound.append((trunk.sip_trunk_id, created.sip_dispatch_rule_id))
+        if not agent:
+            stand_in = StandInAgent(self.url, self.api_key, self.api_secret, room)
+            await stand_in.join(lambda kind, who, detail: self.events.append((kind, who, detail)))
+            self.agents[room] = stand_in
         self.caller = Caller(self.folder, number, to=called, bridge=self.bridge, hangup_after=None)
         await self.caller.start()
-        identity = f"sip_{number}"
         caller = self.caller
-        await self.until(lambda: bool(caller.received("200")), 20, "the caller's call answered")
+        # The bridge answers once it hears an agent (a worker: once its session speaks).
+        await self.until(lambda: bool(caller.received("200")), 30, "the caller's call answered")
         await self.until(lambda: caller.heard is not None, 10, "media to the caller")
-        # The bridge marks the call active once the caller's media arrived (within 1 s).
-        await self.until(
-            lambda: any(
-                who == identity and kind in ("joined", "attributes") and '"active"' in detail
-                for kind, who, detail in self.events
-            ),
-            10,
-            "the caller's call active",
-        )
+        identity = f"sip_{number}"
+        who = api.RoomParticipantIdentity(room=room, identity=identity)
+        deadline = time.monotonic() + 10  # active once the caller's media arrived (<= 1 s)
+        while (await self.lk.room.get_participant(who)).attributes["sip.callStatus"] != "active":
+            if time.monotonic() > deadline:
+                raise TimeoutError("the caller's call never became active")
+            await asyncio.sleep(0.05)
         return identity
 
     def feed(self, engine: TransferEngine, media: RecordingMedia, room: str) -> None:

@@ -17,6 +17,8 @@ GATES: dict[str, Callable[[dict[str, Any]], bool]] = {
     "conformance_differences": lambda f: f["conformance_differences"] == 0,
     "invite_from_is_caller": lambda f: f["invite_from_is_caller"] is True,
     "leaks_found": lambda f: f["leaks_found"] == 0,
+    "worker_passed": lambda f: f["worker_passed"] == f["worker_scenarios"] > 0,
+    "recoveries_passed": lambda f: f["recoveries_passed"] == 3,
     "tests_failed": lambda f: f["tests_failed"] == 0,
 }
 

@@ -54,6 +54,20 @@ def tone(hz: float) -> list[bytes]:
     return [encoded[i : i + _FRAME] for i in range(0, 8000, _FRAME)]
 
 
+def purity(payload: bytes, hz: float) -> float:
+    """How much of a PCMU payload's energy is a sine at `hz` (1: a pure tone; Goertzel)."""
+    samples = [_DECODE[b] for b in payload]
+    energy = sum(x * x for x in samples)
+    if not energy:
+        return 0.0
+    coefficient = 2 * math.cos(2 * math.pi * hz / 8000)
+    previous = before = 0.0
+    for x in samples:
+        previous, before = x + coefficient * previous - before, previous
+    power = previous * previous + before * before - coefficient * previous * before
+    return min(2 * power / (len(samples) * energy), 1.0)
+
+
 def loudness(payload: bytes) -> float:
     """RMS of a PCMU payload."""
     if not payload:
@@ -68,12 +82,23 @@ class Heard:
     remote: tuple[str, int]
     first: float
     audio: list[tuple[float, float]] = field(default_factory=list)
+    payloads: list[bytes] = field(default_factory=list)
+    """The PCMU payload of each packet of `audio`."""
     events: list[int] = field(default_factory=list)
     """RFC 4733 event codes received (each press once)."""
 
     def loud(self, since: float = 0.0, until: float = math.inf) -> int:
         """How many packets between `since` and `until` (monotonic times) carried sound."""
         return sum(1 for at, level in self.audio if since <= at < until and level > _LOUD)
+
+    def tone(self, hz: float, since: float = 0.0, until: float = math.inf) -> int:
+        """How many packets between `since` and `until` carried mostly a tone at `hz` (a
+        phone's own tone, or the offline TTS's voice), as opposed to silence or music."""
+        return sum(
+            1
+            for (at, level), payload in zip(self.audio, self.payloads, strict=True)
+            if since <= at < until and level > _LOUD and purity(payload, hz) > 0.5
+        )
 
     def last_loud(self, until: float = math.inf) -> float | None:
         """When the last packet with sound before `until` arrived (None: there was none)."""
@@ -128,6 +153,7 @@ class RtpPhone(asyncio.DatagramProtocol):
         payload = data[header:]
         if kind == _PCMU:
             call.audio.append((now, loudness(payload)))
+            call.payloads.append(payload)
         elif kind == DTMF_PT and len(payload) >= 4:
             stamp = struct.unpack("!I", data[4:8])[0]
             if self._last_event != (stamp, payload[0]):

@@ -86,3 +86,28 @@ async def test_in_room_cuts_the_caller_off_when_the_supervisor_track_appears() -
         assert len(cuts) == 2  # when the track was published, and again at the answer
         transfer.cancel()
         await drive(sandbox, engine, transfer.outcome)
+
+
+async def test_a_key_pressed_during_the_brief_decides_at_once() -> None:
+    """The real worker's brief is spoken by TTS for several seconds; a supervisor pressing 1
+    in the middle of it waited for the end before the merge. Now the rest is not read."""
+    scenario = {"phones": {"default": {"answer": 1.0, "decide_after": 1.0}}}
+    async with live(scenario) as (sandbox, engine, media):
+        clock = sandbox.manual_clock
+        spoken: list[str] = []
+
+        async def long_brief(room: str, supervisor: str, text: str) -> None:
+            try:
+                await clock.sleep(20.0)  # a long brief, read slowly
+                spoken.append("all")
+            except asyncio.CancelledError:
+                spoken.append("cut short")
+                raise
+
+        media.brief = long_brief  # type: ignore[method-assign]
+        transfer = await engine.start(flow("warm_transfer"), room="call-1")
+        await drive(sandbox, engine, transfer.outcome)
+        outcome = await transfer.outcome
+        assert outcome.kind == "merged"
+        assert spoken == ["cut short"]
+        assert outcome.hold_seconds < 5

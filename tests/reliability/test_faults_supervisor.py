@@ -218,11 +218,18 @@ CASES: dict[str, tuple[Flow | str, dict[str, Any], dict[str, Any], tuple[str, An
         ("returned", "failed"),
         1,
     ),
-    "A13-brief-speech-stalls": (
+    "A13-brief-speech-stalls": (  # and the supervisor, hearing nothing, does nothing
+        warm(max_hold=30),
+        {"phones": {"default": {"on_brief": "silent"}}},
+        {"failing_media": {"brief": "stall"}},
+        ("returned", "max_hold"),
+        1,
+    ),
+    "A13-brief-speech-stalls-supervisor-accepts": (  # a key pressed during the brief wins
         warm(max_hold=30),
         {},
         {"failing_media": {"brief": "stall"}},
-        ("returned", "max_hold"),
+        ("merged", None),
         1,
     ),
     "A13-answer-screening-fails": (

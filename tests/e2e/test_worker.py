@@ -1,0 +1,156 @@
+"""A real agent worker end to end: `WarmTransfer` in a livekit-agents worker on the real stack.
+
+The worker (`tests/e2e/worker.py`, a subprocess registered with livekit-server) is dispatched
+by the caller's dispatch rule; it greets the caller with the offline TTS (a 1500 Hz tone per
+word), then its scripted LLM calls the transfer tool and `flows/warm_transfer.yaml` runs with
+the `in_room` merge. What each side heard is read off the phones' RTP: the caller's phone sends
+a 440 Hz tone, the supervisor's 1000 Hz, the AI speaks at 1500 Hz, and the hold music is music.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest_asyncio
+from livekit import api
+
+from orchestrator.sandbox.scenario import PhoneSpec
+from tests.e2e.figures import FIGURES
+from tests.e2e.real import RealTarget
+from tests.e2e.rtp import Heard
+from tests.e2e.targets import CALLER
+from tests.e2e.workers import AGENT, Worker
+
+SUPERVISOR = "+15105550100"
+CALLER_ID = f"sip_{CALLER}"
+AI, CALLER_HZ, SUPERVISOR_HZ = 1500.0, 440.0, 1000.0
+
+
+@pytest_asyncio.fixture
+async def worker(real: RealTarget, stack: dict[str, str]) -> AsyncIterator[Worker]:
+    started = Worker(real.folder, stack, real.trunk, "worker")
+    started.start()
+    try:
+        await started.registered()
+        yield started
+    finally:
+        started.stop()
+
+
+async def people(real: RealTarget, room: str) -> list[str]:
+    listing = await real.lk.room.list_participants(api.ListParticipantsRequest(room=room))
+    return sorted(p.identity for p in listing.participants)
+
+
+async def settle(seconds: float = 2.0) -> None:
+    """Let `seconds` of audio reach the phones (their RTP is what is being checked)."""
+    await asyncio.sleep(seconds)
+
+
+def heard(real: RealTarget) -> tuple[Heard, Heard]:
+    assert real.caller is not None
+    assert real.carrier is not None
+    caller, supervisor = real.caller.heard, real.carrier.heard(SUPERVISOR)
+    assert caller is not None
+    assert supervisor is not None
+    return caller, supervisor
+
+
+def path(verified: bool) -> bool:
+    """One audio path between two phones through LiveKit, seen in the RTP (figures)."""
+    FIGURES.rtp_paths_verified += int(verified)
+    return verified
+
+
+async def test_the_worker_transfers_the_caller(real: RealTarget, worker: Worker) -> None:
+    room = "worker-merge"
+    await real.phones({SUPERVISOR: PhoneSpec(answer=1.0, on_brief="accept", decide_after=3.0)})
+    await real.call_in(room, agent=AGENT)
+    finished = await worker.wait("transfer.finished", 90)
+    assert (finished["outcome"], finished["reason"]) == ("merged", None)
+    caller, supervisor = heard(real)
+    # The engine asked LiveKit what it allows while the AI greeted (the probe takes 3 s on
+    # this server), so the transfer started as soon as the LLM called the tool.
+    started = worker.at(await worker.wait("transfer.started"))
+    probe = [e for e in worker.events("livekit.request") if e["rpc"].endswith("MoveParticipant")]
+    assert worker.at(probe[0]) < started
+    asked = [worker.at(e) for e in worker.events("e2e.agent_state") if e["state"] == "thinking"]
+    assert started - max(at for at in asked if at < started) < 1.0
+    held = worker.at(await worker.wait("e2e.io", listening=False, speaking=False))
+    briefed = worker.at(await worker.wait("transfer.transition", to_state="brief_supervisor"))
+    merging = worker.at(await worker.wait("transfer.transition", to_state="merge_call"))
+    merged = worker.at(finished)
+    await settle()
+    # The greeting reached the caller; on hold, the AI neither listened nor spoke (the
+    # session's own input and output were off, and no AI speech reached the phone) while
+    # the hold music did.
+    assert caller.tone(AI, until=held) > 20
+    assert caller.tone(AI, since=held + 0.5, until=merging) == 0
+    music = caller.loud(since=held + 0.5, until=merging)  # (it fades in: the whole hold)
+    assert path(music > 20)
+    # The supervisor's phone saw the caller's number and heard the brief, which the caller
+    # did not; its "1" reached the worker as a real sip_dtmf_received.
+    assert [c.from_user for c in real.supervisor_calls()] == [CALLER]
+    FIGURES.invites([CALLER], CALLER)
+    assert path(supervisor.tone(AI, since=briefed, until=merging) > 20)
+    (digit,) = worker.events("e2e.dtmf")
+    assert digit["digit"] == "1"
+    assert digit["participant"].startswith("supervisor-")
+    # Merged: each hears the other through LiveKit.
+    assert path(caller.tone(SUPERVISOR_HZ, since=merged) > 20)
+    assert path(supervisor.tone(CALLER_HZ, since=merged) > 20)
+    # The AI's session closed and the job ended; the caller and the supervisor stay on.
+    await worker.wait("e2e.session_closed")
+    await worker.wait("e2e.job_ended")
+    (leg,) = [p for p in await people(real, room) if p.startswith("supervisor-")]
+    assert await people(real, room) == sorted([CALLER_ID, leg])
+    await settle()
+    assert real.carrier is not None
+    assert real.carrier.live() != []
+    assert real.caller is not None
+    assert real.caller.sipp is not None
+    assert real.caller.sipp.running()
+    assert "BYE" not in real.caller_received()
+
+
+async def test_a_supervisor_who_declines_gives_the_caller_back(
+    real: RealTarget, worker: Worker
+) -> None:
+    room = "worker-decline"
+    await real.phones({SUPERVISOR: PhoneSpec(answer=1.0, on_brief="decline", decide_after=3.0)})
+    await real.call_in(room, agent=AGENT)
+    finished = await worker.wait("transfer.finished", 90)
+    assert (finished["outcome"], finished["reason"]) == ("returned", "declined")
+    await worker.wait("e2e.io", listening=True, speaking=True, seconds=10)
+    back = worker.at(finished)
+    await settle(4.0)
+    caller, _ = heard(real)
+    assert caller.tone(AI, since=back) > 20  # the AI speaks to the caller again
+    assert [c.received for c in real.supervisor_calls()] == [("INVITE", "ACK", "BYE")]
+    others = [p for p in await people(real, room) if p != CALLER_ID]
+    assert len(others) == 1  # the AI, and no supervisor leg
+    assert others[0].startswith("agent-")
+
+
+async def test_the_caller_hanging_up_on_hold_ends_the_job(
+    real: RealTarget, worker: Worker
+) -> None:
+    room = "worker-gone"
+    await real.phones({SUPERVISOR: PhoneSpec(answer="no_answer")})
+    await real.call_in(room, agent=AGENT)
+    await real.until(
+        lambda: [c.received for c in real.supervisor_calls()] == [("INVITE",)],
+        60,
+        "the supervisor's phone ringing",
+    )
+    await real.hang_up_caller()
+    finished = await worker.wait("transfer.finished", 30)
+    assert finished["outcome"] == "caller_hung_up"
+    await real.until(
+        lambda: [c.received for c in real.supervisor_calls()] == [("INVITE", "CANCEL")],
+        10,
+        "CANCEL at the supervisor's phone",
+    )
+    await worker.wait("e2e.job_ended", 60)  # the room emptied, the job ended
+    assert await people(real, room) == []
