@@ -7,6 +7,8 @@ import sys
 from stack.build import ROOT, StackError, build
 from stack.run import ENV_FILE, down, up
 
+__all__ = ["main"]
+
 USAGE = "usage: python -m stack build|up|down"
 
 

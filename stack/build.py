@@ -10,12 +10,14 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["BIN", "ROOT", "Binary", "StackError", "binaries", "build", "versions"]
+__all__ = [
+    *("BIN", "HERE", "LOGS", "ROOT", "Binary", "StackError", "binaries", "build"),
+    *("ensure_go", "ensure_packages", "versions"),
+]
 
 ROOT = Path(__file__).resolve().parent.parent
 HERE = ROOT / "build" / "stack"
@@ -149,7 +151,8 @@ def _build(go: str, binary: Binary) -> None:
     source = HERE / "src" / binary.name
     source.mkdir(parents=True, exist_ok=True)
     (source / "go.mod").write_text(
-        f"module stackbuild/{binary.name}\n\ngo 1.26\n\nrequire {binary.module} {binary.version}\n"
+        f"module stackbuild/{binary.name}\n\ngo {versions()['GO_MIN_VERSION']}\n\n"
+        f"require {binary.module} {binary.version}\n"
     )
     LOGS.mkdir(parents=True, exist_ok=True)
     log = LOGS / f"build-{binary.name}.log"
@@ -188,10 +191,3 @@ def build() -> None:
     BIN.mkdir(parents=True, exist_ok=True)
     for binary in todo:
         _build(go, binary)
-
-
-if __name__ == "__main__":
-    try:
-        build()
-    except StackError as error:
-        sys.exit(f"stack: {error}")

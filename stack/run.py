@@ -25,7 +25,10 @@ from pathlib import Path
 
 from stack.build import BIN, HERE, LOGS, ROOT, StackError, binaries
 
-__all__ = ["DIE_WITH_PARENT", "ENV_FILE", "PORTS", "READY_S", "Ports", "down", "running", "up"]
+__all__ = [
+    *("DIE_WITH_PARENT", "ENV_FILE", "PORTS", "READY_S", "Ports"),
+    *("down", "read_env", "running", "up"),
+]
 
 READY_S = 120.0
 ENV_FILE = ROOT / "build" / "stack.env"

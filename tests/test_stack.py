@@ -32,13 +32,20 @@ def stack_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
     run.down()
 
 
+def _free() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def test_a_port_in_use_is_named_with_its_component() -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
+        others = {name: _free() for name in ("redis", "rtc_udp", "debug", "sip")}
         with pytest.raises(StackError) as caught:
-            run._check_ports(run.Ports(http=port))
+            run._check_ports(run.Ports(http=port, **others))
     message = str(caught.value)
     assert f"port {port}/tcp (livekit-server HTTP) is in use" in message
     assert "make stack-down" in message

@@ -289,6 +289,11 @@ async def _move(t: Transfer, supervisor: str, seconds: float) -> str | None:
 
 async def _open(t: Transfer, supervisor: str, seconds: float) -> str | None:
     """`in_room`: let the supervisor and the caller hear each other; one retry."""
+    t.opening = True
+    for cut in list(t.isolating):  # a cut still on its way must not land after the opening
+        cut.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await cut
     for _ in range(2):
         try:
             await t.within(seconds, open_paths(t, supervisor))

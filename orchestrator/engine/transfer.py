@@ -93,6 +93,8 @@ class Transfer:
         """How the supervisor joins the caller: `move` from the consult room, or `in_room`
         (dialled into the caller's room; see `orchestrator.engine.in_room`)."""
         self.isolating: set[asyncio.Task[None]] = set()
+        self.opening = False
+        """`in_room`: the merge has begun to open the paths; no cut may land after it."""
         self.log = log
         self._machine = machine()
         self._table = _table(machine)
@@ -146,6 +148,7 @@ class Transfer:
         """A new supervisor attempt: nothing heard from an earlier leg carries over."""
         self.supervisor = identity
         self._early_decision = None
+        self.opening = False
 
     # -- public ------------------------------------------------------------------------
 
@@ -179,19 +182,19 @@ class Transfer:
                 self.post("supervisor_left")
 
     def participant_joined(self, room: str, identity: str) -> None:
-        """Feed a room event: someone joined. With `in_room`, the caller is cut off from a
-        supervisor leg still dialling, before anyone can answer."""
-        if self.strategy == "in_room" and room == self.room and identity == self.supervisor:
-            self._cut_off(identity, None)
+        """Feed a room event: someone joined (`in_room`: see `track_published`)."""
+        self._cut_off(room, identity, None)
 
     def track_published(self, room: str, identity: str, track: str) -> None:
         """Feed a room event: someone published the track with sid `track`. With `in_room`,
         the caller is cut off from a supervisor leg's track as soon as it exists (LiveKit's
         SIP bridge publishes it while the phone rings; the caller's bridge subscribes to it)."""
-        if self.strategy == "in_room" and room == self.room and identity == self.supervisor:
-            self._cut_off(identity, track)
+        self._cut_off(room, identity, track)
 
-    def _cut_off(self, identity: str, track: str | None) -> None:
+    def _cut_off(self, room: str, identity: str, track: str | None) -> None:
+        ours = self.strategy == "in_room" and room == self.room and identity == self.supervisor
+        if not ours or self.opening:  # a late event must not undo the merge's opening
+            return
         task = asyncio.ensure_future(cut_off(self, identity, track))
         self.isolating.add(task)
         task.add_done_callback(self.isolating.discard)

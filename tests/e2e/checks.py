@@ -11,12 +11,11 @@ from typing import Any
 
 from livekit import api
 
-from tests.e2e.targets import CALLER, Target
+from tests.e2e.targets import CALLER, SUPERVISOR, Target
 
-__all__ = ["PREFIX", "SUPERVISOR", "Answer", "answer", "dial", "left", "settled", "statuses"]
+__all__ = ["PREFIX", "Answer", "answer", "dial", "left", "settled", "statuses"]
 
 PREFIX = "twirp error unknown: "
-SUPERVISOR = "+15105550100"
 
 
 @dataclass(frozen=True)

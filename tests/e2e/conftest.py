@@ -43,16 +43,26 @@ def stack() -> Iterator[dict[str, str]]:
 
 
 @pytest.fixture(scope="session")
-def carrier_trunk(stack: dict[str, str]) -> str:
-    """The outbound trunk to the supervisors' phones, for the whole session."""
+def carrier_trunk(stack: dict[str, str]) -> Iterator[str]:
+    """The outbound trunk to the supervisors' phones, for the whole session (deleted after:
+    the stack may be the user's `make stack-up`)."""
+
+    def client() -> api.LiveKitAPI:
+        return api.LiveKitAPI(
+            stack["LIVEKIT_URL"], stack["LIVEKIT_API_KEY"], stack["LIVEKIT_API_SECRET"]
+        )
 
     async def create() -> str:
-        async with api.LiveKitAPI(
-            stack["LIVEKIT_URL"], stack["LIVEKIT_API_KEY"], stack["LIVEKIT_API_SECRET"]
-        ) as lk:
+        async with client() as lk:
             return await outbound_trunk(lk)
 
-    return asyncio.run(create())
+    async def delete(trunk: str) -> None:
+        async with client() as lk:
+            await lk.sip.delete_trunk(api.DeleteSIPTrunkRequest(sip_trunk_id=trunk))
+
+    trunk = asyncio.run(create())
+    yield trunk
+    asyncio.run(delete(trunk))
 
 
 class Webhooks:
@@ -108,6 +118,7 @@ async def real(
     request: pytest.FixtureRequest, stack: dict[str, str], carrier_trunk: str
 ) -> AsyncIterator[RealTarget]:
     target = RealTarget(stack, _folder(request), carrier_trunk, PORTS.debug)
+    await target.begin()
     try:
         yield target
     finally:

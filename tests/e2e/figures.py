@@ -1,7 +1,8 @@
 """The figures of an end-to-end run, counted by the tests as they run (never typed in).
 
 `conftest.py` feeds every test report to `record()` and writes the figures to `$E2E_REPORT`
-at the end; `report.py` prints them (DESIGN §4: the last line of `make e2e`).
+at the end; `report.py` prints them (the last line of `make e2e`; README "The real LiveKit
+stack" says what each means).
 
 * A scenario is a test of `test_transfers.py` on the real server.
 * A conformance check is a test of `test_conformance_*.py`; it runs on both targets. It is a
@@ -39,6 +40,7 @@ class Figures:
     rtp_paths_verified: int = 0
     """Audio paths between phones seen in their RTP: the caller hears the hold music, the
     supervisor hears the brief, each hears the other after the merge."""
+    recovery_scenarios: int = 0
     recoveries_passed: int = 0
     supervisor_heard_caller_ms: float = 0.0
     """`in_room`: the longest the supervisor's phone got the caller's audio after answering,
@@ -62,19 +64,19 @@ class Figures:
         self.leaks_found += len(found)
 
     def record(self, item: pytest.Item, report: pytest.TestReport) -> None:
-        if report.when == "setup" and report.outcome == "skipped":
+        """A test's report: its failures (setup and teardown too), its result (the call)."""
+        self.tests_failed += int(report.failed)
+        if report.when != "call":
             return
-        if report.when != "call" and not report.failed:
-            return
-        if report.failed:
-            self.tests_failed += 1
         module = item.nodeid.split("::", 1)[0]
         callspec = getattr(item, "callspec", None)
         on = callspec.params.get("target", "real") if callspec else "real"
         if module.split("/")[-1].startswith("test_worker"):
             self.worker_scenarios += 1
             self.worker_passed += int(report.passed)
-            self.recoveries_passed += int(report.passed and "recover" in item.name)
+            if "recover" in item.name:
+                self.recovery_scenarios += 1
+                self.recoveries_passed += int(report.passed)
         elif module.endswith("test_transfers.py") and on == "real":
             self.e2e_scenarios += 1
             self.e2e_passed += int(report.passed)

@@ -16,14 +16,12 @@ Every phone records the SIP messages it received (`received()`), and its media w
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 import secrets
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 from orchestrator.sandbox.scenario import PhoneSpec
+from tests.e2e.deadline import until
 from tests.e2e.rtp import Heard, RtpPhone
 from tests.e2e.sipp import Message, Sipp, talk_section
 
@@ -52,15 +50,6 @@ def _sdp(port: int, origin: str) -> str:
       a=fmtp:101 0-16
       a=ptime:20
       a=sendrecv"""
-
-
-async def _until(check: Callable[[], bool], seconds: float, what: str) -> None:
-    """Wait for `check()` with a deadline (the real stack runs in real time)."""
-    deadline = time.monotonic() + seconds
-    while not check():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"not within {seconds:.0f} s: {what}")
-        await asyncio.sleep(0.05)
 
 
 class Caller:
@@ -159,13 +148,14 @@ class Caller:
 
     async def wait_ended(self, seconds: float = 30) -> None:
         """Until the call is over (sipp exits after its one call)."""
-        await _until(lambda: self.sipp is None or not self.sipp.running(), seconds, "call end")
+        await until(lambda: self.sipp is None or not self.sipp.running(), seconds, "call end")
 
-    def stop(self) -> int | None:
-        code = self.sipp.stop() if self.sipp else None
+    async def aclose(self) -> None:
+        """Stop the phone (its sipp ends in a thread: that can take seconds)."""
+        if self.sipp is not None:
+            await asyncio.to_thread(self.sipp.stop)
         if self.media:
             self.media.close()
-        return code
 
 
 class Carrier:
@@ -305,31 +295,40 @@ class Carrier:
 """
 
     async def start(self) -> None:
-        for key, spec in self.phones.items():
+        for key in self.phones:
             phone = await RtpPhone.open(hz=1000)
-            phone.on_call = lambda heard, spec=spec, phone=phone: self._on_answer(
-                phone, heard, spec
-            )
+            phone.on_call = lambda heard, key=key, phone=phone: self._on_answer(key, phone, heard)
             self.media[key] = phone
         args = ["-p", str(CARRIER_PORT), "-mp", "16000"]
         self.sipp = Sipp("carrier", self.folder, self._scenario(), args)
 
-    def _on_answer(self, phone: RtpPhone, heard: Heard, spec: PhoneSpec) -> None:
+    def _on_answer(self, key: str, phone: RtpPhone, heard: Heard) -> None:
         """Media has started on an answered call: react to the brief as the spec says."""
+        spec = self.phones[key]
         if spec.on_brief == "silent" or spec.answer == "voicemail":
             return
-        task = asyncio.ensure_future(self._react(phone, heard, spec))
+        task = asyncio.ensure_future(self._react(key, phone, heard))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _react(self, phone: RtpPhone, heard: Heard, spec: PhoneSpec) -> None:
+    async def _react(self, key: str, phone: RtpPhone, heard: Heard) -> None:
+        spec = self.phones[key]
         await asyncio.sleep(max(spec.decide_after, _DTMF_AFTER_ANSWER_S))
         if heard is not phone.calls[-1]:
             return  # that call is over
         if spec.on_brief in ("accept", "decline"):
             await phone.press("1" if spec.on_brief == "accept" else "2")
         elif spec.on_brief == "hangup":
-            self.hang_up(self.invites()[-1].call_id)
+            self.hang_up(self._live_call(key))
+
+    def _live_call(self, key: str) -> str:
+        """The Call-ID of the call up on the phone `key` (a number, or `default`)."""
+        listed, live = set(self.phones) - {"default"}, set(self.live())
+        for invite in reversed(self.invites()):
+            ours = invite.to_user == key or (key == "default" and invite.to_user not in listed)
+            if ours and invite.call_id in live:
+                return invite.call_id
+        raise LookupError(f"no call up on the phone {key}")
 
     # -- what happened ------------------------------------------------------------------
 
@@ -340,8 +339,7 @@ class Carrier:
         """The INVITEs that rang a phone (one per call: retransmissions are not counted)."""
         seen: dict[str, Message] = {}
         for message in self.received("INVITE"):
-            to = re.match(r"INVITE sips?:([^@;]+)@", message.start)
-            if number is None or (to and to[1] == number):
+            if number is None or message.to_user == number:
                 seen.setdefault(message.call_id, message)
         return list(seen.values())
 
@@ -372,18 +370,15 @@ class Carrier:
         phone = self.media.get(number) or self.media["default"]
         return phone.calls[-1] if phone.calls else None
 
-    async def press(self, number: str, digit: str) -> None:
-        await (self.media.get(number) or self.media["default"]).press(digit)
-
     def hang_up(self, call_id: str) -> None:
         assert self.sipp is not None
         self.sipp.hang_up(call_id, CARRIER_PORT)
 
-    def stop(self) -> int | None:
+    async def aclose(self) -> None:
+        """Stop the phones (sipp ends in a thread: that can take seconds)."""
         for task in self._tasks:
             task.cancel()
-        code = self.sipp.stop() if self.sipp else None
+        if self.sipp is not None:
+            await asyncio.to_thread(self.sipp.stop)
         for phone in self.media.values():
-            with contextlib.suppress(Exception):
-                phone.close()
-        return code
+            phone.close()

@@ -37,7 +37,7 @@ class StandInAgent:
     once it subscribed to some audio), reporting the room's events."""
 
     def __init__(self, url: str, key: str, secret: str, room: str) -> None:
-        self.url, self.room_name = url, room
+        self.url = url
         grants = api.VideoGrants(room_join=True, room=room, can_publish=True, can_subscribe=True)
         self.token = (
             api.AccessToken(key, secret)
@@ -102,16 +102,28 @@ class RealTarget(Target):
         self.agents: dict[str, StandInAgent] = {}
         self._inbound: list[tuple[str, str]] = []  # (trunk id, dispatch rule id)
         self._feeds: list[EventFeed] = []
+        self.preexisting: set[str] = set()
+
+    async def begin(self) -> None:
+        """Note the rooms there already (a `make stack-up` stack may have the user's)."""
+        self.preexisting = set(await self.rooms())
 
     async def phones(self, phones: dict[str, PhoneSpec], *, owned_only: bool = False) -> None:
         if self.carrier is not None:
-            self.carrier.stop()
+            await self.carrier.aclose()
         self.carrier = Carrier(
             self.folder, phones, allowed_from=[BUSINESS] if owned_only else None
         )
         await self.carrier.start()
 
-    async def call_in(self, room: str, number: str = CALLER, *, agent: str = "") -> str:
+    async def call_in(
+        self,
+        room: str,
+        number: str = CALLER,
+        *,
+        hangup_after: float | None = None,
+        agent: str = "",
+    ) -> str:
         """The caller calls a number of a new inbound trunk whose dispatch rule sends the call
         to `room`. With `agent`, LiveKit dispatches that agent (a worker) to the room; without,
         a stand-in agent is there first."""
@@ -139,7 +151,9 @@ class RealTarget(Target):
             stand_in = StandInAgent(self.url, self.api_key, self.api_secret, room)
             await stand_in.join(lambda kind, who, detail: self.events.append((kind, who, detail)))
             self.agents[room] = stand_in
-        self.caller = Caller(self.folder, number, to=called, bridge=self.bridge, hangup_after=None)
+        self.caller = Caller(
+            self.folder, number, to=called, bridge=self.bridge, hangup_after=hangup_after
+        )
         await self.caller.start()
         caller = self.caller
         # The bridge answers once it hears an agent (a worker: once its session speaks).
@@ -166,7 +180,7 @@ class RealTarget(Target):
         calls = []
         live = self.carrier.live()
         for invite in self.carrier.invites():
-            number = invite.start.split()[1].split(":", 1)[1].split("@", 1)[0]
+            number = invite.to_user
             received = tuple(m for m in self.carrier.call(invite.call_id) if m != "NOTIFY")
             calls.append(
                 PhoneCall(
@@ -225,33 +239,35 @@ class RealTarget(Target):
         return sorted(room.name for room in listing.rooms)
 
     async def close(self) -> None:
-        """Hang up everything the test left (deleting its rooms), then stop the phones."""
-        for feed in self._feeds:
-            feed.detach_all()
-        for room in list(self.agents):
-            await self.agent_leave(room)
-        for room in await self.rooms():
-            await self.lk.room.delete_room(api.DeleteRoomRequest(room=room))
-        caller, carrier = self.caller, self.carrier
-        with contextlib.suppress(TimeoutError):
-            await self.until(
-                lambda: (
-                    (caller is None or not caller.sipp or not caller.sipp.running())
-                    and (carrier is None or not carrier.live())
-                ),
-                5,
-                "the phones hung up",
-            )
-        if caller is not None:
-            caller.stop()
-        if carrier is not None:
-            carrier.stop()
-        for trunk, rule in self._inbound:
-            await self.lk.sip.delete_dispatch_rule(
-                api.DeleteSIPDispatchRuleRequest(sip_dispatch_rule_id=rule)
-            )
-            await self.lk.sip.delete_trunk(api.DeleteSIPTrunkRequest(sip_trunk_id=trunk))
-        await self.lk.aclose()
+        """Hang up everything the test left (deleting the rooms it made), stop the phones."""
+        try:
+            for feed in self._feeds:
+                feed.detach_all()
+            for room in list(self.agents):
+                await self.agent_leave(room)
+            for room in set(await self.rooms()) - self.preexisting:
+                await self.lk.room.delete_room(api.DeleteRoomRequest(room=room))
+            caller, carrier = self.caller, self.carrier
+            with contextlib.suppress(TimeoutError):
+                await self.until(
+                    lambda: (
+                        (caller is None or not caller.sipp or not caller.sipp.running())
+                        and (carrier is None or not carrier.live())
+                    ),
+                    5,
+                    "the phones hung up",
+                )
+            for trunk, rule in self._inbound:
+                await self.lk.sip.delete_dispatch_rule(
+                    api.DeleteSIPDispatchRuleRequest(sip_dispatch_rule_id=rule)
+                )
+                await self.lk.sip.delete_trunk(api.DeleteSIPTrunkRequest(sip_trunk_id=trunk))
+        finally:
+            if self.caller is not None:
+                await self.caller.aclose()
+            if self.carrier is not None:
+                await self.carrier.aclose()
+            await self.lk.aclose()
 
 
 async def outbound_trunk(lk: api.LiveKitAPI) -> str:

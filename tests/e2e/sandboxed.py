@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from typing import Literal
@@ -29,6 +30,7 @@ class SandboxTarget(Target):
         )
         self.events = []
         self._unsubscribe: list[Callable[[], None]] = []
+        self.preexisting: set[str] = set()
         self.trunk = "ST_sandbox"
 
     async def start(self) -> None:
@@ -65,9 +67,15 @@ class SandboxTarget(Target):
         self.sandbox.scenario.phones = {"default": PhoneSpec(), **phones}
         self.sandbox.scenario.trunk.caller_id_policy = "owned_only" if owned_only else "any"
 
-    async def call_in(self, room: str, number: str = CALLER) -> str:
+    async def call_in(
+        self, room: str, number: str = CALLER, *, hangup_after: float | None = None
+    ) -> str:
         self.sandbox.add_agent(room)
-        return self.sandbox.place_caller(room, number)
+        identity = self.sandbox.place_caller(room, number)
+        if hangup_after is not None:
+            loop = asyncio.get_running_loop()
+            loop.call_later(hangup_after, self.sandbox.hang_up, room, identity)
+        return identity
 
     def supervisor_calls(self) -> list[PhoneCall]:
         return [

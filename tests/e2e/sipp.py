@@ -48,6 +48,12 @@ class Message:
         return self.headers.get("call-id", "")
 
     @property
+    def to_user(self) -> str:
+        """The user part of a request's URI (the number a phone was called on)."""
+        found = re.match(r"\S+ sips?:([^@;>]+)@", self.start)
+        return found[1] if found else ""
+
+    @property
     def from_user(self) -> str:
         found = re.search(r"<sips?:([^@>;]+)@", self.headers.get("from", ""))
         return found[1] if found else ""

@@ -10,8 +10,6 @@ Both give the test the same things: an API client, the trunk, phones that behave
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -21,15 +19,20 @@ from livekit import api
 from orchestrator.engine import TransferEngine
 from orchestrator.sandbox.scenario import PhoneSpec
 from orchestrator.testing import RecordingMedia
+from tests.e2e.deadline import until
 
-__all__ = ["BUSINESS", "CALLER", "PhoneCall", "RoomEvent", "Target"]
+__all__ = ["BUSINESS", "CALLER", "CALLER_ID", "SUPERVISOR", "PhoneCall", "RoomEvent", "Target"]
 
 BUSINESS = "+18005550100"
 CALLER = "+14155552671"
+CALLER_ID = f"sip_{CALLER}"
+"""The caller's participant identity (LiveKit's default for an inbound SIP call)."""
+SUPERVISOR = "+15105550100"
 
 RoomEvent = tuple[str, str, str]
 """(kind, identity, detail): `joined` (detail: its attributes then, as JSON), `left`,
-`published`, `dtmf` (detail: the digit), `attributes` (detail: the changes, as JSON)."""
+`published` (detail: the track sid; the sandbox's, every sid), `dtmf` (detail: the digit),
+`attributes` (detail: the changes as JSON; the sandbox's, all the attributes)."""
 
 
 @dataclass(frozen=True)
@@ -54,14 +57,19 @@ class Target:
     trunk: str
     lk: api.LiveKitAPI
     events: list[RoomEvent]
+    preexisting: set[str]
+    """Rooms that were there before the test (never its leaks, never deleted by it)."""
 
     async def phones(self, phones: dict[str, PhoneSpec], *, owned_only: bool = False) -> None:
         """The supervisors' phones from now on; `owned_only`: the carrier refuses (403) a
         From the trunk does not own."""
         raise NotImplementedError
 
-    async def call_in(self, room: str, number: str = CALLER) -> str:
-        """A caller in `room` (with an agent there already), connected; returns its identity."""
+    async def call_in(
+        self, room: str, number: str = CALLER, *, hangup_after: float | None = None
+    ) -> str:
+        """A caller in `room` (with an agent there already), connected; returns its identity.
+        With `hangup_after`, the caller hangs up by itself that many seconds after that."""
         raise NotImplementedError
 
     def supervisor_calls(self) -> list[PhoneCall]:
@@ -93,8 +101,4 @@ class Target:
         raise NotImplementedError
 
     async def until(self, check: Callable[[], bool], seconds: float, what: str) -> None:
-        deadline = time.monotonic() + seconds
-        while not check():
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{self.name}: not within {seconds:.0f} s: {what}")
-            await asyncio.sleep(0.02)
+        await until(check, seconds, f"{self.name}: {what}")

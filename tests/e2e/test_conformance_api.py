@@ -11,8 +11,8 @@ from __future__ import annotations
 import pytest
 from livekit import api
 
-from tests.e2e.checks import PREFIX, SUPERVISOR, answer
-from tests.e2e.targets import Target
+from tests.e2e.checks import PREFIX, answer
+from tests.e2e.targets import SUPERVISOR, Target
 
 # -- errors the engine interprets ----------------------------------------------------------
 

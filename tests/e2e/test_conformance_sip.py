@@ -14,9 +14,9 @@ import pytest
 from livekit import api
 
 from orchestrator.sandbox.scenario import PhoneSpec
-from tests.e2e.checks import PREFIX, SUPERVISOR, answer, dial, left, settled, statuses
+from tests.e2e.checks import PREFIX, answer, dial, left, settled, statuses
 from tests.e2e.conftest import Webhooks
-from tests.e2e.targets import BUSINESS, CALLER, Target
+from tests.e2e.targets import BUSINESS, CALLER, SUPERVISOR, Target
 
 # -- dials: SIP failures, caller ID, the legs' attributes --------------------------------
 
@@ -48,7 +48,9 @@ async def test_dial_caller_id_refused_by_carrier(target: Target) -> None:
     assert again.code == "ok"
     invites = target.supervisor_calls()
     assert [c.from_user for c in invites] == [CALLER, BUSINESS]
-    assert invites[0].received == ("INVITE", "ACK")
+    await target.until(
+        lambda: target.supervisor_calls()[0].received == ("INVITE", "ACK"), 5, "the ACK"
+    )
 
 
 async def test_dial_no_answer(target: Target) -> None:
@@ -98,7 +100,8 @@ async def test_outbound_leg_lifecycle(target: Target) -> None:
     assert info.attributes["transfer.role"] == "supervisor"
     await target.hang_up_supervisor()
     await left(target, room, "supervisor")
-    assert statuses(target, "supervisor") == ["dialing", "ringing", "active", "hangup"]
+    lifecycle = ["dialing", "ringing", "active", "hangup"]
+    await target.until(lambda: statuses(target, "supervisor") == lifecycle, 5, str(lifecycle))
     assert await settled(target, [("INVITE", "ACK")]) == [("INVITE", "ACK")]
 
 
@@ -190,6 +193,15 @@ async def test_end_an_answered_leg(target: Target, how: str) -> None:
     assert await settled(target, [("INVITE", "ACK", "BYE")]) == [("INVITE", "ACK", "BYE")]
 
 
+async def test_the_caller_hangs_up(target: Target) -> None:
+    """The caller's phone sends BYE: `hangup`, then the caller leaves."""
+    room = "caller-bye"
+    identity = await target.call_in(room, hangup_after=1.0)
+    await left(target, room, identity)
+    await target.until(lambda: statuses(target, identity)[-1:] == ["hangup"], 5, "hangup")
+    assert target.caller_received() == ()  # it sent the BYE; nothing came its way
+
+
 async def test_remove_the_caller(target: Target) -> None:
     room = "bye-caller"
     identity = await target.call_in(room)
@@ -203,7 +215,8 @@ async def test_remove_the_caller(target: Target) -> None:
 
 
 async def test_sip_participants_hear_everyone_once_connected(target: Target) -> None:
-    """The bridge subscribes a connected leg to every track, also ones published later."""
+    """The bridge subscribes a connected leg to every track, and the caller's (connected
+    first) also to the supervisor's, published after it connected."""
     room = "hearing"
     caller = await target.call_in(room)
     await target.phones({SUPERVISOR: PhoneSpec(answer=0.2, on_brief="silent")})
@@ -258,8 +271,8 @@ async def test_transfer_sip_participant(target: Target) -> None:
     result = await target.lk.sip.transfer_sip_participant(request, timeout=20)
     assert result.status == api.SIPTransferStatus.STS_TRANSFER_ONGOING
     await left(target, room, caller)
-    assert target.caller_received() == ("REFER", "BYE")
-    assert statuses(target, caller)[-1] == "hangup"
+    await target.until(lambda: target.caller_received() == ("REFER", "BYE"), 5, "REFER, BYE")
+    await target.until(lambda: statuses(target, caller)[-1:] == ["hangup"], 5, "hangup")
 
 
 # -- webhooks -------------------------------------------------------------------------------

@@ -18,14 +18,12 @@ from orchestrator.sandbox.scenario import PhoneSpec
 from tests.e2e.figures import FIGURES
 from tests.e2e.real import RealTarget
 from tests.e2e.rtp import Heard
-from tests.e2e.targets import BUSINESS, CALLER, Target
+from tests.e2e.targets import BUSINESS, CALLER, CALLER_ID, SUPERVISOR, Target
 from tests.e2e.transfers import Run, flow, run
 
-SUPERVISOR = "+15105550100"
 BACKUP = "+15105550101"
 TEAM_LEAD = "+15105550102"
 ACCEPTS = PhoneSpec(answer=1.0, on_brief="accept", decide_after=1.5)
-CALLER_ID = f"sip_{CALLER}"
 
 
 def preserved(result: Run) -> list[str]:
@@ -73,7 +71,7 @@ class Ears:
 async def _media_after(heard: Heard | None, since: float, seconds: float = 2.0) -> int:
     """Loud packets a phone received in the `seconds` after `since`."""
     await asyncio.sleep(max(since + seconds - time.monotonic(), 0))
-    return heard.loud(since=since) if heard else 0
+    return heard.loud(since=since, until=since + seconds) if heard else 0
 
 
 async def test_warm_transfer_merges(target: Target) -> None:

@@ -18,11 +18,9 @@ from livekit import api
 
 from orchestrator.sandbox.scenario import PhoneSpec
 from tests.e2e.real import RealTarget
-from tests.e2e.targets import CALLER
+from tests.e2e.targets import CALLER_ID, SUPERVISOR
 from tests.e2e.workers import AGENT, Worker
 
-SUPERVISOR = "+15105550100"
-CALLER_ID = f"sip_{CALLER}"
 AI = 1500.0
 PHASES: dict[str, tuple[PhoneSpec, dict[str, Any], str]] = {
     # phase: (the supervisor's phone, what the worker logs once there, the recovered outcome)
@@ -84,8 +82,8 @@ async def test_a_dead_worker_is_recovered(
         assert recovered["outcome"] == expected
         await _after(real, second, room, phase)
     finally:
-        first.stop()
-        second.stop()
+        await asyncio.to_thread(first.stop)
+        await asyncio.to_thread(second.stop)
 
 
 async def _after(real: RealTarget, second: Worker, room: str, phase: str) -> None:

@@ -134,7 +134,7 @@ async def _when_ringing(target: Target, hook: Hook) -> None:
 async def _leaks(target: Target, result: Run, room: str, caller: str) -> list[str]:
     """What the transfer left behind: other rooms, a checkpoint, supervisor legs that are
     not the merged one, supervisor phones still in a call they should not be in."""
-    leaks = [f"room {name}" for name in result.rooms if name != room]
+    leaks = [f"room {name}" for name in result.rooms if name not in {room, *target.preexisting}]
     leaks += [f"checkpoint {key}" for key in result.checkpoint]
     merged = result.outcome.kind == "merged"
     legs = [p for p in result.participants if p.startswith("supervisor-")]

@@ -8,7 +8,6 @@ the test session.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
@@ -16,12 +15,12 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from stack.run import DIE_WITH_PARENT
+from tests.e2e.deadline import until
 
 __all__ = ["AGENT", "Worker"]
 
@@ -123,11 +122,3 @@ class Worker:
                 self.process.wait()
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)  # its job processes
-
-
-async def until(check: Callable[[], bool], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"not within {seconds:.0f} s: {what}")
-        await asyncio.sleep(0.05)

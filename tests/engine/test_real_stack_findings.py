@@ -21,22 +21,22 @@ async def test_an_unclaimed_move_probe_means_no_move_participant() -> None:
     `unavailable` ("no response from servers") after about 3 s, not "not implemented"; it
     used to make every transfer on self-hosted LiveKit fail before the hold."""
     async with live(flavor="oss") as (sandbox, engine, _):
-        started = sandbox.manual_clock.now()
         capabilities = await engine.capabilities()  # answered by `live` already: cached
         assert capabilities.move is False
         assert capabilities.missing == frozenset()
         transfer = await engine.start(flow("warm_transfer"), room="call-1")
         await drive(sandbox, engine, transfer.outcome)
         assert (await transfer.outcome).kind == "merged"
-        assert sandbox.manual_clock.now() > started
 
 
 async def test_the_three_probes_are_sent_together() -> None:
     async with live(flavor="oss") as (sandbox, _, _):
         probes = [r for r in sandbox.requests if r["rpc"] != "RoomService.ListParticipants"]
         assert len(probes) == 3
-        # All three were answered 3 s (the move) after the first was sent, not one by one.
-        assert max(r["time"] for r in probes) - min(r["time"] for r in probes) < 3.0
+        # Each was sent before any was answered (one by one, the move's 3 s come first).
+        sent = [r["time"] for r in probes]
+        answered = [r["time"] + r["duration_ms"] / 1000 for r in probes]
+        assert max(sent) < min(answered)
 
 
 def test_a_phone_refusing_is_not_a_refused_api_key() -> None:

@@ -263,3 +263,33 @@ async def test_transfers_starting_together_share_one_probe() -> None:
             assert (await transfer.outcome).kind == "merged"
         probes = rpcs(sandbox.requests, "RoomService.MoveParticipant")
         assert [p["identity"] for p in probes].count(PROBE) == 1
+
+
+async def test_a_late_track_event_cuts_nobody_off_once_the_merge_began() -> None:
+    """A `track_published` of the supervisor arriving as the merge begins (a track published
+    again, an event late) must not unsubscribe the caller after the paths were opened."""
+    async with live(SCENARIO_FAST, flavor="oss") as (sandbox, engine, _):
+        transfer = await engine.start(with_strategy("warm_transfer", "in_room"), room="call-1")
+        late: list[str] = []
+
+        def on_transition(_: str, to_state: str, __: str) -> None:
+            if to_state == "merge_call" and transfer.supervisor:
+                late.append(transfer.supervisor)
+                # The cut this starts is slow: its listing answers after the opening, while
+                # the merge step still writes its checkpoint.
+                sandbox.add_fault("RoomService.ListParticipants", None, delay=1.0)  # type: ignore[arg-type]
+                sandbox.add_fault("RoomService.UpdateParticipant", None, delay=2.0)  # type: ignore[arg-type]
+                transfer.track_published("call-1", transfer.supervisor, "TR_republished")
+
+        transfer.add_listener(on_transition)
+        await drive(sandbox, engine, transfer.outcome)
+        assert (await transfer.outcome).kind == "merged"
+        (supervisor,) = late
+        assert sandbox.hears("call-1", CALLER, supervisor)
+        callers = [
+            bool(r["request"].get("subscribe"))
+            for r in sandbox.requests
+            if r["rpc"] == "RoomService.UpdateSubscriptions"
+            and r["request"].get("identity") == CALLER
+        ]
+        assert False not in callers[callers.index(True) :], "a cut landed after the opening"
