@@ -36,7 +36,7 @@ reliability: $(STAMP)
 	@rm -f build/reliability.json
 	RELIABILITY_REPORT=build/reliability.json RELIABILITY_EXAMPLES=$(RELIABILITY_EXAMPLES) \
 		$(BIN)/pytest tests/reliability -q -p no:cacheprovider; status=$$?; \
-		$(BIN)/python tests/reliability/report.py build/reliability.json; exit $$status
+		$(BIN)/python -m tests.reliability.report build/reliability.json; exit $$status
 
 # The real LiveKit stack (livekit-server, livekit-sip, Redis, sipp; versions pinned in
 # stack/versions.env): built into build/stack/ by Go and apt when missing, run on 127.0.0.1.
@@ -57,7 +57,7 @@ e2e: $(STAMP)
 	@rm -f build/e2e.json
 	$(BIN)/python -m stack build
 	E2E_REPORT=build/e2e.json $(BIN)/pytest tests/e2e -q -p no:cacheprovider; status=$$?; \
-		$(BIN)/python tests/e2e/report.py build/e2e.json; exit $$status
+		$(BIN)/python -m tests.e2e.report build/e2e.json; exit $$status
 
 lock: $(STAMP)
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^livekit-warm-transfer' > requirements.lock

@@ -23,7 +23,7 @@ from pathlib import Path
 from orchestrator.sandbox.scenario import PhoneSpec
 from tests.e2e.deadline import until
 from tests.e2e.rtp import Heard, RtpPhone
-from tests.e2e.sipp import Message, Sipp, talk_section
+from tests.e2e.sipp import Message, Sipp, response, talk_section
 
 __all__ = ["CARRIER_PORT", "Caller", "Carrier"]
 
@@ -177,73 +177,29 @@ class Carrier:
 
     def _branch(self, key: str, index: int, spec: PhoneSpec) -> str:
         label = f"p{index}_"
-        ringing = """<send><![CDATA[
-      SIP/2.0 180 Ringing
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
-      Content-Length: 0
-  ]]></send>"""
         answer = spec.answer
         if isinstance(answer, str) and answer in _FAILURES:
             return f"""
   <label id="{label}"/>
-  {ringing}
+{response("180 Ringing", tag=True)}
   <pause milliseconds="300"/>
-  <send><![CDATA[
-      SIP/2.0 {_FAILURES[answer]}
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-  ]]></send>
+{response(_FAILURES[answer], tag=True)}
   <recv request="ACK" next="end"/>
 """
         delay = 2.0 if answer == "voicemail" else answer
         wait = "" if answer == "no_answer" else f' timeout="{max(int(delay * 1000), 1)}"'
         wait += "" if answer == "no_answer" else f' ontimeout="{label}answer"'
+        # Ringing until answered; a CANCEL first gets 200, the INVITE 487 (LiveKit's bridge
+        # sends no ACK for that 487, so the wait for one is short).
         return f"""
   <label id="{label}"/>
-  {ringing}
+{response("180 Ringing", tag=True)}
   <recv request="CANCEL"{wait}/>
-  <send><![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-  ]]></send>
-  <send><![CDATA[
-      SIP/2.0 487 Request Terminated
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
-      [last_Call-ID:]
-      CSeq: [$inv_cseq] INVITE
-      Content-Length: 0
-  ]]></send>
+{response("200 OK", tag=True)}
+{response("487 Request Terminated", tag=True, cseq="CSeq: [$inv_cseq] INVITE")}
   <recv request="ACK" timeout="2000" ontimeout="end" next="end"/>
   <label id="{label}answer"/>
-  <send retrans="500"><![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
-      Content-Type: application/sdp
-      Content-Length: [len]
-
-      {_sdp(self.media[key].port, "phone")}
-  ]]></send>
+{response("200 OK", tag=True, sdp=_sdp(self.media[key].port, "phone"))}
   <recv request="ACK" next="talk"/>
 """
 
@@ -265,16 +221,8 @@ class Carrier:
                 f'      <ereg regexp="sip:({allowed})@" search_in="hdr" header="From:" '
                 'check_it="false" assign_to="allowed"/>\n'
             )
-            gate = """  <nop test="allowed" next="route"/>
-  <send><![CDATA[
-      SIP/2.0 403 Forbidden
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-  ]]></send>
+            gate = f"""  <nop test="allowed" next="route"/>
+{response("403 Forbidden", tag=True)}
   <recv request="ACK" next="end"/>
   <label id="route"/>
 """

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from stack.run import DIE_WITH_PARENT
 
-__all__ = ["Message", "Sipp", "messages", "talk_section"]
+__all__ = ["Message", "Sipp", "messages", "response", "talk_section"]
 
 _SEPARATOR = re.compile(r"^-{20,} \S+ \S+\n(UDP|TCP) message (received|sent) .*?\n\n", re.M)
 
@@ -88,16 +88,26 @@ def messages(trace: Path) -> list[Message]:
     return found
 
 
-def _reply(to: str, extra: str = "") -> str:
-    return f"""
-      SIP/2.0 {to}
+def response(status: str, *, tag: bool = False, cseq: str = "[last_CSeq:]", sdp: str = "") -> str:
+    """A sipp `<send>` answering the last request received: `tag` adds our To tag (a UAS's
+    first answers to the INVITE), `cseq` replaces the CSeq line (a 487 answers the INVITE,
+    not the CANCEL just received), `sdp` makes it a 2xx with a body and a Contact (resent
+    until ACKed)."""
+    to_tag = ";tag=[pid]SIPpTag01[call_number]" if tag else ""
+    contact = "\n      Contact: <sip:[local_ip]:[local_port];transport=[transport]>"
+    tail = (contact if tag else "") + "\n      Content-Length: 0"
+    if sdp:
+        body = "\n      Content-Type: application/sdp\n      Content-Length: [len]\n\n      "
+        tail = contact + body + sdp
+    retrans = ' retrans="500"' if sdp else ""
+    return f"""  <send{retrans}><![CDATA[
+      SIP/2.0 {status}
       [last_Via:]
       [last_From:]
-      [last_To:]{extra}
+      [last_To:]{to_tag}
       [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-"""
+      {cseq}{tail}
+  ]]></send>"""
 
 
 def talk_section(prefix: str, *, uac: bool) -> str:
@@ -125,10 +135,10 @@ def talk_section(prefix: str, *, uac: bool) -> str:
   </recv>
   <nop test="asked" next="{prefix}hangup"/>
   <nop test="referred" next="{prefix}refer"/>
-  <send><![CDATA[{_reply("200 OK")}]]></send>
+{response("200 OK")}
   <nop next="end"/>
   <label id="{prefix}refer"/>
-  <send><![CDATA[{_reply("202 Accepted")}]]></send>
+{response("202 Accepted")}
   <send retrans="500"><![CDATA[
       NOTIFY [$contact] SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
@@ -147,7 +157,7 @@ def talk_section(prefix: str, *, uac: bool) -> str:
   ]]></send>
   <recv response="200" next="{prefix}talk"/>
   <label id="{prefix}hangup"/>
-  <send><![CDATA[{_reply("200 OK")}]]></send>
+{response("200 OK")}
   <send retrans="500"><![CDATA[
       BYE [$contact] SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
