@@ -314,6 +314,19 @@ class Carrier:
                 ended.add(message.call_id)
         return sorted(answered - ended)
 
+    def exchange(self, call_id: str) -> list[str]:
+        """Every message of one call, in order: "<" received, ">" sent (for failure notes)."""
+        return [
+            f"{'<' if m.received else '>'} {m.method}"
+            for m in (self.sipp.messages if self.sipp else [])
+            if m.call_id == call_id
+        ]
+
+    def bye_answered(self, call_id: str) -> bool:
+        """Whether the far end answered a BYE this phone sent on `call_id` with a 200."""
+        seen = self.exchange(call_id)
+        return "> BYE" in seen and "< 200" in seen[seen.index("> BYE") :]
+
     def heard(self, number: str) -> Heard | None:
         phone = self.media.get(number) or self.media["default"]
         return phone.calls[-1] if phone.calls else None

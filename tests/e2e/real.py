@@ -203,9 +203,21 @@ class RealTarget(Target):
         await self.caller.wait_ended()
 
     async def hang_up_supervisor(self) -> None:
-        assert self.carrier is not None
-        answered = [i for i in self.carrier.invites() if "ACK" in self.carrier.call(i.call_id)]
-        self.carrier.hang_up(answered[-1].call_id)
+        """Once the phone hears the bridge (a person hangs up a call they heard), and until the
+        bridge has answered the phone's BYE."""
+        carrier = self.carrier
+        assert carrier is not None
+        answered = [i for i in carrier.invites() if "ACK" in carrier.call(i.call_id)]
+        call = answered[-1]
+        await self.until(lambda: carrier.heard(call.to_user) is not None, 5, "media at the phone")
+        carrier.hang_up(call.call_id)
+        try:
+            await self.until(lambda: carrier.bye_answered(call.call_id), 5, "BYE answered")
+        except TimeoutError:
+            raise AssertionError(
+                f"the bridge left the supervisor's BYE unanswered: "
+                f"{carrier.exchange(call.call_id)}"
+            ) from None
 
     def _debug_rooms(self) -> list[dict[str, Any]]:
         url = f"http://127.0.0.1:{self.debug_port}/debug/rooms"
