@@ -30,7 +30,7 @@ from orchestrator.livekit import DIAL_MARGIN_S, Dial, classify_dial_error
 if TYPE_CHECKING:
     from orchestrator.engine.transfer import Transfer
 
-__all__ = ["CHECKPOINT_KEYS", "end_leg", "hang_up", "refused", "run_step"]
+__all__ = ["CHECKPOINT_KEYS", "end_leg", "hang_up", "progress", "refused", "run_step"]
 
 CHECKPOINT_KEYS = ("transfer.id", "transfer.state", "transfer.consult_room")
 
@@ -51,6 +51,7 @@ async def checkpoint(t: Transfer, state: str) -> None:
         write.add_done_callback(t.writes.discard)
         try:
             await asyncio.shield(write)
+            t.checkpointed = state
             return
         except LiveKitError as error:
             if error.code == "not_found" and await t.caller_gone():
@@ -60,7 +61,7 @@ async def checkpoint(t: Transfer, state: str) -> None:
         await t.clock.sleep(pause)
 
 
-async def _progress(t: Transfer, state: str) -> None:
+async def progress(t: Transfer, state: str) -> None:
     """A checkpoint after 'held' must not end a transfer that is going well: a replacement
     worker unwinds from 'held' as it would from 'briefing'."""
     try:
@@ -225,7 +226,7 @@ async def dial(t: Transfer, step: DialStep, name: str) -> str:
                 t.supervisor = None
                 result = "voicemail"
                 continue
-            await _progress(t, "briefing")
+            await progress(t, "briefing")
             return "answered"
         if result == "failed":
             if status in (404, 484, 604):
@@ -313,7 +314,7 @@ async def merge(t: Transfer, step: MergeStep) -> str:
     t.merged_at = t.elapsed()
     t.release_hold()
     await t.media.stop_hold(t.room)
-    await _progress(t, "merged")  # bookkeeping must not undo a done merge
+    await progress(t, "merged")  # bookkeeping must not undo a done merge
     return "merged"
 
 

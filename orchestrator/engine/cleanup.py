@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from orchestrator.engine.actions import CHECKPOINT_KEYS, hang_up, refused
 from orchestrator.engine.in_room import our_legs
 from orchestrator.engine.outcome import OutcomeKind, TransferOutcome
+from orchestrator.engine.presence import absent
 from orchestrator.errors import LiveKitError, TransferError
 from orchestrator.livekit import REQUEST_TIMEOUT_S
 
@@ -39,7 +40,7 @@ async def finish(t: Transfer, trigger: str) -> TransferOutcome:
     """Undo what the transfer started, run the final step, and build the one outcome."""
     final = t.state
     caller_gone = final == "caller_hung_up" or trigger == "caller_hangup"
-    for task in (t._step_task, t._hold_timer, *t.isolating):
+    for task in (t._step_task, t._hold_timer, *t.isolating, *t.departures.values()):
         if task is not None:
             task.cancel()
             with contextlib.suppress(BaseException):
@@ -122,7 +123,9 @@ async def _clear_checkpoint(t: Transfer) -> None:
         except LiveKitError as error:
             if error.code != "not_found":
                 raise
-            return await t.caller_left()  # checked, not trusted: then there is nothing to clear
+            return await absent(
+                t, t.room, t.caller_identity
+            )  # checked, not trusted: then there is nothing to clear
         return True
 
     await _retried(t, clear, "the transfer's checkpoint could not be cleared")

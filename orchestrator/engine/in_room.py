@@ -39,11 +39,14 @@ async def isolate(t: Transfer, supervisor: str) -> None:
     await _paths(t, supervisor, subscribe=False, people=True, them=True)
 
 
-async def cut_off(t: Transfer, supervisor: str, track: str | None = None) -> None:
+async def cut_off(
+    t: Transfer, supervisor: str, track: str | None = None, *, both: bool = False
+) -> None:
     """At the join, or when the leg publishes `track`: the people in the room stop hearing
-    the leg; a failure is logged (the answer does it again)."""
+    the leg (`both`: and the leg them, after a reconnect); a failure is logged (the answer
+    does it again)."""
     try:
-        await _paths(t, supervisor, subscribe=False, people=True, them=False, track=track)
+        await _paths(t, supervisor, subscribe=False, people=True, them=both, track=track)
     except Exception as error:
         t.log.warning("transfer.isolate_failed", error=type(error).__name__)
 

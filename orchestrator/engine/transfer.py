@@ -26,6 +26,7 @@ from orchestrator.engine.cleanup import finish
 from orchestrator.engine.in_room import cut_off
 from orchestrator.engine.outcome import Attempt, TransferOutcome
 from orchestrator.engine.ports import Media
+from orchestrator.engine.presence import absent, departed, returned
 from orchestrator.flow.model import BriefStep, Flow
 from orchestrator.flow.values import E164
 from orchestrator.livekit import Gateway
@@ -129,6 +130,10 @@ class Transfer:
         self.moved_leg: str | None = None  # sent a MoveParticipant: it may complete unseen
         self._leg_to_end: str | None = None
         self.gone: set[str] = set()
+        self.departures: dict[tuple[str, str], asyncio.Future[None]] = {}
+        """Departures seen in room events and not confirmed yet (see `engine.presence`)."""
+        self.checkpointed: str | None = None  # the last state written on the caller
+        self.ending = False  # cleanup has begun: room events no longer change anything
         self.failure_reason: str | None = None
         self.left_step = "requested"
         self.outcome: asyncio.Future[TransferOutcome] = asyncio.get_running_loop().create_future()
@@ -172,30 +177,31 @@ class Transfer:
         self._queue.put_nowait((_CANCEL, None, time.perf_counter()))
 
     def participant_left(self, room: str, identity: str) -> None:
-        """Feed a room event: someone left the caller room or the consult room."""
+        """Feed a room event: someone left the caller room or the consult room (believed once
+        confirmed: it may be a reconnect, see `orchestrator.engine.presence`)."""
         if room == self.room and identity == self.caller_identity:
-            self.post("caller_hangup")
-        elif identity == self.supervisor and not self.moving:
-            self.gone.add(identity)  # even if the brief has not started to hear it yet
-            # A move shows as leaving the consult room; only the room they are in counts.
-            if room == self.leg_room:
-                self.post("supervisor_left")
+            departed(self, room, identity, "caller_hangup")
+        elif identity == self.supervisor and not self.moving and room == self.leg_room:
+            departed(self, room, identity, "supervisor_left")
 
     def participant_joined(self, room: str, identity: str) -> None:
         """Feed a room event: someone joined (`in_room`: see `track_published`)."""
-        self._cut_off(room, identity, None)
+        if not returned(self, room, identity):
+            self.cut_off(room, identity, None)
 
     def track_published(self, room: str, identity: str, track: str) -> None:
         """Feed a room event: someone published the track with sid `track`. With `in_room`,
         the caller is cut off from a supervisor leg's track as soon as it exists (LiveKit's
         SIP bridge publishes it while the phone rings; the caller's bridge subscribes to it)."""
-        self._cut_off(room, identity, track)
+        self.cut_off(room, identity, track)
 
-    def _cut_off(self, room: str, identity: str, track: str | None) -> None:
+    def cut_off(self, room: str, identity: str, track: str | None, *, both: bool = False) -> None:
+        """`in_room`: the people in the room stop hearing the leg `identity` (`both`: and
+        it them), in the background."""
         ours = self.strategy == "in_room" and room == self.room and identity == self.supervisor
         if not ours or self.opening:  # a late event must not undo the merge's opening
             return
-        task = asyncio.ensure_future(cut_off(self, identity, track))
+        task = asyncio.ensure_future(cut_off(self, identity, track, both=both))
         self.isolating.add(task)
         task.add_done_callback(self.isolating.discard)
 
@@ -265,18 +271,10 @@ class Transfer:
 
     async def caller_gone(self) -> bool:
         """Check a `not_found` about the caller: if they left unseen, end the transfer."""
-        if await self.caller_left():
+        if await absent(self, self.room, self.caller_identity):
             self.post("caller_hangup")
             return True
         return False
-
-    async def caller_left(self) -> bool:
-        """Asked two ways: a `not_found` from one API can be wrong (a stale node's view)."""
-        caller = await self.gateway.get_participant(self.log, self.room, self.caller_identity)
-        if caller is not None:
-            return False
-        listed = await self.gateway.list_participants(self.log, self.room)
-        return all(info.identity != self.caller_identity for info in listed)
 
     async def within(self, seconds: float, work: Awaitable[T]) -> T:
         """`work`, or TimeoutError after `seconds` of simulated time."""
@@ -332,6 +330,7 @@ class Transfer:
             trigger = "cancelled"
         # Cleanup always completes, even if this task is cancelled again meanwhile: a caller
         # must never be left on hold because a worker was shutting down.
+        self.ending = True
         finishing = asyncio.ensure_future(finish(self, trigger))
         cancelled = False
         while not finishing.done():

@@ -76,6 +76,8 @@ class Leg:
     transfer: asyncio.Future[bool] | None = None
     voicemail: bool = False
     sid: str = ""
+    joined_with: dict[str, str] = field(default_factory=dict)
+    """The attributes its participant joined with (a reconnect joins with them again)."""
     answered: asyncio.Future[None] = field(default_factory=lambda: _future())
     ended: asyncio.Future[None] = field(default_factory=lambda: _future())
 
@@ -179,6 +181,7 @@ class Legs:
         """Join the room as `dialing` and run the call; `reject` is a SIP status to fail with."""
         log = PhoneLog("outbound", room, info.identity, number, caller_id, ["INVITE"])
         leg = Leg(room, info.identity, info.attributes["sip.callID"], log)
+        leg.joined_with = dict(info.attributes)
         member = self.world.join(room, info)  # may replace a same-named participant first
         member.unsubscribed.add("*")  # the bridge subscribes once the call is connected
         leg.sid = member.info.sid
@@ -285,6 +288,7 @@ class Legs:
         log = PhoneLog("inbound", room, info.identity, number, number, answered=True)
         leg = Leg(room, info.identity, info.attributes["sip.callID"], log)
         leg.status = "active"
+        leg.joined_with = dict(info.attributes)
         leg.answered.set_result(None)
         member = self.world.join(room, info)
         leg.sid = member.info.sid
@@ -307,6 +311,30 @@ class Legs:
     async def _hang_up_later(self, leg: Leg, after: float) -> None:
         await self.world.clock.sleep(after)
         self._end(leg, HUNG_UP)
+
+    def reconnect(self, room: str, identity: str) -> None:
+        """The leg's participant is closed by the server and joins again (see
+        `Sandbox.reconnect`); the phone call goes on."""
+        leg, member = self.get(room, identity), self.world.member(room, identity)
+        if leg is None or member is None:
+            return
+        info = models.ParticipantInfo()
+        info.CopyFrom(member.info)
+        info.sid = ""
+        del info.tracks[:]
+        info.attributes.clear()  # what the API wrote is gone; the bridge's own sip.* stay
+        info.attributes.update(leg.joined_with)
+        info.attributes.update(
+            {k: v for k, v in member.info.attributes.items() if k[:4] == "sip."}
+        )
+        task, member.task = member.task, None  # the call's own life goes on
+        leg.sid = ""  # so the leave below is not taken for the end of the call
+        self.world.leave(room, identity, models.DisconnectReason.STATE_MISMATCH)
+        fresh = self.world.join(room, info)
+        fresh.task, leg.sid = task, fresh.info.sid
+        if not leg.log.answered:  # the bridge subscribes once the call is connected
+            fresh.unsubscribed.add("*")
+        self._publish_audio(leg)
 
     def hang_up(self, room: str, identity: str) -> None:
         """The far end hangs up (a test or simulation can make any leg do this)."""

@@ -150,6 +150,14 @@ class Sandbox:
         """The phone at the far end of a SIP leg hangs up."""
         self.legs.hang_up(room, identity)
 
+    def reconnect(self, room: str, identity: str) -> None:
+        """A SIP leg's participant is closed by the server and joins again at once, as the
+        real SIP bridge does after a failed WebRTC negotiation: it leaves (`STATE_MISMATCH`)
+        and joins under the same identity with a new sid and a new track, without the
+        attributes the API wrote, subscribed to every track (once the call is connected).
+        The phone call goes on."""
+        self.legs.reconnect(room, identity)
+
     def add_fault(self, rpc: str, code: str, *, times: int = 1, **extra: Any) -> None:
         """Make the next `times` calls of `rpc` (like "SIP.CreateSIPParticipant") fail."""
         self.faults.add(FaultSpec(rpc=rpc, code=code, times=times, **extra))

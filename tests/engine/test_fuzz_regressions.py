@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from orchestrator import TransferError
+from orchestrator.engine.presence import DEPARTURE_GRACE_S
 from orchestrator.sandbox import Event
 from tests.engine.conftest import run
 
@@ -122,7 +123,7 @@ async def test_supervisor_hanging_up_at_the_answer_is_supervisor_left() -> None:
     scenario = {"phones": {"default": {"answer": 0.0, "on_brief": "hangup", "decide_after": 0.0}}}
     result, _ = await run("warm_transfer", scenario)
     assert (result.outcome.kind, result.outcome.reason) == ("returned", "supervisor_left")
-    assert result.outcome.hold_seconds < 1
+    assert result.outcome.hold_seconds < 1 + DEPARTURE_GRACE_S  # a departure must last
 
 
 async def test_unknown_number_is_a_config_error() -> None:

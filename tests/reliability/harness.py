@@ -207,7 +207,8 @@ class Monitor:
         if who is not None and who.identity not in self.callers.values():
             self.names.add(who.identity)
             if event.kind == "participant_joined" and who.kind == SIP:
-                self.invites.add(who.sid)
+                # One per SIP call: a participant joining again (a reconnect) is no INVITE.
+                self.invites.add(who.attributes.get("sip.callID") or who.sid)
 
 
 class LogTap:

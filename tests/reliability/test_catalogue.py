@@ -11,8 +11,6 @@ Cannot apply, and why:
   tests/engine/test_recovery.py (`TransferEngine.recover` from the caller room's checkpoint).
 * D6 (a wall-clock jump): nothing in the engine reads the wall clock for timing (checked
   statically); the JWT library's clock cannot be moved without patching the interpreter.
-* E3 (the consult agent's RTC connection resuming): the engine puts no participant of its own
-  in the consult room; the brief goes through the worker's `Media` port.
 * I11 (passthrough without an acknowledgement flag): preserving the caller's number is the
   explicit opt-in `caller_id.mode: preserve`; the default is the business number.
 * K1 for the worker's consult-room token is tested with the worker integration; the tokens
@@ -66,7 +64,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "D6": ("test_faults_cancel.py", "test_the_engine_times_nothing_by_the_wall_clock"),
     "E1": ("test_faults_events.py", '"E1-'),
     "E2": ("test_faults_events.py", '"E2-'),
-    "E3": ("", NOT_HERE),
+    "E3": ("test_faults_events.py", "E3-"),
     "E4": ("test_faults_events.py", "E4-"),
     "F1": ("test_faults_events.py", "F1-"),
     "F2": ("test_faults_events.py", "F2-"),

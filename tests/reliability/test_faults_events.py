@@ -1,8 +1,9 @@
 """Catalogue E (control plane and room events), F (concurrency) and G (timers).
 
-E3 (the consult agent's RTC connection resuming) cannot apply: the engine puts no agent of its
-own in the consult room (the brief is spoken through the worker's `Media` port), so there is
-no connection of ours to resume; a supervisor's leg leaving is covered by A9/A10.
+E3 (a connection resuming is not a hang-up): the engine puts no agent of its own in the
+consult room (the brief is spoken through the worker's `Media` port), but the caller's and the
+supervisor's SIP participants can be closed by LiveKit and join again under the same identity
+(seen on the real server), which must not end the transfer or ring anyone else.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 
 from orchestrator import TransferError, TransferInProgress
+from orchestrator.sandbox.core import Flavor
 from tests.reliability.cases import CREATE_ROOM, DELETE_ROOM, DIAL, LIST, UPDATE, fault, phones
 from tests.reliability.harness import CALLER_ROOM, flow, warm
 from tests.reliability.rig import Rig
@@ -71,6 +73,35 @@ async def test_api_fault_at_start_is_typed(code: str) -> None:
         assert caught.value.reason not in ("", None)
         assert rig.media.calls == []
         assert rig.dials() == []
+
+
+# -- E3: a participant closed by LiveKit joins again ----------------------------------------
+
+
+@pytest.mark.parametrize("flavor", ["cloud", "oss"])
+@pytest.mark.parametrize("who", ["supervisor-ringing", "supervisor-briefing", "caller-holding"])
+async def test_a_participant_joining_again_is_not_a_hang_up(who: str, flavor: Flavor) -> None:
+    """E3: a full reconnect (leave, then join again at once with a new sid and track, the
+    attributes the API wrote lost) of either party, at any point, changes nothing: one dial,
+    merged, nothing left behind."""
+    async with Rig(HAPPY, fault=f"E3-{who}-{flavor}", flavor=flavor) as rig:
+
+        def reconnect_supervisor() -> None:
+            leg = rig.supervisor()
+            assert leg is not None
+            rig.sandbox.reconnect(*leg)
+
+        if who == "supervisor-ringing":
+            rig.on_state("dial_supervisor", lambda: rig.at(1.0, reconnect_supervisor))
+        elif who == "supervisor-briefing":
+            rig.on_state("brief_supervisor", reconnect_supervisor)
+        else:
+            rig.on_state(
+                "dial_supervisor", lambda: rig.sandbox.reconnect(rig.room, rig.callers[rig.room])
+            )
+        outcome = await rig.run(warm())
+        assert outcome.kind == "merged", outcome
+        assert len(rig.dials()) == 1
 
 
 # -- E4: duplicated, late, reordered events ------------------------------------------------

@@ -151,6 +151,17 @@ class TransferMachine(RuleBasedStateMachine):
     def supervisor_hangs_up(self) -> None:
         self.act(lambda rig: rig.supervisor_hangs_up())
 
+    @rule(caller=st.booleans())
+    def a_participant_joins_again(self, caller: bool) -> None:
+        """LiveKit closes the caller's or the supervisor's participant, which joins again."""
+
+        def reconnect(rig: Rig) -> None:
+            leg = (rig.room, rig.callers[rig.room]) if caller else rig.supervisor()
+            if leg is not None:
+                rig.sandbox.reconnect(*leg)
+
+        self.act(reconnect)
+
     @rule(digit=st.sampled_from(["1", "2", "3", "*", "#"]))
     def supervisor_presses(self, digit: str) -> None:
         self.act(lambda rig: rig.press(digit))

@@ -331,19 +331,21 @@ async def test_a_spurious_not_found_on_the_check_of_a_clear_leaves_no_checkpoint
 async def test_a_late_dial_into_a_room_that_fails_to_delete_leaves_no_leg() -> None:
     """Was: a dial that landed after the end recreated the consult room, and cleanup deleted
     that room once, without retrying: with DeleteRoom failing, the late leg stayed.
-    Found as: chain flow, a stale departure of the first supervisor (so the next one is
-    dialled), that dial parked 5 s at the server, the caller hanging up at 0.5 s, and
-    DeleteRoom failing (503) five times."""
+    Found as: chain flow, the first supervisor gone (here: busy), the next dial parked 5 s at
+    the server, the caller hanging up at 0.5 s, and DeleteRoom failing (503) five times."""
     scenario = {
-        "phones": {"default": ACCEPTS},
+        "phones": {"+15105550100": {"answer": "busy"}, "default": ACCEPTS},
         "caller": {"hangup_after": 0.5},
     }
     async with Rig(scenario, fault="stateful-late-dial-delete-fails") as rig:
-        transfer = await rig.start(flow("supervisor_chain"))
-        transfer.participant_left(transfer.consult_room, f"supervisor-{transfer.transfer_id}-1")
-        await rig.settle()
-        rig.sandbox.add_fault(DIAL, None, delay=5.0)  # type: ignore[arg-type]
-        rig.sandbox.add_fault("RoomService.DeleteRoom", "unavailable", times=5)
+
+        def park_the_next_dial() -> None:
+            rig.sandbox.add_fault(DIAL, None, delay=5.0)  # type: ignore[arg-type]
+            rig.sandbox.add_fault("RoomService.DeleteRoom", "unavailable", times=5)
+
+        rig.on_state("still_trying", park_the_next_dial)
+        await rig.start(flow("supervisor_chain"))
         (outcome,) = await rig.finish()
         rig.verify()
         assert outcome.kind == "caller_hung_up"
+        assert len(rig.dials()) == 2

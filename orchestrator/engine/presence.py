@@ -1,0 +1,87 @@
+"""Who has really left: a departure is believed only once it lasts and the server agrees.
+
+LiveKit can close a participant and let its SDK join again under the same identity a moment
+later: a full reconnect. On the real server this happens to a SIP bridge's participant whose
+WebRTC negotiation failed (`NEGOTIATE_FAILED`, for example when a subscription change and the
+bridge's own collide at the answer); the room then sees the caller or the supervisor leave
+and join again about 15 ms later, with a new track, none of the attributes the API wrote, and
+the bridge subscribed to every track in the room again. The phone call never stopped. So:
+
+* a departure waits `DEPARTURE_GRACE_S` (transfer clock), then counts only if the participant
+  has not joined again and neither GetParticipant nor ListParticipants lists it;
+* a return within the grace cancels the departure, and the transfer puts back what the
+  reconnect undid: the `in_room` cut-offs, and the checkpoint on the caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from orchestrator.engine.actions import progress
+
+if TYPE_CHECKING:
+    from orchestrator.engine.transfer import Transfer
+
+__all__ = ["DEPARTURE_GRACE_S", "absent", "departed", "returned"]
+
+DEPARTURE_GRACE_S = 1.0
+
+
+async def absent(t: Transfer, room: str, identity: str) -> bool:
+    """Asked two ways: a `not_found` from one API can be wrong (a stale node's view)."""
+    if await t.gateway.get_participant(t.log, room, identity) is not None:
+        return False
+    listed = await t.gateway.list_participants(t.log, room)
+    return all(info.identity != identity for info in listed)
+
+
+def departed(t: Transfer, room: str, identity: str, event: str) -> None:
+    """Room events say `identity` left `room`: post `event` once that is confirmed."""
+    key = (room, identity)
+    if key in t.departures or t.ending:  # reported twice, or too late to matter
+        return
+    task = asyncio.ensure_future(_confirm(t, room, identity, event))
+    t.departures[key] = task
+    task.add_done_callback(lambda done: _forget(t, key, done))
+
+
+def returned(t: Transfer, room: str, identity: str) -> bool:
+    """`identity` joined `room`: True, and the reconnect repaired, if it was leaving."""
+    pending = t.departures.pop((room, identity), None)
+    if pending is None:
+        return False
+    pending.cancel()
+    role = "caller" if identity == t.caller_identity else "supervisor"
+    t.log.info("transfer.participant_rejoined", role=role)
+    if role == "caller":
+        if t.supervisor is not None:  # the caller's bridge subscribed to the leg again
+            t.cut_off(room, t.supervisor, None)
+        if t.checkpointed is not None:  # the API's attributes did not survive the rejoin
+            write = asyncio.ensure_future(progress(t, t.checkpointed))
+            t.isolating.add(write)
+            write.add_done_callback(t.isolating.discard)
+    else:  # the leg's bridge subscribed to everything again: both directions
+        t.cut_off(room, identity, None, both=True)
+    return True
+
+
+async def _confirm(t: Transfer, room: str, identity: str, event: str) -> None:
+    await t.clock.sleep(DEPARTURE_GRACE_S)
+    try:
+        gone = await absent(t, room, identity)
+    except Exception:  # the server cannot say otherwise: the event stands
+        gone = True
+    if not gone:
+        return
+    if event == "supervisor_left":
+        # A move shows as leaving the consult room; only the room they are in counts.
+        if identity != t.supervisor or t.moving or room != t.leg_room:
+            return
+        t.gone.add(identity)  # even if the brief has not started to hear it yet
+    t.post(event)
+
+
+def _forget(t: Transfer, key: tuple[str, str], done: asyncio.Future[None]) -> None:
+    if t.departures.get(key) is done:
+        del t.departures[key]
