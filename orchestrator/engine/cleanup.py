@@ -123,9 +123,8 @@ async def _clear_checkpoint(t: Transfer) -> None:
         except LiveKitError as error:
             if error.code != "not_found":
                 raise
-            return await absent(
-                t, t.room, t.caller_identity
-            )  # checked, not trusted: then there is nothing to clear
+            # Checked, not trusted: only a caller really gone has nothing left to clear.
+            return await absent(t, t.room, t.caller_identity)
         return True
 
     await _retried(t, clear, "the transfer's checkpoint could not be cleared")

@@ -325,7 +325,7 @@ class Legs:
         info.attributes.clear()  # what the API wrote is gone; the bridge's own sip.* stay
         info.attributes.update(leg.joined_with)
         info.attributes.update(
-            {k: v for k, v in member.info.attributes.items() if k[:4] == "sip."}
+            {k: v for k, v in member.info.attributes.items() if k.startswith("sip.")}
         )
         task, member.task = member.task, None  # the call's own life goes on
         leg.sid = ""  # so the leave below is not taken for the end of the call

@@ -111,13 +111,14 @@ async def run(
     result = Run(
         outcome=outcome,
         entered=entered,
-        calls=target.supervisor_calls(),
+        calls=[],  # once the phones have settled (below)
         participants=sorted(people),
         checkpoint={k: v for k, v in people.get(caller, {}).items() if k.startswith("transfer.")},
         rooms=sorted(r.name for r in rooms.rooms),
         media=media,
     )
     result.leaks = await _leaks(target, result, room, caller)
+    result.calls = target.supervisor_calls()  # a BYE or CANCEL may land after the outcome
     FIGURES.leaks(result.leaks)
     return result
 
@@ -142,7 +143,9 @@ async def _leaks(target: Target, result: Run, room: str, caller: str) -> list[st
         leaks.append(f"supervisor legs {legs}")
 
     def phones_settled() -> bool:
-        return sum(c.live for c in target.supervisor_calls()) <= int(merged)
+        calls = target.supervisor_calls()
+        ringing = any(c.received == ("INVITE",) for c in calls)
+        return not ringing and sum(c.live for c in calls) <= int(merged)
 
     with contextlib.suppress(TimeoutError):
         await target.until(phones_settled, 10, "supervisor phones hung up")
