@@ -59,7 +59,7 @@ def returned(t: Transfer, room: str, identity: str) -> bool:
             t.cut_off(room, t.supervisor, None)
         if t.checkpointed is not None:  # the API's attributes did not survive the rejoin
             write = asyncio.ensure_future(progress(t, t.checkpointed))
-            t.isolating.add(write)
+            t.isolating.add(write)  # stopped with the cuts when cleanup begins
             write.add_done_callback(t.isolating.discard)
     else:  # the leg's bridge subscribed to everything again: both directions
         t.cut_off(room, identity, None, both=True)

@@ -14,7 +14,6 @@ import contextlib
 import secrets
 import string
 import time
-import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal, TypeVar
 
@@ -27,6 +26,7 @@ from orchestrator.engine.in_room import cut_off
 from orchestrator.engine.outcome import Attempt, TransferOutcome
 from orchestrator.engine.ports import Media
 from orchestrator.engine.presence import absent, departed, returned
+from orchestrator.flow.compiler import transition_table
 from orchestrator.flow.model import BriefStep, Flow
 from orchestrator.flow.values import E164
 from orchestrator.livekit import Gateway
@@ -37,23 +37,6 @@ __all__ = ["Transfer", "new_transfer_id"]
 T = TypeVar("T")
 _CANCEL = "\x00cancel"  # not an event name a flow can have
 Listener = Callable[[str, str, str], None]
-
-
-def _table(machine: type[StateChart[Any]]) -> dict[str, dict[str, str]]:
-    """State -> event -> target of a compiled flow, read once per class."""
-    cached: dict[str, dict[str, str]] | None = _TABLES.get(machine)
-    if cached is None:
-        cached = {
-            state.id: {str(t.event): t.target.id for t in state.transitions}
-            for state in machine.states
-        }
-        _TABLES[machine] = cached
-    return cached
-
-
-_TABLES: weakref.WeakKeyDictionary[type[Any], dict[str, dict[str, str]]] = (
-    weakref.WeakKeyDictionary()
-)
 
 
 def new_transfer_id() -> str:
@@ -98,7 +81,7 @@ class Transfer:
         """`in_room`: the merge has begun to open the paths; no cut may land after it."""
         self.log = log
         self._machine = machine()
-        self._table = _table(machine)
+        self._table = transition_table(machine)
         self._queue: asyncio.Queue[tuple[str, int | None, float]] = asyncio.Queue()
         self.transition_latencies: list[float] = []
         """Seconds between an event's arrival and its transition (for the benchmark)."""

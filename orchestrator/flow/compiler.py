@@ -15,6 +15,7 @@ on, as a second line behind `checks.py`.
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 from statemachine import StateChart
@@ -23,7 +24,7 @@ from statemachine.io import create_machine_class_from_definition
 from orchestrator.flow.model import TERMINAL_TYPES, Flow
 from orchestrator.flow.outcomes import resolve, successor
 
-__all__ = ["Machine", "compile_flow"]
+__all__ = ["Machine", "compile_flow", "transition_table"]
 
 Machine = type[StateChart[Any]]
 
@@ -82,3 +83,20 @@ def compile_flow(flow: Flow) -> Machine:
     return create_machine_class_from_definition(
         class_name, states=states, catch_errors_as_events=False
     )
+
+
+def transition_table(machine: Machine) -> dict[str, dict[str, str]]:
+    """State -> event -> target of a compiled flow, read once per class."""
+    cached: dict[str, dict[str, str]] | None = _TABLES.get(machine)
+    if cached is None:
+        cached = {
+            state.id: {str(t.event): t.target.id for t in state.transitions}
+            for state in machine.states
+        }
+        _TABLES[machine] = cached
+    return cached
+
+
+_TABLES: weakref.WeakKeyDictionary[Machine, dict[str, dict[str, str]]] = (
+    weakref.WeakKeyDictionary()
+)
