@@ -8,12 +8,16 @@ so a simulation can run 50 times faster than life and a test can run with no rea
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
 import time
-from typing import Protocol
+from collections.abc import Awaitable
+from typing import Protocol, TypeVar
 
-__all__ = ["Clock", "ManualClock", "RealClock"]
+__all__ = ["Clock", "ManualClock", "RealClock", "within"]
+
+T = TypeVar("T")
 
 
 class Clock(Protocol):
@@ -22,6 +26,23 @@ class Clock(Protocol):
     def now(self) -> float: ...
 
     async def sleep(self, seconds: float) -> None: ...
+
+
+async def within(clock: Clock, seconds: float, work: Awaitable[T]) -> T:
+    """`work`, or TimeoutError after `seconds` of `clock` time (the work is cancelled)."""
+    task = asyncio.ensure_future(work)
+    timer = asyncio.ensure_future(clock.sleep(seconds))
+    try:
+        await asyncio.wait({task, timer}, return_when=asyncio.FIRST_COMPLETED)
+    finally:  # on a timeout, and when the caller is cancelled, the work stops too
+        timer.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    if task.cancelled():
+        raise TimeoutError
+    return task.result()
 
 
 class RealClock:

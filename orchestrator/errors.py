@@ -129,11 +129,18 @@ class TransferError(OrchestratorError):
 class TransferInProgress(TransferError):
     """The caller already has a transfer running; wait for its outcome instead."""
 
-    def __init__(self, room: str) -> None:
+    def __init__(self, room: str, *, elsewhere: bool = False) -> None:
         # Room names can carry the caller's number (LiveKit's default dispatch names do).
-        super().__init__(
-            f"a transfer is already in progress for the caller in room {mask(room)!r}; await "
-            "its outcome instead of starting another",
-            reason="in_progress",
-            retryable=True,
-        )
+        where = f"for the caller in room {mask(room)!r}"
+        if elsewhere:
+            message = (
+                f"another transfer holds the caller in room {mask(room)!r} (its transfer.id is "
+                "on the caller, or a supervisor leg it dialled is in the room); wait for it to "
+                "end, or, if its worker is gone, call recover() first"
+            )
+        else:
+            message = (
+                f"a transfer is already in progress {where}; await its outcome instead of "
+                "starting another"
+            )
+        super().__init__(message, reason="in_progress", retryable=True)

@@ -147,3 +147,19 @@ def test_unwritable_output_is_an_error_not_a_traceback(tmp_path: Path, command: 
     code, _, err = run(*command, "-o", str(tmp_path / "missing-dir" / "out.txt"))
     assert code == 1
     assert err.startswith(f"error: cannot write {tmp_path / 'missing-dir' / 'out.txt'}: ")
+
+
+@pytest.mark.parametrize("command", [["simulate", str(FLOWS[0]), "--instant"], ["sandbox"]])
+def test_unwritable_record_is_an_error_not_a_traceback(tmp_path: Path, command: list[str]) -> None:
+    target = tmp_path / "missing-dir" / "requests.jsonl"
+    code, out, err = run(*command, "--record", str(target))
+    assert code == 1
+    assert err.startswith(f"error: cannot write --record {target}: ")
+    assert "listening" not in out
+
+
+@pytest.mark.parametrize("port", ["99999", "-1"])
+def test_a_port_out_of_range_is_an_error_not_a_traceback(port: str) -> None:
+    code, _, err = run("sandbox", "--port", port)
+    assert code == 2
+    assert "--port" in err

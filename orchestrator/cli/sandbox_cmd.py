@@ -13,7 +13,7 @@ import typer
 
 from orchestrator.errors import FlowError
 
-__all__ = ["sandbox"]
+__all__ = ["check_record", "sandbox"]
 
 
 class FlavorOption(StrEnum):
@@ -21,9 +21,23 @@ class FlavorOption(StrEnum):
     oss = "oss"
 
 
+def check_record(record: Path | None) -> None:
+    """A --record file that cannot be written is said before anything runs."""
+    if record is None:
+        return
+    try:
+        with record.open("a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        typer.echo(f"error: cannot write --record {record}: {exc.strerror}", err=True)
+        raise typer.Exit(1) from None
+
+
 def sandbox(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on (0 picks a free one).")] = 7880,
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, help="Port to listen on (0 picks a free one).")
+    ] = 7880,
     api_key: Annotated[str, typer.Option(help="API key clients sign tokens with.")] = "devkey",
     api_secret: Annotated[
         str, typer.Option(help="API secret clients sign tokens with.")
@@ -56,6 +70,7 @@ def sandbox(
         for problem in exc.problems:
             typer.echo(problem.render(exc.source), err=True)
         raise typer.Exit(1) from None
+    check_record(record)
 
     async def serve() -> None:
         server = Sandbox(

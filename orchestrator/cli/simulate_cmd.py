@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import structlog
 import typer
 
-from orchestrator.cli.sandbox_cmd import FlavorOption
+from orchestrator.cli.sandbox_cmd import FlavorOption, check_record
 from orchestrator.clock import Clock, ManualClock, RealClock
 from orchestrator.errors import FlowError, TransferError
 from orchestrator.logs import configure_logging, mask_phone_numbers
@@ -87,6 +87,7 @@ def simulate(
         for problem in exc.problems:
             typer.echo(problem.render(exc.source), err=True)
         raise typer.Exit(1) from None
+    check_record(record)
     speed = script.speed if script else 1.0
     clock: Clock = ManualClock() if instant else RealClock(speed)
     if json:

@@ -11,9 +11,12 @@ import asyncio
 import contextlib
 from typing import TYPE_CHECKING, Any
 
+from orchestrator.engine.checkpoint import checkpoint, claimed_by, progress
 from orchestrator.engine.in_room import isolate, open_paths
+from orchestrator.engine.legs import end_leg, refused, settle
 from orchestrator.engine.outcome import Attempt
-from orchestrator.errors import LiveKitError, TransferError
+from orchestrator.engine.ports import MEDIA_TIMEOUT_S, SCREEN_TIMEOUT_S, speech_timeout
+from orchestrator.errors import LiveKitError
 from orchestrator.flow.model import (
     AnnounceStep,
     BriefStep,
@@ -30,57 +33,33 @@ from orchestrator.livekit import DIAL_MARGIN_S, Dial, classify_dial_error
 if TYPE_CHECKING:
     from orchestrator.engine.transfer import Transfer
 
-__all__ = ["CHECKPOINT_KEYS", "end_leg", "hang_up", "progress", "refused", "run_step"]
-
-CHECKPOINT_KEYS = ("transfer.id", "transfer.state", "transfer.consult_room")
-
-
-async def checkpoint(t: Transfer, state: str) -> None:
-    """Record progress on the caller, so a replacement worker can finish or unwind; a
-    failing server gets two more tries."""
-    consult = t.consult_room if t.strategy == "move" else ""
-    values = dict(zip(CHECKPOINT_KEYS, (t.transfer_id, state, consult), strict=True))
-    for pause in (0.5, 1.0, None):
-        # Left running if the step is cancelled: cleanup waits for it, or it could land
-        # after the checkpoint is cleared.
-        write = asyncio.ensure_future(
-            t.gateway.set_attributes(t.log, t.room, t.caller_identity, values)
-        )
-        write.add_done_callback(_retrieved)
-        t.writes.add(write)
-        write.add_done_callback(t.writes.discard)
-        try:
-            await asyncio.shield(write)
-            t.checkpointed = state
-            return
-        except LiveKitError as error:
-            if error.code == "not_found" and await t.caller_gone():
-                return
-            if pause is None or not error.retryable:
-                raise
-        await t.clock.sleep(pause)
-
-
-async def progress(t: Transfer, state: str) -> None:
-    """A checkpoint after 'held' must not end a transfer that is going well: a replacement
-    worker unwinds from 'held' as it would from 'briefing'."""
-    try:
-        await checkpoint(t, state)
-    except LiveKitError as error:
-        t.log.warning("transfer.checkpoint_failed", state=state, error=error.code)
+__all__ = ["run_step"]
 
 
 async def hold(t: Transfer, step: HoldStep) -> str:
-    if step.say:
-        await t.media.say_to_caller(t.room, t.render(step.say))
-    await t.media.start_hold(t.room, step.music)
-    t.start_hold()
+    # Still ours (`engine.checkpoint`)? Asked while the caller hears the announcement.
+    owner = asyncio.ensure_future(claimed_by(t))
+    try:
+        if step.say:
+            await say(t, t.render(step.say))
+        t.start_hold()  # before the request: a hold audio that started late is still stopped
+        await t.within(MEDIA_TIMEOUT_S, t.media.start_hold(t.room, step.music))
+        claimed = await owner
+    finally:
+        owner.cancel()
+    if claimed not in (None, "", t.transfer_id):  # '' : no claim landed; `held` makes it
+        t.supersede()
+        return "superseded"  # never applied: the cancel is ahead of it in the queue
     await checkpoint(t, "held")  # without it, a worker lost from here on would leak the legs
     return "held"
 
 
+async def say(t: Transfer, text: str) -> None:
+    await t.within(speech_timeout(text), t.media.say_to_caller(t.room, text))
+
+
 async def announce(t: Transfer, step: AnnounceStep) -> str:
-    await t.media.say_to_caller(t.room, t.render(step.say))
+    await say(t, t.render(step.say))
     return "done"
 
 
@@ -108,7 +87,7 @@ async def _attempt(
     """One dial of one target, with at most one caller-ID fallback redial."""
     caller_id = t.caller_number if preserve else (policy.business_number or "")
     while True:
-        await _settle(t)
+        await settle(t)
         t.attempt_count += 1
         identity = f"supervisor-{t.transfer_id}-{t.attempt_count}"
         record = Attempt(name, identity, "caller" if preserve else "business", t.elapsed())
@@ -155,11 +134,6 @@ def _retrieved(call: asyncio.Future[None]) -> None:
         call.exception()  # seen here; whoever awaits it sees it too
 
 
-def refused(error: BaseException | None) -> bool:
-    """The phone refused the call (a SIP final response): then there is no leg."""
-    return isinstance(error, LiveKitError) and error.sip_status is not None
-
-
 async def _reconcile(t: Transfer, identity: str) -> str:
     """A lost answer: the leg may exist anyway. `answered` if it is live (then it is used)."""
     info = await t.gateway.get_participant(t.log, t.leg_room, identity)
@@ -167,36 +141,6 @@ async def _reconcile(t: Transfer, identity: str) -> str:
         t.supervisor = identity
         return "answered"
     return "gone"
-
-
-async def hang_up(t: Transfer, room: str, identity: str) -> None:
-    """RemoveParticipant, with a `not_found` answer checked rather than trusted: a leg the
-    server still has would stay live (and a next phone would ring beside it)."""
-    if await t.gateway.remove_participant(t.log, room, identity):
-        return
-    if await t.gateway.get_participant(t.log, room, identity) is not None:
-        raise TransferError(
-            "LiveKit answered not_found for a leg it still has", reason="cleanup", retryable=True
-        )
-
-
-async def end_leg(t: Transfer, identity: str) -> None:
-    """Hang up a supervisor leg; if LiveKit fails to, it is hung up before any next dial."""
-    try:
-        await hang_up(t, t.leg_room, identity)
-    except Exception as error:
-        t.log.warning("transfer.hang_up_failed", error=type(error).__name__)
-        t.unsettled.add(identity)
-    else:
-        t.unsettled.discard(identity)
-
-
-async def _settle(t: Transfer) -> None:
-    """No second phone may ring while an earlier leg may still be live: hang those up first,
-    or fail the dial (cleanup then deletes the room they are in)."""
-    for identity in sorted(t.unsettled):
-        await hang_up(t, t.leg_room, identity)
-        t.unsettled.discard(identity)
 
 
 async def dial(t: Transfer, step: DialStep, name: str) -> str:
@@ -207,7 +151,9 @@ async def dial(t: Transfer, step: DialStep, name: str) -> str:
     tried = t.chain_position.setdefault(name, 0)
     if tried >= len(step.to):
         return "exhausted"
-    await t.ensure_consult_room()
+    if not t.consult_created and t.strategy == "move":
+        t.consult_created = True
+        await t.gateway.create_room(t.log, t.consult_room, empty_timeout=60)
     result, status = "exhausted", None
     for index in range(tried, len(step.to)):
         t.chain_position[name] = index + 1
@@ -220,7 +166,7 @@ async def dial(t: Transfer, step: DialStep, name: str) -> str:
             assert t.supervisor is not None
             if t.strategy == "in_room":  # the bridge has just subscribed them to everyone
                 await isolate(t, t.supervisor)
-            if await t.media.screen_answer(t.leg_room, t.supervisor) == "machine":
+            if await _screen(t, t.supervisor) == "machine":
                 t.attempts[-1].result = "voicemail"
                 await end_leg(t, t.supervisor)
                 t.supervisor = None
@@ -236,14 +182,23 @@ async def dial(t: Transfer, step: DialStep, name: str) -> str:
     return result
 
 
+async def _screen(t: Transfer, supervisor: str) -> str:
+    try:
+        return await t.within(SCREEN_TIMEOUT_S, t.media.screen_answer(t.leg_room, supervisor))
+    except TimeoutError:
+        t.log.warning("transfer.media_failed", call="screen_answer", error="TimeoutError")
+        return "human"  # as the worker's own screening does when it cannot tell
+
+
 async def brief(t: Transfer, step: BriefStep) -> str:
     assert t.supervisor is not None
     if t.supervisor in t.gone:  # hung up between answering and the brief
         return "supervisor_left"
     decision = t.expect_decision()
     # A supervisor who presses 1 (or 2) while the brief is read need not hear the rest.
+    text = t.render(step.say)
     speaking: asyncio.Future[Any] = asyncio.ensure_future(
-        t.media.brief(t.leg_room, t.supervisor, t.render(step.say))
+        t.within(speech_timeout(text), t.media.brief(t.leg_room, t.supervisor, text))
     )
     first: set[asyncio.Future[Any]] = {decision, speaking}
     try:
@@ -296,12 +251,12 @@ async def _open(t: Transfer, supervisor: str, seconds: float) -> str | None:
         with contextlib.suppress(asyncio.CancelledError):
             await cut
     for _ in range(2):
-        try:
-            await t.within(seconds, open_paths(t, supervisor))
-            return None
-        except (LiveKitError, TimeoutError):
-            if await t.gateway.get_participant(t.log, t.room, supervisor) is None:
-                return "supervisor_left"
+        with contextlib.suppress(LiveKitError, TimeoutError):
+            if await t.within(seconds, open_paths(t, supervisor)):
+                return None
+        # Failed, or not listed: a supervisor who hung up is not merged with the caller.
+        if await t.gateway.get_participant(t.log, t.room, supervisor) is None:
+            return "supervisor_left"
     return "move_failed"
 
 
@@ -313,7 +268,10 @@ async def merge(t: Transfer, step: MergeStep) -> str:
         return failure
     t.merged_at = t.elapsed()
     t.release_hold()
-    await t.media.stop_hold(t.room)
+    try:  # a done merge is not undone by hold audio that will not stop
+        await t.within(MEDIA_TIMEOUT_S, t.media.stop_hold(t.room))
+    except Exception as error:
+        t.log.warning("transfer.media_failed", call="stop_hold", error=type(error).__name__)
     await progress(t, "merged")  # bookkeeping must not undo a done merge
     return "merged"
 
@@ -322,7 +280,7 @@ async def cold_transfer(t: Transfer, step: ColdTransferStep) -> str:
     target = t.flow.targets[step.to]
     uri = target.uri or f"tel:{target.number}"
     if step.say:
-        await t.media.say_to_caller(t.room, t.render(step.say))
+        await say(t, t.render(step.say))
     try:
         taken = await t.gateway.transfer(
             t.log, t.room, t.caller_identity, uri, step.timeout, step.play_dialtone

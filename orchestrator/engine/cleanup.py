@@ -12,10 +12,11 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.engine.actions import CHECKPOINT_KEYS, hang_up, refused
+from orchestrator.engine.checkpoint import CHECKPOINT_KEYS
 from orchestrator.engine.in_room import our_legs
+from orchestrator.engine.legs import absent, hang_up, refused
 from orchestrator.engine.outcome import OutcomeKind, TransferOutcome
-from orchestrator.engine.presence import absent
+from orchestrator.engine.ports import MEDIA_TIMEOUT_S, speech_timeout
 from orchestrator.errors import LiveKitError, TransferError
 from orchestrator.livekit import REQUEST_TIMEOUT_S
 
@@ -51,18 +52,19 @@ async def finish(t: Transfer, trigger: str) -> TransferOutcome:
     say = getattr(step, "say", None)
     # The caller first: off hold at once, however long the rest of the cleanup takes.
     if was_held:  # the hold audio is ours to stop, whether or not the caller is still there
-        await _quietly(t, "stop_hold", t.media.stop_hold(t.room))
+        await _quietly(t, "stop_hold", t.media.stop_hold(t.room), MEDIA_TIMEOUT_S)
     if step is not None and step.type == "exit":
-        await _quietly(t, "agent_leave", t.media.agent_leave(t.room))
+        await _quietly(t, "agent_leave", t.media.agent_leave(t.room), MEDIA_TIMEOUT_S)
     elif say and not caller_gone:
-        await _quietly(t, "say", t.media.say_to_caller(t.room, t.render(say)))
+        text = t.render(say)
+        await _quietly(t, "say", t.media.say_to_caller(t.room, text), speech_timeout(text))
     left = t.flow.steps.get(t.left_step)
     briefed = t.supervisor or t._leg_to_end
     if caller_gone and briefed and left is not None and left.type == "brief":
         # A deterministic notice, not silence, for a supervisor who was being briefed.
         notice = t.media.brief(t.leg_room, briefed, CALLER_LEFT_NOTICE)
-        await _quietly(t, "notify_supervisor", notice)
-    if t._consult_created:  # hangs up any supervisor leg still in it
+        await _quietly(t, "notify_supervisor", notice, speech_timeout(CALLER_LEFT_NOTICE))
+    if t.consult_created:  # hangs up any supervisor leg still in it
         await _quietly(t, "delete_consult_room", _delete_consult_room(t), seconds=_PERSIST_S)
     if t.dialing is not None:  # a dial the server has may still create its leg
         call, deadline = t.dialing
@@ -78,13 +80,15 @@ async def finish(t: Transfer, trigger: str) -> TransferOutcome:
         # unannounced, in the caller's room. After the consult room is gone, so a move
         # still on its way finds nobody to move.
         await _quietly(t, "hang_up_supervisor", _hang_up(t, t.moved_leg), seconds=_PERSIST_S)
+    hung_up = False
     if step is not None and step.type == "hangup" and not caller_gone:
-        await _quietly(
-            t,
-            "hang_up",
-            t.gateway.remove_participant(t.log, t.room, t.caller_identity),
-        )
-    elif final != "cold_transferred" and (was_held or not caller_gone):
+        # Retried like a leg: a caller left on the line needs the AI back, and no checkpoint.
+        await _quietly(t, "hang_up", _hang_up(t, t.caller_identity), seconds=_PERSIST_S)
+        hung_up = t.caller_identity in t.gone
+        if not hung_up:
+            t.failure_reason = "hangup_failed"
+    clears = was_held or not caller_gone  # the claim made at the start counts too
+    if clears and not hung_up and not t.superseded:
         if t.writes:  # a checkpoint write cut short would undo the clear if it landed after
             await _quietly(t, "checkpoint_writes", _late_writes(t), seconds=_PERSIST_S)
         # After a hang-up too: one the engine deduced from a not_found may have been wrong.
@@ -109,6 +113,7 @@ async def finish(t: Transfer, trigger: str) -> TransferOutcome:
         sip_status_code=t.last_sip_status,
     )
     t._on_done(t)
+    t.resolve(outcome)  # with its log line: nobody sees one without the other
     return outcome
 
 
@@ -190,8 +195,10 @@ async def _hang_up_legs(t: Transfer, keep: str | None) -> None:
 
 
 async def _hang_up(t: Transfer, identity: str) -> None:
-    """The moved (or maybe moved) supervisor, in the caller's room."""
-    await _retried(t, lambda: _hang_up_all(t, t.room, [identity]), "a supervisor leg stayed")
+    """The moved (or maybe moved) supervisor, or the caller of a `hangup` step, in the
+    caller's room."""
+    await _retried(t, lambda: _hang_up_all(t, t.room, [identity]), "a participant stayed")
+    t.gone.add(identity)
 
 
 async def _hang_up_all(t: Transfer, room: str, identities: list[str]) -> bool:
@@ -227,7 +234,7 @@ async def _quietly(t: Transfer, what: str, work: Any, seconds: float = _CLEANUP_
 
 def _kind(t: Transfer, final: str, trigger: str) -> tuple[OutcomeKind, str | None]:
     if trigger == "cancelled":
-        return "failed", "cancelled"
+        return "failed", "in_progress" if t.superseded else "cancelled"
     if final == "caller_hung_up":
         return "caller_hung_up", None
     if final == "cold_transferred":
@@ -238,6 +245,8 @@ def _kind(t: Transfer, final: str, trigger: str) -> tuple[OutcomeKind, str | Non
     kind: OutcomeKind = _KIND[step.type]  # type: ignore[assignment]
     if kind == "merged":
         return kind, None
+    if t.failure_reason == "hangup_failed":  # the caller is still on the line, with the AI
+        return "returned", t.failure_reason
     if trigger == "failed" and t.failure_reason:  # say which failure: permission, config...
         return kind, t.failure_reason
     return kind, trigger

@@ -12,10 +12,17 @@ import structlog
 from statemachine import StateChart
 
 from orchestrator.clock import Clock, RealClock
+from orchestrator.engine.checkpoint import (
+    CHECKPOINT_KEYS,
+    claim,
+    holder,
+    new_transfer_id,
+    refuse_if_held,
+)
 from orchestrator.engine.outcome import TransferOutcome
 from orchestrator.engine.ports import Media
 from orchestrator.engine.recovery import recover
-from orchestrator.engine.transfer import Transfer, new_transfer_id
+from orchestrator.engine.transfer import Transfer
 from orchestrator.errors import LiveKitError, TransferError, TransferInProgress
 from orchestrator.flow import compile_flow
 from orchestrator.flow.model import Flow
@@ -74,23 +81,27 @@ class TransferEngine:
         self._probe: asyncio.Future[Capabilities] | None = None
         self._known = capabilities
         self._closed = False
+        self._no_starts = asyncio.Event()
+        self._no_starts.set()
 
     @contextlib.contextmanager
-    def _claim(self, room: str) -> Iterator[None]:
+    def _single_flight(self, room: str) -> Iterator[None]:
         """Single flight per caller room while the work before the hold runs, and every way
         that work can fail turned into a `TransferError` that says what to do."""
         if room in self.active or room in self._starting:
             raise TransferInProgress(room)
-        if self._closed:
-            raise TransferError("the engine is closed (the job is ending)", reason="cancelled")
+        self._check_open()
         self._starting.add(room)
+        self._no_starts.clear()
         try:
             yield
-        except LiveKitError as error:
-            raise _refused(error) from None
         except TransferError:
             raise
-        except Exception as error:  # the connection itself: refused, reset, closed under us
+        except Exception as error:
+            self._check_open()  # closed meanwhile: that, not the failure it caused, is news
+            if isinstance(error, LiveKitError):
+                raise _refused(error) from None
+            # The connection itself: refused, reset, closed under us.
             raise TransferError(
                 f"LiveKit could not be reached ({type(error).__name__}); try again",
                 reason="unavailable",
@@ -98,17 +109,27 @@ class TransferEngine:
             ) from None
         finally:
             self._starting.discard(room)
+            if not self._starting:
+                self._no_starts.set()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise TransferError("the engine is closed (the job is ending)", reason="cancelled")
 
     def _forget(self, transfer: Transfer) -> None:
         self.active.pop(transfer.room, None)
 
     async def aclose(self) -> None:
-        """End every running transfer (each cleans up) and refuse new ones."""
+        """End every running transfer (each cleans up) and refuse new ones; a start under
+        way ends with reason `cancelled` (and takes back its claim on the caller)."""
         self._closed = True
-        for transfer in list(self.active.values()):
-            transfer.cancel()
-            await transfer.outcome
-        await self.gateway.close()
+        try:
+            await self._no_starts.wait()
+            for transfer in list(self.active.values()):
+                transfer.cancel()
+            await asyncio.gather(*(t.outcome for t in list(self.active.values())))
+        finally:
+            await self.gateway.close()
 
     @staticmethod
     def _machine(flow: Flow) -> type[StateChart[Any]]:
@@ -121,19 +142,36 @@ class TransferEngine:
                 del _COMPILED[next(iter(_COMPILED))]
         return cached[1]
 
-    async def _caller(self, log: Any, room: str, identity: str | None) -> Participant:
+    async def _caller(
+        self, log: Any, room: str, identity: str | None
+    ) -> tuple[Participant, list[Participant]]:
+        """The caller's participant, and everyone in the room."""
         participants = await self.gateway.list_participants(log, room)
         for info in participants:
             # A supervisor we dialled (merged, or in_room) is a SIP participant too.
             is_sip = info.kind == "sip"
             ours = info.attributes.get("transfer.role") == "supervisor"
+            if identity and info.identity == identity and not (is_sip and not ours):
+                raise TransferError(
+                    f"caller_identity names a participant that is not a caller's phone leg "
+                    f"(kind {info.kind}{', a supervisor leg' if ours else ''}): pass the "
+                    "identity of the caller's SIP participant, or none to find it",
+                    reason="config_error",
+                )
             if (identity and info.identity == identity) or (not identity and is_sip and not ours):
-                return info
+                return info, participants
         raise TransferError(
             f"no SIP caller in room {mask(room)!r}: the transfer needs the caller's phone leg "
             "in the room (pass caller_identity if there are several)",
             reason="config_error",
         )
+
+    async def _unclaim(self, log: Any, room: str, caller: str, transfer_id: str) -> None:
+        with contextlib.suppress(Exception):
+            if holder(await self.gateway.get_participant(log, room, caller)) == transfer_id:
+                await self.gateway.set_attributes(
+                    log, room, caller, dict.fromkeys(CHECKPOINT_KEYS, "")
+                )
 
     async def capabilities(self, log: Any = None) -> Capabilities:
         """What the server lets this engine do: MoveParticipant, and the grants it needs.
@@ -190,10 +228,10 @@ class TransferEngine:
         other is unwound: the supervisor's legs hung up, the consult room deleted, the caller
         back with the AI, outcome `returned` / `worker_lost`. None when there is nothing to do.
         """
-        with self._claim(room):
+        with self._single_flight(room):
             log = self._log.bind(transfer_id="", flow=flow.name)
-            caller = await self._caller(log, room, caller_identity)
-            return await recover(self.gateway, self.media, log, flow, room, caller)
+            caller, _ = await self._caller(log, room, caller_identity)
+            return await recover(self.gateway, self.media, self.clock, log, flow, room, caller)
 
     async def start(
         self,
@@ -218,11 +256,20 @@ class TransferEngine:
             )
         transfer_id = new_transfer_id()
         log = self._log.bind(transfer_id=transfer_id, flow=flow.name)
-        with self._claim(room):
-            caller = await self._caller(log, room, caller_identity)
+        with self._single_flight(room):
+            caller, everyone = await self._caller(log, room, caller_identity)
+            refuse_if_held(room, caller, everyone)
             strategy = await self._strategy(log, flow)
-            if self._closed:  # closed meanwhile: the job is ending under the caller's feet
-                raise TransferError("the engine is closed (the job is ending)", reason="cancelled")
+            self._check_open()  # closed meanwhile: the job is ending under the caller's feet
+            consult = f"consult-{transfer_id}" if strategy == "move" else ""
+            try:
+                await claim(self.gateway, log, room, caller.identity, transfer_id, consult)
+                self._check_open()
+            except TransferInProgress:
+                raise
+            except BaseException:  # a claim of ours left behind would refuse every later start
+                await asyncio.shield(self._unclaim(log, room, caller.identity, transfer_id))
+                raise
         transfer = Transfer(
             flow=flow,
             machine=self._machine(flow),

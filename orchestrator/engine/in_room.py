@@ -40,20 +40,29 @@ async def isolate(t: Transfer, supervisor: str) -> None:
 
 
 async def cut_off(
-    t: Transfer, supervisor: str, track: str | None = None, *, both: bool = False
+    t: Transfer,
+    supervisor: str,
+    track: str | None = None,
+    *,
+    both: bool = False,
+    heard: str | None = None,
 ) -> None:
     """At the join, or when the leg publishes `track`: the people in the room stop hearing
-    the leg (`both`: and the leg them, after a reconnect); a failure is logged (the answer
-    does it again)."""
+    the leg (`both`: and the leg them, after a reconnect; `heard`: only the leg the track
+    `heard`, a caller's after a reconnect); a failure is logged (the answer does it again)."""
     try:
-        await _paths(t, supervisor, subscribe=False, people=True, them=both, track=track)
+        if heard is not None:
+            await t.gateway.update_subscriptions(t.log, t.room, supervisor, [heard], False)
+        else:
+            await _paths(t, supervisor, subscribe=False, people=True, them=both, track=track)
     except Exception as error:
         t.log.warning("transfer.isolate_failed", error=type(error).__name__)
 
 
-async def open_paths(t: Transfer, supervisor: str) -> None:
-    """The supervisor accepted: they and the caller hear each other (agents stay apart)."""
-    await _paths(t, supervisor, subscribe=True, people=True, them=True)
+async def open_paths(t: Transfer, supervisor: str) -> bool:
+    """The supervisor accepted: they and the caller hear each other (agents stay apart).
+    False if the room's listing has no such leg (hung up: nothing was opened)."""
+    return await _paths(t, supervisor, subscribe=True, people=True, them=True)
 
 
 async def _paths(
@@ -64,14 +73,14 @@ async def _paths(
     people: bool,
     them: bool,
     track: str | None = None,
-) -> None:
+) -> bool:
     everyone = await t.gateway.list_participants(t.log, t.room)
     theirs = [sid for p in everyone if p.identity == supervisor for sid in p.tracks]
     if track is not None and track not in theirs:  # the listing may lag the publication
         theirs.append(track)
     others = [p for p in everyone if p.identity != supervisor]
-    if not theirs and not any(p.identity == supervisor for p in everyone):
-        return  # gone already: nothing to keep apart
+    if not any(p.identity == supervisor for p in everyone) and (subscribe or not theirs):
+        return False  # gone already: nothing to keep apart, nobody to let in
     if people and theirs:
         for person in others:
             if person.kind != "agent":
@@ -82,6 +91,7 @@ async def _paths(
     heard = [sid for p in others if not subscribe or p.kind != "agent" for sid in p.tracks]
     if them and heard:
         await t.gateway.update_subscriptions(t.log, t.room, supervisor, heard, subscribe)
+    return True
 
 
 def our_legs(participants: list[Participant], transfer_id: str) -> list[str]:

@@ -2,14 +2,25 @@
 
 The worker integration implements `Media` with livekit-agents (BackgroundAudioPlayer, TTS,
 answering-machine detection); `orchestrator.testing.RecordingMedia` implements it for tests
-and simulations. Every method must return promptly or raise; the engine bounds them anyway.
+and simulations. Every method must return promptly or raise; the engine bounds them anyway:
+`MEDIA_TIMEOUT_S` for hold audio and leaving, `speech_timeout(text)` for speech, and
+`SCREEN_TIMEOUT_S` for answer screening (an answer not screened in time counts as a person,
+as `orchestrator.agents.AgentMedia` does). A call that runs over fails its step, like a raise.
 """
 
 from __future__ import annotations
 
 from typing import Literal, Protocol
 
-__all__ = ["Media"]
+__all__ = ["MEDIA_TIMEOUT_S", "SCREEN_TIMEOUT_S", "Media", "speech_timeout"]
+
+MEDIA_TIMEOUT_S = 10.0
+SCREEN_TIMEOUT_S = 30.0
+
+
+def speech_timeout(text: str) -> float:
+    """Seconds a text may take to say: slow speech (5 characters a second), plus 10 s."""
+    return 10.0 + len(text) / 5
 
 
 class Media(Protocol):

@@ -18,22 +18,15 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from orchestrator.engine.actions import progress
+from orchestrator.engine.checkpoint import progress
+from orchestrator.engine.legs import absent
 
 if TYPE_CHECKING:
     from orchestrator.engine.transfer import Transfer
 
-__all__ = ["DEPARTURE_GRACE_S", "absent", "departed", "returned"]
+__all__ = ["DEPARTURE_GRACE_S", "departed", "returned"]
 
 DEPARTURE_GRACE_S = 1.0
-
-
-async def absent(t: Transfer, room: str, identity: str) -> bool:
-    """Asked two ways: a `not_found` from one API can be wrong (a stale node's view)."""
-    if await t.gateway.get_participant(t.log, room, identity) is not None:
-        return False
-    listed = await t.gateway.list_participants(t.log, room)
-    return all(info.identity != identity for info in listed)
 
 
 def departed(t: Transfer, room: str, identity: str, event: str) -> None:
@@ -57,10 +50,10 @@ def returned(t: Transfer, room: str, identity: str) -> bool:
     if role == "caller":
         if t.supervisor is not None:  # the caller's bridge subscribed to the leg again
             t.cut_off(room, t.supervisor, None)
-        if t.checkpointed is not None:  # the API's attributes did not survive the rejoin
-            write = asyncio.ensure_future(progress(t, t.checkpointed))
-            t.isolating.add(write)  # stopped with the cuts when cleanup begins
-            write.add_done_callback(t.isolating.discard)
+        # The API's attributes (the claim, the checkpoint) did not survive the rejoin.
+        write = asyncio.ensure_future(progress(t, t.checkpointed))
+        t.isolating.add(write)  # stopped with the cuts when cleanup begins
+        write.add_done_callback(t.isolating.discard)
     else:  # the leg's bridge subscribed to everything again: both directions
         t.cut_off(room, identity, None, both=True)
     return True

@@ -9,54 +9,57 @@ room's name follows from the transfer id.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from orchestrator.engine.actions import CHECKPOINT_KEYS
+from orchestrator.clock import Clock, within
+from orchestrator.engine.checkpoint import CHECKPOINT_KEYS, holder
 from orchestrator.engine.in_room import our_legs
 from orchestrator.engine.outcome import TransferOutcome
-from orchestrator.engine.ports import Media
+from orchestrator.engine.ports import MEDIA_TIMEOUT_S, Media
 from orchestrator.flow.model import Flow
 from orchestrator.livekit import Gateway, Participant
 
 __all__ = ["recover"]
 
-# What `new_transfer_id` makes. Anything else is not ours, and names no room to delete.
-_TRANSFER_ID = re.compile(r"[a-z]{12}")
-
 
 async def recover(
     gateway: Gateway,
     media: Media,
+    clock: Clock,
     log: Any,
     flow: Flow,
     room: str,
     caller: Participant,
 ) -> TransferOutcome | None:
-    transfer_id = caller.attributes.get("transfer.id", "")
-    if not _TRANSFER_ID.fullmatch(transfer_id):
+    transfer_id = holder(caller)  # not one the engine makes: not ours, names no room
+    if not transfer_id:
         return None
     state = caller.attributes.get("transfer.state", "")
     log = log.bind(transfer_id=transfer_id)
     log.info("transfer.recovered", checkpoint=state if state.isidentifier() else "unknown")
-    merged = state == "merged"
     # The consult room is deleted in every case: it hangs up whoever is still in it.
     await gateway.delete_room(log, f"consult-{transfer_id}")
-    keep = None
-    for identity in our_legs(await gateway.list_participants(log, room), transfer_id):
-        if merged and keep is None:
-            keep = identity  # the supervisor the caller is talking to
-        else:
+    listed = await gateway.list_participants(log, room)
+    legs = our_legs(listed, transfer_id)
+    # A merge is finished only with its supervisor still on the line: else the AI stays.
+    live = [p.identity for p in listed if p.identity in legs and _on_the_line(p)]
+    merged = state == "merged" and bool(live)
+    keep = live[0] if merged else None
+    for identity in legs:
+        if identity != keep:
             await gateway.remove_participant(log, room, identity)
     cleared = dict.fromkeys(CHECKPOINT_KEYS, "")
     await gateway.set_attributes(log, room, caller.identity, cleared)
-    if merged:  # last: leaving may end this job
-        await media.agent_leave(room)
-    else:
-        await media.stop_hold(room)  # a fresh session is not holding; this makes sure
+    # Last, and bounded: leaving may end this job.
+    leave = media.agent_leave(room) if merged else media.stop_hold(room)
+    try:  # a fresh session is not holding; stop_hold makes sure
+        await within(clock, MEDIA_TIMEOUT_S, leave)
+    except Exception as error:
+        log.warning("transfer.media_failed", call="recover", error=type(error).__name__)
+    reason = "supervisor_left" if state == "merged" else "worker_lost"
     outcome = TransferOutcome(
         kind="merged" if merged else "returned",
-        reason=None if merged else "worker_lost",
+        reason=None if merged else reason,
         final_step=state if state.isidentifier() else "unknown",
     )
     log.info(
@@ -69,3 +72,7 @@ async def recover(
         sip_status_code=None,
     )
     return outcome
+
+
+def _on_the_line(leg: Participant) -> bool:
+    return leg.attributes.get("sip.callStatus", "active") == "active"

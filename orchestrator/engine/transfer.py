@@ -10,38 +10,32 @@ way the transfer ends, `cleanup.finish` undoes what it started, then resolves ex
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import secrets
-import string
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal, TypeVar
 
 from statemachine import StateChart
 
-from orchestrator.clock import Clock
-from orchestrator.engine.actions import end_leg, run_step
+from orchestrator.clock import Clock, within
+from orchestrator.engine.actions import run_step
 from orchestrator.engine.cleanup import finish
+from orchestrator.engine.hold import max_hold
 from orchestrator.engine.in_room import cut_off
+from orchestrator.engine.legs import absent, end_leg
 from orchestrator.engine.outcome import Attempt, TransferOutcome
 from orchestrator.engine.ports import Media
-from orchestrator.engine.presence import absent, departed, returned
+from orchestrator.engine.presence import departed, returned
 from orchestrator.flow.compiler import transition_table
 from orchestrator.flow.model import BriefStep, Flow
 from orchestrator.flow.values import E164
 from orchestrator.livekit import Gateway
 from orchestrator.logs import mask
 
-__all__ = ["Transfer", "new_transfer_id"]
+__all__ = ["Transfer"]
 
 T = TypeVar("T")
 _CANCEL = "\x00cancel"  # not an event name a flow can have
 Listener = Callable[[str, str, str], None]
-
-
-def new_transfer_id() -> str:
-    """Opaque, and never a run of digits a log masker or a reader could take for a number."""
-    return "".join(secrets.choice(string.ascii_lowercase) for _ in range(12))
 
 
 class Transfer:
@@ -93,7 +87,7 @@ class Transfer:
         self._hold_timer: asyncio.Task[None] | None = None
         self._decision: asyncio.Future[str] | None = None
         self._early_decision: str | None = None
-        self._consult_created = False
+        self.consult_created = False
         self._started = clock.now()
         self._held_since: float | None = None
         self.hold_seconds = 0.0
@@ -115,22 +109,27 @@ class Transfer:
         self.gone: set[str] = set()
         self.departures: dict[tuple[str, str], asyncio.Future[None]] = {}
         """Departures seen in room events and not confirmed yet (see `engine.presence`)."""
-        self.checkpointed: str | None = None  # the last state written on the caller
+        self.checkpointed = "requested"  # the last state written on the caller (the claim)
         self.ending = False  # cleanup has begun: room events no longer change anything
+        self.superseded = False
         self.failure_reason: str | None = None
         self.left_step = "requested"
-        self.outcome: asyncio.Future[TransferOutcome] = asyncio.get_running_loop().create_future()
+        self._outcome: asyncio.Future[TransferOutcome] = asyncio.get_running_loop().create_future()
         self._task = asyncio.get_running_loop().create_task(self._run())
         self._task.add_done_callback(self._cancelled_before_start)
 
     def _cancelled_before_start(self, task: asyncio.Task[None]) -> None:
         """A task cancelled before it ran never entered `_run`: clean up and answer anyway."""
-        if not self.outcome.done():
+        if not self._outcome.done():
             self._late = asyncio.ensure_future(self._late_finish())
 
     async def _late_finish(self) -> None:
-        if not self.outcome.done():
-            self.outcome.set_result(await finish(self, "cancelled"))
+        if not self._outcome.done():
+            await finish(self, "cancelled")
+
+    def resolve(self, outcome: TransferOutcome) -> None:
+        if not self._outcome.done():
+            self._outcome.set_result(outcome)
 
     def new_leg(self, identity: str) -> None:
         """A new supervisor attempt: nothing heard from an earlier leg carries over."""
@@ -139,6 +138,12 @@ class Transfer:
         self.opening = False
 
     # -- public ------------------------------------------------------------------------
+
+    @property
+    def outcome(self) -> asyncio.Future[TransferOutcome]:
+        """The one outcome, for any number of waiters: cancelling one waiter (or a timeout
+        around it) cancels only that wait, never the transfer's outcome."""
+        return asyncio.shield(self._outcome)
 
     @property
     def state(self) -> str:
@@ -159,6 +164,12 @@ class Transfer:
         """Stop the transfer now; it cleans up and ends with outcome `failed` / `cancelled`."""
         self._queue.put_nowait((_CANCEL, None, time.perf_counter()))
 
+    def supersede(self) -> None:
+        """Another engine's transfer has claimed the caller (`engine.checkpoint`): stop now, as
+        `failed` / `in_progress`, leaving that transfer's checkpoint alone."""
+        self.superseded = True
+        self.cancel()
+
     def participant_left(self, room: str, identity: str) -> None:
         """Feed a room event: someone left the caller room or the consult room (believed once
         confirmed: it may be a reconnect, see `orchestrator.engine.presence`)."""
@@ -175,16 +186,28 @@ class Transfer:
     def track_published(self, room: str, identity: str, track: str) -> None:
         """Feed a room event: someone published the track with sid `track`. With `in_room`,
         the caller is cut off from a supervisor leg's track as soon as it exists (LiveKit's
-        SIP bridge publishes it while the phone rings; the caller's bridge subscribes to it)."""
-        self.cut_off(room, identity, track)
+        SIP bridge publishes it while the phone rings; the caller's bridge subscribes to it),
+        and the leg from a caller's new track (after a reconnect: see `engine.presence`)."""
+        if identity == self.caller_identity and self.supervisor is not None:
+            self.cut_off(room, self.supervisor, None, heard=track)
+        else:
+            self.cut_off(room, identity, track)
 
-    def cut_off(self, room: str, identity: str, track: str | None, *, both: bool = False) -> None:
+    def cut_off(
+        self,
+        room: str,
+        identity: str,
+        track: str | None,
+        *,
+        both: bool = False,
+        heard: str | None = None,
+    ) -> None:
         """`in_room`: the people in the room stop hearing the leg `identity` (`both`: and
-        it them), in the background."""
+        it them; `heard`: only it the track `heard`), in the background."""
         ours = self.strategy == "in_room" and room == self.room and identity == self.supervisor
         if not ours or self.opening:  # a late event must not undo the merge's opening
             return
-        task = asyncio.ensure_future(cut_off(self, identity, track, both=both))
+        task = asyncio.ensure_future(cut_off(self, identity, track, both=both, heard=heard))
         self.isolating.add(task)
         task.add_done_callback(self.isolating.discard)
 
@@ -238,19 +261,17 @@ class Transfer:
         if self._held_since is None:
             self._held_since = self.clock.now()
         if self._hold_timer is None:
-            self._hold_timer = asyncio.ensure_future(self._max_hold())
+            self._hold_timer = asyncio.ensure_future(max_hold(self))
 
     def release_hold(self) -> None:
-        if self._held_since is not None:
-            self.hold_seconds += self.clock.now() - self._held_since
-            self._held_since = None
+        self.count_hold()
         if self._hold_timer is not None:
             self._hold_timer.cancel()
 
-    async def ensure_consult_room(self) -> None:
-        if not self._consult_created and self.strategy == "move":
-            self._consult_created = True
-            await self.gateway.create_room(self.log, self.consult_room, empty_timeout=60)
+    def count_hold(self) -> None:
+        if self._held_since is not None:
+            self.hold_seconds += self.clock.now() - self._held_since
+            self._held_since = None
 
     async def caller_gone(self) -> bool:
         """Check a `not_found` about the caller: if they left unseen, end the transfer."""
@@ -260,20 +281,8 @@ class Transfer:
         return False
 
     async def within(self, seconds: float, work: Awaitable[T]) -> T:
-        """`work`, or TimeoutError after `seconds` of simulated time."""
-        task = asyncio.ensure_future(work)
-        timer = asyncio.ensure_future(self.clock.sleep(seconds))
-        try:
-            await asyncio.wait({task, timer}, return_when=asyncio.FIRST_COMPLETED)
-        finally:  # on a timeout, and when this step is cancelled, the work stops too
-            timer.cancel()
-            if not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        if task.cancelled():
-            raise TimeoutError
-        return task.result()
+        """`work`, or TimeoutError after `seconds` of the transfer's clock."""
+        return await within(self.clock, seconds, work)
 
     def expect_decision(self) -> asyncio.Future[str]:
         self._decision = asyncio.get_running_loop().create_future()
@@ -282,10 +291,6 @@ class Transfer:
         return self._decision
 
     # -- the driver ----------------------------------------------------------------------
-
-    async def _max_hold(self) -> None:
-        await self.clock.sleep(self.flow.max_hold)
-        self.post("max_hold")
 
     async def _run(self) -> None:
         self.log.info(
@@ -321,8 +326,7 @@ class Transfer:
                 await asyncio.shield(finishing)
             except asyncio.CancelledError:
                 cancelled = True
-        outcome = finishing.result()
-        self.outcome.set_result(outcome)
+        finishing.result()
         if cancelled:
             raise asyncio.CancelledError
 

@@ -8,9 +8,12 @@ code `unknown`, as against the real server); a valid token that lacks the grant 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from dataclasses import dataclass, field
+from typing import Any
 
+import jwt
 from livekit.api import SIPGrants, TokenVerifier, VideoGrants
 
 from orchestrator.sandbox.twirp import TwirpError
@@ -67,9 +70,40 @@ def authenticate(header: str | None, api_key: str, api_secret: str) -> Grants:
         return Grants()
     if not header.startswith("Bearer "):
         raise AuthError("invalid authorization header. Must start with Bearer")
+    token = header.removeprefix("Bearer ")
     verifier = TokenVerifier(api_key, api_secret, leeway=_LEEWAY)
     try:
-        claims = verifier.verify(header.removeprefix("Bearer "))
+        claims = verifier.verify(token)
     except Exception:  # any decoding, signature, issuer or expiry failure
         raise AuthError("invalid token") from None
+    # The server decodes the grants into typed Go structs: `"roomAdmin": "false"` is an
+    # invalid token there, where Python's client would read the string as true.
+    raw = jwt.decode(token, options={"verify_signature": False})
+    if not _well_typed(raw.get("video"), VideoGrants) or not _well_typed(
+        raw.get("sip"), SIPGrants
+    ):
+        raise AuthError("invalid token")
     return Grants(claims.video or VideoGrants(), claims.sip or SIPGrants())
+
+
+def _well_typed(grants: Any, kind: type) -> bool:
+    """Each grant the server knows has its JSON type (or null); names match in any case,
+    as Go's encoding/json matches them."""
+    if grants is None:
+        return True
+    if not isinstance(grants, dict):
+        return False
+    types = {f.name.replace("_", ""): str(f.type) for f in dataclasses.fields(kind)}
+    for key, value in grants.items():
+        declared = types.get(key.lower())
+        if declared is None or value is None:
+            continue
+        if "bool" in declared:
+            ok = isinstance(value, bool)
+        elif "List" in declared:
+            ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        else:
+            ok = isinstance(value, str)
+        if not ok:
+            return False
+    return True

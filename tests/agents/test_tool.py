@@ -244,6 +244,9 @@ async def test_recover_finishes_a_merge_by_leaving() -> None:
         rig.sandbox.world.set_attributes(
             "call-1", CALLER, {"transfer.id": "abcdefghijkl", "transfer.state": "merged"}
         )
+        supervisor = rig.sandbox.place_caller("call-1", "+15105550100")  # the merged leg
+        leg = {"transfer.id": "abcdefghijkl", "transfer.role": "supervisor"}
+        rig.sandbox.world.set_attributes("call-1", supervisor, leg)
         recovering = asyncio.ensure_future(rig.warm.recover())
         await rig.drive(recovering)
         outcome = recovering.result()

@@ -8,6 +8,10 @@ check is an `xfail` whose reason README "What the sandbox cannot tell you" lists
 
 from __future__ import annotations
 
+import time
+
+import aiohttp
+import jwt
 import pytest
 from livekit import api
 
@@ -145,3 +149,22 @@ async def test_move_someone_on_oss(target: Target) -> None:
     request = api.MoveParticipantRequest(room=room, identity="agent", destination_room="other")
     got = await answer(target.lk.room.move_participant(request))
     assert (got.code, got.status, got.message) == ("unknown", 500, PREFIX + "not implemented")
+
+
+@pytest.mark.parametrize("value", [True, "true", 1])
+async def test_grants_are_typed(target: Target, value: object) -> None:
+    """A grant must have its JSON type: the server reads `"roomList": "true"` as an invalid
+    token (its claims do not decode), not as a grant."""
+    now = int(time.time())
+    claims = {"iss": target.api_key, "sub": "typed", "nbf": now, "exp": now + 600}
+    token = jwt.encode({**claims, "video": {"roomList": value}}, target.api_secret)
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"{target.url.replace('ws', 'http', 1)}/twirp/livekit.RoomService/ListRooms",
+            json={},
+            headers={"Authorization": f"Bearer {token}"},
+        ) as response,
+    ):
+        status = response.status
+    assert status == (200 if value is True else 401)

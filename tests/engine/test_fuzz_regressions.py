@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -110,7 +111,9 @@ async def test_cancel_right_after_start_and_again_during_cleanup() -> None:
 
     faults = [{"rpc": "RoomService.UpdateParticipant", "delay": 1.0, "times": 5}]
     async with live({"faults": faults}) as (sandbox, engine, _):
-        transfer = await engine.start(flow("warm_transfer"), room="call-1")
+        starting = asyncio.ensure_future(engine.start(flow("warm_transfer"), room="call-1"))
+        await drive(sandbox, engine, starting)  # its claim on the caller is delayed too
+        transfer = starting.result()
         transfer.cancel()
         transfer._task.cancel()  # a worker shutting down cancels the task itself, too
         await drive(sandbox, engine, transfer.outcome)

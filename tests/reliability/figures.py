@@ -29,6 +29,9 @@ class Figures:
     hypothesis_examples: int = 0
     max_hold_observed_s: float = 0.0
     """The longest total caller hold seen in any case (each flow has its own `max_hold`)."""
+    max_off_hold_to_outcome_s: float = 0.0
+    """The longest wait, in any case, from the caller's last hold ending (or the transfer's
+    start, if never held) to its outcome: cleanup's retries after the caller is free."""
     await_points_cancel_tested: int = 0
     """Distinct (flow, mode, request number) points where a cancellation was injected."""
     invariant_checks: int = 0

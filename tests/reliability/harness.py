@@ -132,7 +132,8 @@ class TimedMedia(RecordingMedia):
 
     clock: ManualClock = field(default_factory=ManualClock)
     failing: dict[str, str] = field(default_factory=dict)
-    """action -> `raise` (a RuntimeError) or `stall` (never returns until cancelled)."""
+    """action -> `raise` (a RuntimeError), `stall` (never returns until cancelled) or
+    `stall-once` (the first call stalls)."""
     windows: dict[str, list[list[float | None]]] = field(default_factory=dict)
 
     async def _fault(self, action: str) -> None:
@@ -140,6 +141,9 @@ class TimedMedia(RecordingMedia):
         if how == "raise":
             raise RuntimeError(f"media {action} failed (secret {SECRET})")
         if how == "stall":
+            await asyncio.Event().wait()
+        if how == "stall-once":  # this call never returns; the next ones do
+            self.failing.pop(action)
             await asyncio.Event().wait()
 
     async def start_hold(self, room: str, music: str) -> None:
@@ -150,6 +154,7 @@ class TimedMedia(RecordingMedia):
             held.append([self.clock.now(), None])
 
     async def stop_hold(self, room: str) -> None:
+        await self._fault("stop_hold")
         await super().stop_hold(room)
         held = self.windows.get(room)
         if held and held[-1][1] is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from orchestrator.flow.model import DialStep
 from tests.reliability.figures import FIGURES
 from tests.reliability.harness import (
     CREATED,
@@ -21,6 +22,7 @@ from tests.reliability.harness import (
 )
 
 if TYPE_CHECKING:
+    from orchestrator.engine import Transfer
     from tests.reliability.rig import Rig
 
 __all__ = ["check_dials", "check_holds", "check_leaks", "one_invite", "verify"]
@@ -67,10 +69,37 @@ def check_holds(rig: Rig) -> list[str]:
         FIGURES.hold(held, flow.max_hold)
         if held > flow.max_hold + 1.0:
             problems.append(f"INV-HOLD: caller held {held:.3f} s, max_hold {flow.max_hold}")
+        problems += _off_hold_to_outcome(rig, transfer)
     if rig.media.holding:
         FIGURES.leaks_found += len(rig.media.holding)
         problems.append("INV-HOLD: the caller is still on hold at the end")
     return problems
+
+
+def _off_hold_to_outcome(rig: Rig, transfer: Transfer) -> list[str]:
+    """README: cleanup's retries make the outcome come up to a minute and a half after the
+    caller is off hold, plus the wait for a dial cut short (its ring timeout + 20 s). Timed
+    from the last of: the caller's hold ending, the last transition, a cancellation."""
+    ended = rig.ended_at.get(id(transfer))
+    if ended is None:
+        return []
+    moved = rig.moved_at.get(transfer.transfer_id, 0.0)
+    start = max(rig.started_at[id(transfer)], moved, min(rig.cut_at, ended))
+    windows = rig.media.windows.get(transfer.room, [])
+    offs = [end for _, end in windows if end is not None and end >= start]
+    free = max([start, *(end for end in offs if end <= ended)])
+    waited = round(ended - free, 3)
+    FIGURES.max_off_hold_to_outcome_s = max(FIGURES.max_off_hold_to_outcome_s, waited)
+    rings = [
+        target.ring_timeout or step.ring_timeout
+        for step in rig.flows[id(transfer)].steps.values()
+        if isinstance(step, DialStep)
+        for target in (rig.flows[id(transfer)].targets[name] for name in step.to)
+    ]
+    bound = 90.0 + max(rings, default=0.0) + 20.0
+    if waited > bound:
+        return [f"INV-BOUND: outcome {waited:.1f} s after the caller was free (bound {bound})"]
+    return []
 
 
 def check_leaks(rig: Rig) -> list[str]:

@@ -72,6 +72,11 @@ class Rig:
         self.transfers: list[Transfer] = []
         self.flows: dict[int, Flow] = {}
         self.started_at: dict[int, float] = {}
+        self.ended_at: dict[int, float] = {}
+        self.others: list[TransferEngine] = []
+        self.moved_at: dict[str, float] = {}  # the last transition of each transfer id
+        self.cut_at = 0.0  # the last cancel, kill or drain
+        self._views: list[asyncio.Future[TransferOutcome]] = []
         self.errors: list[BaseException] = []
         self.requests_seen = 0
         self.verified = False
@@ -125,8 +130,9 @@ class Rig:
             await asyncio.gather(*self._timers, return_exceptions=True)
             for unsubscribe in self._unsubscribe:
                 unsubscribe()
-            with contextlib.suppress(Stuck):
-                await self.run_until(asyncio.ensure_future(self.engine.aclose()), limit=600)
+            for engine in [self.engine, *self.others]:
+                with contextlib.suppress(Stuck):
+                    await self.run_until(asyncio.ensure_future(engine.aclose()), limit=600)
             await self.engine.gateway.close()
             await self.sandbox.stop()
         finally:
@@ -138,6 +144,22 @@ class Rig:
             assert left == [], f"tasks left running: {left}"
             if self.fault and self.verified:
                 FIGURES.faults_survived += 1
+
+    def another_engine(self) -> TransferEngine:
+        """A second engine on the same sandbox, as another worker would run; its transfers
+        get the room events too, and it is closed with the rig."""
+        engine = TransferEngine(
+            self.sandbox.url,
+            API_KEY,
+            SECRET,
+            media=TimedMedia(clock=self.clock),
+            trunk=self.scenario.trunk.id,
+            clock=self.clock,
+        )
+        self.others.append(engine)
+        deliver = lambda event: self.deliver(event, list(engine.active.values()))  # noqa: E731
+        self._unsubscribe.append(self.sandbox.subscribe(deliver))
+        return engine
 
     def add_caller(self, room: str, number: str | None = None) -> str:
         """An inbound caller (a SIP participant) and an AI agent in `room`; an empty
@@ -214,6 +236,9 @@ class Rig:
             self.errors.append(error)
             raise
         transfer = starting.result()
+        ended = transfer.outcome  # one view, kept: its callback runs when the outcome is set
+        ended.add_done_callback(lambda _: self.ended_at.setdefault(id(transfer), self.clock.now()))
+        self._views.append(ended)
         self.transfers.append(transfer)
         self.flows[id(transfer)] = flow
         self.started_at[id(transfer)] = self.clock.now()
@@ -242,6 +267,7 @@ class Rig:
             if entry.get("ok"):
                 self._fire("rpc", entry.get("rpc"))
         elif entry.get("event") == "transfer.transition":
+            self.moved_at[str(entry.get("transfer_id"))] = self.clock.now()
             self._fire("state", entry.get("to_state"))
 
     def _fire(self, kind: str, key: Any) -> None:
@@ -319,6 +345,8 @@ class Rig:
         for transfer in list(self.engine.active.values()) if to is None else to:
             if event.kind == "participant_left":
                 transfer.participant_left(event.room, who)
+            elif event.kind == "participant_joined":  # a rejoin is repaired, as in a worker
+                transfer.participant_joined(event.room, who)
             elif event.kind == "sip_dtmf_received":
                 transfer.dtmf(event.room, who, event.digit)
 
@@ -358,6 +386,7 @@ class Rig:
 
     def cancel(self) -> None:
         """The transfer's `cancel()`; while it is still starting, the start is cancelled."""
+        self.cut_at = self.clock.now()
         if self.transfers:
             self.transfer.cancel()
         elif self.starting is not None:
@@ -365,6 +394,7 @@ class Rig:
 
     def kill(self) -> None:
         """A worker shutting down cancels the transfer's task itself (or the start)."""
+        self.cut_at = self.clock.now()
         if self.transfers:
             self.transfer._task.cancel()
         elif self.starting is not None:
@@ -372,6 +402,7 @@ class Rig:
 
     def drain(self) -> None:
         """A graceful drain: the engine closes while the transfer runs."""
+        self.cut_at = self.clock.now()
         self._timers.append(asyncio.ensure_future(self.engine.aclose()))
 
     def dials(self) -> list[dict[str, Any]]:

@@ -162,3 +162,20 @@ async def test_api_calls_ask_only_for_the_grants_they_need(
         }
         assert lifetimes
         assert max(lifetimes) <= datetime.timedelta(hours=6).total_seconds()
+
+
+@pytest.mark.parametrize("grant", [{"roomAdmin": "false"}, {"roomList": 1}, {"room": 7}, []])
+async def test_an_ill_typed_grant_is_an_invalid_token(grant: Any) -> None:
+    """The server decodes grants into typed fields: a string where a boolean belongs does
+    not grant anything, it makes the token invalid (plain-text 401). Python's own verifier
+    would read `"false"` as true."""
+    async with Rig() as rig:
+        now = datetime.datetime.now(datetime.UTC)
+        claims = {"iss": API_KEY, "sub": "x", "exp": now + datetime.timedelta(minutes=5)}
+        video = grant if not isinstance(grant, dict) else {"room": "call-1", **grant}
+        token = jwt.encode({**claims, "video": video}, SECRET)
+        async with api.LiveKitAPI(rig.sandbox.url, API_KEY, SECRET) as lk:
+            lk.room._auth_header = lambda *_, **__: {"Authorization": f"Bearer {token}"}  # type: ignore[method-assign]
+            with pytest.raises(api.TwirpError) as refused:
+                await lk.room.list_participants(api.ListParticipantsRequest(room="call-1"))
+        assert (refused.value.status, refused.value.code) == (401, "unknown")

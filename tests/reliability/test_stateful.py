@@ -36,12 +36,18 @@ from hypothesis.stateful import (
 )
 
 from orchestrator import TransferError, TransferInProgress
+from orchestrator.engine import Transfer, TransferOutcome
 from orchestrator.flow.model import Flow
 from orchestrator.sandbox.core import Flavor
 from orchestrator.sandbox.scenario import FaultSpec
 from tests.reliability.cases import CREATE_ROOM, DELETE_ROOM, DIAL, MOVE, UPDATE
 from tests.reliability.figures import FIGURES
-from tests.reliability.harness import allowed_dials, canary_hits, flow, warm
+from tests.reliability.harness import (
+    allowed_dials,
+    canary_hits,
+    flow,
+    warm,
+)
 from tests.reliability.rig import Rig
 
 T = TypeVar("T")
@@ -81,6 +87,15 @@ FAILURES_LIMIT = 10
 # A checkpoint write LiveKit applies after its client gave up on it (10 s) and cleanup
 # stopped waiting (10 s more) is beyond what the library can see (README, Limits).
 LATE_WRITE_LIMIT_S = 20.0
+
+
+def _claimed(rig: Rig) -> bool:
+    member = rig.sandbox.world.member(rig.room, rig.callers[rig.room])
+    return member is not None and bool(member.info.attributes.get("transfer.id"))
+
+
+async def _wait(transfer: Transfer) -> TransferOutcome:
+    return await transfer.outcome
 
 
 class TransferMachine(RuleBasedStateMachine):
@@ -224,12 +239,52 @@ class TransferMachine(RuleBasedStateMachine):
             assert len(rig.transfers) == before + 1
         else:
             assert refused.reason
-            assert isinstance(refused, TransferInProgress) == running
+            if not running:  # refused as in progress only for a claim still on the caller
+                assert not isinstance(refused, TransferInProgress) or _claimed(rig)
+
+    @precondition(lambda self: self.rig is not None and self.rig.room in self.rig.engine.active)
+    @rule()
+    def a_second_worker_starts(self) -> None:
+        """Another engine (another worker) is asked to transfer the same caller: refused."""
+        rig, flow = self._rig, self.flow
+        assert flow is not None
+
+        async def go() -> BaseException | None:
+            other = rig.another_engine()
+            starting = asyncio.ensure_future(other.start(flow, room=rig.room))
+            try:
+                await rig.run_until(starting)
+            except TransferError as error:
+                return error
+            finally:
+                await rig.run_until(asyncio.ensure_future(other.aclose()))
+            return None
+
+        refused = self.run(go())
+        assert isinstance(refused, TransferError), "a second transfer started"
+        # Else the caller was gone (config_error), or LiveKit failed the start's own calls.
+        assert isinstance(refused, TransferInProgress) or refused.reason in (
+            "config_error",
+            "unavailable",
+        ), refused
+
+    @precondition(lambda self: self.rig is not None and bool(self.rig.transfers))
+    @rule(at=st.sampled_from([0.0, 0.1, 1.0, 5.0]))
+    def a_waiter_gives_up(self, at: float) -> None:
+        """Someone awaiting the outcome is cancelled (a timeout around it): nobody else is."""
+
+        async def go() -> None:
+            waiter = asyncio.ensure_future(_wait(self._rig.transfer))
+            await self._rig.advance(at)
+            waiter.cancel()
+            await self._rig.settle()
+
+        self.run(go())
 
     @precondition(lambda self: self.rig is not None and bool(self.rig.transfers))
     @rule()
     def cancelled(self) -> None:
-        self.act(lambda rig: rig.transfer.cancel())
+        self.act(lambda rig: rig.cancel())
 
     # -- invariants --------------------------------------------------------------------
 

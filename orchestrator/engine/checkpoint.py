@@ -1,0 +1,143 @@
+"""What the engine writes on the caller: the claim, and the checkpoint of progress.
+
+The caller's attributes `transfer.id`, `transfer.state` and `transfer.consult_room` are both a
+lock and a record. As a record, a transfer writes its progress (`requested`, `held`,
+`briefing`, `merged`) so a replacement worker can finish or unwind (`engine.recovery`).
+
+As a lock, for single flight per caller across workers: two workers (two engines) can be
+asked to transfer the same caller (a job dispatched twice, a retry from another process), and
+only one may hold the caller and ring supervisors. LiveKit has no compare-and-set on
+attributes, so the claim is made in three moves:
+
+1. a caller who already carries another transfer's `transfer.id` is refused (`recover()`
+   clears what a dead worker left);
+2. the engine writes its own id (`transfer.state: requested`) and reads it back: if another
+   engine wrote after it, the last writer wins and this one backs off;
+3. before the caller's `held` checkpoint (the last write before any dial), the transfer reads
+   the caller again; a transfer whose claim another transfer overwrote ends at once as
+   `failed` / `in_progress`, without a word to the caller and without clearing the other
+   transfer's checkpoint.
+
+Two starts whose claims both pass step 2 (each read back before the other's write landed)
+are told apart at step 3, at the latest before the first dial.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+import string
+from typing import TYPE_CHECKING, Any
+
+from orchestrator.errors import LiveKitError, TransferInProgress
+from orchestrator.livekit import Gateway, Participant
+
+if TYPE_CHECKING:
+    from orchestrator.engine.transfer import Transfer
+
+__all__ = [
+    "CHECKPOINT_KEYS",
+    "checkpoint",
+    "claim",
+    "claimed_by",
+    "holder",
+    "new_transfer_id",
+    "progress",
+    "refuse_if_held",
+]
+
+CHECKPOINT_KEYS = ("transfer.id", "transfer.state", "transfer.consult_room")
+
+
+async def checkpoint(t: Transfer, state: str) -> None:
+    """Record progress on the caller, so a replacement worker can finish or unwind; a
+    failing server gets two more tries."""
+    consult = t.consult_room if t.strategy == "move" else ""
+    values = dict(zip(CHECKPOINT_KEYS, (t.transfer_id, state, consult), strict=True))
+    for pause in (0.5, 1.0, None):
+        # Left running if the step is cancelled: cleanup waits for it, or it could land
+        # after the checkpoint is cleared.
+        write = asyncio.ensure_future(
+            t.gateway.set_attributes(t.log, t.room, t.caller_identity, values)
+        )
+        write.add_done_callback(_retrieved)
+        t.writes.add(write)
+        write.add_done_callback(t.writes.discard)
+        try:
+            await asyncio.shield(write)
+            t.checkpointed = state
+            return
+        except LiveKitError as error:
+            if error.code == "not_found" and await t.caller_gone():
+                return
+            if pause is None or not error.retryable:
+                raise
+        await t.clock.sleep(pause)
+
+
+async def progress(t: Transfer, state: str) -> None:
+    """A checkpoint after 'held' must not end a transfer that is going well: a replacement
+    worker unwinds from 'held' as it would from 'briefing'."""
+    try:
+        await checkpoint(t, state)
+    except LiveKitError as error:
+        t.log.warning("transfer.checkpoint_failed", state=state, error=error.code)
+
+
+async def claimed_by(t: Transfer) -> str | None:
+    """The transfer id on the caller; None when LiveKit cannot say (the claim stands)."""
+    try:
+        caller = await t.gateway.get_participant(t.log, t.room, t.caller_identity)
+    except LiveKitError:
+        return None
+    return holder(caller) if caller is not None else None
+
+
+_TRANSFER_ID = re.compile(r"[a-z]{12}")  # what `new_transfer_id` makes
+
+
+def new_transfer_id() -> str:
+    """Opaque, and never a run of digits a log masker or a reader could take for a number."""
+    return "".join(secrets.choice(string.ascii_lowercase) for _ in range(12))
+
+
+def holder(caller: Participant | None) -> str:
+    """The transfer id the caller's checkpoint names, or '' (also for an id the engine does
+    not make: an attribute someone else wrote is neither a lock nor anything to recover)."""
+    named = caller.attributes.get("transfer.id", "") if caller is not None else ""
+    return named if _TRANSFER_ID.fullmatch(named) else ""
+
+
+def refuse_if_held(room: str, caller: Participant, everyone: list[Participant]) -> None:
+    """Refuse a caller claimed by another transfer, or already with a supervisor a transfer
+    dialled (merged, or a leg still being hung up)."""
+    if holder(caller) or any(p.attributes.get("transfer.role") == "supervisor" for p in everyone):
+        raise TransferInProgress(room, elsewhere=True)
+
+
+async def claim(
+    gateway: Gateway, log: Any, room: str, caller: str, transfer_id: str, consult: str
+) -> None:
+    """Write this transfer's claim on the caller, then read it back (see the module doc)."""
+    values = {
+        "transfer.id": transfer_id,
+        "transfer.state": "requested",
+        "transfer.consult_room": consult,
+    }
+    try:
+        await gateway.set_attributes(log, room, caller, values)
+        seen = await gateway.get_participant(log, room, caller)
+    except LiveKitError as error:
+        if error.code != "not_found":
+            raise
+        seen = None
+    # Not found: the caller has just hung up (the transfer sees it and ends as such), or
+    # LiveKit answered wrongly (the hold checks the claim again before the first dial).
+    if seen is not None and holder(seen) != transfer_id:
+        raise TransferInProgress(room, elsewhere=True)
+
+
+def _retrieved(call: asyncio.Future[None]) -> None:
+    if not call.cancelled():
+        call.exception()  # seen here; whoever awaits it sees it too

@@ -1,0 +1,63 @@
+"""Hanging up supervisor legs, believed only once LiveKit agrees two ways.
+
+A `not_found` answer from one API can be wrong (a stale node's view): a leg the server still
+has would stay live, and the next phone of a chain would ring beside it. So a hang-up answered
+`not_found` is checked with GetParticipant and the room's listing, and a leg whose hang-up
+failed is hung up before any next dial (or the dial fails).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from orchestrator.errors import LiveKitError, TransferError
+
+if TYPE_CHECKING:
+    from orchestrator.engine.transfer import Transfer
+
+__all__ = ["absent", "end_leg", "hang_up", "refused", "settle"]
+
+
+def refused(error: BaseException | None) -> bool:
+    """The phone refused the call (a SIP final response): then there is no leg."""
+    return isinstance(error, LiveKitError) and error.sip_status is not None
+
+
+async def absent(t: Transfer, room: str, identity: str) -> bool:
+    """Asked two ways: a `not_found` from one API can be wrong (a stale node's view)."""
+    if await t.gateway.get_participant(t.log, room, identity) is not None:
+        return False
+    listed = await t.gateway.list_participants(t.log, room)
+    return all(info.identity != identity for info in listed)
+
+
+async def hang_up(t: Transfer, room: str, identity: str) -> None:
+    """RemoveParticipant, with a `not_found` answer checked two ways rather than trusted: a
+    leg the server still has would stay live (and a next phone would ring beside it)."""
+    if await t.gateway.remove_participant(t.log, room, identity):
+        return
+    if not await absent(t, room, identity):
+        raise TransferError(
+            "LiveKit answered not_found for a participant it still has",
+            reason="cleanup",
+            retryable=True,
+        )
+
+
+async def end_leg(t: Transfer, identity: str) -> None:
+    """Hang up a supervisor leg; if LiveKit fails to, it is hung up before any next dial."""
+    try:
+        await hang_up(t, t.leg_room, identity)
+    except Exception as error:
+        t.log.warning("transfer.hang_up_failed", error=type(error).__name__)
+        t.unsettled.add(identity)
+    else:
+        t.unsettled.discard(identity)
+
+
+async def settle(t: Transfer) -> None:
+    """No second phone may ring while an earlier leg may still be live: hang those up first,
+    or fail the dial (cleanup then deletes the room they are in)."""
+    for identity in sorted(t.unsettled):
+        await hang_up(t, t.leg_room, identity)
+        t.unsettled.discard(identity)
