@@ -37,11 +37,12 @@ __all__ = ["run_step"]
 
 
 async def hold(t: Transfer, step: HoldStep) -> str:
-    # Still ours (`engine.checkpoint`)? Asked while the caller hears the announcement.
+    if step.say:
+        await say(t, t.render(step.say))
+    # Still ours (`engine.checkpoint`)? Read after the announcement: a rival claim made
+    # since ours has landed by then.
     owner = asyncio.ensure_future(claimed_by(t))
     try:
-        if step.say:
-            await say(t, t.render(step.say))
         t.start_hold()  # before the request: a hold audio that started late is still stopped
         await t.within(MEDIA_TIMEOUT_S, t.media.start_hold(t.room, step.music))
         claimed = await owner

@@ -120,11 +120,7 @@ async def claim(
     gateway: Gateway, log: Any, room: str, caller: str, transfer_id: str, consult: str
 ) -> None:
     """Write this transfer's claim on the caller, then read it back (see the module doc)."""
-    values = {
-        "transfer.id": transfer_id,
-        "transfer.state": "requested",
-        "transfer.consult_room": consult,
-    }
+    values = dict(zip(CHECKPOINT_KEYS, (transfer_id, "requested", consult), strict=True))
     try:
         await gateway.set_attributes(log, room, caller, values)
         seen = await gateway.get_participant(log, room, caller)

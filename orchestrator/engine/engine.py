@@ -259,8 +259,15 @@ class TransferEngine:
         with self._single_flight(room):
             caller, everyone = await self._caller(log, room, caller_identity)
             refuse_if_held(room, caller, everyone)
+            probed = self._known is not None or (self._probe is not None and self._probe.done())
             strategy = await self._strategy(log, flow)
             self._check_open()  # closed meanwhile: the job is ending under the caller's feet
+            if not probed:  # read again after the probe (about 3 s on a self-hosted server):
+                # another engine may have claimed the caller meanwhile
+                everyone = await self.gateway.list_participants(log, room)
+                again = next((p for p in everyone if p.identity == caller.identity), None)
+                # Gone meanwhile: the transfer sees the hang-up and ends as such.
+                refuse_if_held(room, again or caller, everyone)
             consult = f"consult-{transfer_id}" if strategy == "move" else ""
             try:
                 await claim(self.gateway, log, room, caller.identity, transfer_id, consult)

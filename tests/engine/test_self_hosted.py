@@ -180,9 +180,10 @@ async def test_the_probe_runs_once_per_engine() -> None:
         for _ in range(2):
             transfer = await engine.start(flow("warm_transfer"), room="call-1")
             await drive(sandbox, engine, transfer.outcome)
-            assert (await transfer.outcome).kind == "merged"
+            outcome = await transfer.outcome
+            assert outcome.kind == "merged"
             sandbox.place_caller("call-1")  # back in the room for the next transfer
-            sandbox.remove("call-1", CALLER.replace("sip_", "supervisor-"))
+            sandbox.remove("call-1", outcome.attempts[-1].identity)  # the supervisor hung up
         probes = rpcs(sandbox.requests, "RoomService.MoveParticipant")
         assert [p["identity"] for p in probes].count(PROBE) == 1
 

@@ -30,18 +30,20 @@ def test_json_logs_follow_the_contract(tmp_path: Path) -> None:
     events = [json.loads(line) for line in result.stdout.splitlines()]
     assert all({"event", "timestamp", "level", "transfer_id", "flow"} <= set(e) for e in events)
     names = [e["event"] for e in events]
-    # Before the transfer starts: find the caller, probe the server (once per engine), then
-    # claim the caller and read the claim back (single flight across workers).
-    assert names[:7] == [*["livekit.request"] * 6, "transfer.started"]
-    assert [e["rpc"] for e in events[:6]] == [
+    # Before the transfer starts: find the caller, probe the server (once per engine), find
+    # the caller again (a claim made during the probe), then claim the caller and read the
+    # claim back (single flight across workers).
+    assert names[:8] == [*["livekit.request"] * 7, "transfer.started"]
+    assert [e["rpc"] for e in events[:7]] == [
         "RoomService.ListParticipants",
         "RoomService.MoveParticipant",
         "RoomService.DeleteRoom",
         "SIP.CreateSIPParticipant",
+        "RoomService.ListParticipants",
         "RoomService.UpdateParticipant",
         "RoomService.GetParticipant",
     ]
-    assert events[1]["transfer_id"] == events[6]["transfer_id"]
+    assert events[0]["transfer_id"] == events[7]["transfer_id"]
     assert names[-1] == "transfer.finished"
     finished = events[-1]
     assert finished["outcome"] == "merged"

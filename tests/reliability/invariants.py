@@ -116,8 +116,9 @@ def check_leaks(rig: Rig) -> list[str]:
         for _, who in rig.sandbox.legs.legs
         if who not in callers and who not in merged
     ]
-    leaks += [f"active transfer in {room}" for room in rig.engine.active]
-    leaks += [f"pending start in {room}" for room in rig.engine._starting]
+    for engine in [rig.engine, *rig.others]:
+        leaks += [f"active transfer in {room}" for room in engine.active]
+        leaks += [f"pending start in {room}" for room in engine._starting]
     for room, identity in rig.callers.items():
         member = world.member(room, identity)
         if member is not None and any(k.startswith("transfer.") for k in member.info.attributes):

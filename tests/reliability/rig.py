@@ -236,13 +236,17 @@ class Rig:
             self.errors.append(error)
             raise
         transfer = starting.result()
+        self.adopt(transfer, flow)
+        return transfer
+
+    def adopt(self, transfer: Transfer, flow: Flow) -> None:
+        """Watch a transfer started here (or by `another_engine`) like the rig's own."""
         ended = transfer.outcome  # one view, kept: its callback runs when the outcome is set
         ended.add_done_callback(lambda _: self.ended_at.setdefault(id(transfer), self.clock.now()))
         self._views.append(ended)
         self.transfers.append(transfer)
         self.flows[id(transfer)] = flow
         self.started_at[id(transfer)] = self.clock.now()
-        return transfer
 
     async def finish(self, grace: float = GRACE_S) -> list[TransferOutcome]:
         """Every transfer to its terminal state, then the grace period before leaks count."""
