@@ -23,6 +23,7 @@ from orchestrator.flow.model import Flow
 from orchestrator.sandbox import Event, Sandbox, Scenario
 from orchestrator.sandbox.core import Flavor
 from tests.reliability import invariants
+from tests.reliability.acts import Acts
 from tests.reliability.figures import FIGURES
 from tests.reliability.harness import (
     API_KEY,
@@ -44,7 +45,7 @@ _QUIET_PASSES = 20
 _MAX_PASSES = 200_000
 
 
-class Rig:
+class Rig(Acts):
     """See the module docstring. `fault` names the catalogue case; it counts in the figures
     as injected on entry, and as survived when the invariants held and the case passed."""
 
@@ -363,51 +364,6 @@ class Rig:
         callers = set(self.callers.values())
         legs = [key for key in self.sandbox.legs.legs if key[1] not in callers]
         return legs[-1] if legs else None
-
-    def caller_hangs_up(self, room: str | None = None) -> None:
-        room = room or self.room
-        self.sandbox.hang_up(room, self.callers[room])
-
-    def supervisor_hangs_up(self) -> None:
-        leg = self.supervisor()
-        if leg is not None:
-            self.sandbox.hang_up(*leg)
-
-    def supervisor_leaves(self, reason: int) -> None:
-        """The supervisor's participant disconnects with `reason` (USER_UNAVAILABLE...)."""
-        leg = self.supervisor()
-        if leg is not None and self.sandbox.world.member(*leg) is not None:
-            self.sandbox.world.leave(leg[0], leg[1], reason)  # type: ignore[arg-type]
-
-    def press(self, digit: str, *, who: str = "supervisor") -> None:
-        """A DTMF digit from the supervisor's (or the caller's) phone, as a room event."""
-        leg = self.supervisor() if who == "supervisor" else (self.room, self.callers[self.room])
-        member = self.sandbox.world.member(*leg) if leg is not None else None
-        if leg is not None and member is not None:
-            self.sandbox.world.emit(
-                "sip_dtmf_received", leg[0], participant=member.info, digit=digit
-            )
-
-    def cancel(self) -> None:
-        """The transfer's `cancel()`; while it is still starting, the start is cancelled."""
-        self.cut_at = self.clock.now()
-        if self.transfers:
-            self.transfer.cancel()
-        elif self.starting is not None:
-            self.starting.cancel()
-
-    def kill(self) -> None:
-        """A worker shutting down cancels the transfer's task itself (or the start)."""
-        self.cut_at = self.clock.now()
-        if self.transfers:
-            self.transfer._task.cancel()
-        elif self.starting is not None:
-            self.starting.cancel()
-
-    def drain(self) -> None:
-        """A graceful drain: the engine closes while the transfer runs."""
-        self.cut_at = self.clock.now()
-        self._timers.append(asyncio.ensure_future(self.engine.aclose()))
 
     def dials(self) -> list[dict[str, Any]]:
         """CreateSIPParticipant requests that dial someone (not the engine's grant probe,
