@@ -77,7 +77,6 @@ class Rig(Acts):
         self.others: list[TransferEngine] = []
         self.moved_at: dict[str, float] = {}  # the last transition of each transfer id
         self.cut_at = 0.0  # the last cancel, kill or drain
-        self._views: list[asyncio.Future[TransferOutcome]] = []
         self.errors: list[BaseException] = []
         self.requests_seen = 0
         self.verified = False
@@ -242,9 +241,9 @@ class Rig(Acts):
 
     def adopt(self, transfer: Transfer, flow: Flow) -> None:
         """Watch a transfer started here (or by `another_engine`) like the rig's own."""
-        ended = transfer.outcome  # one view, kept: its callback runs when the outcome is set
+        # A view of the outcome: the transfer's own future keeps it (and its callback) alive.
+        ended = transfer.outcome
         ended.add_done_callback(lambda _: self.ended_at.setdefault(id(transfer), self.clock.now()))
-        self._views.append(ended)
         self.transfers.append(transfer)
         self.flows[id(transfer)] = flow
         self.started_at[id(transfer)] = self.clock.now()
