@@ -8,14 +8,13 @@ so a simulation can run 50 times faster than life and a test can run with no rea
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import heapq
 import itertools
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Protocol, TypeVar
 
-__all__ = ["Clock", "ManualClock", "RealClock", "within"]
+__all__ = ["Cancellable", "Clock", "ManualClock", "RealClock", "within"]
 
 T = TypeVar("T")
 
@@ -27,22 +26,34 @@ class Clock(Protocol):
 
     async def sleep(self, seconds: float) -> None: ...
 
+    def call_later(self, seconds: float, callback: Callable[[], object]) -> Cancellable:
+        """Call `callback` after `seconds` of this clock's time, unless cancelled first."""
+        ...
+
+
+class Cancellable(Protocol):
+    def cancel(self) -> object: ...
+
 
 async def within(clock: Clock, seconds: float, work: Awaitable[T]) -> T:
-    """`work`, or TimeoutError after `seconds` of `clock` time (the work is cancelled)."""
-    task = asyncio.ensure_future(work)
-    timer = asyncio.ensure_future(clock.sleep(seconds))
-    try:
-        await asyncio.wait({task, timer}, return_when=asyncio.FIRST_COMPLETED)
-    finally:  # on a timeout, and when the caller is cancelled, the work stops too
-        timer.cancel()
-        if not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-    if task.cancelled():
-        raise TimeoutError
-    return task.result()
+    """`work`, or TimeoutError after `seconds` of `clock` time (the work is cancelled).
+
+    `asyncio.timeout` semantics, in the current task: no task for the work, no timer task.
+    """
+    loop = asyncio.get_running_loop()
+    running = True
+
+    def expire() -> None:
+        if running:  # a manual clock's wake-up may come after the work has ended
+            deadline.reschedule(loop.time())
+
+    async with asyncio.timeout(None) as deadline:
+        timer = clock.call_later(seconds, expire)
+        try:
+            return await work
+        finally:
+            running = False
+            timer.cancel()
 
 
 class RealClock:
@@ -59,6 +70,9 @@ class RealClock:
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(seconds, 0.0) / self.speed)
+
+    def call_later(self, seconds: float, callback: Callable[[], object]) -> Cancellable:
+        return asyncio.get_running_loop().call_later(max(seconds, 0.0) / self.speed, callback)
 
 
 class ManualClock:
@@ -79,6 +93,12 @@ class ManualClock:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         heapq.heappush(self._sleepers, (self._now + seconds, next(self._order), future))
         await future
+
+    def call_later(self, seconds: float, callback: Callable[[], object]) -> Cancellable:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, (self._now + max(seconds, 0.0), next(self._order), future))
+        future.add_done_callback(lambda done: done.cancelled() or callback())
+        return future
 
     @property
     def pending(self) -> int:

@@ -50,9 +50,23 @@ def _escape(match: re.Match[str]) -> str:
     return match[0].encode("unicode_escape").decode("ascii")
 
 
+_SUSPECT = re.compile(f"{_NUMBER.pattern}|{_JWT.pattern}|{_UNSAFE.pattern}")
+"""Anything `mask` would change, in one search: most values (event names, RPC names, ids)
+have nothing to mask, and are passed through after that one search."""
+_CLEAN: set[str] = set()  # values seen to need nothing: ids and names repeat on every event
+_CLEAN_KEPT = 4096
+
+
 def mask(text: str) -> str:
     """`+14155552671` becomes `+1415***2671`; JWTs become `<token>`; control and invisible
     characters are escaped (`\\r`, `\\u200b`); values over 256 characters are cut."""
+    if text in _CLEAN:
+        return text
+    if len(text) <= MAX_CHARS and not _SUSPECT.search(text):
+        if len(_CLEAN) >= _CLEAN_KEPT:
+            _CLEAN.clear()
+        _CLEAN.add(text)
+        return text
     masked = _UNSAFE.sub(_escape, _JWT.sub("<token>", _NUMBER.sub(_mask_number, text)))
     if len(masked) > MAX_CHARS:
         masked = f"{masked[:MAX_CHARS]}...({len(masked) - MAX_CHARS} more characters)"
@@ -71,15 +85,20 @@ def _scrub(value: Any, whole: bool = False) -> Any:
 
 
 _WHOLE = frozenset({"exception", "stack"})
+_PLAIN = (int, float, bool, type(None))
 
 
 def mask_phone_numbers(
     logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
     """structlog processor: mask phone numbers and tokens in every value, nested ones too,
-    and escape control characters (except in rendered tracebacks)."""
-    for key, value in list(event_dict.items()):
-        event_dict[key] = _scrub(value, key in _WHOLE)
+    and escape control characters (except in rendered tracebacks). Put it before processors
+    that add values known to be safe (timestamps, levels): they need no scan."""
+    for key, value in event_dict.items():
+        if type(value) is str and key not in _WHOLE:
+            event_dict[key] = mask(value)
+        elif not isinstance(value, _PLAIN):
+            event_dict[key] = _scrub(value, key in _WHOLE)
     return event_dict
 
 
@@ -97,10 +116,10 @@ def configure_logging(*, json: bool = False, level: int = logging.INFO) -> None:
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            structlog.processors.format_exc_info,
+            mask_phone_numbers,  # before the level and time: they are safe, and not scanned
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            mask_phone_numbers,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),

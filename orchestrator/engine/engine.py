@@ -26,8 +26,8 @@ from orchestrator.engine.transfer import Transfer
 from orchestrator.errors import LiveKitError, TransferError, TransferInProgress
 from orchestrator.flow import compile_flow
 from orchestrator.flow.model import Flow
-from orchestrator.livekit import Gateway, Participant
-from orchestrator.livekit.probe import Capabilities, probe
+from orchestrator.livekit import Gateway, Participant, probe
+from orchestrator.livekit.probe import Capabilities
 from orchestrator.logs import mask
 
 __all__ = ["TransferEngine"]
@@ -78,7 +78,6 @@ class TransferEngine:
         self.active: dict[str, Transfer] = {}
         self._starting: set[str] = set()
         self._log = structlog.get_logger("orchestrator.transfer")
-        self._probe: asyncio.Future[Capabilities] | None = None
         self._known = capabilities
         self._closed = False
         self._no_starts = asyncio.Event()
@@ -176,23 +175,14 @@ class TransferEngine:
     async def capabilities(self, log: Any = None) -> Capabilities:
         """What the server lets this engine do: MoveParticipant, and the grants it needs.
 
-        Asked once per engine, however many transfers start at once, by probes that change
-        nothing (see `orchestrator.livekit.probe`); asked again after a failure.
+        Asked once per event loop (the engines of a worker's jobs share the answer for
+        five minutes), however many transfers start at once, by probes that change nothing
+        (see `orchestrator.livekit.probe`); asked again after a failure.
         """
         if self._known is not None:
             return self._known
-        if self._probe is None:
-            log = log or self._log.bind(transfer_id="", flow="")
-            self._probe = asyncio.ensure_future(probe(self.gateway, log))
-            # Seen here: a probe nobody awaits any more (the engine closed) must not warn.
-            self._probe.add_done_callback(lambda done: done.cancelled() or done.exception())
-        asked = self._probe
-        try:
-            return await asyncio.shield(asked)
-        except Exception:
-            if self._probe is asked:
-                self._probe = None
-            raise
+        log = log or self._log.bind(transfer_id="", flow="")
+        return await probe.capabilities(self.gateway, log)
 
     async def _strategy(self, log: Any, flow: Flow) -> Literal["move", "in_room"]:
         """Settled before the caller is held: a missing grant or method is never found out
@@ -259,7 +249,7 @@ class TransferEngine:
         with self._single_flight(room):
             caller, everyone = await self._caller(log, room, caller_identity)
             refuse_if_held(room, caller, everyone)
-            probed = self._known is not None or (self._probe is not None and self._probe.done())
+            probed = self._known is not None or probe.known(self.gateway) is not None
             strategy = await self._strategy(log, flow)
             self._check_open()  # closed meanwhile: the job is ending under the caller's feet
             if not probed:  # read again after the probe (about 3 s on a self-hosted server):

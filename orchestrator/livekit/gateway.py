@@ -1,9 +1,9 @@
 """Every LiveKit API call the engine makes, logged and classified.
 
 Each call logs one `livekit.request` event (`rpc`, `duration_ms`, `ok`, and on failure
-`error_code` and `sip_status_code`). Dials go through a client with region failover off, so
-the SDK never replays a `CreateSIPParticipant` (LiveKit SIP does not deduplicate it), and with
-a request timeout above the ring timeout.
+`error_code` and `sip_status_code`). Every client has region failover off, so the SDK never
+replays a `CreateSIPParticipant` (LiveKit SIP does not deduplicate it); a dial's request
+timeout is above its ring timeout, and dials have their own connections (`livekit.clients`).
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-import aiohttp
 from livekit import api
 
 from orchestrator.errors import LiveKitError
+from orchestrator.livekit.clients import REQUEST_TIMEOUT_S, acquire, release
 from orchestrator.livekit.messages import (
     Dial,
     Participant,
@@ -27,9 +27,6 @@ from orchestrator.livekit.messages import (
 from orchestrator.logs import mask
 
 __all__ = ["DIAL_MARGIN_S", "REQUEST_TIMEOUT_S", "Gateway", "classify_dial_error"]
-
-REQUEST_TIMEOUT_S = 10.0
-"""How long the client waits for any answer but a dial's (the SDK's default, made explicit)."""
 
 DIAL_MARGIN_S = 10.0
 """A dial's request timeout is its ring timeout plus this: the answer of a call answered on
@@ -75,15 +72,20 @@ class Gateway:
     """Logged LiveKit API calls for one engine (shared by its transfers)."""
 
     def __init__(self, url: str, api_key: str, api_secret: str) -> None:
-        # failover=False: a replayed CreateSIPParticipant would ring a second phone.
-        timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
-        self.client = api.LiveKitAPI(url, api_key, api_secret, timeout=timeout, failover=False)
+        self.key = (url, api_key)
+        """The server and key: what the capabilities of `livekit.probe` hold for."""
+        self._clients = acquire(url, api_key, api_secret)
+        self.client = self._clients.calls
+        self.dialer = self._clients.dials
+        self._closed = False
         self.inflight = 0
         """Calls sent and not yet answered (a simulation moves time only when every one of
         them waits on simulated time at the server)."""
 
     async def close(self) -> None:
-        await self.client.aclose()
+        if not self._closed:
+            self._closed = True
+            await release(self._clients)
 
     async def call(self, log: Any, rpc: str, make: Callable[[], Awaitable[T]]) -> T:
         started = time.perf_counter()
@@ -189,7 +191,7 @@ class Gateway:
         await self.call(
             log,
             "SIP.CreateSIPParticipant",
-            lambda: self.client.sip.create_sip_participant(request, timeout=timeout),
+            lambda: self.dialer.sip.create_sip_participant(request, timeout=timeout),
         )
 
     async def move(self, log: Any, room: str, identity: str, destination: str) -> None:
@@ -227,7 +229,7 @@ class Gateway:
         answer = await self.call(
             log,
             "SIP.TransferSIPParticipant",
-            lambda: self.client.sip.transfer_sip_participant(request, timeout=ring + 10),
+            lambda: self.dialer.sip.transfer_sip_participant(request, timeout=ring + 10),
         )
         if answer.status == api.SIPTransferStatus.STS_TRANSFER_FAILED:
             return False

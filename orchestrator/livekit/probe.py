@@ -10,11 +10,16 @@ it by the e2e conformance suite) routes a move to the node of the participant it
 nobody claims a participant that does not exist, so after about 3 s of retries it answers
 `unavailable`, "no response from servers" (a participant who exists gets "not implemented").
 Either answer means: no MoveParticipant here.
+
+The answer is kept for `CAPABILITIES_TTL_S` per event loop, server and API key: the engines of
+a worker's jobs probe once between them, however many transfers start at once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
@@ -25,7 +30,7 @@ from livekit import api
 from orchestrator.errors import LiveKitError
 from orchestrator.livekit.gateway import Gateway
 
-__all__ = ["PROBE", "Capabilities", "probe"]
+__all__ = ["CAPABILITIES_TTL_S", "PROBE", "Capabilities", "capabilities", "known", "probe"]
 
 PROBE = "orchestrator-preflight-probe"
 """The room and participant identity the probes name; nothing ever has that name."""
@@ -37,6 +42,42 @@ class Capabilities:
     """MoveParticipant exists (LiveKit Cloud) and the API key may use it."""
     missing: frozenset[str]
     """Grants the API key lacks, of `roomAdmin`, `roomCreate` and `sip.call`."""
+
+
+CAPABILITIES_TTL_S = 300.0
+"""How long a probe's answer is believed (a key's grants can change)."""
+
+_Probes = dict[tuple[str, str], tuple[float, "asyncio.Future[Capabilities]"]]
+_PROBES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Probes] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def known(gateway: Gateway) -> Capabilities | None:
+    """The capabilities this loop has already found for the gateway's server and key."""
+    asked = _PROBES.get(asyncio.get_running_loop(), {}).get(gateway.key)
+    if asked is None or asked[0] < time.monotonic() or not asked[1].done():
+        return None
+    answer = asked[1]
+    return None if answer.cancelled() or answer.exception() else answer.result()
+
+
+async def capabilities(gateway: Gateway, log: Any) -> Capabilities:
+    """`probe`, once per event loop, server and key for `CAPABILITIES_TTL_S`; asked again
+    after a failure."""
+    mine = _PROBES.setdefault(asyncio.get_running_loop(), {})
+    asked = mine.get(gateway.key)
+    if asked is None or asked[0] < time.monotonic():
+        future = asyncio.ensure_future(probe(gateway, log))
+        # Seen here: a probe nobody awaits any more (its engine closed) must not warn.
+        future.add_done_callback(lambda done: done.cancelled() or done.exception())
+        asked = mine[gateway.key] = (time.monotonic() + CAPABILITIES_TTL_S, future)
+    try:
+        return await asyncio.shield(asked[1])
+    except Exception:
+        if mine.get(gateway.key) is asked:
+            del mine[gateway.key]
+        raise
 
 
 async def probe(gateway: Gateway, log: Any) -> Capabilities:
