@@ -37,6 +37,7 @@ __all__ = ["run_step"]
 
 
 async def hold(t: Transfer, step: HoldStep) -> str:
+    create_consult_room(t)  # meanwhile: it does not depend on anything the hold does
     if step.say:
         await say(t, t.render(step.say))
     # Still ours (`engine.checkpoint`)? Read after the announcement: a rival claim made
@@ -53,6 +54,32 @@ async def hold(t: Transfer, step: HoldStep) -> str:
         return "superseded"  # never applied: the cancel is ahead of it in the queue
     await checkpoint(t, "held")  # without it, a worker lost from here on would leak the legs
     return "held"
+
+
+def create_consult_room(t: Transfer) -> None:
+    """Start creating the consult room, once, if the flow will dial into it. Left running
+    if the step is cancelled: cleanup waits for it before deleting the room."""
+    dials = any(step.type == "dial" for step in t.flow.steps.values())
+    if t.consult_created or t.strategy != "move" or not dials:
+        return
+    t.consult_created = True
+    t.consult_creating = asyncio.ensure_future(
+        t.gateway.create_room(t.log, t.consult_room, empty_timeout=60)
+    )
+    t.consult_creating.add_done_callback(_retrieved)
+
+
+async def _consult_room(t: Transfer) -> None:
+    """The consult room exists (or its creation failed: the step fails, once; a later
+    visit dials anyway, and the leg's join creates the room)."""
+    create_consult_room(t)
+    creating = t.consult_creating
+    if creating is not None:
+        try:
+            await asyncio.shield(creating)
+        finally:
+            if creating.done():  # else still cleanup's to wait for
+                t.consult_creating = None
 
 
 async def say(t: Transfer, text: str) -> None:
@@ -152,9 +179,7 @@ async def dial(t: Transfer, step: DialStep, name: str) -> str:
     tried = t.chain_position.setdefault(name, 0)
     if tried >= len(step.to):
         return "exhausted"
-    if not t.consult_created and t.strategy == "move":
-        t.consult_created = True
-        await t.gateway.create_room(t.log, t.consult_room, empty_timeout=60)
+    await _consult_room(t)
     result, status = "exhausted", None
     for index in range(tried, len(step.to)):
         t.chain_position[name] = index + 1

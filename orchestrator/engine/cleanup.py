@@ -2,7 +2,8 @@
 
 The caller comes first (off hold at once), then the supervisor (the consult room is deleted,
 which hangs up any leg in it), then the bookkeeping (the caller's checkpoint attributes).
-Each piece is tried on its own: one failing never skips the others.
+Each piece is tried on its own: one failing never skips the others. After a merge, the
+consult room is empty, so its deletion and the checkpoint's clearing overlap.
 """
 
 from __future__ import annotations
@@ -64,8 +65,16 @@ async def finish(t: Transfer, trigger: str) -> TransferOutcome:
         # A deterministic notice, not silence, for a supervisor who was being briefed.
         notice = t.media.brief(t.leg_room, briefed, CALLER_LEFT_NOTICE)
         await _quietly(t, "notify_supervisor", notice, speech_timeout(CALLER_LEFT_NOTICE))
+    deleting: asyncio.Future[None] | None = None
+    if t.consult_creating is not None:  # deleted before it is created, it would stay
+        creating = asyncio.wait({t.consult_creating})
+        await _quietly(t, "create_consult_room", creating, REQUEST_TIMEOUT_S + _LATE_ANSWER_S)
     if t.consult_created:  # hangs up any supervisor leg still in it
-        await _quietly(t, "delete_consult_room", _delete_consult_room(t), seconds=_PERSIST_S)
+        deleted = _quietly(t, "delete_consult_room", _delete_consult_room(t), seconds=_PERSIST_S)
+        if _emptied(t):  # nobody in it to leak: the checkpoint may go meanwhile
+            deleting = asyncio.ensure_future(deleted)
+        else:  # a leg may be in it: the checkpoint that finds it stays until it is gone
+            await deleted
     if t.dialing is not None:  # a dial the server has may still create its leg
         call, deadline = t.dialing
         wait = max(deadline - t.clock.now(), 0.0) + _LATE_ANSWER_S
@@ -93,6 +102,8 @@ async def finish(t: Transfer, trigger: str) -> TransferOutcome:
             await _quietly(t, "checkpoint_writes", _late_writes(t), seconds=_PERSIST_S)
         # After a hang-up too: one the engine deduced from a not_found may have been wrong.
         await _quietly(t, "clear_checkpoint", _clear_checkpoint(t), seconds=_PERSIST_S)
+    if deleting is not None:
+        await deleting
     kind, reason = _kind(t, final, trigger)
     outcome = TransferOutcome(
         kind=kind,
@@ -115,6 +126,17 @@ async def finish(t: Transfer, trigger: str) -> TransferOutcome:
     t._on_done(t)
     t.resolve(outcome)  # with its log line: nobody sees one without the other
     return outcome
+
+
+def _emptied(t: Transfer) -> bool:
+    """The consult room can hold no leg: the supervisor was moved out, no dial is pending."""
+    return (
+        t.strategy == "move"
+        and t.merged_at is not None
+        and t.dialing is None
+        and not t.unsettled
+        and t.moved_leg == t.supervisor
+    )
 
 
 async def _clear_checkpoint(t: Transfer) -> None:

@@ -88,6 +88,7 @@ class Transfer:
         self._decision: asyncio.Future[str] | None = None
         self._early_decision: str | None = None
         self.consult_created = False
+        self.consult_creating: asyncio.Future[None] | None = None  # its CreateRoom, in flight
         self._started = clock.now()
         self._held_since: float | None = None
         self.hold_seconds = 0.0
