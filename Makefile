@@ -26,7 +26,7 @@ test: lint
 	$(BIN)/pytest
 
 bench: $(STAMP)
-	$(BIN)/python bench/bench.py
+	$(BIN)/python -m bench.bench
 
 # The fault catalogue, hostile inputs and random interleavings, with many more Hypothesis
 # examples than `make test`; the last line printed is the JSON of the figures the tests

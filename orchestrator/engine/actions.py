@@ -11,7 +11,13 @@ import asyncio
 import contextlib
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.engine.checkpoint import checkpoint, claimed_by, progress
+from orchestrator.engine.checkpoint import (
+    checkpoint,
+    claimed_by,
+    progress,
+    progress_soon,
+    progressed,
+)
 from orchestrator.engine.in_room import isolate, open_paths
 from orchestrator.engine.legs import end_leg, refused, settle
 from orchestrator.engine.outcome import Attempt
@@ -198,7 +204,7 @@ async def dial(t: Transfer, step: DialStep, name: str) -> str:
                 t.supervisor = None
                 result = "voicemail"
                 continue
-            await progress(t, "briefing")
+            progress_soon(t, "briefing")  # the brief need not wait for it
             return "answered"
         if result == "failed":
             if status in (404, 484, 604):
@@ -298,6 +304,7 @@ async def merge(t: Transfer, step: MergeStep) -> str:
         await t.within(MEDIA_TIMEOUT_S, t.media.stop_hold(t.room))
     except Exception as error:
         t.log.warning("transfer.media_failed", call="stop_hold", error=type(error).__name__)
+    await progressed(t)  # `briefing` must not land after `merged`
     await progress(t, "merged")  # bookkeeping must not undo a done merge
     return "merged"
 

@@ -44,6 +44,8 @@ __all__ = [
     "holder",
     "new_transfer_id",
     "progress",
+    "progress_soon",
+    "progressed",
     "refuse_if_held",
 ]
 
@@ -83,6 +85,25 @@ async def progress(t: Transfer, state: str) -> None:
         await checkpoint(t, state)
     except LiveKitError as error:
         t.log.warning("transfer.checkpoint_failed", state=state, error=error.code)
+
+
+def progress_soon(t: Transfer, state: str) -> None:
+    """`progress` in the background, after any earlier one, while the step goes on: for a
+    state recovery treats as the one before it (`briefing` as `held`). Cleanup stops it."""
+    earlier = t.progressing
+
+    async def write() -> None:
+        if earlier is not None:
+            await asyncio.wait({earlier})
+        await progress(t, state)
+
+    t.progressing = asyncio.ensure_future(write())
+
+
+async def progressed(t: Transfer) -> None:
+    """Every `progress_soon` has landed (or given up): a later state must land after it."""
+    if t.progressing is not None:
+        await asyncio.wait({t.progressing})
 
 
 async def claimed_by(t: Transfer) -> str | None:

@@ -42,7 +42,7 @@ async def finish(t: Transfer, trigger: str) -> TransferOutcome:
     """Undo what the transfer started, run the final step, and build the one outcome."""
     final = t.state
     caller_gone = final == "caller_hung_up" or trigger == "caller_hangup"
-    for task in (t._step_task, t._hold_timer, *t.isolating, *t.departures.values()):
+    for task in (t._step_task, t._hold_timer, t.progressing, *t.isolating, *t.departures.values()):
         if task is not None:
             task.cancel()
             with contextlib.suppress(BaseException):

@@ -103,6 +103,7 @@ class Transfer:
         self.moving = False
         self.dialing: tuple[asyncio.Future[None], float] | None = None  # request, deadline
         self.writes: set[asyncio.Future[None]] = set()  # checkpoint writes not answered yet
+        self.progressing: asyncio.Task[None] | None = None  # see `checkpoint.progress_soon`
         self.unsettled: set[str] = set()
         """Supervisor legs whose hang-up failed: ended before any next dial, or by cleanup."""
         self.moved_leg: str | None = None  # sent a MoveParticipant: it may complete unseen
