@@ -102,6 +102,9 @@ async def test_cancel_cleans_up(rig: tuple[Sandbox, TransferEngine, RecordingMed
     sandbox, engine, media = rig
     transfer = await engine.start(flow("warm_transfer"), room="call-1")
     transfer.add_listener(lambda _, to, __: to == "dial_supervisor" and transfer.cancel())
+    # The dial may be out already (the consult room was made during the hold): cleanup
+    # waits for its answer, which comes in simulated time.
+    await drive(sandbox, engine, transfer.outcome)
     outcome = await transfer.outcome
     assert (outcome.kind, outcome.reason) == ("failed", "cancelled")
     assert media.holding == set()
