@@ -102,7 +102,13 @@ def delayed(seconds: float) -> dict[str, Any]:
 async def bench_against_sandbox(scenario: dict[str, Any], runs: int) -> dict[str, list[float]]:
     """A long-lived engine and a warm straight-line client, interleaved."""
     process, url = start_sandbox(scenario, 2 * runs)
-    figures: dict[str, list[float]] = {"ratio": [], "orchestrated": [], "straight": [], "cpu": []}
+    figures: dict[str, list[float]] = {
+        "ratio": [],
+        "orchestrated": [],
+        "straight": [],
+        "cpu": [],
+        "line_cpu": [],
+    }
     media = AcceptingMedia()
     engine = TransferEngine(url, "devkey", SECRET, media=media, trunk="ST_sandbox")
     line = api.LiveKitAPI(url, "devkey", SECRET, failover=False)
@@ -125,9 +131,10 @@ async def bench_against_sandbox(scenario: dict[str, Any], runs: int) -> dict[str
             took = time.perf_counter() - started
             figures["cpu"].append((time.process_time() - cpu) * 1000)
             assert outcome.kind == "merged", outcome
-            started = time.perf_counter()
+            cpu, started = time.process_time(), time.perf_counter()
             line_rpcs = await straight_line(line, f"call-{2 * run + 2}", run)
             straight = time.perf_counter() - started
+            figures["line_cpu"].append((time.process_time() - cpu) * 1000)
             assert sorted(rpcs) == sorted(line_rpcs), (rpcs, line_rpcs)  # the same calls
             figures["ratio"].append(took / straight)
             figures["orchestrated"].append(took * 1000)
@@ -277,6 +284,7 @@ async def main() -> None:
         ("  engine transfer ms", slow["orchestrated"]),
         ("  straight-line script ms", slow["straight"]),
         ("cpu_ms_per_transfer (long-lived engine)", against["cpu"]),
+        ("  the straight line's CPU for the same calls", against["line_cpu"]),
         ("engine_setup_ms (a job's engine, new process)", setup["engine_setup_ms"]),
         ("  the next job's engine, same process", setup["engine_setup_warm_ms"]),
         ("hold_overhead_ms", hold),
@@ -301,6 +309,7 @@ async def main() -> None:
         "overhead_ratio_20ms": round(median(slow["ratio"]), 3),
         "hold_overhead_ms": round(median(hold), 2),
         "cpu_ms_per_transfer": round(median(against["cpu"]), 2),
+        "straight_line_cpu_ms": round(median(against["line_cpu"]), 2),
         "engine_setup_ms": round(median(setup["engine_setup_ms"]), 2),
         "engine_setup_warm_ms": round(median(setup["engine_setup_warm_ms"]), 2),
         "transitions_per_s": round(median(transitions)),
