@@ -12,6 +12,7 @@ from livekit import api
 from orchestrator import TransferEngine
 from orchestrator.livekit import clients
 from orchestrator.livekit.clients import RESIGN_BEFORE_S, acquire, release
+from orchestrator.sandbox import Sandbox, Scenario
 from orchestrator.testing import RecordingMedia
 
 
@@ -83,3 +84,21 @@ async def test_a_token_is_signed_once_per_grant_set_until_near_expiry(
         assert len(signed) == 3  # near expiry: signed again
     finally:
         await release(shared)
+
+
+async def test_the_engines_of_one_loop_probe_once() -> None:
+    secret = "secret-0123456789abcdefghijklmnopqrstuv"
+    async with Sandbox(Scenario(), api_secret=secret) as sandbox:
+        engines = [
+            TransferEngine(sandbox.url, sandbox.api_key, secret, media=RecordingMedia())
+            for _ in range(3)
+        ]
+        try:
+            found = await asyncio.gather(*(engine.capabilities() for engine in engines))
+            assert len(set(found)) == 1
+            assert await engines[0].capabilities() == found[0]  # still known later
+        finally:
+            for engine in engines:
+                await engine.aclose()
+    probes = [r for r in sandbox.requests if r["rpc"] == "RoomService.MoveParticipant"]
+    assert len(probes) == 1

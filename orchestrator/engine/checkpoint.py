@@ -94,7 +94,11 @@ def progress_soon(t: Transfer, state: str) -> None:
 
     async def write() -> None:
         if earlier is not None:
-            await asyncio.wait({earlier})
+            try:
+                await asyncio.wait({earlier})
+            except asyncio.CancelledError:  # cleanup stops the whole chain
+                earlier.cancel()
+                raise
         await progress(t, state)
 
     t.progressing = asyncio.ensure_future(write())
