@@ -39,25 +39,31 @@ _TOKENS_KEPT = 256  # grant sets naming a room make one token per room: forget o
 class Clients:
     calls: api.LiveKitAPI
     dials: api.LiveKitAPI
+    sessions: tuple[aiohttp.ClientSession, ...]  # ours to close (livekit-api leaves them)
+    shelf: dict[tuple[str, str, str], Clients]  # where they are shared from
+    key: tuple[str, str, str]
     users: int = 0
 
 
 _SHARED: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, str, str], Clients]]
 _SHARED = weakref.WeakKeyDictionary()
-_SESSIONS: dict[api.LiveKitAPI, aiohttp.ClientSession] = {}
 
 
 def acquire(url: str, api_key: str, api_secret: str) -> Clients:
     """The clients for this server in the running event loop (made if need be); give them
     back with `release`."""
-    loop = asyncio.get_running_loop()
-    mine = _SHARED.setdefault(loop, {})
+    shelf = _SHARED.setdefault(asyncio.get_running_loop(), {})
     key = (url, api_key, api_secret)
-    clients = mine.get(key)
+    clients = shelf.get(key)
     if clients is None:
-        clients = mine[key] = Clients(
-            _client(url, api_key, api_secret, limit=_CALL_CONNECTIONS),
-            _client(url, api_key, api_secret, limit=0),
+        calls = _session(_CALL_CONNECTIONS)
+        dials = _session(0)
+        clients = shelf[key] = Clients(
+            _client(url, api_key, api_secret, calls),
+            _client(url, api_key, api_secret, dials),
+            (calls, dials),
+            shelf,
+            key,
         )
     clients.users += 1
     return clients
@@ -68,23 +74,24 @@ async def release(clients: Clients) -> None:
     clients.users -= 1
     if clients.users > 0:
         return
-    for mine in _SHARED.values():
-        for key, shared in list(mine.items()):
-            if shared is clients:
-                del mine[key]
-    for client in (clients.calls, clients.dials):
-        await client.aclose()  # not ours to close: the sessions below are
-        await _SESSIONS.pop(client).close()
+    if clients.shelf.get(clients.key) is clients:
+        del clients.shelf[clients.key]
+    for session in clients.sessions:
+        await session.close()
 
 
-def _client(url: str, api_key: str, api_secret: str, *, limit: int) -> api.LiveKitAPI:
-    session = aiohttp.ClientSession(
+def _session(limit: int) -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(
         timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S),
         connector=aiohttp.TCPConnector(limit=limit, limit_per_host=limit),
     )
+
+
+def _client(
+    url: str, api_key: str, api_secret: str, session: aiohttp.ClientSession
+) -> api.LiveKitAPI:
     # failover=False: a replayed CreateSIPParticipant would ring a second phone.
     client = api.LiveKitAPI(url, api_key, api_secret, session=session, failover=False)
-    _SESSIONS[client] = session
     for service in (client.room, client.sip, client.agent_dispatch):
         _sign_once(service)
     return client
