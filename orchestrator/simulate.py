@@ -8,6 +8,7 @@ picking up) are fed to the engine the way a worker's `rtc.Room` would feed them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.clock import Clock, ManualClock
-from orchestrator.engine import TransferEngine, TransferOutcome
+from orchestrator.engine import CallEnd, RoomEvents, TransferEngine, TransferOutcome
 from orchestrator.flow.model import Flow
 from orchestrator.sandbox import Event, Sandbox, Scenario
 from orchestrator.sandbox.core import Flavor
@@ -29,6 +30,7 @@ REASON = "a billing dispute"
 # The sandbox is local; the secret is random per run, never shown, never a real credential.
 _API_KEY = "simulate"
 _QUIET_PASSES = 20
+_CALL_WATCH_S = 3600.0  # how long a simulation follows a merged call for a hang-up
 
 
 @dataclass
@@ -42,6 +44,8 @@ class Simulation:
     leftover_legs: list[str] = field(default_factory=list)
     caller_attributes: dict[str, str] | None = None
     """The caller's attributes at the end; None when the caller had left."""
+    call_end: CallEnd | None = None
+    """After a merge, how the call ended, if someone hung up within the simulation."""
 
     def dials(self) -> list[dict[str, Any]]:
         """The CreateSIPParticipant requests that dialled someone, in order (the engine's
@@ -86,18 +90,32 @@ def connect(sandbox: Sandbox, engine: TransferEngine, media: RecordingMedia) -> 
         who = event.participant.identity if event.participant is not None else ""
         if event.kind == "voicemail_greeting":
             media.machines.add(who)
-        for transfer in list(engine.active.values()):
+        targets: list[RoomEvents] = [*engine.active.values(), *engine.calls.values()]
+        for transfer in targets:
             if event.kind == "participant_joined":
                 transfer.participant_joined(event.room, who)
             elif event.kind == "track_published" and event.participant is not None:
                 for track in event.participant.tracks:
                     transfer.track_published(event.room, who, track.sid)
             elif event.kind == "participant_left":
-                transfer.participant_left(event.room, who)
+                transfer.participant_left(event.room, who, hung_up=hung_up(event))
             elif event.kind == "sip_dtmf_received":
                 transfer.dtmf(event.room, who, event.digit)
 
     return sandbox.subscribe(on_event)
+
+
+def _ended(call: asyncio.Future[CallEnd] | None) -> CallEnd | None:
+    if call is None or not call.done() or call.result().hung_up_first is None:
+        return None  # no merged call, or nobody hung up while it was watched
+    return call.result()
+
+
+def hung_up(event: Event) -> bool:
+    """Whether a participant left because their phone call ended (LiveKit's SIP bridge sets
+    `sip.callStatus: hangup` before the participant leaves)."""
+    info = event.participant
+    return info is not None and info.attributes.get("sip.callStatus") == "hangup"
 
 
 async def simulate(
@@ -119,7 +137,7 @@ async def simulate(
     async with sandbox:
         caller_identity = sandbox.place_caller(CALLER_ROOM)
         sandbox.add_agent(CALLER_ROOM)
-        media = RecordingMedia(on_agent_leave=lambda room: sandbox.remove(room, "agent"))
+        media = RecordingMedia()  # the agent's job stays, unheard, while the call goes on
         engine = TransferEngine(
             sandbox.url,
             _API_KEY,
@@ -139,6 +157,12 @@ async def simulate(
             if isinstance(sandbox.clock, ManualClock):
                 await drive(sandbox, engine, transfer.outcome)
             outcome = await transfer.outcome
+            call = engine.calls.get(CALLER_ROOM)
+            call_end = call.ended if call is not None else None
+            if call_end is not None and isinstance(sandbox.clock, ManualClock):
+                limit = sandbox.clock.now() + _CALL_WATCH_S
+                with contextlib.suppress(RuntimeError):  # nobody hangs up: the call goes on
+                    await drive(sandbox, engine, call_end, limit=limit)
         finally:
             unsubscribe()
             await engine.aclose()
@@ -152,4 +176,5 @@ async def simulate(
                 f"{room}/{who}" for room, who in sandbox.legs.legs if who != caller_identity
             ],
             caller_attributes=dict(caller.info.attributes) if caller else None,
+            call_end=_ended(call_end),
         )

@@ -1,4 +1,5 @@
-"""Room events to the running transfer: who joined, who left, which DTMF digit was pressed."""
+"""Room events to the running transfer (or the merged call watched after it): who joined,
+who left or hung up, which tracks were published, which DTMF digit was pressed."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ from dataclasses import dataclass
 
 from livekit import rtc
 
-from orchestrator.engine import Transfer
+from orchestrator.engine import RoomEvents
 
 __all__ = ["EventFeed"]
+
+_STATUS = "sip.callStatus"
 
 
 @dataclass(frozen=True)
@@ -18,18 +21,21 @@ class _Hooks:
     joined: Callable[[rtc.RemoteParticipant], None]
     published: Callable[[rtc.RemoteTrackPublication, rtc.RemoteParticipant], None]
     left: Callable[[rtc.RemoteParticipant], None]
+    changed: Callable[[dict[str, str], rtc.Participant], None]
     dtmf: Callable[[rtc.SipDTMF], None]
 
 
 class EventFeed:
-    """Forwards `rtc.Room` events to whichever transfer `running()` returns: participants
-    joining and leaving, tracks published, DTMF digits.
+    """Forwards `rtc.Room` events to whatever `running()` returns (a transfer, or a merged
+    call): participants joining and leaving, phone calls ending (`sip.callStatus` becoming
+    `hangup`, which LiveKit's SIP bridge sets before the participant leaves), tracks
+    published, DTMF digits.
 
     Rooms are attached under the name the transfer knows them by (the caller room, a consult
     room); `detach_all` removes every handler this feed added, so nothing outlives a transfer.
     """
 
-    def __init__(self, running: Callable[[], Transfer | None]) -> None:
+    def __init__(self, running: Callable[[], RoomEvents | None]) -> None:
         self._running = running
         self._hooks: dict[int, _Hooks] = {}
 
@@ -54,7 +60,13 @@ class EventFeed:
 
         def left(participant: rtc.RemoteParticipant) -> None:
             if (transfer := self._running()) is not None:
-                transfer.participant_left(name, participant.identity)
+                hung_up = participant.attributes.get(_STATUS) == "hangup"
+                transfer.participant_left(name, participant.identity, hung_up=hung_up)
+
+        def changed(attributes: dict[str, str], participant: rtc.Participant) -> None:
+            ended = attributes.get(_STATUS) == "hangup"
+            if ended and (transfer := self._running()) is not None:
+                transfer.participant_left(name, participant.identity, hung_up=True)
 
         def dtmf(event: rtc.SipDTMF) -> None:
             # A digit sent by a server SDK has no participant: it cannot be the supervisor.
@@ -64,8 +76,9 @@ class EventFeed:
         room.on("participant_connected", joined)
         room.on("track_published", published)
         room.on("participant_disconnected", left)
+        room.on("participant_attributes_changed", changed)
         room.on("sip_dtmf_received", dtmf)
-        self._hooks[id(room)] = _Hooks(room, joined, published, left, dtmf)
+        self._hooks[id(room)] = _Hooks(room, joined, published, left, changed, dtmf)
 
     def detach(self, room: rtc.Room) -> None:
         hooks = self._hooks.pop(id(room), None)
@@ -74,6 +87,7 @@ class EventFeed:
         room.off("participant_connected", hooks.joined)
         room.off("track_published", hooks.published)
         room.off("participant_disconnected", hooks.left)
+        room.off("participant_attributes_changed", hooks.changed)
         room.off("sip_dtmf_received", hooks.dtmf)
 
     def detach_all(self) -> None:

@@ -249,14 +249,19 @@ class AgentMedia:
         return "machine" if verdict == "machine" else "human"
 
     async def agent_leave(self, room: str) -> None:
-        """The AI leaves the caller with the supervisor: its session closes, then the job."""
+        """The AI leaves the caller with the supervisor: its session closes and the job's
+        tracks are unpublished. The job stays in the room, unheard, while the engine watches
+        the merged call; `WarmTransfer` ends it when the call ends."""
         if room != self._ctx.room.name:
             return
         await self.release()
         # Not awaited: the transfer that calls this is itself awaited by the session's tool.
         with contextlib.suppress(RuntimeError):
             self._session.shutdown(drain=False)
-        self._ctx.shutdown(reason="warm transfer merged")
+        local = self._ctx.room.local_participant
+        for sid in list(local.track_publications):
+            with contextlib.suppress(Exception):  # already gone with the session
+                await local.unpublish_track(sid)
 
     async def release(self) -> None:
         """Leave every consult room joined for briefs."""

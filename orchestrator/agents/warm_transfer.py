@@ -24,7 +24,7 @@ from orchestrator.agents.media import AgentMedia, Screen
 from orchestrator.agents.replies import NO_CALLER, for_error, for_outcome
 from orchestrator.agents.summary import SUMMARY_CHARS, Summarizer, bounded, summarize_chat
 from orchestrator.clock import Clock
-from orchestrator.engine import Transfer, TransferEngine, TransferOutcome
+from orchestrator.engine import RoomEvents, Transfer, TransferEngine, TransferOutcome
 from orchestrator.errors import TransferError
 from orchestrator.flow import load_flow
 from orchestrator.flow.model import Flow, HoldStep
@@ -106,6 +106,7 @@ class WarmTransfer:
         self._feed = EventFeed(self._running)
         self.media.feed = self._feed
         self._watches: set[asyncio.Future[TransferOutcome]] = set()
+        self._call_watch: asyncio.Future[None] | None = None
         self._warming: asyncio.Future[None] | None = None
         self._starting = 0
         self._closed = False
@@ -124,8 +125,8 @@ class WarmTransfer:
                     reason="config_error",
                 )
 
-    def _running(self) -> Transfer | None:
-        return self.engine.active.get(self._ctx.room.name)
+    def _running(self) -> RoomEvents | None:
+        return self.engine.watching(self._ctx.room.name)
 
     def caller_identity(self) -> str | None:
         """The SIP caller in the job's room (the session's own participant if several)."""
@@ -210,8 +211,26 @@ class WarmTransfer:
         try:
             return await transfer.outcome
         finally:
+            if self._ctx.room.name not in self.engine.calls:  # else its events keep coming
+                self._feed.detach_all()
+            await self.media.release()  # and the consult rooms' events stop
+            self._follow_call()
+
+    def _follow_call(self) -> None:
+        """After a merge the job stays, unheard, while the engine watches the call (the room's
+        events keep coming); when the caller or the supervisor hangs up, the engine releases
+        the other and the job ends."""
+        call = self.engine.calls.get(self._ctx.room.name)
+        if call is None or self._call_watch is not None:
+            return
+        self._feed.attach(self._ctx.room, self._ctx.room.name)
+
+        async def follow() -> None:
+            await call.ended
             self._feed.detach_all()
-            await self.media.release()
+            self._ctx.shutdown(reason="merged call ended")
+
+        self._call_watch = asyncio.ensure_future(follow())
 
     def _idle(self) -> None:
         """No transfer of ours runs or starts: nothing listens to the room."""
@@ -242,7 +261,9 @@ class WarmTransfer:
         if self._warming is None:
             self._warming = asyncio.ensure_future(self._ask_capabilities())
         room = self._ctx.room.name
-        return await self.engine.recover(self.flow, room=room, caller_identity=caller)
+        outcome = await self.engine.recover(self.flow, room=room, caller_identity=caller)
+        self._follow_call()  # a merged call goes on: watched again by this job
+        return outcome
 
     async def _ask_capabilities(self) -> None:
         try:
@@ -257,7 +278,9 @@ class WarmTransfer:
         self._closed = True
         if self._warming is not None:
             self._warming.cancel()
-        await self.engine.aclose()
+        if self._call_watch is not None:
+            self._call_watch.cancel()
+        await self.engine.aclose()  # a merged call goes on, no longer watched
         for watch in list(self._watches):
             with contextlib.suppress(Exception):
                 await watch

@@ -19,7 +19,7 @@ from orchestrator.engine.checkpoint import (
     progressed,
 )
 from orchestrator.engine.in_room import isolate, open_paths
-from orchestrator.engine.legs import end_leg, refused, settle
+from orchestrator.engine.legs import Dialing, end_leg, refused, settle
 from orchestrator.engine.outcome import Attempt
 from orchestrator.engine.ports import MEDIA_TIMEOUT_S, SCREEN_TIMEOUT_S, speech_timeout
 from orchestrator.errors import LiveKitError
@@ -131,7 +131,9 @@ async def _attempt(
         try:
             await _place(t, dial)
         except (LiveKitError, TimeoutError) as error:
-            result, status = classify_dial_error(error, preserving=preserve)
+            result, status = classify_dial_error(
+                error, preserving=preserve, rejected_by=policy.rejected_by
+            )
             record.ended_s, record.result, record.sip_status = t.elapsed(), result, status
             t.supervisor = None
             t.dialing = None
@@ -158,7 +160,8 @@ async def _place(t: Transfer, dial: Dial) -> None:
     may still create its leg, so cleanup waits for it and hangs that leg up."""
     call = asyncio.ensure_future(t.gateway.dial(t.log, dial))
     call.add_done_callback(_retrieved)
-    t.dialing = call, t.clock.now() + dial.ring + DIAL_MARGIN_S
+    deadline = t.clock.now() + dial.ring + DIAL_MARGIN_S
+    t.dialing = Dialing(call, dial.identity, dial.room, deadline)
     await asyncio.shield(call)
     t.dialing = None
 

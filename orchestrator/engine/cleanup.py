@@ -1,40 +1,44 @@
 """How a transfer ends: undo what it started, run the final step, build the one outcome.
 
-The caller comes first (off hold at once), then the supervisor (the consult room is deleted,
-which hangs up any leg in it), then the bookkeeping (the caller's checkpoint attributes).
-Each piece is tried on its own: one failing never skips the others. After a merge, the
-consult room is empty, so its deletion and the checkpoint's clearing overlap.
+The order is the people's: the caller first (off hold at once), then a supervisor whose part
+is over (a declined, timed-out or left brief, a ringing phone when the caller hung up: their
+leg ends before the AI says a word to the caller, and a ringing phone gets CANCEL as soon as
+its leg shows), then what the caller hears, then what must not be left behind (the consult
+room, every other leg, the caller's checkpoint), retried within one budget that all of them
+share, so the outcome comes at a bounded time after the caller is off hold whatever fails.
+After a merge, the supervisor stays with the caller, the checkpoint stays `merged`, and the
+engine watches the call until one of them hangs up (`engine.merged_call`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.engine.checkpoint import CHECKPOINT_KEYS
 from orchestrator.engine.in_room import our_legs
-from orchestrator.engine.legs import absent, hang_up, refused
+from orchestrator.engine.legs import Dialing, absent, hang_up, refused
 from orchestrator.engine.outcome import OutcomeKind, TransferOutcome
 from orchestrator.engine.ports import MEDIA_TIMEOUT_S, speech_timeout
-from orchestrator.errors import LiveKitError, TransferError
+from orchestrator.engine.retry import TRY_SECONDS, persist
+from orchestrator.errors import LiveKitError
 from orchestrator.livekit import REQUEST_TIMEOUT_S
 
 if TYPE_CHECKING:
     from orchestrator.engine.transfer import Transfer
 
-__all__ = ["finish"]
+__all__ = ["BUDGET_S", "finish"]
 
 _KIND = {"exit": "merged", "return_to_agent": "returned", "hangup": "hung_up"}
-_CLEANUP_SECONDS = 15.0
+BUDGET_S = 90.0
+"""What must not be left behind is retried for at most this long after the caller is off
+hold (plus a dial's own deadline, when one was cut short), all pieces together."""
 _LATE_ANSWER_S = 10.0  # an answer already on its way when the request's deadline passed
-_TRY_SECONDS = 5.0
+_CLEAR_RESERVE_S = 15.0  # the checkpoint's clearing always gets this much of the budget
 _DELETE_TRY_SECONDS = 3.0
-# What must not be left behind (a live leg, a stale checkpoint) is tried 12 times over about
-# 40 s; the caller is off hold by then, so only the outcome waits.
-_PERSIST_S = 90.0
-_PAUSES = (0.5, 1.0, 2.0, 4.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0)
+_POLL_S = 0.5  # while a dial cut short may still place its leg: how often to look for it
 CALLER_LEFT_NOTICE = "The caller has hung up, so there is no call to take. Thank you."
 
 
@@ -50,58 +54,73 @@ async def finish(t: Transfer, trigger: str) -> TransferOutcome:
     was_held = t._held_since is not None
     t.release_hold()
     step = t.flow.steps.get(final)
-    say = getattr(step, "say", None)
+    dialing = t.dialing
+    late = max(dialing.deadline - t.clock.now(), 0.0) + _LATE_ANSWER_S if dialing else 0.0
+    until = t.clock.now() + BUDGET_S + late
     # The caller first: off hold at once, however long the rest of the cleanup takes.
     if was_held:  # the hold audio is ours to stop, whether or not the caller is still there
         await _quietly(t, "stop_hold", t.media.stop_hold(t.room), MEDIA_TIMEOUT_S)
-    if step is not None and step.type == "exit":
-        await _quietly(t, "agent_leave", t.media.agent_leave(t.room), MEDIA_TIMEOUT_S)
-    elif say and not caller_gone:
-        text = t.render(say)
-        await _quietly(t, "say", t.media.say_to_caller(t.room, text), speech_timeout(text))
+    # Then a supervisor whose part is over, before the caller hears anything.
     left = t.flow.steps.get(t.left_step)
     briefed = t.supervisor or t._leg_to_end
     if caller_gone and briefed and left is not None and left.type == "brief":
         # A deterministic notice, not silence, for a supervisor who was being briefed.
         notice = t.media.brief(t.leg_room, briefed, CALLER_LEFT_NOTICE)
         await _quietly(t, "notify_supervisor", notice, speech_timeout(CALLER_LEFT_NOTICE))
+    if t._leg_to_end is not None:  # a failed brief or merge: one try now, cleanup retries
+        leg, t._leg_to_end = t._leg_to_end, None
+        t.unsettled.add(leg)
+        with contextlib.suppress(Exception):
+            await t.within(TRY_SECONDS, hang_up(t, t.leg_room, leg))
+            t.unsettled.discard(leg)
+    cutting: asyncio.Future[None] | None = None
+    if dialing is not None:  # a ringing phone gets CANCEL as soon as its leg shows
+        cutting = asyncio.ensure_future(_quietly(t, "late_dial", _late_dial(t, dialing, until)))
+    # Then the caller hears the AI again, or the AI leaves them with the supervisor.
+    if step is not None and step.type == "exit":
+        await _quietly(t, "agent_leave", t.media.agent_leave(t.room), MEDIA_TIMEOUT_S)
+    elif (say := getattr(step, "say", None)) and not caller_gone:
+        text = t.render(say)
+        await _quietly(t, "say", t.media.say_to_caller(t.room, text), speech_timeout(text))
+    # Then what must not be left behind, within one budget.
+    before_clear = until - _CLEAR_RESERVE_S
     deleting: asyncio.Future[None] | None = None
     if t.consult_creating is not None:  # deleted before it is created, it would stay
         creating = asyncio.wait({t.consult_creating})
         await _quietly(t, "create_consult_room", creating, REQUEST_TIMEOUT_S + _LATE_ANSWER_S)
     if t.consult_created:  # hangs up any supervisor leg still in it
-        deleted = _quietly(t, "delete_consult_room", _delete_consult_room(t), seconds=_PERSIST_S)
+        deleted = _quietly(t, "delete_consult_room", _delete_consult_room(t, before_clear))
         if _emptied(t):  # nobody in it to leak: the checkpoint may go meanwhile
             deleting = asyncio.ensure_future(deleted)
         else:  # a leg may be in it: the checkpoint that finds it stays until it is gone
             await deleted
-    if t.dialing is not None:  # a dial the server has may still create its leg
-        call, deadline = t.dialing
-        wait = max(deadline - t.clock.now(), 0.0) + _LATE_ANSWER_S
-        await _quietly(t, "late_dial", _late_dial(t, call, wait), seconds=wait + _PERSIST_S)
+    if cutting is not None:
+        await cutting
     exits = step is not None and step.type == "exit"
     keep = t.supervisor if t.merged_at is not None and not caller_gone and exits else None
     if t.strategy == "in_room" and t.attempts:  # their legs are in the caller's room
-        await _quietly(t, "hang_up_supervisor", _hang_up_legs(t, keep), seconds=_PERSIST_S)
+        sweep = _hang_up_legs(t, keep, before_clear)
+        await _quietly(t, "hang_up_supervisor", sweep)
     elif t.moved_leg is not None and t.moved_leg != keep:
         # Moved (or maybe moved: a move cut short still completes at the server), then the
         # transfer did not end as a merge: the supervisor must not stay alone, or
         # unannounced, in the caller's room. After the consult room is gone, so a move
         # still on its way finds nobody to move.
-        await _quietly(t, "hang_up_supervisor", _hang_up(t, t.moved_leg), seconds=_PERSIST_S)
+        await _quietly(t, "hang_up_supervisor", _hang_up(t, t.moved_leg, before_clear))
     hung_up = False
     if step is not None and step.type == "hangup" and not caller_gone:
         # Retried like a leg: a caller left on the line needs the AI back, and no checkpoint.
-        await _quietly(t, "hang_up", _hang_up(t, t.caller_identity), seconds=_PERSIST_S)
+        await _quietly(t, "hang_up", _hang_up(t, t.caller_identity, before_clear))
         hung_up = t.caller_identity in t.gone
         if not hung_up:
             t.failure_reason = "hangup_failed"
-    clears = was_held or not caller_gone  # the claim made at the start counts too
+    t.kept = keep
+    clears = (was_held or not caller_gone) and keep is None  # the start's claim counts too
     if clears and not hung_up and not t.superseded:
         if t.writes:  # a checkpoint write cut short would undo the clear if it landed after
-            await _quietly(t, "checkpoint_writes", _late_writes(t), seconds=_PERSIST_S)
+            await _quietly(t, "checkpoint_writes", _late_writes(t))
         # After a hang-up too: one the engine deduced from a not_found may have been wrong.
-        await _quietly(t, "clear_checkpoint", _clear_checkpoint(t), seconds=_PERSIST_S)
+        await _quietly(t, "clear_checkpoint", _clear_checkpoint(t, until))
     if deleting is not None:
         await deleting
     kind, reason = _kind(t, final, trigger)
@@ -139,7 +158,7 @@ def _emptied(t: Transfer) -> bool:
     )
 
 
-async def _clear_checkpoint(t: Transfer) -> None:
+async def _clear_checkpoint(t: Transfer, until: float) -> None:
     """Retried like a leg (the caller is off hold already): a stale checkpoint would make a
     replacement worker undo a call that is fine."""
     cleared = dict.fromkeys(CHECKPOINT_KEYS, "")
@@ -154,7 +173,7 @@ async def _clear_checkpoint(t: Transfer) -> None:
             return await absent(t, t.room, t.caller_identity)
         return True
 
-    await _retried(t, clear, "the transfer's checkpoint could not be cleared")
+    await persist(t.clock, clear, "the transfer's checkpoint could not be cleared", until)
 
 
 async def _late_writes(t: Transfer) -> None:
@@ -166,21 +185,27 @@ async def _late_writes(t: Transfer) -> None:
         write.cancel()
 
 
-async def _late_dial(t: Transfer, call: asyncio.Future[None], wait: float) -> None:
-    """Wait for a dial cut short as long as its own client would (its request deadline, and
-    a little more): only its answer says whether the server placed the call after all. If
-    it did (or may have), hang that leg up."""
-    with contextlib.suppress(Exception):
-        await t.within(wait, asyncio.shield(call))
+async def _late_dial(t: Transfer, dialing: Dialing, until: float) -> None:
+    """A dial cut short: the server may still ring or connect its leg. It is removed as soon
+    as it shows (a ringing phone gets CANCEL, an answered one BYE), and looked for until the
+    request answers or its own deadline, and a little more, has passed: only the answer
+    says whether the server placed the call. If it did (or may have), the leg is hung up."""
+    call, give_up = dialing.call, min(dialing.deadline + _LATE_ANSWER_S, until)
+    while not call.done() and t.clock.now() < give_up:
+        removing = t.gateway.remove_participant(t.log, dialing.room, dialing.identity)
+        with contextlib.suppress(Exception):  # not there yet: not_found, and looked for again
+            await t.within(TRY_SECONDS, removing)
+        with contextlib.suppress(TimeoutError):
+            await t.within(min(_POLL_S, max(give_up - t.clock.now(), 0.0)), asyncio.wait({call}))
     if call.done() and not call.cancelled() and refused(call.exception()):
         return  # the phone refused it: no leg (any other error may be a lost answer)
     call.cancel()
-    if t.strategy == "move":  # the leg's join created the consult room again
-        await _delete_consult_room(t)
-    # in_room: the hang-up of every leg of ours in the caller's room comes next in `finish`
+    await _hang_up(t, dialing.identity, until, room=dialing.room)
+    if t.strategy == "move":  # the leg's join may have created the consult room again
+        await _delete_consult_room(t, until)
 
 
-async def _delete_consult_room(t: Transfer) -> None:
+async def _delete_consult_room(t: Transfer, until: float) -> None:
     """DeleteRoom until the room is gone; from the third try on, also hang up whoever is
     still in it, so that the room at least closes by itself once empty (empty_timeout)."""
     tries = 0
@@ -203,24 +228,28 @@ async def _delete_consult_room(t: Transfer) -> None:
         ]
         return not inside or (tries >= 3 and await _hang_up_all(t, t.consult_room, inside))
 
-    await _retried(t, delete, "the consult room could not be deleted")
+    await persist(t.clock, delete, "the consult room could not be deleted", until)
 
 
-async def _hang_up_legs(t: Transfer, keep: str | None) -> None:
+async def _hang_up_legs(t: Transfer, keep: str | None, until: float) -> None:
     """Every leg this transfer dialled into the caller's room, but the merged one."""
 
     async def sweep() -> bool:
         listed = our_legs(await t.gateway.list_participants(t.log, t.room), t.transfer_id)
         return await _hang_up_all(t, t.room, [leg for leg in listed if leg != keep])
 
-    await _retried(t, sweep, "a supervisor leg could not be hung up")
+    await persist(t.clock, sweep, "a supervisor leg could not be hung up", until)
 
 
-async def _hang_up(t: Transfer, identity: str) -> None:
-    """The moved (or maybe moved) supervisor, or the caller of a `hangup` step, in the
-    caller's room."""
-    await _retried(t, lambda: _hang_up_all(t, t.room, [identity]), "a participant stayed")
+async def _hang_up(t: Transfer, identity: str, until: float, *, room: str = "") -> None:
+    """One participant (the moved, or maybe moved, supervisor; the caller of a `hangup`
+    step; a late dial's leg), in the caller's room unless `room` says otherwise."""
+    where = room or t.room
+    await persist(
+        t.clock, lambda: _hang_up_all(t, where, [identity]), "a participant stayed", until
+    )
     t.gone.add(identity)
+    t.unsettled.discard(identity)
 
 
 async def _hang_up_all(t: Transfer, room: str, identities: list[str]) -> bool:
@@ -234,22 +263,13 @@ async def _hang_up_all(t: Transfer, room: str, identities: list[str]) -> bool:
     return done
 
 
-async def _retried(t: Transfer, work: Callable[[], Awaitable[bool]], failure: str) -> None:
-    """`work()` until it answers True, pausing longer each time; an error, or a try that
-    takes over 5 s (a slow failing server), counts as False. About 40 s in all."""
-    for pause in (*_PAUSES, None):
-        with contextlib.suppress(Exception):
-            if await t.within(_TRY_SECONDS, work()):
-                return
-        if pause is None:
-            raise TransferError(failure, reason="cleanup", retryable=True)
-        await t.clock.sleep(pause)
-
-
-async def _quietly(t: Transfer, what: str, work: Any, seconds: float = _CLEANUP_SECONDS) -> None:
-    """Cleanup goes on when one piece fails or stalls; the failure is logged, never raised."""
+async def _quietly(
+    t: Transfer, what: str, work: Awaitable[Any], seconds: float | None = None
+) -> None:
+    """Cleanup goes on when one piece fails or stalls; the failure is logged, never raised.
+    Without `seconds`, the piece is bounded by the budget it was given (`persist`)."""
     try:
-        await t.within(seconds, work)
+        await (work if seconds is None else t.within(seconds, work))
     except Exception as error:
         t.log.warning("transfer.cleanup_failed", step=what, error=type(error).__name__)
 

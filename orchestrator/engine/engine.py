@@ -19,8 +19,9 @@ from orchestrator.engine.checkpoint import (
     new_transfer_id,
     refuse_if_held,
 )
+from orchestrator.engine.merged_call import MergedCall
 from orchestrator.engine.outcome import TransferOutcome
-from orchestrator.engine.ports import Media
+from orchestrator.engine.ports import Media, RoomEvents
 from orchestrator.engine.recovery import recover
 from orchestrator.engine.transfer import Transfer
 from orchestrator.errors import LiveKitError, TransferError, TransferInProgress
@@ -76,6 +77,8 @@ class TransferEngine:
         self.trunk = trunk or os.environ.get("LIVEKIT_SIP_OUTBOUND_TRUNK", "")
         self.clock: Clock = clock or RealClock()
         self.active: dict[str, Transfer] = {}
+        self.calls: dict[str, MergedCall] = {}
+        """Merged calls this engine watches until one side hangs up, by caller room."""
         self._starting: set[str] = set()
         self._log = structlog.get_logger("orchestrator.transfer")
         self._known = capabilities
@@ -87,7 +90,7 @@ class TransferEngine:
     def _single_flight(self, room: str) -> Iterator[None]:
         """Single flight per caller room while the work before the hold runs, and every way
         that work can fail turned into a `TransferError` that says what to do."""
-        if room in self.active or room in self._starting:
+        if room in self.active or room in self._starting or room in self.calls:
             raise TransferInProgress(room)
         self._check_open()
         self._starting.add(room)
@@ -117,16 +120,50 @@ class TransferEngine:
 
     def _forget(self, transfer: Transfer) -> None:
         self.active.pop(transfer.room, None)
+        if transfer.kept is not None:  # merged: the call goes on, watched until it ends
+            call = self._watch(
+                transfer.log, transfer.room, transfer.caller_identity, transfer.kept
+            )
+            for room, identity, hung_up in transfer.late_departures:  # during the cleanup
+                call.participant_left(room, identity, hung_up=hung_up)
+
+    def _watch(
+        self, log: Any, room: str, caller: str, supervisor: str, *, look: bool = False
+    ) -> MergedCall:
+        call = self.calls[room] = MergedCall(
+            gateway=self.gateway,
+            clock=self.clock,
+            log=log,
+            room=room,
+            caller=caller,
+            supervisor=supervisor,
+            on_done=self._ended,
+            look=look,
+        )
+        return call
+
+    def _ended(self, call: MergedCall) -> None:
+        if self.calls.get(call.room) is call:
+            del self.calls[call.room]
+
+    def watching(self, room: str) -> RoomEvents | None:
+        """Whatever of this engine the events of `room` are for: its running transfer, or
+        the merged call it watches; None when neither."""
+        return self.active.get(room) or self.calls.get(room)
 
     async def aclose(self) -> None:
         """End every running transfer (each cleans up) and refuse new ones; a start under
-        way ends with reason `cancelled` (and takes back its claim on the caller)."""
+        way ends with reason `cancelled` (and takes back its claim on the caller). Merged
+        calls go on, no longer watched (one being ended is ended first)."""
         self._closed = True
         try:
             await self._no_starts.wait()
             for transfer in list(self.active.values()):
                 transfer.cancel()
             await asyncio.gather(*(t.outcome for t in list(self.active.values())))
+            for call in list(self.calls.values()):
+                call.stop()
+            await asyncio.gather(*(call.ended for call in list(self.calls.values())))
         finally:
             await self.gateway.close()
 
@@ -214,14 +251,25 @@ class TransferEngine:
     ) -> TransferOutcome | None:
         """Finish or unwind a transfer a dead worker left in `room` (read from its checkpoint).
 
-        A merged transfer is completed (the AI leaves the caller with the supervisor); any
-        other is unwound: the supervisor's legs hung up, the consult room deleted, the caller
-        back with the AI, outcome `returned` / `worker_lost`. None when there is nothing to do.
+        A merged transfer is completed: the AI leaves the caller with the supervisor, and the
+        call is watched again until one of them hangs up (`calls`); a supervisor who hung
+        up meanwhile ends the call for the caller too. Either is outcome `merged`. Any other
+        is unwound: the supervisor's legs hung up, the consult room deleted, the caller back
+        with the AI, outcome `returned` / `worker_lost`. None when there is nothing to do.
         """
         with self._single_flight(room):
             log = self._log.bind(transfer_id="", flow=flow.name)
             caller, _ = await self._caller(log, room, caller_identity)
-            return await recover(self.gateway, self.media, self.clock, log, flow, room, caller)
+            recovered = await recover(
+                self.gateway, self.media, self.clock, log, flow, room, caller
+            )
+        if recovered is None:
+            return None
+        outcome, supervisor = recovered
+        if supervisor is not None:  # merged, with the supervisor still on the line: watched
+            log = log.bind(transfer_id=holder(caller))
+            self._watch(log, room, caller.identity, supervisor, look=True)
+        return outcome
 
     async def start(
         self,

@@ -8,14 +8,38 @@ failed is hung up before any next dial (or the dial fails).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import asyncio
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
 from orchestrator.errors import LiveKitError, TransferError
+from orchestrator.livekit import Gateway
 
 if TYPE_CHECKING:
     from orchestrator.engine.transfer import Transfer
 
-__all__ = ["absent", "end_leg", "hang_up", "refused", "settle"]
+__all__ = ["Calls", "Dialing", "absent", "end_leg", "hang_up", "refused", "settle"]
+
+
+@dataclass(frozen=True)
+class Dialing:
+    """A dial request in flight: the leg `identity` it places in `room`, and the request's
+    own deadline (clock time) after which its client gives up on the answer."""
+
+    call: asyncio.Future[None]
+    identity: str
+    room: str
+    deadline: float
+
+
+class Calls(Protocol):
+    """What asking LiveKit needs: its calls, and the log they are written to."""
+
+    @property
+    def gateway(self) -> Gateway: ...
+
+    @property
+    def log(self) -> Any: ...
 
 
 def refused(error: BaseException | None) -> bool:
@@ -23,20 +47,20 @@ def refused(error: BaseException | None) -> bool:
     return isinstance(error, LiveKitError) and error.sip_status is not None
 
 
-async def absent(t: Transfer, room: str, identity: str) -> bool:
+async def absent(on: Calls, room: str, identity: str) -> bool:
     """Asked two ways: a `not_found` from one API can be wrong (a stale node's view)."""
-    if await t.gateway.get_participant(t.log, room, identity) is not None:
+    if await on.gateway.get_participant(on.log, room, identity) is not None:
         return False
-    listed = await t.gateway.list_participants(t.log, room)
+    listed = await on.gateway.list_participants(on.log, room)
     return all(info.identity != identity for info in listed)
 
 
-async def hang_up(t: Transfer, room: str, identity: str) -> None:
+async def hang_up(on: Calls, room: str, identity: str) -> None:
     """RemoveParticipant, with a `not_found` answer checked two ways rather than trusted: a
     leg the server still has would stay live (and a next phone would ring beside it)."""
-    if await t.gateway.remove_participant(t.log, room, identity):
+    if await on.gateway.remove_participant(on.log, room, identity):
         return
-    if not await absent(t, room, identity):
+    if not await absent(on, room, identity):
         raise TransferError(
             "LiveKit answered not_found for a participant it still has",
             reason="cleanup",

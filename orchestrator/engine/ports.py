@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Literal, Protocol
 
-__all__ = ["MEDIA_TIMEOUT_S", "SCREEN_TIMEOUT_S", "Media", "speech_timeout"]
+__all__ = ["MEDIA_TIMEOUT_S", "SCREEN_TIMEOUT_S", "Media", "RoomEvents", "speech_timeout"]
 
 MEDIA_TIMEOUT_S = 10.0
 SCREEN_TIMEOUT_S = 30.0
@@ -43,3 +43,17 @@ class Media(Protocol):
 
     async def agent_leave(self, room: str) -> None:
         """The AI leaves the caller's room after a merge."""
+
+
+class RoomEvents(Protocol):
+    """What the worker feeds with its rooms' events: a running transfer, or a merged call
+    being watched (`TransferEngine.watching(room)` says which)."""
+
+    def participant_joined(self, room: str, identity: str) -> None: ...
+
+    def participant_left(self, room: str, identity: str, *, hung_up: bool = False) -> None:
+        """`hung_up`: the participant's `sip.callStatus` was `hangup` (the call is over)."""
+
+    def track_published(self, room: str, identity: str, track: str) -> None: ...
+
+    def dtmf(self, room: str, identity: str, digit: str) -> None: ...

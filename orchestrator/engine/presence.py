@@ -8,7 +8,8 @@ and join again about 15 ms later, with a new track, none of the attributes the A
 the bridge subscribed to every track in the room again. The phone call never stopped. So:
 
 * a departure waits `DEPARTURE_GRACE_S` (transfer clock), then counts only if the participant
-  has not joined again and neither GetParticipant nor ListParticipants lists it;
+  has not joined again and neither GetParticipant nor ListParticipants lists it; but one
+  whose phone call the SIP bridge marked ended (`sip.callStatus: hangup`) counts at once;
 * a return within the grace cancels the departure, and the transfer puts back what the
   reconnect undid: the `in_room` cut-offs, and the checkpoint on the caller.
 """
@@ -29,10 +30,20 @@ __all__ = ["DEPARTURE_GRACE_S", "departed", "returned"]
 DEPARTURE_GRACE_S = 1.0
 
 
-def departed(t: Transfer, room: str, identity: str, event: str) -> None:
-    """Room events say `identity` left `room`: post `event` once that is confirmed."""
+def departed(t: Transfer, room: str, identity: str, event: str, *, hung_up: bool) -> None:
+    """Room events say `identity` left `room`: post `event` once that is confirmed, or at once
+    when LiveKit's SIP bridge marked the call ended (`hung_up`: a hang-up is no reconnect)."""
     key = (room, identity)
-    if key in t.departures or t.ending:  # reported twice, or too late to matter
+    if t.ending:  # too late for the transfer; a merged call's watch hears of it
+        t.late_departures.append((room, identity, hung_up))
+        return
+    if hung_up:
+        pending = t.departures.pop(key, None)
+        if pending is not None:
+            pending.cancel()
+        _departed(t, room, identity, event)
+        return
+    if key in t.departures:  # reported twice
         return
     task = asyncio.ensure_future(_confirm(t, room, identity, event))
     t.departures[key] = task
@@ -65,8 +76,11 @@ async def _confirm(t: Transfer, room: str, identity: str, event: str) -> None:
         gone = await absent(t, room, identity)
     except Exception:  # the server cannot say otherwise: the event stands
         gone = True
-    if not gone:
-        return
+    if gone:
+        _departed(t, room, identity, event)
+
+
+def _departed(t: Transfer, room: str, identity: str, event: str) -> None:
     if event == "supervisor_left":
         # A move shows as leaving the consult room; only the room they are in counts.
         if identity != t.supervisor or t.moving or room != t.leg_room:

@@ -1,10 +1,11 @@
 """Crash recovery: a replacement worker finishes or unwinds what a dead one left.
 
 A transfer writes its progress on the caller (`transfer.id`, `transfer.state`,
-`transfer.consult_room`). When a worker dies mid-transfer, LiveKit dispatches a new job to the
-room; it reads those attributes and makes the call whole again. Nothing stored elsewhere is
-needed: the supervisor legs carry `transfer.id` and `transfer.role` attributes, and the consult
-room's name follows from the transfer id.
+`transfer.consult_room`); a merged call keeps `merged` until it ends. When a worker dies
+mid-transfer or during a merged call, LiveKit (or, self-hosted, the watchdog) dispatches a
+new job to the room; it reads those attributes and makes the call whole again. Nothing stored
+elsewhere is needed: the supervisor legs carry `transfer.id` and `transfer.role` attributes,
+and the consult room's name follows from the transfer id.
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ async def recover(
     flow: Flow,
     room: str,
     caller: Participant,
-) -> TransferOutcome | None:
+) -> tuple[TransferOutcome, str | None] | None:
+    """The outcome, and the supervisor left on the line with the caller (to watch until one
+    of them hangs up), or None when the caller carries no checkpoint."""
     transfer_id = holder(caller)  # not one the engine makes: not ours, names no room
     if not transfer_id:
         return None
@@ -41,25 +44,29 @@ async def recover(
     await gateway.delete_room(log, f"consult-{transfer_id}")
     listed = await gateway.list_participants(log, room)
     legs = our_legs(listed, transfer_id)
-    # A merge is finished only with its supervisor still on the line: else the AI stays.
+    # A merge goes on only with its supervisor still on the line.
     live = [p.identity for p in listed if p.identity in legs and _on_the_line(p)]
-    merged = state == "merged" and bool(live)
-    keep = live[0] if merged else None
+    merged = state == "merged"
+    keep = live[0] if merged and live else None
     for identity in legs:
         if identity != keep:
             await gateway.remove_participant(log, room, identity)
-    cleared = dict.fromkeys(CHECKPOINT_KEYS, "")
-    await gateway.set_attributes(log, room, caller.identity, cleared)
-    # Last, and bounded: leaving may end this job.
+    if merged and keep is None:
+        # The supervisor hung up while no worker watched: the call ends for the caller too.
+        await gateway.delete_room(log, room)
+        log.info("transfer.call_ended", hung_up_first="supervisor", released=True)
+    elif not merged:
+        cleared = dict.fromkeys(CHECKPOINT_KEYS, "")
+        await gateway.set_attributes(log, room, caller.identity, cleared)
+    # Last, and bounded: leaving may end this job. A merged call keeps its checkpoint.
     leave = media.agent_leave(room) if merged else media.stop_hold(room)
     try:  # a fresh session is not holding; stop_hold makes sure
         await within(clock, MEDIA_TIMEOUT_S, leave)
     except Exception as error:
         log.warning("transfer.media_failed", call="recover", error=type(error).__name__)
-    reason = "supervisor_left" if state == "merged" else "worker_lost"
     outcome = TransferOutcome(
         kind="merged" if merged else "returned",
-        reason=None if merged else reason,
+        reason=None if merged else "worker_lost",
         final_step=state if state.isidentifier() else "unknown",
     )
     log.info(
@@ -71,7 +78,7 @@ async def recover(
         attempts=0,
         sip_status_code=None,
     )
-    return outcome
+    return outcome, keep
 
 
 def _on_the_line(leg: Participant) -> bool:

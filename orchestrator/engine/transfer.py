@@ -21,7 +21,7 @@ from orchestrator.engine.actions import run_step
 from orchestrator.engine.cleanup import finish
 from orchestrator.engine.hold import max_hold
 from orchestrator.engine.in_room import cut_off
-from orchestrator.engine.legs import absent, end_leg
+from orchestrator.engine.legs import Dialing, absent, end_leg
 from orchestrator.engine.outcome import Attempt, TransferOutcome
 from orchestrator.engine.ports import Media
 from orchestrator.engine.presence import departed, returned
@@ -101,16 +101,21 @@ class Transfer:
         self.last_sip_status: int | None = None
         self.transfer_confirmed = False
         self.moving = False
-        self.dialing: tuple[asyncio.Future[None], float] | None = None  # request, deadline
+        self.dialing: Dialing | None = None  # the dial request in flight
         self.writes: set[asyncio.Future[None]] = set()  # checkpoint writes not answered yet
         self.progressing: asyncio.Task[None] | None = None  # see `checkpoint.progress_soon`
         self.unsettled: set[str] = set()
         """Supervisor legs whose hang-up failed: ended before any next dial, or by cleanup."""
         self.moved_leg: str | None = None  # sent a MoveParticipant: it may complete unseen
+        self.kept: str | None = None
+        """The supervisor left on the line with the caller when the transfer ended merged."""
         self._leg_to_end: str | None = None
         self.gone: set[str] = set()
         self.departures: dict[tuple[str, str], asyncio.Future[None]] = {}
         """Departures seen in room events and not confirmed yet (see `engine.presence`)."""
+        self.late_departures: list[tuple[str, str, bool]] = []
+        """Departures seen during cleanup (room, identity, hung up): a merged call's watch
+        takes them over."""
         self.checkpointed = "requested"  # the last state written on the caller (the claim)
         self.ending = False  # cleanup has begun: room events no longer change anything
         self.superseded = False
@@ -172,13 +177,15 @@ class Transfer:
         self.superseded = True
         self.cancel()
 
-    def participant_left(self, room: str, identity: str) -> None:
+    def participant_left(self, room: str, identity: str, *, hung_up: bool = False) -> None:
         """Feed a room event: someone left the caller room or the consult room (believed once
-        confirmed: it may be a reconnect, see `orchestrator.engine.presence`)."""
+        confirmed: it may be a reconnect, see `orchestrator.engine.presence`), or their phone
+        call ended (`hung_up`: the participant's `sip.callStatus` is `hangup`; believed at
+        once)."""
         if room == self.room and identity == self.caller_identity:
-            departed(self, room, identity, "caller_hangup")
+            departed(self, room, identity, "caller_hangup", hung_up=hung_up)
         elif identity == self.supervisor and not self.moving and room == self.leg_room:
-            departed(self, room, identity, "supervisor_left")
+            departed(self, room, identity, "supervisor_left", hung_up=hung_up)
 
     def participant_joined(self, room: str, identity: str) -> None:
         """Feed a room event: someone joined (`in_room`: see `track_published`)."""

@@ -35,6 +35,7 @@ __all__ = [
 ]
 
 Seconds = float
+SipStatus = Annotated[int, Field(ge=400, le=699)]
 
 
 class _Strict(BaseModel):
@@ -55,9 +56,18 @@ class CallerId(_Strict):
     )
     on_rejection: Literal["business_number", "fail"] = Field(
         "business_number",
-        description="When the carrier rejects the preserved caller ID (SIP 403/603, Twilio "
-        "32204/21210, Telnyx D35): redial exactly once with the business number, or fail the "
-        "attempt with outcome `caller_id_rejected`.",
+        description="When the carrier rejects the preserved caller ID (a status in "
+        "`rejected_by`, or Twilio 32204/21210 and Telnyx D35 in its reason): redial exactly "
+        "once with the business number, or fail the attempt with outcome "
+        "`caller_id_rejected`.",
+    )
+    rejected_by: list[SipStatus] = Field(
+        [403],
+        min_length=1,
+        max_length=10,
+        description="SIP statuses that mean the carrier refused the caller's number while it "
+        "was shown (default 403 only). Some networks answer 603 for it: add it only for "
+        "them, since 603 Decline is more often a person declining the call on their phone.",
     )
     diversion: bool = Field(
         False,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any, TypeVar
 
 from livekit import api
@@ -36,17 +36,25 @@ T = TypeVar("T")
 
 # Provider texts that mean "the caller ID you sent is not allowed" (Twilio, Telnyx).
 _CALLER_ID_MARKERS = ("32204", "21210", "21212", "D35", "D51", "unverified", "origination")
+# What a person (or their phone) answers: never read as the carrier refusing a number.
+_PERSON = frozenset({486, 600, 603, 607, 608})
 
 
-def classify_dial_error(error: Exception, *, preserving: bool) -> tuple[str, int | None]:
+def classify_dial_error(
+    error: Exception, *, preserving: bool, rejected_by: Collection[int] = (403,)
+) -> tuple[str, int | None]:
     """A failed dial's flow outcome and SIP status.
 
-    403/603 (and provider caller-ID texts) count as `caller_id_rejected` only while the
-    caller's own number was presented; otherwise 603 is a decline.
+    While the caller's own number was shown, a status in `rejected_by` (the flow's
+    `caller_id.rejected_by`, default 403) or a provider's caller-ID text in the reason is
+    `caller_id_rejected`; otherwise statuses mean what a phone means by them (603: declined).
     """
     if isinstance(error, LiveKitError) and error.sip_status is not None:
         status, text = error.sip_status, error.sip_reason
-        if preserving and (status in (403, 603) or any(m in text for m in _CALLER_ID_MARKERS)):
+        refused = status in rejected_by or (
+            status not in _PERSON and any(m in text for m in _CALLER_ID_MARKERS)
+        )
+        if preserving and refused:
             return "caller_id_rejected", status
         if status in (486, 600):
             return "busy", status

@@ -57,12 +57,15 @@ class PhoneLog:
     received: list[str] = field(default_factory=list)
     answered: bool = False
     over: bool = False
+    ended_at: float | None = None
+    """When the call ended (the sandbox clock's time), whoever ended it."""
 
-    def end(self, *requests: str) -> None:
+    def end(self, at: float, *requests: str) -> None:
         """The call is over; the phone received `requests` last (once, whoever ends it)."""
         if not self.over:
             self.received.extend(requests)
             self.over = True
+            self.ended_at = at
 
 
 @dataclass
@@ -104,9 +107,8 @@ class Legs:
             self._hung_up_by_livekit(leg)
             self._settle(leg, TwirpError("canceled", PSRPC_PREFIX + "sip request timed out"))
 
-    @staticmethod
-    def _hung_up_by_livekit(leg: Leg) -> None:
-        leg.log.end("BYE" if leg.log.answered else "CANCEL")
+    def _hung_up_by_livekit(self, leg: Leg) -> None:
+        leg.log.end(self.world.clock.now(), "BYE" if leg.log.answered else "CANCEL")
 
     def get(self, room: str, identity: str) -> Leg | None:
         return self.legs.get((room, identity))
@@ -157,7 +159,7 @@ class Legs:
 
         `received`: what the phone got last (`ACK` to its refusal, `CANCEL`, `BYE`); nothing
         when the phone itself hung up."""
-        leg.log.end(*([received] if received else []))
+        leg.log.end(self.world.clock.now(), *([received] if received else []))
         self._settle(leg, error or TwirpError("canceled", PSRPC_PREFIX + "sip request timed out"))
         self._forget(leg)
         if self.world.member(leg.room, leg.identity):
@@ -252,6 +254,10 @@ class Legs:
             return  # a voicemail greeting never reacts to a brief
         await clock.sleep(phone.decide_after)
         self._react(leg, phone)
+        if phone.on_brief == "accept" and phone.hangup_after is not None:
+            await clock.sleep(phone.hangup_after)
+            if self.legs.get((leg.room, leg.identity)) is leg:  # still on the call
+                self._end(leg, HUNG_UP)
 
     def _react(self, leg: Leg, phone: PhoneSpec) -> None:
         member = self.world.member(leg.room, leg.identity)

@@ -93,6 +93,13 @@ class PhoneSpec(_Strict):
     decide_after: float = Field(
         1.0, ge=0, le=600, description="Seconds after answering before reacting to the brief."
     )
+    hangup_after: float | None = Field(
+        None,
+        ge=0,
+        le=86_400,
+        description="Seconds after accepting the brief, then the supervisor hangs up (the "
+        "merged call ends); none: they stay on until the call ends otherwise.",
+    )
 
 
 def _phone_key(value: Any) -> str:

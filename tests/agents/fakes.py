@@ -134,7 +134,12 @@ class Bridge:
                     "track_published", Publication(track.sid, track.name), known[info.identity]
                 )
         elif event.kind == "participant_attributes_changed" and info.identity in known:
-            known[info.identity].attributes = dict(info.attributes)
+            before, after = known[info.identity].attributes, dict(info.attributes)
+            changed = {k: v for k, v in after.items() if before.get(k) != v}
+            changed.update({k: "" for k in before if k not in after})
+            known[info.identity].attributes = after
+            if changed:
+                room.emit("participant_attributes_changed", changed, known[info.identity])
         elif event.kind == "participant_left":
             room.emit("participant_disconnected", known.pop(info.identity, _participant(info)))
         elif event.kind == "sip_dtmf_received":

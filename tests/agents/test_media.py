@@ -184,14 +184,19 @@ async def test_a_brief_without_tts_says_what_is_missing(ctx: JobContext) -> None
         await media_for(ctx, session, Players()).brief("consult-x", "sup", "Hello")
 
 
-async def test_leaving_closes_the_session_then_the_job(ctx: JobContext) -> None:
+async def test_leaving_closes_the_session_and_keeps_the_job_unheard(ctx: JobContext) -> None:
+    """After a merge the AI leaves the call, but the job stays in the room (publishing
+    nothing) while the engine watches the merged call; it ends when the call does."""
     reasons: list[str] = []
     ctx._on_shutdown = reasons.append
+    local = ctx.room.local_participant
+    voice = local.add_track("agent-voice")  # type: ignore[attr-defined]
     session = FakeSession()
     media = media_for(ctx, session, Players())
     await media.agent_leave("consult-x")  # not the caller's room: not ours to leave
-    assert reasons == []
     assert session.log == []
+    assert voice in local.track_publications
     await media.agent_leave("call-1")
     assert session.log == ["shutdown drain=False"]
-    assert reasons == ["warm transfer merged"]
+    assert local.track_publications == {}
+    assert reasons == []

@@ -55,7 +55,7 @@ async def test_the_tool_transfers_the_sip_caller_and_reports_the_merge() -> None
         assert dial["sip_number"] == "+14155552671"  # the caller's own number, from their leg
         caller = rig.sandbox.world.member("call-1", CALLER)
         assert caller is not None
-        assert "transfer.id" not in caller.info.attributes
+        assert caller.info.attributes["transfer.state"] == "merged"  # while the call goes on
 
         # The brief: the session's TTS in the consult room, by a briefer of its own.
         consult = rig.consult()
@@ -79,12 +79,21 @@ async def test_the_tool_transfers_the_sip_caller_and_reports_the_merge() -> None
         assert rig.players.made[0].closed
         assert "input.audio=True" in log
         assert log[-1] == "shutdown drain=False"
-        assert rig.shutdowns == ["warm transfer merged"]
-
-        # Nothing left listening: the caller room is as before, the consult room was left.
-        assert rig.room.handlers() == before
-        assert consult.handlers() == {}
+        assert rig.shutdowns == []  # the job stays, unheard, while the merged call goes on
+        assert consult.handlers() == {}  # the consult room was left
         assert consult.disconnected
+
+        # The supervisor hangs up: the caller's phone gets BYE, then the job ends.
+        (leg,) = [p for p in rig.room.remote_participants if p.startswith("supervisor-")]
+        rig.sandbox.hang_up("call-1", leg)
+        await rig.drive(rig.warm.engine.calls["call-1"].ended)
+        (inbound,) = [log for log in rig.sandbox.phone_logs if log.direction == "inbound"]
+        assert inbound.received == ["BYE"]
+        assert "call-1" not in rig.sandbox.world.rooms
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert rig.shutdowns == ["merged call ended"]
+        assert rig.room.handlers() == before  # nothing left listening
 
 
 async def test_a_dtmf_1_from_the_supervisor_accepts_the_brief() -> None:
@@ -239,7 +248,7 @@ async def test_recover_asks_the_capabilities_before_the_first_transfer() -> None
         assert len(moves) == 1  # the tool's transfer used the answer the job already had
 
 
-async def test_recover_finishes_a_merge_by_leaving() -> None:
+async def test_recover_finishes_a_merge_and_watches_the_call() -> None:
     async with agent_rig() as rig:
         rig.sandbox.world.set_attributes(
             "call-1", CALLER, {"transfer.id": "abcdefghijkl", "transfer.state": "merged"}
@@ -252,7 +261,14 @@ async def test_recover_finishes_a_merge_by_leaving() -> None:
         outcome = recovering.result()
         assert outcome is not None
         assert outcome.kind == "merged"
-        assert rig.shutdowns == ["warm transfer merged"]
+        assert rig.shutdowns == []  # the merged call goes on, watched by this job
+        rig.sandbox.hang_up("call-1", CALLER)  # until the caller hangs up
+        await rig.drive(rig.warm.engine.calls["call-1"].ended)
+        (leg,) = [log for log in rig.sandbox.phone_logs if log.identity == supervisor]
+        assert leg.received[-1] == "BYE"
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert rig.shutdowns == ["merged call ended"]
 
 
 async def test_recover_without_a_sip_caller_asks_nothing() -> None:

@@ -160,8 +160,8 @@ async def test_busy(target: Target) -> None:
 
 
 async def test_decline_at_the_invite(target: Target) -> None:
-    """603 while showing the caller's number may be the carrier refusing it: one redial with
-    the business number, then a 603 again is a decline (never a lost API grant)."""
+    """603 Decline is the supervisor declining on their phone, even while the caller's number
+    is shown: it is not redialled (one INVITE), and never read as a lost API grant."""
     result = await run(
         target,
         flow("warm_transfer"),
@@ -170,7 +170,8 @@ async def test_decline_at_the_invite(target: Target) -> None:
     )
     assert (result.outcome.kind, result.outcome.reason) == ("returned", "declined")
     assert result.outcome.sip_status == 603
-    assert [c.from_user for c in result.calls] == [CALLER, BUSINESS]
+    assert [c.from_user for c in result.calls] == [CALLER]
+    assert [c.received for c in result.calls] == [("INVITE", "ACK")]
     assert result.leaks == []
 
 

@@ -36,15 +36,15 @@ def flow(name: str) -> Flow:
 
 def check_invariants(result: Simulation, logs: list[dict[str, Any]]) -> None:
     assert result.leftover_rooms == [], "consult room left behind"
-    merged_supervisor = (
-        [f"call-1/{result.outcome.attempts[-1].identity}"]
-        if result.outcome.kind == "merged"
-        else []
-    )
+    talking = result.outcome.kind == "merged" and result.call_end is None
+    merged_supervisor = [f"call-1/{result.outcome.attempts[-1].identity}"] if talking else []
     assert result.leftover_legs == merged_supervisor, "supervisor leg left behind"
     assert result.media.holding == set(), "caller still on hold"
     if result.caller_attributes is not None:
-        assert not any(k.startswith("transfer.") for k in result.caller_attributes)
+        checkpoint = {k: v for k, v in result.caller_attributes.items() if "transfer." in k}
+        # A merged call keeps its checkpoint until one side hangs up (then the room goes).
+        assert checkpoint.get("transfer.state") == ("merged" if talking else None)
+        assert talking or not checkpoint
     text = repr(logs)
     for canary in CANARIES:
         assert canary not in text, f"raw number {canary[:4]}... in logs"

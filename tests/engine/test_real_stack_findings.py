@@ -58,7 +58,7 @@ async def test_a_declined_dial_leaves_no_permission_failure_behind() -> None:
         await drive(sandbox, engine, transfer.outcome)
         outcome = await transfer.outcome
         assert (outcome.kind, outcome.reason) == ("returned", "declined")
-        assert [a.sip_status for a in outcome.attempts] == [603, 603]
+        assert [a.sip_status for a in outcome.attempts] == [603]
         assert transfer.failure_reason is None
 
 

@@ -106,14 +106,17 @@ async def test_a_replacement_worker_unwinds_or_finishes(flavor: Flavor, phase: s
     assert after.outcome is not None
     assert after.rooms == ["call-1"], "consult room left behind"
     assert after.caller is not None, "the caller must still be on the call"
-    assert not any(key.startswith("transfer.") for key in after.caller), "checkpoint left"
+    checkpoint = {k: v for k, v in after.caller.items() if k.startswith("transfer.")}
     actions = [call.action for call in after.media.calls]
     if phase == "merged":
         assert (after.outcome.kind, after.outcome.reason) == ("merged", None)
         assert after.legs == after.caller_hears  # the supervisor, talking with the caller
         assert len(after.legs) == 1
         assert actions == ["agent_leave"]
+        # The call goes on, watched by the replacement, until one of them hangs up.
+        assert checkpoint["transfer.state"] == "merged"
     else:
+        assert checkpoint == {}, "checkpoint left"
         assert (after.outcome.kind, after.outcome.reason) == ("returned", "worker_lost")
         assert after.legs == [], "orphan supervisor leg"
         assert actions == ["stop_hold"]

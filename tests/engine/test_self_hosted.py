@@ -117,7 +117,7 @@ async def test_in_room_keeps_the_audio_apart_until_the_supervisor_accepts() -> N
     ("phone", "reason"),
     [
         ({"answer": "busy"}, "busy"),
-        ({"answer": "decline"}, "declined"),  # 603, then the business-number redial
+        ({"answer": "decline"}, "declined"),  # 603: a decline, never redialled
         ({"answer": "no_answer"}, "no_answer"),
         ({"answer": 1.0, "on_brief": "decline"}, "declined"),
         ({"answer": 1.0, "on_brief": "hangup"}, "supervisor_left"),
@@ -182,8 +182,11 @@ async def test_the_probe_runs_once_per_engine() -> None:
             await drive(sandbox, engine, transfer.outcome)
             outcome = await transfer.outcome
             assert outcome.kind == "merged"
-            sandbox.place_caller("call-1")  # back in the room for the next transfer
-            sandbox.remove("call-1", outcome.attempts[-1].identity)  # the supervisor hung up
+            # The supervisor hangs up: the call ends for the caller too (the room goes).
+            sandbox.hang_up("call-1", outcome.attempts[-1].identity)
+            await drive(sandbox, engine, engine.calls["call-1"].ended)
+            sandbox.place_caller("call-1")  # the next call, in a room of the same name
+            sandbox.add_agent("call-1")
         probes = rpcs(sandbox.requests, "RoomService.MoveParticipant")
         assert [p["identity"] for p in probes].count(PROBE) == 1
 

@@ -55,8 +55,8 @@ async def test_happy_path_preserves_the_callers_number() -> None:
         ({"answer": "no_answer"}, "no_answer", None, ["no_answer"]),
         ({"answer": "busy"}, "busy", 486, ["busy"]),
         ({"answer": "unavailable"}, "unavailable", 480, ["unavailable"]),
-        # 603 to the caller's own number may be the carrier refusing it: one redial, then decline.
-        ({"answer": "decline"}, "declined", 603, ["caller_id_rejected", "declined"]),
+        # 603 is a person declining, even while the caller's own number is shown: no redial.
+        ({"answer": "decline"}, "declined", 603, ["declined"]),
         ({"answer": "voicemail"}, "voicemail", None, ["voicemail"]),
         ({"answer": 1.0, "on_brief": "decline"}, "declined", None, ["answered"]),
         ({"answer": 1.0, "on_brief": "silent"}, "timeout", None, ["answered"]),

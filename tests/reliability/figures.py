@@ -32,6 +32,11 @@ class Figures:
     max_off_hold_to_outcome_s: float = 0.0
     """The longest wait, in any case, from the caller's last hold ending (or the transfer's
     start, if never held) to its outcome: cleanup's retries after the caller is free."""
+    merged_calls_ended: int = 0
+    """Merged calls the rig ended after their outcome (one side hanging up)."""
+    max_after_merge_release_s: float = 0.0
+    """The longest time, in any case whose LiveKit answered, from one side of a merged call
+    hanging up to the other's phone getting BYE."""
     await_points_cancel_tested: int = 0
     """Distinct (flow, mode, request number) points where a cancellation was injected."""
     invariant_checks: int = 0

@@ -25,13 +25,13 @@ if TYPE_CHECKING:
     from orchestrator.engine import Transfer
     from tests.reliability.rig import Rig
 
-__all__ = ["check_dials", "check_holds", "check_leaks", "one_invite", "verify"]
+__all__ = ["check_dials", "check_holds", "check_leaks", "check_releases", "one_invite", "verify"]
 
 
 def verify(rig: Rig) -> None:
     """INV-HOLD, INV-DIAL, INV-LEAK, INV-OUTCOME, INV-LOG; counted, then asserted."""
     FIGURES.invariant_checks += 1
-    problems = [*check_dials(rig), *check_holds(rig), *check_leaks(rig)]
+    problems = [*check_dials(rig), *check_holds(rig), *check_leaks(rig), *check_releases(rig)]
     problems += [*check_outcomes(rig), *check_logs(rig)]
     assert not problems, "; ".join(problems)
     rig.verified = True
@@ -121,10 +121,32 @@ def check_leaks(rig: Rig) -> list[str]:
         leaks += [f"pending start in {room}" for room in engine._starting]
     for room, identity in rig.callers.items():
         member = world.member(room, identity)
-        if member is not None and any(k.startswith("transfer.") for k in member.info.attributes):
+        checkpoint = {
+            k: v for k, v in (member.info.attributes if member else {}).items() if "transfer." in k
+        }
+        # A merged call keeps `merged` while it goes on (caller and supervisor both there;
+        # unwatched too, after the job ended: a replacement job would watch it again).
+        talking = any(who in merged for where, who in rig.sandbox.legs.legs if where == room)
+        if checkpoint and not (talking and checkpoint.get("transfer.state") == "merged"):
             leaks.append(f"checkpoint left on the caller of {room}")
     FIGURES.leaks_found += len(leaks)
     return [f"INV-LEAK: {', '.join(leaks)}"] if leaks else []
+
+
+def check_releases(rig: Rig) -> list[str]:
+    """INV-RELEASE: after a merge, when one side hangs up the other's phone gets BYE within
+    2 s (when LiveKit answered; otherwise it is released all the same)."""
+    problems = []
+    for room, took in rig.releases:
+        FIGURES.merged_calls_ended += 1
+        if took is not None and took < 0:
+            problems.append(f"INV-RELEASE: a phone of the merged call in {room} stayed on")
+        elif took is not None:
+            FIGURES.max_after_merge_release_s = max(FIGURES.max_after_merge_release_s, took)
+            if took > 2.0:
+                problems.append(f"INV-RELEASE: the other side released {took:.3f} s later")
+    rig.releases.clear()  # counted once
+    return problems
 
 
 def check_outcomes(rig: Rig) -> list[str]:

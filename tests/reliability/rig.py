@@ -13,15 +13,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import zlib
 from collections.abc import Callable
 from typing import Any
 
 from orchestrator import TransferEngine
 from orchestrator.clock import ManualClock
-from orchestrator.engine import Transfer, TransferOutcome
+from orchestrator.engine import RoomEvents, Transfer, TransferOutcome
 from orchestrator.flow.model import Flow
 from orchestrator.sandbox import Event, Sandbox, Scenario
 from orchestrator.sandbox.core import Flavor
+from orchestrator.simulate import hung_up
 from tests.reliability import invariants
 from tests.reliability.acts import Acts
 from tests.reliability.figures import FIGURES
@@ -79,6 +81,9 @@ class Rig(Acts):
         self.cut_at = 0.0  # the last cancel, kill or drain
         self.errors: list[BaseException] = []
         self.requests_seen = 0
+        self.releases: list[tuple[str, float | None]] = []
+        """Merged calls ended by the rig: (room, seconds from one side hanging up to the
+        other's BYE; None when LiveKit failed meanwhile, so only the release counts)."""
         self.verified = False
         self._hooks: list[_Hook] = []
         self._watchers: list[tuple[int, Callable[[], None]]] = []
@@ -157,7 +162,9 @@ class Rig(Acts):
             clock=self.clock,
         )
         self.others.append(engine)
-        deliver = lambda event: self.deliver(event, list(engine.active.values()))  # noqa: E731
+        deliver = lambda event: self.deliver(  # noqa: E731
+            event, [*engine.active.values(), *engine.calls.values()]
+        )
         self._unsubscribe.append(self.sandbox.subscribe(deliver))
         return engine
 
@@ -252,8 +259,34 @@ class Rig(Acts):
         """Every transfer to its terminal state, then the grace period before leaks count."""
         for transfer in self.transfers:
             await self.run_until(asyncio.ensure_future(_outcome(transfer)))
+        await self.end_merged_calls()
         await self.advance(grace)
         return [transfer.outcome.result() for transfer in self.transfers]
+
+    async def end_merged_calls(self) -> None:
+        """A merged call goes on after its outcome: one side hangs up (which one depends on
+        the case), and the other must be released (their phone gets BYE), within 2 s when
+        LiveKit answers (`invariants.check_releases`)."""
+        for engine in [self.engine, *self.others]:
+            for call in list(engine.calls.values()):
+                salt = zlib.crc32(f"{self.fault}/{call.room}".encode())
+                first, other = (call.caller, call.supervisor)[:: 1 if salt % 2 else -1]
+                sent = len(self.sandbox.requests)
+                self.sandbox.hang_up(call.room, first)
+                await self.run_until(call.ended, limit=600)
+                logs = {(log.room, log.identity): log for log in self.sandbox.phone_logs}
+                hung, freed = logs.get((call.room, first)), logs.get((call.room, other))
+                failed = any(
+                    r["rpc"] in ("RoomService.DeleteRoom", "RoomService.RemoveParticipant")
+                    and r.get("code") != "ok"
+                    for r in self.sandbox.requests[sent:]
+                )
+                took = None
+                if hung and freed and hung.ended_at is not None and freed.ended_at is not None:
+                    took = None if failed else round(freed.ended_at - hung.ended_at, 3)
+                    self.releases.append((call.room, took))
+                else:
+                    self.releases.append((call.room, -1.0))  # a phone call never ended
 
     async def run(self, flow: Flow, **options: Any) -> TransferOutcome:
         """Start, finish and verify one transfer; its outcome."""
@@ -344,11 +377,12 @@ class Rig(Acts):
             held, self._held = self._held, None
             self.deliver(held)
 
-    def deliver(self, event: Event, to: list[Transfer] | None = None) -> None:
+    def deliver(self, event: Event, to: list[RoomEvents] | None = None) -> None:
         who = event.participant.identity if event.participant is not None else ""
-        for transfer in list(self.engine.active.values()) if to is None else to:
+        targets: list[RoomEvents] = [*self.engine.active.values(), *self.engine.calls.values()]
+        for transfer in targets if to is None else to:
             if event.kind == "participant_left":
-                transfer.participant_left(event.room, who)
+                transfer.participant_left(event.room, who, hung_up=hung_up(event))
             elif event.kind == "participant_joined":  # a rejoin is repaired, as in a worker
                 transfer.participant_joined(event.room, who)
             elif event.kind == "sip_dtmf_received":

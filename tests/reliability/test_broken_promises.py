@@ -150,7 +150,10 @@ async def test_max_hold_holds_when_on_max_hold_is_a_cold_transfer() -> None:
 # -- 4. recovering a merge whose supervisor has gone ----------------------------------------
 
 
-async def test_recovering_a_merge_without_its_supervisor_keeps_the_ai() -> None:
+async def test_recovering_a_merge_without_its_supervisor_ends_the_call() -> None:
+    """Issue 14 found the AI leaving the caller alone here. Since issue 19 a merged call ends
+    for both when either hangs up, also when it happened while no worker watched: the
+    caller is not left alone, their phone gets BYE."""
     async with Rig(HAPPY, fault="recover-merged-supervisor-gone") as rig:
         caller = rig.callers[rig.room]
         checkpoint = {"transfer.id": "abcdefghijkl", "transfer.state": "merged"}
@@ -159,10 +162,11 @@ async def test_recovering_a_merge_without_its_supervisor_keeps_the_ai() -> None:
         await rig.run_until(recovering)
         outcome = recovering.result()
         assert outcome is not None
-        assert (outcome.kind, outcome.reason) == ("returned", "supervisor_left")
-        assert "agent_leave" not in [call.action for call in rig.media.calls]
-        assert rig.sandbox.world.member(rig.room, "agent") is not None
-        assert _checkpoint(rig) == {}
+        assert (outcome.kind, outcome.reason) == ("merged", None)
+        assert rig.room not in rig.sandbox.world.rooms
+        (inbound,) = [log for log in rig.sandbox.phone_logs if log.identity == caller]
+        assert inbound.received == ["BYE"]
+        assert rig.engine.calls == {}
         _no_leaks(rig)  # (a recovery has no Transfer: the outcome invariants do not apply)
 
 
@@ -346,13 +350,17 @@ async def test_an_id_the_engine_does_not_make_locks_nobody_out() -> None:
 
 async def test_no_new_supervisor_is_dialled_into_a_merged_call() -> None:
     async with Rig(HAPPY, fault="start-after-merge") as rig:
-        assert (await rig.run(warm())).kind == "merged"
+        transfer = await rig.start(warm())
+        await rig.run_until(transfer.outcome)
+        assert transfer.outcome.result().kind == "merged"  # and the call goes on
         other = rig.another_engine()
         for engine in (rig.engine, other):
             starting = asyncio.ensure_future(engine.start(warm(), room=rig.room))
             with pytest.raises(TransferInProgress):
                 await rig.run_until(starting)
         assert len(rig.dials()) == 1
+        await rig.finish()
+        rig.verify()
 
 
 async def test_hold_audio_that_will_not_stop_at_max_hold_is_asked_again() -> None:

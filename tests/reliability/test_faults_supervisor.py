@@ -26,6 +26,7 @@ from tests.reliability.rig import Rig
 
 CHAIN = "supervisor_chain"
 OWNED_ONLY = {"caller_id_policy": "owned_only"}
+REJECTED_BY_603 = "on_rejection: business_number\n  rejected_by: [403, 603]"
 
 # id: (flow, scenario, rig options, (kind, reason or a set of acceptable reasons), dials)
 CASES: dict[str, tuple[Flow | str, dict[str, Any], dict[str, Any], tuple[str, Any], int]] = {
@@ -64,6 +65,14 @@ CASES: dict[str, tuple[Flow | str, dict[str, Any], dict[str, Any], tuple[str, An
         phones({"answer": "decline"}),
         {},
         ("returned", "declined"),
+        1,
+    ),
+    # A carrier that refuses a caller ID with 603: the flow says so, and then it is redialled.
+    "A4-603-rejected-by-the-flow": (
+        flow("warm_transfer", ("on_rejection: business_number", REJECTED_BY_603)),
+        {"faults": [sip(603)]},
+        {},
+        ("merged", None),
         2,
     ),
     "A3-603-on-business-number": (
