@@ -9,6 +9,10 @@ OrchestratorError
 ```
 
 Every error carries data, not only text, and every message says how to fix what it reports.
+No message shows a phone number: numbers in it are masked when the error is made (see
+`orchestrator.masking`), so `str(error)` is safe to log or print. `FlowError` is the one
+exception: it quotes a flow file back to its author, position by position, and its hints show
+the number format by example.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from orchestrator.logs import mask
+from orchestrator.masking import mask_numbers
 
 __all__ = [
     "FlowError",
@@ -28,7 +33,11 @@ __all__ = [
 
 
 class OrchestratorError(Exception):
-    """Base class of every error this library raises on purpose."""
+    """Base class of every error this library raises on purpose. Phone numbers in a message
+    are masked when the error is made: `str(error)` never shows one."""
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(mask_numbers(arg) if isinstance(arg, str) else arg for arg in args))
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +62,8 @@ class FlowError(OrchestratorError):
         count = len(self.problems)
         first = self.problems[0].render(source) if self.problems else source
         more = f" (and {count - 1} more)" if count > 1 else ""
-        super().__init__(f"{first}{more}")
+        # Not masked: the author's own file, and hints like `"+14155552671"` that show the format.
+        Exception.__init__(self, f"{first}{more}")
 
 
 _TRANSIENT = ("unavailable", "internal", "unknown", "resource_exhausted", "deadline_exceeded")
@@ -80,7 +90,8 @@ class LiveKitError(OrchestratorError):
     ) -> None:
         super().__init__(message)
         self.code, self.status = code, status
-        self.sip_status, self.sip_reason = sip_status, sip_reason
+        # A carrier's reason phrase is free text, and may quote the number it refused.
+        self.sip_status, self.sip_reason = sip_status, mask_numbers(sip_reason)
 
     @property
     def denied(self) -> bool:

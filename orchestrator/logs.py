@@ -1,5 +1,8 @@
 """Structured logs: masking of phone numbers, and an opt-in configuration for applications.
 
+Numbers are found by `orchestrator.masking` (however they are written); this module adds
+tokens, unsafe characters and long values, and applies it all to every value of a line.
+
 The library only ever calls `structlog.get_logger("orchestrator...")`; it never configures
 logging itself. `mask_phone_numbers` is a structlog processor that applications (and
 `configure_logging`) put before their renderer, and the engine also masks every value it binds,
@@ -16,17 +19,10 @@ from typing import Any
 
 import structlog
 
+from orchestrator.masking import mask_numbers
+
 __all__ = ["configure_logging", "mask", "mask_phone_numbers"]
 
-# Phone numbers wherever they hide (`+14155552671`, `sip_+14155552671`, `tel:4155552671`):
-# any run of 7 or more digits, with an optional + (a run too long to be a valid number is
-# still someone's number with junk around it); a + followed by digits in groups
-# (`+1 415 555 2671`, `+1-415-555-2671`); the North American `(415) 555-2671`.
-_NUMBER = re.compile(
-    r"(?<!\d)\+?\d{7,}(?!\d)"
-    r"|\+\d[\d .()-]{5,}\d(?!\d)"
-    r"|\(\d{3}\)[ .-]?\d{3}[ .-]?\d{4}(?!\d)"
-)
 _JWT = re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]+")
 # Characters that forge log lines (CR/LF) or hide what a value says (bidi overrides,
 # zero-width): escaped, never written raw. Values come from callers and carriers.
@@ -37,37 +33,35 @@ MAX_CHARS = 256
 """Longer values are cut (a hostile caller ID of 10,000 characters must not flood logs)."""
 
 
-def _mask_number(match: re.Match[str]) -> str:
-    digits = "".join(c for c in match[0] if c.isdigit())
-    if len(digits) < 7:  # digits in groups, but too few to be a phone number
-        return match[0]
-    plus = "+" if match[0].startswith("+") else ""
-    keep = 4 if len(digits) >= 11 else 2
-    return f"{plus}{digits[:keep]}***{digits[-keep:]}"
-
-
 def _escape(match: re.Match[str]) -> str:
     return match[0].encode("unicode_escape").decode("ascii")
 
 
-_SUSPECT = re.compile(f"{_NUMBER.pattern}|{_JWT.pattern}|{_UNSAFE.pattern}")
-"""Anything `mask` would change, in one search: most values (event names, RPC names, ids)
-have nothing to mask, and are passed through after that one search."""
+_SUSPECT = re.compile(f"{_JWT.pattern}|{_UNSAFE.pattern}")
+"""A token or an unsafe character, in one search. Most values (event names, RPC names, ids)
+have neither, nor the 7 digits a phone number needs, and pass after two quick searches."""
 _CLEAN: set[str] = set()  # values seen to need nothing: ids and names repeat on every event
 _CLEAN_KEPT = 4096
 
 
+def _mask_whole(text: str) -> str:
+    # Tokens first: a number masked inside a token would cut it short of the token pattern.
+    return mask_numbers(_JWT.sub("<token>", text))
+
+
 def mask(text: str) -> str:
-    """`+14155552671` becomes `+1415***2671`; JWTs become `<token>`; control and invisible
-    characters are escaped (`\\r`, `\\u200b`); values over 256 characters are cut."""
+    """Phone numbers masked however written (`415-555-2671` becomes `41***71`, see
+    `orchestrator.masking`); JWTs become `<token>`; control and invisible characters are
+    escaped (`\\r`, `\\u200b`); values over 256 characters are cut."""
     if text in _CLEAN:
         return text
-    if len(text) <= MAX_CHARS and not _SUSPECT.search(text):
+    suspect = _SUSPECT.search(text) is not None
+    masked = _UNSAFE.sub(_escape, _mask_whole(text)) if suspect else mask_numbers(text)
+    if len(text) <= MAX_CHARS and masked == text:
         if len(_CLEAN) >= _CLEAN_KEPT:
             _CLEAN.clear()
         _CLEAN.add(text)
         return text
-    masked = _UNSAFE.sub(_escape, _JWT.sub("<token>", _NUMBER.sub(_mask_number, text)))
     if len(masked) > MAX_CHARS:
         masked = f"{masked[:MAX_CHARS]}...({len(masked) - MAX_CHARS} more characters)"
     return masked
@@ -76,28 +70,37 @@ def mask(text: str) -> str:
 def _scrub(value: Any, whole: bool = False) -> Any:
     if isinstance(value, str):
         # A rendered traceback keeps its lines and its length; numbers and tokens go anyway.
-        return _JWT.sub("<token>", _NUMBER.sub(_mask_number, value)) if whole else mask(value)
+        return _mask_whole(value) if whole else mask(value)
     if isinstance(value, dict):
-        return {k: _scrub(v, whole) for k, v in value.items()}
-    if isinstance(value, list | tuple):
+        return {mask(k) if type(k) is str else k: _scrub(v, whole) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
         return [_scrub(v, whole) for v in value]
-    return value
+    if isinstance(value, _PLAIN):
+        return value
+    # Anything else is rendered by its repr (structlog's JSON and console renderers both do):
+    # an exception or an object quoting a number is replaced by its masked repr.
+    text = repr(value)
+    masked = _mask_whole(text) if whole else mask(text)
+    return value if masked == text else masked
 
 
 _WHOLE = frozenset({"exception", "stack"})
 _PLAIN = (int, float, bool, type(None))
+_STRUCTLOG_OWN = frozenset({"exc_info", "_record", "_from_structlog"})
+"""Left alone: `format_exc_info` and the stdlib `ProcessorFormatter` read them as objects."""
 
 
 def mask_phone_numbers(
     logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
-    """structlog processor: mask phone numbers and tokens in every value, nested ones too,
-    and escape control characters (except in rendered tracebacks). Put it before processors
-    that add values known to be safe (timestamps, levels): they need no scan."""
+    """structlog processor: mask phone numbers and tokens in every value, nested ones (and
+    the keys of nested dicts) too, and in the repr of any other object; escape control
+    characters (except in rendered tracebacks). Put it before processors that add values
+    known to be safe (timestamps, levels): they need no scan."""
     for key, value in event_dict.items():
         if type(value) is str and key not in _WHOLE:
             event_dict[key] = mask(value)
-        elif not isinstance(value, _PLAIN):
+        elif not isinstance(value, _PLAIN) and key not in _STRUCTLOG_OWN:
             event_dict[key] = _scrub(value, key in _WHOLE)
     return event_dict
 

@@ -1,0 +1,118 @@
+"""Phone numbers in any text, found and masked (`+14155552671` becomes `+1415***2671`).
+
+This module only finds and masks numbers; it imports nothing from the package, so anything can
+use it without an import cycle. `orchestrator.logs` applies it to every value of a log line,
+`orchestrator.errors` to the message of every error. `docs/masking.md` has the rule and its
+limits; in short, reading left to right:
+
+* A date or ISO 8601 date-time (`2026-12-06`, `2026-12-06T16:46:36.123Z`, `06/12/2026`), a
+  time of day (`16:46:36.123`), a UUID and an IPv4 address with its port (`127.0.0.1:5060`)
+  are skipped where they start.
+* Anywhere else, a run of digits is read as one: an optional `+` (or `%2B`), an optional area
+  code in parentheses, then groups of digits joined by one to three separators: spaces
+  (no-break, thin and the others), hyphens and dashes, `.`, `/`, `_`, parentheses, invisible
+  characters, and the percent-encoded `%20`, `%2D`, `%2E`, `%2F`.
+* A date, time or UUID that starts after a separator ends the run. So do an IPv4 address and
+  a decimal of fewer than 7 digits (`19.9`), once the run before them has 7 digits or is itself
+  such a decimal or address: dotted groups are common in phone numbers (`41.55.55.26.71`).
+* A run of at least `MIN_DIGITS` digits is a number and is masked: separators are dropped,
+  the `+` stays, and only the first and last 4 digits (2 below 11 digits) are kept.
+"""
+
+from __future__ import annotations
+
+import re
+from itertools import pairwise
+
+__all__ = ["MIN_DIGITS", "mask_numbers"]
+
+MIN_DIGITS = 7
+"""The fewest digits a number has (a local number without its area code)."""
+
+_SPACES = "\t \u00a0\u1680\u2000-\u200a\u202f\u205f\u3000"
+_DASHES = "\\-\u2010-\u2015\u2212\ufe58\ufe63\uff0d"
+_INVISIBLE = "\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff"
+_OTHERS = "./_()\u2024\u2044\u2215\uff0e\uff0f"
+_SEPARATOR = f"(?:[{_SPACES}{_DASHES}{_INVISIBLE}{_OTHERS}]|%2[0dDeEfF])"
+_GROUP = re.compile(r"(?<!%)(?<!%2)\d+")  # the digits of `%20` are not the number's
+
+_MONTH = r"(?:0?[1-9]|1[0-2])"
+_DAY = r"(?:0?[1-9]|[12]\d|3[01])"
+_YEAR = r"(?:19|20)\d\d"
+_TIME = r"(?:[01]?\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:[.,]\d{1,9})?)?"
+_ZONE = r"(?:Z|[+-](?:[01]\d|2[0-3]):?[0-5]\d)"
+_DATE = "|".join(
+    rf"{_YEAR}{sep}{_MONTH}{sep}{_DAY}(?:[T ]{_TIME}{_ZONE}?)?|{_DAY}{sep}{_DAY}{sep}{_YEAR}"
+    for sep in ("-", "/", r"\.")
+)
+_HEX = "[0-9a-fA-F]"
+_UUID = rf"(?<!{_HEX}){_HEX}{{8}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{12}}(?!{_HEX})"
+_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+_IPV4 = rf"{_OCTET}(?:\.{_OCTET}){{3}}(?::\d{{1,5}})?"
+_DECIMAL = "|".join(
+    rf"\d{{{whole}}}\.\d{{1,{MIN_DIGITS - 1 - whole}}}" for whole in range(1, MIN_DIGITS - 1)
+)
+
+
+def _lookalike(pattern: str) -> str:
+    # Not the middle of a dotted run (`41.55.55.26.71` holds no address), nor followed by more.
+    return rf"(?<!\d\.)(?:{pattern})(?!\.?\d)"
+
+
+_STRONG = re.compile(_lookalike(f"{_DATE}|{_TIME}|{_UUID}"))
+"""Look-alikes that no phone number contains: they always end a run."""
+_WEAK = re.compile(_lookalike(f"{_IPV4}|{_DECIMAL}"))
+"""Look-alikes that dotted phone numbers may contain: they end a run of 7 digits."""
+_START = r"(?:(?<=%2[0dDeEfF])|(?<![\d%]))"  # not within a run of digits, nor within `%20`
+_RUN = rf"(?:\+|%2[bB])?(?:\(\d{{1,4}}\){_SEPARATOR}{{0,3}})?\d+(?:{_SEPARATOR}{{1,3}}\d+)*"
+_FIND = re.compile(
+    rf"{_START}(?:(?P<keep>{_lookalike(f'{_DATE}|{_TIME}|{_UUID}|{_IPV4}')})|{_RUN})"
+)
+_ENOUGH_DIGITS = re.compile(rf"(?:\D*\d){{{MIN_DIGITS}}}")
+
+
+def _run_end(text: str, start: int, end: int) -> int:
+    """Where the run of digits found at `text[start:end]` ends: before a look-alike."""
+    groups = list(_GROUP.finditer(text, start, end))
+    digits = 0
+    for group, following in pairwise(groups):
+        digits += len(group[0])
+        at = following.start()
+        if _STRONG.match(text, at) or (
+            _WEAK.match(text, at)
+            and (digits >= MIN_DIGITS or _WEAK.fullmatch(text, start, group.end()))
+        ):
+            return group.end()
+    return end
+
+
+def _masked(text: str, start: int, end: int) -> str:
+    digits = "".join(_GROUP.findall(text, start, end))
+    if len(digits) < MIN_DIGITS:
+        return text[start:end]
+    plus = "+" if text[start] in "+%" else ""
+    keep = 4 if len(digits) >= 11 else 2
+    return f"{plus}{digits[:keep]}***{digits[-keep:]}"
+
+
+def mask_numbers(text: str) -> str:
+    """Mask every phone number in `text`, however it is written; leave everything else.
+
+    `mask_numbers("sip:415-555-2671@pbx")` is `"sip:41***71@pbx"`. A text with fewer than 7
+    digits is returned as it is, after one quick search.
+    """
+    if not _ENOUGH_DIGITS.match(text):
+        return text
+    pieces: list[str] = []
+    done = 0
+    found = _FIND.search(text)
+    while found is not None:
+        if found["keep"] is not None:
+            found = _FIND.search(text, found.end())
+            continue
+        start, end = found.span()
+        end = _run_end(text, start, end)
+        pieces += (text[done:start], _masked(text, start, end))
+        done = end
+        found = _FIND.search(text, end)
+    return "".join(pieces) + text[done:] if pieces else text
