@@ -10,31 +10,37 @@ from hypothesis import given, settings, strategies as st
 
 from orchestrator.logs import (
     _JWT,
-    _NUMBER,
     _UNSAFE,
     MAX_CHARS,
     _escape,
-    _mask_number,
     mask,
     mask_phone_numbers as processor,
 )
+from orchestrator.masking import mask_numbers
+
+
+def whole(text: str) -> str:
+    return mask_numbers(_JWT.sub("<token>", text))
 
 
 def reference(text: str) -> str:
-    """`mask` as it was before the fast path: every pass, on every value."""
-    masked = _UNSAFE.sub(_escape, _JWT.sub("<token>", _NUMBER.sub(_mask_number, text)))
+    """`mask` without its fast paths: every pass, on every value."""
+    masked = _UNSAFE.sub(_escape, whole(text))
     if len(masked) > MAX_CHARS:
         masked = f"{masked[:MAX_CHARS]}...({len(masked) - MAX_CHARS} more characters)"
     return masked
 
 
-def reference_scrub(value: Any, whole: bool = False) -> Any:
+def reference_scrub(value: Any, in_traceback: bool = False) -> Any:
     if isinstance(value, str):
-        return _JWT.sub("<token>", _NUMBER.sub(_mask_number, value)) if whole else reference(value)
+        return whole(value) if in_traceback else reference(value)
     if isinstance(value, dict):
-        return {k: reference_scrub(v, whole) for k, v in value.items()}
+        return {
+            reference(k) if isinstance(k, str) else k: reference_scrub(v, in_traceback)
+            for k, v in value.items()
+        }
     if isinstance(value, list | tuple):
-        return [reference_scrub(v, whole) for v in value]
+        return [reference_scrub(v, in_traceback) for v in value]
     return value
 
 
