@@ -34,6 +34,7 @@ _DASHES = "\\-\u2010-\u2015\u2212\ufe58\ufe63\uff0d"
 _INVISIBLE = "\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff"
 _OTHERS = "./_()\u2024\u2044\u2215\uff0e\uff0f"
 _SEPARATOR = f"(?:[{_SPACES}{_DASHES}{_INVISIBLE}{_OTHERS}]|%2[0dDeEfF])"
+_BLANK = re.compile(f"[{_SPACES}]|%20")
 _GROUP = re.compile(r"(?<!%)(?<!%2)\d+")  # the digits of `%20` are not the number's
 
 _MONTH = r"(?:0?[1-9]|1[0-2])"
@@ -41,10 +42,11 @@ _DAY = r"(?:0?[1-9]|[12]\d|3[01])"
 _YEAR = r"(?:19|20)\d\d"
 _TIME = r"(?:[01]?\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:[.,]\d{1,9})?)?"
 _ZONE = r"(?:Z|[+-](?:[01]\d|2[0-3]):?[0-5]\d)"
-_DATE = "|".join(
-    rf"{_YEAR}{sep}{_MONTH}{sep}{_DAY}(?:[T ]{_TIME}{_ZONE}?)?|{_DAY}{sep}{_DAY}{sep}{_YEAR}"
-    for sep in ("-", "/", r"\.")
+_DATES = "|".join(
+    rf"{_YEAR}{sep}{_MONTH}{sep}{_DAY}|{_DAY}{sep}{_DAY}{sep}{_YEAR}" for sep in ("-", "/", r"\.")
 )
+# With its time, or alone: not followed by more groups (`+32 2012-12-24-56` is a number).
+_DATE = rf"(?:{_DATES})(?:[T ]{_TIME}{_ZONE}?|(?!{_SEPARATOR}{{1,3}}\d))"
 _HEX = "[0-9a-fA-F]"
 _UUID = rf"(?<!{_HEX}){_HEX}{{8}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{12}}(?!{_HEX})"
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
@@ -62,7 +64,8 @@ def _lookalike(pattern: str) -> str:
 _STRONG = re.compile(_lookalike(f"{_DATE}|{_TIME}|{_UUID}"))
 """Look-alikes that no phone number contains: they always end a run."""
 _WEAK = re.compile(_lookalike(f"{_IPV4}|{_DECIMAL}"))
-"""Look-alikes that dotted phone numbers may contain: they end a run of 7 digits."""
+"""Look-alikes that dotted phone numbers may contain: they end a run only after a space that
+follows a number written as one group (`+14155552671 19.9`), or after one of their own."""
 _START = r"(?:(?<=%2[0dDeEfF])|(?<![\d%]))"  # not within a run of digits, nor within `%20`
 _RUN = rf"(?:\+|%2[bB])?(?:\(\d{{1,4}}\){_SEPARATOR}{{0,3}})?\d+(?:{_SEPARATOR}{{1,3}}\d+)*"
 _FIND = re.compile(
@@ -73,14 +76,16 @@ _ENOUGH_DIGITS = re.compile(rf"(?:\D*\d){{{MIN_DIGITS}}}")
 
 def _run_end(text: str, start: int, end: int) -> int:
     """Where the run of digits found at `text[start:end]` ends: before a look-alike."""
-    groups = list(_GROUP.finditer(text, start, end))
-    digits = 0
-    for group, following in pairwise(groups):
-        digits += len(group[0])
+    groups = _GROUP.finditer(text, start, end)
+    for index, (group, following) in enumerate(pairwise(groups)):
         at = following.start()
-        if _STRONG.match(text, at) or (
+        if _STRONG.match(text, at):
+            return group.end()
+        one_group = index == 0 and len(group[0]) >= MIN_DIGITS  # `+14155552671 19.9`
+        if (
             _WEAK.match(text, at)
-            and (digits >= MIN_DIGITS or _WEAK.fullmatch(text, start, group.end()))
+            and _BLANK.search(text, group.end(), at)
+            and (one_group or _WEAK.fullmatch(text, start, group.end()))
         ):
             return group.end()
     return end
