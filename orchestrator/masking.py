@@ -6,8 +6,8 @@ use it without an import cycle. `orchestrator.logs` applies it to every value of
 limits; in short, reading left to right:
 
 * A date or ISO 8601 date-time (`2026-12-06`, `2026-12-06T16:46:36.123Z`, `06/12/2026`), a
-  time of day (`16:46:36.123`), a UUID and an IPv4 address with its port (`127.0.0.1:5060`)
-  are skipped where they start.
+  time of day (`16:46:36.123`), a UUID, an IPv4 address with its port (`127.0.0.1:5060`) and
+  a number masked already (`+1415***2671`) are skipped where they start.
 * Anywhere else, a run of digits is read as one: an optional `+` (or `%2B`), an optional area
   code in parentheses, then groups of digits joined by one to three separators: spaces
   (no-break, thin and the others), hyphens and dashes, `.`, `/`, `_`, parentheses, invisible
@@ -68,8 +68,9 @@ _WEAK = re.compile(_lookalike(f"{_IPV4}|{_DECIMAL}"))
 follows a number written as one group (`+14155552671 19.9`), or after one of their own."""
 _START = r"(?:(?<=%2[0dDeEfF])|(?<![\d%]))"  # not within a run of digits, nor within `%20`
 _RUN = rf"(?:\+|%2[bB])?(?:\(\d{{1,4}}\){_SEPARATOR}{{0,3}})?\d+(?:{_SEPARATOR}{{1,3}}\d+)*"
+_MASKED = r"\+?\d{2,4}\*\*\*\d{2,4}"  # masked already: masking twice changes nothing
 _FIND = re.compile(
-    rf"{_START}(?:(?P<keep>{_lookalike(f'{_DATE}|{_TIME}|{_UUID}|{_IPV4}')})|{_RUN})"
+    rf"{_START}(?:(?P<keep>{_lookalike(f'{_DATE}|{_TIME}|{_UUID}|{_IPV4}|{_MASKED}')})|{_RUN})"
 )
 _ENOUGH_DIGITS = re.compile(rf"(?:\D*\d){{{MIN_DIGITS}}}")
 
