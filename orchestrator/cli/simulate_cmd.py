@@ -15,7 +15,7 @@ import typer
 from orchestrator.cli.sandbox_cmd import FlavorOption, check_record
 from orchestrator.clock import Clock, ManualClock, RealClock
 from orchestrator.errors import FlowError, TransferError
-from orchestrator.logs import configure_logging, mask_phone_numbers
+from orchestrator.logs import configure_logging, mask, mask_phone_numbers
 
 __all__ = ["simulate"]
 
@@ -110,8 +110,10 @@ def simulate(
         calls = ", ".join(call.action for call in result.media.calls)
         typer.echo(f"media: {calls}")
         if result.leftover_rooms:
-            typer.echo(f"left behind: {', '.join(result.leftover_rooms)}")
+            typer.echo(f"left behind: {', '.join(map(mask, result.leftover_rooms))}")
     elif result.leftover_rooms:
         typer.echo(
-            jsonlib.dumps({"event": "simulate.leftover_rooms", "rooms": result.leftover_rooms})
+            jsonlib.dumps(
+                {"event": "simulate.leftover_rooms", "rooms": [*map(mask, result.leftover_rooms)]}
+            )
         )
