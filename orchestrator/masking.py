@@ -29,9 +29,10 @@ __all__ = ["MIN_DIGITS", "mask_numbers"]
 MIN_DIGITS = 7
 """The fewest digits a number has (a local number without its area code)."""
 
-_SPACES = "\t \u00a0\u1680\u2000-\u200a\u202f\u205f\u3000"
+_SPACES = "\t\n\v\f\r \x85\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 _DASHES = "\\-\u2010-\u2015\u2212\ufe58\ufe63\uff0d"
-_INVISIBLE = "\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff"
+_CONTROLS = "\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f"
+_INVISIBLE = f"{_CONTROLS}\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff"
 _OTHERS = "./_()\u2024\u2044\u2215\uff0e\uff0f"
 _SEPARATOR = f"(?:[{_SPACES}{_DASHES}{_INVISIBLE}{_OTHERS}]|%2[0dDeEfF])"
 _BLANK = re.compile(f"[{_SPACES}]|%20")
