@@ -10,11 +10,12 @@ limits; in short, reading left to right:
   a number masked already (`+1415***2671`) are skipped where they start.
 * Anywhere else, a run of digits is read as one: an optional `+` (or `%2B`), an optional area
   code in parentheses, then groups of digits joined by one to three separators: spaces
-  (no-break, thin and the others), hyphens and dashes, `.`, `/`, `_`, parentheses, invisible
-  characters, and the percent-encoded `%20`, `%2D`, `%2E`, `%2F`.
-* A date, time or UUID that starts after a separator ends the run. So do an IPv4 address and
-  a decimal of fewer than 7 digits (`19.9`), once the run before them has 7 digits or is itself
-  such a decimal or address: dotted groups are common in phone numbers (`41.55.55.26.71`).
+  (no-break, thin, the others, line breaks), hyphens and dashes, `.`, `/`, `_`, parentheses,
+  invisible and control characters, and the percent-encoded `%20`, `%2D`, `%2E`, `%2F`.
+* A date, time or UUID that starts after a separator ends the run (a date followed by more
+  groups is no date). An IPv4 address or a decimal of fewer than 7 digits may be the last
+  groups of a dotted number (`41.55.55.26.71`): it ends the run only after a space that follows
+  a number written as one group (`+14155552671 19.9`), or one of its own kind (`3004.21 19.9`).
 * A run of at least `MIN_DIGITS` digits is a number and is masked: separators are dropped,
   the `+` stays, and only the first and last 4 digits (2 below 11 digits) are kept.
 """
@@ -64,10 +65,8 @@ def _lookalike(pattern: str) -> str:
 
 
 _AFTER_GAP = re.compile(_lookalike(f"(?P<strong>{_DATE}|{_TIME}|{_UUID})|{_IPV4}|{_DECIMAL}"))
-"""A look-alike where a group starts. `strong` ones (dates, times, UUIDs) are in no phone
-number and always end a run; IPv4 addresses and short decimals may be a dotted number's last
-groups, and end a run only after a space that follows a number written as one group
-(`+14155552671 19.9`), or after one of their own kind (`3004.21 19.9`)."""
+"""A look-alike where a group starts: `strong` ones are in no phone number; the others (`_WEAK`)
+may be the last groups of a dotted one."""
 _WEAK = re.compile(_lookalike(f"{_IPV4}|{_DECIMAL}"))
 _START = r"(?:(?<=%2[0dDeEfF])|(?<![\d%]))"  # not within a run of digits, nor within `%20`
 _RUN = rf"(?:\+|%2[bB])?(?:\(\d{{1,4}}\){_SEPARATOR}{{0,3}})?\d+(?:{_SEPARATOR}{{1,3}}\d+)*"
