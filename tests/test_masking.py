@@ -13,9 +13,11 @@ from hypothesis import assume, given, settings, strategies as st
 
 from orchestrator.masking import MIN_DIGITS, mask_numbers
 
-EXAMPLES = int(os.environ.get("MASKING_EXAMPLES", "250"))
-"""Per property: modest in `make test`; `MASKING_EXAMPLES=20000 pytest tests/test_masking.py`
-searches further."""
+SEARCH = os.environ.get("MASKING_EXAMPLES")
+PROPERTY = settings(max_examples=int(SEARCH or 250), derandomize=SEARCH is None)
+"""`make test` runs the same 250 examples per property every time (a shared machine, a
+deterministic suite); `MASKING_EXAMPLES=20000 pytest tests/test_masking.py` searches further,
+with new random examples."""
 
 
 def masked_form(digits: str, plus: bool) -> str:
@@ -179,7 +181,7 @@ def reads_as_an_ip_address(text: str) -> bool:
     return True
 
 
-@settings(max_examples=EXAMPLES)
+@PROPERTY
 @given(numbers(), st.sampled_from(BEFORE), st.sampled_from(AFTER + AFTER_LOOKALIKE))
 def test_every_generated_number_is_masked_and_nothing_around_it(
     number: tuple[str, str, bool], before: str, after: str
@@ -192,7 +194,7 @@ def test_every_generated_number_is_masked_and_nothing_around_it(
     )
 
 
-@settings(max_examples=EXAMPLES)
+@PROPERTY
 @given(st.lists(numbers(), min_size=2, max_size=4), st.sampled_from([", ", " and ", "; ", "|"]))
 def test_several_numbers_in_one_text_are_each_masked(
     found: list[tuple[str, str, bool]], joiner: str
@@ -202,7 +204,7 @@ def test_several_numbers_in_one_text_are_each_masked(
     assert mask_numbers(text) == joiner.join(masked_form(d, plus) for _, d, plus in found)
 
 
-@settings(max_examples=EXAMPLES)
+@PROPERTY
 @given(numbers(), st.sampled_from(BEFORE), st.sampled_from(AFTER + AFTER_LOOKALIKE))
 def test_masking_twice_changes_nothing(
     number: tuple[str, str, bool], before: str, after: str
@@ -257,7 +259,7 @@ LOOK_ALIKES = st.one_of(
 )
 
 
-@settings(max_examples=EXAMPLES)
+@PROPERTY
 @given(
     st.lists(LOOK_ALIKES, min_size=1, max_size=5),
     st.sampled_from([", ", "; ", " at ", " took ", " | ", " and ", "="]),
