@@ -49,6 +49,7 @@ class StandInAgent:
         )
         self.room = rtc.Room()
         self._feeding: asyncio.Task[None] | None = None
+        self._voice: rtc.LocalAudioTrack | None = None
 
     async def join(self, report: Callable[[str, str, str], None]) -> None:
         room = self.room
@@ -71,6 +72,7 @@ class StandInAgent:
         track = rtc.LocalAudioTrack.create_audio_track("agent-voice", source)
         options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
         await room.local_participant.publish_track(track, options)
+        self._voice = track
         self._feeding = asyncio.ensure_future(self._silence(source))
 
     @staticmethod
@@ -79,10 +81,18 @@ class StandInAgent:
         while True:
             await source.capture_frame(frame)
 
-    async def leave(self) -> None:
+    async def quiet(self) -> None:
+        """What a worker's job does after the merge: it stops publishing and stays, following
+        the call (its events still reach the engine)."""
         if self._feeding is not None:
             self._feeding.cancel()
             self._feeding = None
+        if self._voice is not None and self.room.isconnected():
+            await self.room.local_participant.unpublish_track(self._voice.sid)
+        self._voice = None
+
+    async def leave(self) -> None:
+        await self.quiet()
         if self.room.isconnected():
             await self.room.disconnect()
 
@@ -170,7 +180,7 @@ class RealTarget(Target):
 
     def feed(self, engine: TransferEngine, media: RecordingMedia, room: str) -> None:
         """The library's own `EventFeed` on the stand-in agent's real `rtc.Room`."""
-        feed = EventFeed(lambda: engine.active.get(room))
+        feed = EventFeed(lambda: engine.watching(room))
         feed.attach(self.agents[room].room, room)
         self._feeds.append(feed)
 
@@ -242,9 +252,9 @@ class RealTarget(Target):
         return False
 
     async def agent_leave(self, room: str) -> None:
-        agent = self.agents.pop(room, None)
+        agent = self.agents.get(room)
         if agent is not None:
-            await agent.leave()
+            await agent.quiet()
 
     async def rooms(self) -> list[str]:
         listing = await self.lk.room.list_rooms(api.ListRoomsRequest())
@@ -255,8 +265,8 @@ class RealTarget(Target):
         try:
             for feed in self._feeds:
                 feed.detach_all()
-            for room in list(self.agents):
-                await self.agent_leave(room)
+            for agent in self.agents.values():
+                await agent.leave()
             for room in set(await self.rooms()) - self.preexisting:
                 await self.lk.room.delete_room(api.DeleteRoomRequest(room=room))
             caller, carrier = self.caller, self.carrier
