@@ -18,9 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import signal
-import subprocess
 import sys
 import time
 from datetime import datetime
@@ -31,10 +28,12 @@ from livekit import api
 
 from orchestrator.sandbox.scenario import PhoneSpec
 from stack.build import build
-from stack.run import DIE_WITH_PARENT, PORTS, down, read_env, running, up
+from stack.run import PORTS, down, read_env, running, up
+from tests.e2e.deadline import until
 from tests.e2e.real import RealTarget, outbound_trunk
 from tests.e2e.sipp import Message
 from tests.e2e.targets import CALLER, SUPERVISOR
+from tests.e2e.workers import Worker
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 FOLDER = ROOT / "build" / "real-demo"
@@ -46,74 +45,37 @@ def say(text: str) -> None:
     print(f"real-demo: {text}", flush=True)
 
 
-class ExampleWorker:
+def _example_worker(env: dict[str, str], trunk: str) -> Worker:
     """`python examples/warm_transfer_agent.py start`, as a user runs it, logging JSON."""
-
-    def __init__(self, env: dict[str, str], trunk: str) -> None:
-        self.log = FOLDER / "worker.log"
-        self.env = {
-            **os.environ,
-            "LIVEKIT_URL": env["LIVEKIT_URL"],
-            "LIVEKIT_API_KEY": env["LIVEKIT_API_KEY"],
-            "LIVEKIT_API_SECRET": env["LIVEKIT_API_SECRET"],
-            "LIVEKIT_SIP_OUTBOUND_TRUNK": trunk,
-            "LIVEKIT_AGENT_NAME": AGENT,
-            "WARM_TRANSFER_OFFLINE": "1",
-            "WARM_TRANSFER_LOG_FORMAT": "json",
-            "WARM_TRANSFER_HTTP_HOST": "127.0.0.1",
-            "WARM_TRANSFER_HTTP_PORT": "0",
-            "LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE": "0",  # no turn-detector model to load
-            "PYTHONPATH": str(ROOT),
-        }
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        command = [*DIE_WITH_PARENT, sys.executable, "examples/warm_transfer_agent.py", "start"]
-        with self.log.open("w") as out:
-            self.process = subprocess.Popen(
-                command,
-                cwd=ROOT,
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its job processes go with it
-            )
-
-    def events(self) -> list[dict[str, Any]]:
-        """The library's log events (one JSON object per line; the rest is the worker's)."""
-        found = []
-        for line in self.log.read_text(errors="replace").splitlines():
-            with contextlib.suppress(ValueError):
-                event = json.loads(line)
-                if isinstance(event, dict) and str(event.get("event", "")).startswith(
-                    ("transfer.", "dial.")
-                ):
-                    found.append(event)
-        return found
-
-    def logged(self, name: str) -> dict[str, Any] | None:
-        return next((e for e in self.events() if e["event"] == name), None)
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGINT)  # drain: the job ends, then the worker
-        try:
-            self.process.wait(15)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+    return Worker(
+        FOLDER,
+        env,
+        trunk,
+        "worker",
+        script="examples/warm_transfer_agent.py",
+        LIVEKIT_AGENT_NAME=AGENT,
+        WARM_TRANSFER_OFFLINE="1",
+        WARM_TRANSFER_LOG_FORMAT="json",
+        WARM_TRANSFER_HTTP_HOST="127.0.0.1",
+        WARM_TRANSFER_HTTP_PORT="0",
+    )
 
 
-async def until(check: Any, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"not within {seconds:.0f} s: {what}")
-        await asyncio.sleep(0.05)
+def _logged(worker: Worker) -> list[dict[str, Any]]:
+    """The library's log events in the worker's output (one JSON object per line)."""
+    found = []
+    for line in worker.log.read_text(errors="replace").splitlines():
+        with contextlib.suppress(ValueError):
+            event = json.loads(line)
+            if isinstance(event, dict) and str(event.get("event", "")).startswith(
+                ("transfer.", "dial.")
+            ):
+                found.append(event)
+    return found
+
+
+def _first(worker: Worker, name: str) -> dict[str, Any] | None:
+    return next((e for e in _logged(worker) if e["event"] == name), None)
 
 
 def _sip_line(who: str, message: Message) -> tuple[float, str]:
@@ -139,18 +101,18 @@ async def demo(env: dict[str, str]) -> int:
     lk = api.LiveKitAPI(env["LIVEKIT_URL"], env["LIVEKIT_API_KEY"], env["LIVEKIT_API_SECRET"])
     trunk = await outbound_trunk(lk)
     target = RealTarget(env, FOLDER, trunk, PORTS.debug)
-    worker = ExampleWorker(env, trunk)
+    worker = _example_worker(env, trunk)
     try:
         await target.begin()
         say("the supervisor's phone: answers after 1 s, presses 1 after the brief")
         await target.phones({SUPERVISOR: PhoneSpec(answer=1.0, on_brief="accept")})
         say("starting examples/warm_transfer_agent.py (offline models)")
         worker.start()
-        await until(lambda: "registered worker" in worker.log.read_text(), 60, "worker up")
+        await worker.registered()
         say("the caller calls in; the agent greets them and transfers at once")
         await target.call_in(ROOM, agent=AGENT)
-        await until(lambda: worker.logged("transfer.finished") is not None, 120, "an outcome")
-        finished = worker.logged("transfer.finished")
+        await until(lambda: _first(worker, "transfer.finished") is not None, 120, "an outcome")
+        finished = _first(worker, "transfer.finished")
         assert finished is not None
         say(f"transfer outcome: {finished['outcome']}")
         if finished["outcome"] != "merged":
@@ -159,13 +121,7 @@ async def demo(env: dict[str, str]) -> int:
         caller, carrier = target.caller, target.carrier
         assert caller is not None
         assert carrier is not None
-        since = time.monotonic()
-
-        def talking() -> bool:
-            heard, phone = caller.heard, carrier.heard(SUPERVISOR)
-            return bool(heard and phone and heard.loud(since) > 100 and phone.loud(since) > 100)
-
-        await until(talking, 20, "both phones hearing each other for 2 s")
+        await target.heard_each_other(time.monotonic(), 100, 20)
         say(
             "merged: the caller and the supervisor talked (2 s of sound at each phone); "
             "the caller hangs up"
@@ -173,14 +129,14 @@ async def demo(env: dict[str, str]) -> int:
         await target.hang_up_caller()
         (leg,) = carrier.invites()
         await until(lambda: "BYE" in carrier.call(leg.call_id), 10, "the supervisor's BYE")
-        await until(lambda: worker.logged("transfer.call_ended") is not None, 10, "call end")
+        await until(lambda: _first(worker, "transfer.call_ended") is not None, 10, "call end")
         shown = leg.from_user == CALLER
         hung_up, released = caller.when("BYE", received=False), carrier.when(leg.call_id, "BYE")
         assert caller.sipp is not None
         assert carrier.sipp is not None
         lines = [_sip_line("caller", m) for m in caller.sipp.messages]
         lines += [_sip_line("supervisor", m) for m in carrier.sipp.messages]
-        lines += [_event_line(e) for e in worker.events()]
+        lines += [_event_line(e) for e in _logged(worker)]
         lines.sort()
         print("\ntimeline (seconds from the caller's INVITE; <- received, -> sent)")
         for at, text in lines:

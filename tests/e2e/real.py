@@ -24,7 +24,7 @@ from orchestrator.engine import TransferEngine
 from orchestrator.sandbox.scenario import PhoneSpec
 from orchestrator.testing import RecordingMedia
 from tests.e2e.phones import CARRIER_PORT, Caller, Carrier
-from tests.e2e.targets import BUSINESS, CALLER, PhoneCall, Target
+from tests.e2e.targets import BUSINESS, CALLER, SUPERVISOR, PhoneCall, Target
 
 __all__ = ["RealTarget", "StandInAgent", "outbound_trunk"]
 
@@ -206,6 +206,21 @@ class RealTarget(Target):
         return tuple(
             m for i, m in enumerate(methods) if m != "NOTIFY" and methods[i - 1 : i] != [m]
         )
+
+    async def heard_each_other(self, since: float, packets: int, seconds: float) -> None:
+        """Until each phone got `packets` loud packets (20 ms each) from the other after
+        `since` (monotonic), the two of them talking after a merge."""
+        caller, carrier = self.caller, self.carrier
+        assert caller is not None
+        assert carrier is not None
+
+        def talking() -> bool:
+            heard, phone = caller.heard, carrier.heard(SUPERVISOR)
+            return bool(
+                heard and phone and heard.loud(since) > packets and phone.loud(since) > packets
+            )
+
+        await self.until(talking, seconds, "both phones hearing each other")
 
     async def hang_up_caller(self) -> None:
         assert self.caller is not None

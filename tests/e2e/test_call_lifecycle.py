@@ -41,18 +41,8 @@ def _leg(target: Target) -> str:
 async def _heard_each_other(target: Target) -> None:
     """A person hangs up a call they talked on: on the real stack, until both phones got
     sound from the other after the merge."""
-    if not isinstance(target, RealTarget):
-        return
-    caller, carrier = target.caller, target.carrier
-    assert caller is not None
-    assert carrier is not None
-    since = time.monotonic()
-
-    def talking() -> bool:
-        heard, phone = caller.heard, carrier.heard(SUPERVISOR)
-        return bool(heard and phone and heard.loud(since) > 5 and phone.loud(since) > 5)
-
-    await target.until(talking, 10, "both phones hearing each other after the merge")
+    if isinstance(target, RealTarget):
+        await target.heard_each_other(time.monotonic(), 5, 10)
 
 
 async def _caller_hangs_up(target: Target) -> None:
