@@ -8,8 +8,8 @@ base64 SHA-256 of the exact body. Anything else is refused with the reason it wa
 * `forged`: a token that is not a JWT, not signed with this key's secret, issued by another
   key, or whose `sha256` does not match the body;
 * `stale`: a genuine token past its `exp` (or before its `nbf`), 60 s leeway;
-* `malformed`: a body that is too large, not UTF-8, or not a `WebhookEvent` (a signed body
-  that does not parse is still refused).
+* `malformed`: a body that is too large, not UTF-8, or not a `WebhookEvent` naming its event (a
+  signed body that does not parse is still refused).
 """
 
 from __future__ import annotations
@@ -81,6 +81,8 @@ def verify_webhook(
         raise WebhookRefused("malformed", "body is not a WebhookEvent") from None
     except Exception as error:  # the receiver raises a bare Exception for a bad sha256
         raise WebhookRefused("forged", str(error)[:80]) from None
+    if not event.event:  # protobuf's parser takes `[]` or `"x"` for an empty event
+        raise WebhookRefused("malformed", "no event name")
     participant = event.participant
     return Departure(
         event=event.event,

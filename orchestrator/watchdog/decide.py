@@ -129,11 +129,12 @@ def assess(
 
 def confirm(loss: Loss, participants: Sequence[Participant]) -> Loss | Skip:
     """After the claim had time to land: go on only if it is still ours, the caller still
-    carries the same checkpoint, and no agent came meanwhile."""
+    carries the same checkpoint, and no agent came meanwhile (the one that left included:
+    an agent that reconnects leaves and joins again under its identity)."""
     caller = checkpointed_caller(participants)
     if caller is None or holder(caller) != loss.claim.transfer_id:
         return Skip("no_checkpoint")
-    if any(p.kind == "agent" and p.identity != loss.claim.loss for p in participants):
+    if any(p.kind == "agent" for p in participants):  # by now, the one that left is back
         return Skip("agent_present")
     if Claim.parse(caller.attributes.get(CLAIM_KEY, "")) != loss.claim:
         return Skip("other_watchdog")
