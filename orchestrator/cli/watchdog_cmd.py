@@ -35,7 +35,9 @@ def watchdog(
         ),
     ],
     host: Annotated[str, typer.Option(help="Address to listen on for webhooks.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 7879,
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, help="Port to listen on (0 picks a free one).")
+    ] = 7879,
     sweep_seconds: Annotated[
         float,
         typer.Option(min=1, max=3600, help="List the rooms every N seconds (and at start)."),
@@ -77,8 +79,6 @@ def watchdog(
     except ValueError as error:
         field, _, why = str(error).partition(": ")
         raise _fail(f"{'LIVEKIT_URL' if field == 'url' else field}: {why}") from None
-    configure_logging(json=json_logs, level=logging.INFO)
-    warnings.filterwarnings("ignore", message="The HMAC key is")  # short dev keys: not ours
 
     async def serve() -> None:
         runner = web.AppRunner(aiohttp_app(service), access_log=None, handle_signals=False)
@@ -90,14 +90,18 @@ def watchdog(
             raise _fail(
                 f"--host/--port: cannot listen on {host}:{port}: {error.strerror}"
             ) from None
+        bound = runner.addresses[0][1] if runner.addresses else port
+        configure_logging(json=json_logs, level=logging.INFO)
+        warnings.filterwarnings("ignore", message="The HMAC key is")  # short dev keys
         await service.start()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        typer.echo(f"watchdog for agent {agent_name!r} on http://{host}:{port}")
-        typer.echo(f"  webhooks: POST http://{host}:{port}/webhook (livekit-server webhook.urls)")
-        typer.echo(f"  health:   GET http://{host}:{port}/healthz")
+        base = f"http://{host}:{bound}"
+        typer.echo(f"watchdog for agent {agent_name!r} on {base}")
+        typer.echo(f"  webhooks: POST {base}/webhook (livekit-server's webhook.urls)")
+        typer.echo(f"  health:   GET {base}/healthz")
         try:
             await stop.wait()
         finally:

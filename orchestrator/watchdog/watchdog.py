@@ -135,6 +135,7 @@ class Watchdog:
         self._tasks: set[asyncio.Task[None]] = set()
         self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._waiting: dict[str, str] = {}  # claimed losses without an agent at the last sweep
+        self._sweeping = 0
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -164,8 +165,8 @@ class Watchdog:
 
     @property
     def busy(self) -> int:
-        """Losses being handled now."""
-        return len(self._tasks)
+        """Losses being handled now, and sweeps running."""
+        return len(self._tasks) + self._sweeping
 
     async def idle(self) -> None:
         """Wait until every loss received so far has been handled."""
@@ -214,7 +215,13 @@ class Watchdog:
         """List the rooms; dispatch where a checkpointed caller has no agent. A loss nobody
         has claimed is handled after `confirm_seconds`; one already claimed (the agent
         dispatched did not come) only when the next sweep still finds it so."""
-        gateway = self._connected()
+        self._sweeping += 1
+        try:
+            await self._sweep(self._connected())
+        finally:
+            self._sweeping -= 1
+
+    async def _sweep(self, gateway: Gateway) -> None:
         self.metrics.count("sweeps")
         found: dict[str, str] = {}
         waiting: dict[str, str] = {}
