@@ -47,6 +47,7 @@ class Departure:
     event_id: str
     room: str
     identity: str
+    sid: str
     agent: bool
     """The participant was of kind AGENT (a worker's job)."""
     room_deleted: bool
@@ -89,6 +90,7 @@ def verify_webhook(
         event_id=event.id,
         room=event.room.name,
         identity=participant.identity,
+        sid=participant.sid,
         agent=participant.kind == models.ParticipantInfo.Kind.AGENT,
         room_deleted=participant.disconnect_reason == models.DisconnectReason.ROOM_DELETED,
     )

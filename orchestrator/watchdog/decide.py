@@ -55,7 +55,7 @@ class Claim:
     transfer_id: str
     generation: int
     loss: str
-    """The identity of the agent that left, or `sweep-N` for a loss a sweep found."""
+    """The agent that left (`identity#sid`), or `sweep-N` for a loss a sweep found."""
     watchdog: str
 
     def render(self) -> str:
@@ -82,6 +82,8 @@ class Loss:
     room: str
     caller: str
     state: str
+    departed: str
+    """The identity of the agent that left ("" when a sweep found the loss)."""
     claim: Claim
 
 
@@ -101,12 +103,18 @@ def checkpointed_caller(participants: Sequence[Participant]) -> Participant | No
 
 
 def assess(
-    room: str, participants: Sequence[Participant], departed: str | None, watchdog: str
+    room: str,
+    participants: Sequence[Participant],
+    departed: str | None,
+    watchdog: str,
+    *,
+    sid: str = "",
 ) -> Loss | Skip:
     """Whether the room holds a loss, and its claim by `watchdog`.
 
     `departed` is the agent a webhook said left (it may still be listed for a moment), or
-    None for a sweep."""
+    None for a sweep; `sid` its participant sid, which tells two departures of one identity
+    apart (an agent that reconnected, then was lost)."""
     caller = checkpointed_caller(participants)
     if caller is None:
         return Skip("no_checkpoint")
@@ -117,14 +125,17 @@ def assess(
     generation = 0
     if claimed is not None and claimed.transfer_id == transfer_id:
         generation = claimed.generation
-        if departed is not None and claimed.loss == departed:
+    if departed is None:
+        loss = f"sweep-{generation + 1}"
+    else:
+        loss = f"{departed}#{sid}" if sid else departed
+        if claimed is not None and generation and claimed.loss == loss:
             return Skip("handled")
     if generation >= MAX_DISPATCHES:
         return Skip("gave_up")
-    loss = departed if departed is not None else f"sweep-{generation + 1}"
     claim = Claim(transfer_id, generation + 1, loss, watchdog)
     state = caller.attributes.get("transfer.state", "")
-    return Loss(room, caller.identity, state, claim)
+    return Loss(room, caller.identity, state, departed or "", claim)
 
 
 def confirm(loss: Loss, participants: Sequence[Participant]) -> Loss | Skip:

@@ -133,7 +133,7 @@ class Watchdog:
         self._gateway: Gateway | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._seen: OrderedDict[tuple[str, str, str], None] = OrderedDict()
         self._waiting: dict[str, str] = {}  # claimed losses without an agent at the last sweep
         self._sweeping = 0
 
@@ -168,11 +168,6 @@ class Watchdog:
         """Losses being handled now, and sweeps running."""
         return len(self._tasks) + self._sweeping
 
-    async def idle(self) -> None:
-        """Wait until every loss received so far has been handled."""
-        while self._tasks:
-            await asyncio.wait(set(self._tasks))
-
     # -- webhooks -------------------------------------------------------------------------
 
     def receive(self, body: bytes, authorization: str | None) -> Received:
@@ -188,15 +183,15 @@ class Watchdog:
         if event.event not in _DEPARTURES or not event.agent or event.room_deleted:
             self.metrics.count("webhooks", "ignored")
             return Received(200, "ignored")
-        if not self._first((event.room, event.identity)):
+        if not self._first((event.room, event.identity, event.sid)):
             self.metrics.count("webhooks", "duplicate")
             return Received(200, "duplicate")
         self.metrics.count("webhooks", "accepted")
         self._log.info("watchdog.agent_left", room=mask(event.room), agent=mask(event.identity))
-        self._spawn(self._handle(event.room, event.identity))
+        self._spawn(self._handle(event.room, event.identity, sid=event.sid))
         return Received(200, "accepted")
 
-    def _first(self, key: tuple[str, str]) -> bool:
+    def _first(self, key: tuple[str, str, str]) -> bool:
         if key in self._seen:
             return False
         self._seen[key] = None
@@ -226,7 +221,12 @@ class Watchdog:
         found: dict[str, str] = {}
         waiting: dict[str, str] = {}
         for room in await list_rooms(gateway, self._log):
-            listed = await gateway.list_participants(self._log, room)
+            try:
+                listed = await gateway.list_participants(self._log, room)
+            except _FAILURES as error:  # the others are still swept
+                self.metrics.count("errors", "sweep")
+                self._log.warning("watchdog.sweep_failed", room=mask(room), error=_name(error))
+                continue
             loss = assess(room, listed, None, self.id)
             caller = checkpointed_caller(listed)
             if not isinstance(loss, Loss) or caller is None:
@@ -250,11 +250,16 @@ class Watchdog:
             except _FAILURES as error:
                 self.metrics.count("errors", "sweep")
                 self._log.warning("watchdog.sweep_failed", error=_name(error))
+            except Exception as error:  # a bug of ours must not stop the sweeps
+                self.metrics.count("errors", "internal")
+                self._log.error("watchdog.internal_error", error=type(error).__name__)
             await self.clock.sleep(self.sweep_seconds)
 
     # -- one loss -------------------------------------------------------------------------
 
-    async def _handle(self, room: str, departed: str | None, seen: str | None = None) -> None:
+    async def _handle(
+        self, room: str, departed: str | None, seen: str | None = None, *, sid: str = ""
+    ) -> None:
         gateway = self._connected()
         log = self._log.bind(room=mask(room))
         try:
@@ -266,7 +271,7 @@ class Watchdog:
                 and caller.attributes.get(CLAIM_KEY, "") != seen
             ):
                 return self._skip(log, Skip("handled"))  # claimed since the sweep looked
-            found = assess(room, listed, departed, self.id)
+            found = assess(room, listed, departed, self.id, sid=sid)
             if isinstance(found, Skip):
                 return self._skip(log, found)
             log = log.bind(transfer_id=found.claim.transfer_id)
@@ -280,6 +285,9 @@ class Watchdog:
         except _FAILURES as error:
             self.metrics.count("errors", "livekit")
             log.warning("watchdog.failed", error=_name(error))
+        except Exception as error:  # a bug of ours: said, and the next sweep tries again
+            self.metrics.count("errors", "internal")
+            log.error("watchdog.internal_error", error=type(error).__name__)
 
     def _skip(self, log: Any, skip: Skip) -> None:
         self.metrics.count("decisions", skip.why)
@@ -292,7 +300,7 @@ class Watchdog:
             before = await list_dispatches(gateway, log, loss.room)
         except _FAILURES:
             before = None
-        metadata = metadata_for(before or [], self.agent_name, loss.claim.loss)
+        metadata = metadata_for(before or [], self.agent_name, loss.departed)
         error: BaseException | None = None
         for attempt, pause in enumerate((*DISPATCH_RETRIES_S, None), 1):
             self.metrics.count("dispatch_attempts")
@@ -338,7 +346,7 @@ class Watchdog:
             checkpoint=loss.state,
             generation=loss.claim.generation,
             attempts=attempts,
-            lost_agent=mask(loss.claim.loss),
+            lost_agent=mask(loss.departed) or None,
         )
 
     def _connected(self) -> Gateway:

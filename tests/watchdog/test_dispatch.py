@@ -30,8 +30,26 @@ async def test_an_agent_lost_mid_transfer_is_dispatched_again(world: World) -> N
     await world.settle()
     assert world.dispatches() == [{"agent_name": AGENT, "room": "call-1", "metadata": "m"}]
     claim = Claim.parse(attributes(world, caller)[CLAIM_KEY])
-    assert claim == Claim(TRANSFER_ID, 1, "agent-AJ_1", dog.id)
+    assert claim is not None
+    [left] = world.relay.left("agent-AJ_1")
+    sid = left.event["participant"]["sid"]
+    assert claim == Claim(TRANSFER_ID, 1, f"agent-AJ_1#{sid}", dog.id)
     assert dog.metrics.get("decisions", "dispatched") == 1
+
+
+async def test_an_agent_that_reconnected_then_was_lost(world: World) -> None:
+    """One identity, two departures (a new sid after the reconnect): the second is a loss."""
+    world.call_with_agent()
+    dog = await world.watchdog()
+    world.sandbox.remove("call-1", "agent-AJ_1")
+    await world.quiet()
+    world.sandbox.add_agent("call-1", "agent-AJ_1")  # back before the claim was confirmed
+    await world.settle()
+    assert world.dispatches() == []
+    world.sandbox.remove("call-1", "agent-AJ_1")
+    await world.settle()
+    assert len(world.dispatches()) == 1
+    assert dog.metrics.get("webhooks", "accepted") == 2
 
 
 async def test_duplicate_and_reordered_deliveries_dispatch_once(world: World) -> None:
