@@ -8,10 +8,11 @@ and cleared it), or an agent still there (a reconnect, or the replacement alread
 Once per loss, across duplicate and reordered webhooks and across watchdogs side by side: a
 loss is named by the room, the checkpoint's transfer id and the agent that left (a sweep,
 which cannot know who left, names it by the generation it would start). Before dispatching,
-a watchdog writes its *claim* on the caller (`transfer.watchdog`, beside the checkpoint),
-waits for other writes to land, and reads it back: LiveKit keeps the last write, so exactly
-one watchdog reads back its own claim and dispatches. The claim stays on the caller as the
-record that this loss was handled; its generation bounds the dispatches of one transfer.
+a watchdog writes its *claim* on the caller (`watchdog.claim`, beside the checkpoint), waits
+for other writes to land, and reads it back: LiveKit keeps the last write, so exactly one
+watchdog reads back its own claim and dispatches. The claim stays on the caller as the record
+that this loss was handled (its generation bounds the dispatches of one transfer) for as long
+as the checkpoint it names: then a sweep removes it (`stale_claims`).
 """
 
 from __future__ import annotations
@@ -36,9 +37,11 @@ __all__ = [
     "checkpointed_caller",
     "confirm",
     "metadata_for",
+    "stale_claims",
 ]
 
-CLAIM_KEY = "transfer.watchdog"
+CLAIM_KEY = "watchdog.claim"
+"""Not a `transfer.*` key: it is the watchdog's record, not the transfer's checkpoint."""
 RECOVERABLE_STATES = frozenset({"requested", "held", "briefing", "merged"})
 """The checkpoints the engine writes; it clears them when a transfer ends (a merged call
 keeps `merged` until one side hangs up, then the room is deleted)."""
@@ -160,3 +163,14 @@ def metadata_for(dispatches: Sequence[Dispatch], agent_name: str, departed: str)
         if departed in dispatch.identities:
             return dispatch.metadata
     return named[-1].metadata if named else ""
+
+
+def stale_claims(participants: Sequence[Participant]) -> list[str]:
+    """Who carries a claim whose checkpoint is gone (recovered, or another transfer since)."""
+    return [
+        p.identity
+        for p in participants
+        if CLAIM_KEY in p.attributes
+        and (claim := Claim.parse(p.attributes[CLAIM_KEY])) is not None
+        and (claim.transfer_id != holder(p) or checkpointed_caller([p]) is None)
+    ]

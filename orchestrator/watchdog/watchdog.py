@@ -46,6 +46,7 @@ from orchestrator.watchdog.decide import (
     checkpointed_caller,
     confirm,
     metadata_for,
+    stale_claims,
 )
 from orchestrator.watchdog.metrics import Metrics
 
@@ -227,6 +228,9 @@ class Watchdog:
                 self.metrics.count("errors", "sweep")
                 self._log.warning("watchdog.sweep_failed", room=mask(room), error=_name(error))
                 continue
+            for identity in stale_claims(listed):  # a tidy caller once recovered
+                with contextlib.suppress(*_FAILURES):
+                    await gateway.set_attributes(self._log, room, identity, {CLAIM_KEY: ""})
             loss = assess(room, listed, None, self.id)
             caller = checkpointed_caller(listed)
             if not isinstance(loss, Loss) or caller is None:

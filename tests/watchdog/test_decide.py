@@ -18,6 +18,7 @@ from orchestrator.watchdog.decide import (
     assess,
     confirm,
     metadata_for,
+    stale_claims,
 )
 
 ENGINE = Path(__file__).resolve().parents[2] / "orchestrator" / "engine"
@@ -102,3 +103,14 @@ def test_metadata_of_the_lost_job() -> None:
     assert metadata_for(dispatches, "support", "agent-1") == "first"
     assert metadata_for(dispatches, "support", "agent-9") == "last"
     assert metadata_for(dispatches, "nobody", "agent-1") == ""
+
+
+def test_stale_claims() -> None:
+    claim = Claim("abcdefghijkl", 1, "agent-1", "w").render()
+    live = Participant("c1", "sip", {**CALLER.attributes, CLAIM_KEY: claim})
+    done = Participant("c2", "sip", {CLAIM_KEY: claim})
+    other = Participant(
+        "c3", "sip", {**CALLER.attributes, "transfer.id": "mnopqrstuvwx", CLAIM_KEY: claim}
+    )
+    foreign = Participant("c4", "sip", {CLAIM_KEY: "not ours"})
+    assert stale_claims([live, done, other, foreign]) == ["c2", "c3"]

@@ -94,3 +94,22 @@ async def test_a_failing_sweep_is_counted_and_tried_again(world: World) -> None:
     await world.clock.advance(dog.sweep_seconds)
     await world.settle()
     assert len(world.dispatches()) == 1
+
+
+async def test_a_claim_is_removed_once_its_checkpoint_is_gone(world: World) -> None:
+    """While the checkpoint stays (a merged call), so does the claim; once recovery cleared
+    the checkpoint, the next sweep takes the claim off the caller."""
+    caller = world.call_with_agent()
+    world.sandbox.world.set_attributes("call-1", caller, {"transfer.state": "merged"})
+    await world.watchdog()
+    world.sandbox.remove("call-1", "agent-AJ_1")
+    await world.settle()
+    world.sandbox.add_agent("call-1", "agent-AJ_2")
+    await sweep(world)
+    member = world.sandbox.world.member("call-1", caller)
+    assert member is not None
+    assert CLAIM_KEY in member.info.attributes
+    world.sandbox.world.set_attributes("call-1", caller, {"transfer.id": "", "transfer.state": ""})
+    await sweep(world)
+    assert CLAIM_KEY not in member.info.attributes
+    assert len(world.dispatches()) == 1
