@@ -128,8 +128,10 @@ class Watchdog:
         self.id = secrets.token_hex(4)
         """This watchdog's name in the claims it writes."""
         self.metrics = Metrics()
-        self._log = structlog.get_logger("orchestrator.watchdog").bind(
-            transfer_id=None, flow=None, watchdog=self.id
+        # Not `.bind()` here: that would fix the logging configuration of this moment, and
+        # an application (or the CLI) may configure logging after making the watchdog.
+        self._log = structlog.get_logger(
+            "orchestrator.watchdog", transfer_id=None, flow=None, watchdog=self.id
         )
         self._gateway: Gateway | None = None
         self._sweeper: asyncio.Task[None] | None = None

@@ -123,3 +123,24 @@ async def test_serves_webhooks_and_health_until_interrupted() -> None:
             _, stderr = await process.communicate()
         assert process.returncode == 0, stderr
         assert any(e["rpc"] == "RoomService.ListRooms" for e in sandbox.requests)  # swept
+
+
+def test_logging_configured_after_the_watchdog_is_made_applies() -> None:
+    """The CLI configures logging once it serves: the watchdog made before logs through it."""
+    import structlog
+
+    from orchestrator.watchdog import Watchdog
+
+    dog = Watchdog("http://127.0.0.1:7880", "devkey", SECRET, agent_name="a")
+    with structlog.testing.capture_logs() as logs:
+        dog.receive(b"{}", None)
+    assert logs == [
+        {
+            "event": "watchdog.webhook_refused",
+            "why": "unsigned",
+            "log_level": "warning",
+            "transfer_id": None,
+            "flow": None,
+            "watchdog": dog.id,
+        }
+    ]
