@@ -125,22 +125,25 @@ async def test_serves_webhooks_and_health_until_interrupted() -> None:
         assert any(e["rpc"] == "RoomService.ListRooms" for e in sandbox.requests)  # swept
 
 
-def test_logging_configured_after_the_watchdog_is_made_applies() -> None:
-    """The CLI configures logging once it serves: the watchdog made before logs through it."""
+def test_logging_configured_after_the_watchdog_is_made_applies(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The CLI configures logging (`--json`) once it serves: a watchdog made before logs
+    through that configuration."""
     import structlog
 
+    from orchestrator.logs import configure_logging
     from orchestrator.watchdog import Watchdog
 
     dog = Watchdog("http://127.0.0.1:7880", "devkey", SECRET, agent_name="a")
-    with structlog.testing.capture_logs() as logs:
+    configure_logging(json=True)
+    try:
         dog.receive(b"{}", None)
-    assert logs == [
-        {
-            "event": "watchdog.webhook_refused",
-            "why": "unsigned",
-            "log_level": "warning",
-            "transfer_id": None,
-            "flow": None,
-            "watchdog": dog.id,
-        }
-    ]
+    finally:
+        structlog.reset_defaults()
+    line = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert (line["event"], line["why"], line["watchdog"]) == (
+        "watchdog.webhook_refused",
+        "unsigned",
+        dog.id,
+    )
