@@ -6,7 +6,8 @@ room is none of the watchdog's business: no checkpoint (no transfer, or a transf
 and cleared it), or an agent still there (a reconnect, or the replacement already came).
 
 Once per loss, across duplicate and reordered webhooks and across watchdogs side by side: a
-loss is named by the room, the checkpoint's transfer id and the agent that left (a sweep,
+loss is named by the room, the checkpoint's transfer id and the agent that left (identity
+and participant sid; a sweep,
 which cannot know who left, names it by the generation it would start). Before dispatching,
 a watchdog writes its *claim* on the caller (`watchdog.claim`, beside the checkpoint), waits
 for other writes to land, and reads it back: LiveKit keeps the last write, so exactly one
