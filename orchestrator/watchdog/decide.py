@@ -7,8 +7,8 @@ and cleared it), or an agent still there (a reconnect, or the replacement alread
 
 Once per loss, across duplicate and reordered webhooks and across watchdogs side by side: a
 loss is named by the room, the checkpoint's transfer id and the agent that left (identity
-and participant sid; a sweep,
-which cannot know who left, names it by the generation it would start). Before dispatching,
+and participant sid; a sweep, which cannot know who left, names it by the generation it
+would start). Before dispatching,
 a watchdog writes its *claim* on the caller (`watchdog.claim`, beside the checkpoint), waits
 for other writes to land, and reads it back: LiveKit keeps the last write, so exactly one
 watchdog reads back its own claim and dispatches. The claim stays on the caller as the record
