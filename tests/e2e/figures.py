@@ -54,6 +54,15 @@ class Figures:
     """From the supervisor's decline digit to the BYE at their phone."""
     decline_first_word_ms: float = 0.0
     """From that digit to the AI's first word to the caller (after the BYE, always)."""
+    watchdog_scenarios: int = 0
+    watchdog_recoveries_passed: int = 0
+    """Workers killed mid-transfer whose agent `orchestrator watchdog` dispatched again (the
+    test dispatches nothing itself)."""
+    watchdog_forged_refused: int = 0
+    """Forged webhooks (signed with another secret) the watchdog refused, one per scenario."""
+    watchdog_recovery_s: float = 0.0
+    """The longest from the SIGKILL to the new job's recovery (about 20 s of it is LiveKit
+    noticing that the agent is gone)."""
     tests_failed: int = 0
     seconds: float = 0.0
     stack: dict[str, str] = field(default_factory=dict)
@@ -80,6 +89,10 @@ class Figures:
         if released * 1000 > self.decline_release_ms:
             self.decline_release_ms, self.decline_first_word_ms = released * 1000, spoke * 1000
 
+    def watchdog(self, recovery_s: float, *, forged_refused: bool) -> None:
+        self.watchdog_recovery_s = max(self.watchdog_recovery_s, round(recovery_s, 1))
+        self.watchdog_forged_refused += int(forged_refused)
+
     def leaks(self, found: list[str]) -> None:
         self.leaks_found += len(found)
 
@@ -97,6 +110,9 @@ class Figures:
             if "recover" in item.name:
                 self.recovery_scenarios += 1
                 self.recoveries_passed += int(report.passed)
+        elif module.endswith("test_watchdog.py"):
+            self.watchdog_scenarios += 1
+            self.watchdog_recoveries_passed += int(report.passed)
         elif module.endswith(("test_transfers.py", "test_call_lifecycle.py")) and on == "real":
             self.e2e_scenarios += 1
             self.e2e_passed += int(report.passed)

@@ -35,6 +35,7 @@ from livekit import api
 from orchestrator.sandbox.scenario import PhoneSpec
 from stack.run import DIE_WITH_PARENT, PORTS
 from tests.e2e.deadline import until
+from tests.e2e.figures import FIGURES
 from tests.e2e.real import RealTarget
 from tests.e2e.targets import CALLER_ID, SUPERVISOR
 from tests.e2e.workers import AGENT, Worker
@@ -209,12 +210,13 @@ async def test_the_watchdog_dispatches_a_dead_workers_agent_again(
             .with_ttl(datetime.timedelta(minutes=5))
             .to_jwt()
         )
-        assert await relay.post(left, forged) == 401
+        refused = await relay.post(left, forged) == 401
+        FIGURES.watchdog(recovery_s, forged_refused=refused)
+        assert refused
         await _after(real, second, room, phase)  # a replay acted on would dispatch meanwhile
         counts = await watchdog.counts()
         assert counts.get("decisions.dispatched") == 1, counts
         assert counts.get("webhooks.refused_forged") == 1, counts
-        print(f"\nwatchdog_recovery {phase}: {recovery_s:.1f} s from SIGKILL to recovered")
     finally:
         await asyncio.to_thread(first.stop)
         await asyncio.to_thread(second.stop)
