@@ -25,13 +25,16 @@ are told apart at step 3, at the latest before the first dial.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import secrets
 import string
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.errors import LiveKitError, TransferInProgress
-from orchestrator.livekit import Gateway, Participant
+from orchestrator.clock import Clock, within
+from orchestrator.engine.retry import persist
+from orchestrator.errors import LiveKitError, TransferError, TransferInProgress
+from orchestrator.livekit import REQUEST_TIMEOUT_S, Gateway, Participant
 
 if TYPE_CHECKING:
     from orchestrator.engine.transfer import Transfer
@@ -47,9 +50,13 @@ __all__ = [
     "progress_soon",
     "progressed",
     "refuse_if_held",
+    "take_back",
 ]
 
 CHECKPOINT_KEYS = ("transfer.id", "transfer.state", "transfer.consult_room")
+TAKE_BACK_S = 90.0
+"""How long a start that wrote its claim and cannot go on tries to take it back (as long
+as a cleanup tries to clear a checkpoint)."""
 
 
 async def checkpoint(t: Transfer, state: str) -> None:
@@ -134,20 +141,37 @@ def holder(caller: Participant | None) -> str:
     return named if _TRANSFER_ID.fullmatch(named) else ""
 
 
-def refuse_if_held(room: str, caller: Participant, everyone: list[Participant]) -> None:
+def refuse_if_held(
+    room: str, caller: Participant, everyone: list[Participant], dead: str = ""
+) -> None:
     """Refuse a caller claimed by another transfer, or already with a supervisor a transfer
-    dialled (merged, or a leg still being hung up)."""
-    if holder(caller) or any(p.attributes.get("transfer.role") == "supervisor" for p in everyone):
+    dialled (merged, or a leg still being hung up). `dead`: a claim this engine wrote for a
+    start that failed and could not take it back; it locks nobody out."""
+    claimed = holder(caller)
+    if (claimed and claimed != dead) or any(
+        p.attributes.get("transfer.role") == "supervisor" for p in everyone
+    ):
         raise TransferInProgress(room, elsewhere=True)
 
 
 async def claim(
-    gateway: Gateway, log: Any, room: str, caller: str, transfer_id: str, consult: str
+    gateway: Gateway,
+    log: Any,
+    room: str,
+    caller: str,
+    transfer_id: str,
+    consult: str,
+    writes: set[asyncio.Future[None]],
 ) -> None:
-    """Write this transfer's claim on the caller, then read it back (see the module doc)."""
+    """Write this transfer's claim on the caller, then read it back (see the module doc).
+    The write goes on if the start is cancelled (it is in `writes`): `take_back` waits
+    for it, or it could land after the claim was taken back."""
     values = dict(zip(CHECKPOINT_KEYS, (transfer_id, "requested", consult), strict=True))
+    write = asyncio.ensure_future(gateway.set_attributes(log, room, caller, values))
+    write.add_done_callback(_retrieved)
+    writes.add(write)
     try:
-        await gateway.set_attributes(log, room, caller, values)
+        await asyncio.shield(write)
         seen = await gateway.get_participant(log, room, caller)
     except LiveKitError as error:
         if error.code != "not_found":
@@ -157,6 +181,41 @@ async def claim(
     # LiveKit answered wrongly (the hold checks the claim again before the first dial).
     if seen is not None and holder(seen) != transfer_id:
         raise TransferInProgress(room, elsewhere=True)
+
+
+async def take_back(
+    gateway: Gateway,
+    clock: Clock,
+    log: Any,
+    room: str,
+    caller: str,
+    transfer_id: str,
+    writes: set[asyncio.Future[None]],
+) -> bool:
+    """Clear a claim this start wrote and cannot go on with, only while the caller still
+    carries it (another transfer's claim is left alone); retried for `TAKE_BACK_S`, once
+    the claim's write has answered (or its client gave up). True when no claim of this
+    transfer is left on the caller (as far as LiveKit says)."""
+    if writes:
+        with contextlib.suppress(TimeoutError):
+            await within(clock, REQUEST_TIMEOUT_S + 1.0, asyncio.wait(writes))
+
+    async def once() -> bool:
+        seen = await gateway.get_participant(log, room, caller)
+        if seen is None:  # a `not_found` can be wrong: the room's listing says too
+            listed = await gateway.list_participants(log, room)
+            seen = next((p for p in listed if p.identity == caller), None)
+        if seen is None or holder(seen) != transfer_id:
+            return True
+        await gateway.set_attributes(log, room, caller, dict.fromkeys(CHECKPOINT_KEYS, ""))
+        return True
+
+    try:
+        await persist(clock, once, "the claim could not be taken back", clock.now() + TAKE_BACK_S)
+    except TransferError:
+        log.warning("transfer.claim_left")
+        return False
+    return True
 
 
 def _retrieved(call: asyncio.Future[None]) -> None:

@@ -148,14 +148,14 @@ async def finish(t: Transfer, trigger: str) -> TransferOutcome:
 
 
 def _emptied(t: Transfer) -> bool:
-    """The consult room can hold no leg: the supervisor was moved out, no dial is pending."""
-    return (
-        t.strategy == "move"
-        and t.merged_at is not None
-        and t.dialing is None
-        and not t.unsettled
-        and t.moved_leg == t.supervisor
-    )
+    """The consult room can hold no leg: no dial is pending, every leg that ended was hung
+    up, and the supervisor was moved out (merged) or their leg ended (a failed attempt).
+    Then its deletion and the checkpoint's clear share the budget side by side."""
+    if t.strategy != "move" or t.dialing is not None or t.unsettled or t._leg_to_end:
+        return False
+    if t.merged_at is not None:
+        return t.moved_leg == t.supervisor
+    return t.supervisor is None
 
 
 async def _clear_checkpoint(t: Transfer, until: float) -> None:

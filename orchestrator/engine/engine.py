@@ -13,11 +13,11 @@ from statemachine import StateChart
 
 from orchestrator.clock import Clock, RealClock
 from orchestrator.engine.checkpoint import (
-    CHECKPOINT_KEYS,
     claim,
     holder,
     new_transfer_id,
     refuse_if_held,
+    take_back,
 )
 from orchestrator.engine.merged_call import MergedCall
 from orchestrator.engine.outcome import TransferOutcome
@@ -80,6 +80,9 @@ class TransferEngine:
         self.calls: dict[str, MergedCall] = {}
         """Merged calls this engine watches until one side hangs up, by caller room."""
         self._starting: set[str] = set()
+        self._dead_claims: dict[str, str] = {}
+        """Claims this engine wrote for starts that failed and could not take them back,
+        by caller room: told apart from a live claim, they refuse no later start."""
         self._log = structlog.get_logger("orchestrator.transfer")
         self._known = capabilities
         self._closed = False
@@ -202,12 +205,42 @@ class TransferEngine:
             reason="config_error",
         )
 
-    async def _unclaim(self, log: Any, room: str, caller: str, transfer_id: str) -> None:
-        with contextlib.suppress(Exception):
-            if holder(await self.gateway.get_participant(log, room, caller)) == transfer_id:
-                await self.gateway.set_attributes(
-                    log, room, caller, dict.fromkeys(CHECKPOINT_KEYS, "")
-                )
+    async def _claim_failed(
+        self,
+        log: Any,
+        room: str,
+        caller: str,
+        transfer_id: str,
+        error: BaseException,
+        writes: set[asyncio.Future[None]],
+    ) -> None:
+        """A start that wrote its claim and does not go on: the claim taken back (unless
+        another transfer's overwrote it), then the start's one outcome logged."""
+        if not isinstance(error, TransferInProgress):
+            work = take_back(self.gateway, self.clock, log, room, caller, transfer_id, writes)
+            taking = asyncio.ensure_future(work)
+            while not taking.done():  # cancelled meanwhile: the claim is taken back first
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.shield(taking)
+            if not taking.result():
+                self._dead_claims[room] = transfer_id
+        if isinstance(error, TransferError):
+            reason = error.reason
+        elif isinstance(error, asyncio.CancelledError) or self._closed:
+            reason = "cancelled"
+        elif isinstance(error, LiveKitError) and error.denied:
+            reason = "permission"
+        else:
+            reason = "unavailable"
+        log.info(
+            "transfer.finished",
+            outcome="failed",
+            reason=reason,
+            hold_seconds=0.0,
+            time_to_supervisor_seconds=None,
+            attempts=0,
+            sip_status_code=None,
+        )
 
     async def capabilities(self, log: Any = None) -> Capabilities:
         """What the server lets this engine do: MoveParticipant, and the grants it needs.
@@ -296,7 +329,8 @@ class TransferEngine:
         log = self._log.bind(transfer_id=transfer_id, flow=flow.name)
         with self._single_flight(room):
             caller, everyone = await self._caller(log, room, caller_identity)
-            refuse_if_held(room, caller, everyone)
+            dead = self._dead_claims.get(room, "")
+            refuse_if_held(room, caller, everyone, dead)
             probed = self._known is not None or probe.known(self.gateway) is not None
             strategy = await self._strategy(log, flow)
             self._check_open()  # closed meanwhile: the job is ending under the caller's feet
@@ -305,16 +339,19 @@ class TransferEngine:
                 everyone = await self.gateway.list_participants(log, room)
                 again = next((p for p in everyone if p.identity == caller.identity), None)
                 # Gone meanwhile: the transfer sees the hang-up and ends as such.
-                refuse_if_held(room, again or caller, everyone)
+                refuse_if_held(room, again or caller, everyone, dead)
             consult = f"consult-{transfer_id}" if strategy == "move" else ""
+            writes: set[asyncio.Future[None]] = set()
             try:
-                await claim(self.gateway, log, room, caller.identity, transfer_id, consult)
+                await claim(self.gateway, log, room, caller.identity, transfer_id, consult, writes)
                 self._check_open()
-            except TransferInProgress:
+            except BaseException as error:
+                # Something was written: a claim of ours left behind would refuse every
+                # later start (taken back, unless another transfer's overwrote it), and
+                # the start ends in one logged outcome like any transfer.
+                await self._claim_failed(log, room, caller.identity, transfer_id, error, writes)
                 raise
-            except BaseException:  # a claim of ours left behind would refuse every later start
-                await asyncio.shield(self._unclaim(log, room, caller.identity, transfer_id))
-                raise
+            self._dead_claims.pop(room, None)  # overwritten by this live one
         transfer = Transfer(
             flow=flow,
             machine=self._machine(flow),

@@ -271,12 +271,14 @@ class Rig(Acts):
             for call in list(engine.calls.values()):
                 salt = zlib.crc32(f"{self.fault}/{call.room}".encode())
                 first, other = (call.caller, call.supervisor)[:: 1 if salt % 2 else -1]
-                sent = len(self.sandbox.requests)
+                sent, injected = len(self.sandbox.requests), self.sandbox.faults.injected
                 self.sandbox.hang_up(call.room, first)
                 await self.run_until(call.ended, limit=600)
                 logs = {(log.room, log.identity): log for log in self.sandbox.phone_logs}
                 hung, freed = logs.get((call.room, first)), logs.get((call.room, other))
-                failed = any(
+                # LiveKit failed meanwhile: an error answer, or any injected fault (a slow
+                # answer, one still on its way, is no answer yet either).
+                failed = self.sandbox.faults.injected > injected or any(
                     r["rpc"] in ("RoomService.DeleteRoom", "RoomService.RemoveParticipant")
                     and r.get("code") != "ok"
                     for r in self.sandbox.requests[sent:]

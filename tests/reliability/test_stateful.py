@@ -321,7 +321,12 @@ class TransferMachine(RuleBasedStateMachine):
         if rig is None:
             return
         ended = [t for t in rig.transfers if t.outcome.done()]
-        finished = [e for e in rig.tap.entries if e.get("event") == "transfer.finished"]
+        ours = {t.transfer_id for t in rig.transfers}  # a failed start logs its own
+        finished = [
+            e
+            for e in rig.tap.entries
+            if e.get("event") == "transfer.finished" and e.get("transfer_id") in ours
+        ]
         assert len(finished) == len(ended)
         if ended and rig.room not in rig.engine.active:
             if rig.media.holding:
