@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import weakref
 from collections.abc import Iterator
 from typing import Any, Literal
 
@@ -32,6 +33,12 @@ from orchestrator.livekit.probe import Capabilities
 from orchestrator.logs import mask
 
 __all__ = ["TransferEngine"]
+
+# The engines of each event loop (the jobs of one worker process), so that one of them does
+# not start a transfer for a caller another one is transferring: the claim on the caller
+# cannot tell in every case (a reconnect wipes it until the running transfer writes it back).
+_PEERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, weakref.WeakSet[TransferEngine]]
+_PEERS = weakref.WeakKeyDictionary()
 
 # Keyed by id() with the flow kept alive beside its class, so an id is never reused wrongly.
 _COMPILED: dict[int, tuple[Flow, type[StateChart[Any]]]] = {}
@@ -88,13 +95,18 @@ class TransferEngine:
         self._closed = False
         self._no_starts = asyncio.Event()
         self._no_starts.set()
+        self._peers = _PEERS.setdefault(asyncio.get_running_loop(), weakref.WeakSet())
+        self._peers.add(self)
 
     @contextlib.contextmanager
     def _single_flight(self, room: str) -> Iterator[None]:
         """Single flight per caller room while the work before the hold runs, and every way
         that work can fail turned into a `TransferError` that says what to do."""
-        if room in self.active or room in self._starting or room in self.calls:
+        if self._busy(room):
             raise TransferInProgress(room)
+        peers = (e for e in self._peers if e is not self and e.gateway.key == self.gateway.key)
+        if any(peer._busy(room) for peer in peers):  # another job of this worker process
+            raise TransferInProgress(room, elsewhere=True)
         self._check_open()
         self._starting.add(room)
         self._no_starts.clear()
@@ -116,6 +128,11 @@ class TransferEngine:
             self._starting.discard(room)
             if not self._starting:
                 self._no_starts.set()
+
+    def _busy(self, room: str) -> bool:
+        """A transfer of this engine for the caller in `room` starts, runs, or was merged
+        and is watched."""
+        return room in self.active or room in self._starting or room in self.calls
 
     def _check_open(self) -> None:
         if self._closed:

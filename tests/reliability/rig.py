@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import weakref
 import zlib
 from collections.abc import Callable
 from typing import Any
@@ -150,9 +151,11 @@ class Rig(Acts):
             if self.fault and self.verified:
                 FIGURES.faults_survived += 1
 
-    def another_engine(self) -> TransferEngine:
-        """A second engine on the same sandbox, as another worker would run; its transfers
-        get the room events too, and it is closed with the rig."""
+    def another_engine(self, *, same_process: bool = False) -> TransferEngine:
+        """A second engine on the same sandbox, as another worker would run (in another
+        process: it does not see this one's transfers, only what LiveKit shows; or, with
+        `same_process`, another job of the same worker); its transfers get the room events
+        too, and it is closed with the rig."""
         engine = TransferEngine(
             self.sandbox.url,
             API_KEY,
@@ -161,6 +164,9 @@ class Rig(Acts):
             trunk=self.scenario.trunk.id,
             clock=self.clock,
         )
+        if not same_process:  # the engines of one event loop know each other's transfers
+            engine._peers.discard(engine)
+            engine._peers = weakref.WeakSet([engine])
         self.others.append(engine)
         deliver = lambda event: self.deliver(  # noqa: E731
             event, [*engine.active.values(), *engine.calls.values()]
