@@ -29,6 +29,7 @@ import contextlib
 import re
 import secrets
 import string
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.clock import Clock, within
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CHECKPOINT_KEYS",
+    "LATE_WRITE_S",
     "checkpoint",
     "claim",
     "claimed_by",
@@ -54,6 +56,10 @@ __all__ = [
 ]
 
 CHECKPOINT_KEYS = ("transfer.id", "transfer.state", "transfer.consult_room")
+LATE_WRITE_S = REQUEST_TIMEOUT_S + 10.0
+"""A write its client gave up on (or that was cut short) is waited for until this long
+after it was sent before it is taken as never landing; one LiveKit applies later is beyond
+what the library sees (README, Limits)."""
 TAKE_BACK_S = 90.0
 """How long a start that wrote its claim and cannot go on tries to take it back (as long
 as a cleanup tries to clear a checkpoint)."""
@@ -73,6 +79,7 @@ async def checkpoint(t: Transfer, state: str) -> None:
         write.add_done_callback(_retrieved)
         t.writes.add(write)
         write.add_done_callback(t.writes.discard)
+        write.add_done_callback(partial(_doubt, t, t.clock.now()))
         try:
             await asyncio.shield(write)
             t.checkpointed = state
@@ -191,14 +198,18 @@ async def take_back(
     caller: str,
     transfer_id: str,
     writes: set[asyncio.Future[None]],
+    sent: float,
 ) -> bool:
-    """Clear a claim this start wrote and cannot go on with, only while the caller still
-    carries it (another transfer's claim is left alone); retried for `TAKE_BACK_S`, once
-    the claim's write has answered (or its client gave up). True when no claim of this
-    transfer is left on the caller (as far as LiveKit says)."""
+    """Clear a claim this start wrote (at clock time `sent`) and cannot go on with, only
+    while the caller still carries it (another transfer's claim is left alone); retried for
+    `TAKE_BACK_S`, once the claim's write has answered, or, if it failed, once it cannot
+    land any more (`LATE_WRITE_S`). True when no claim of this transfer is left on the
+    caller (as far as LiveKit says)."""
     if writes:
         with contextlib.suppress(TimeoutError):
             await within(clock, REQUEST_TIMEOUT_S + 1.0, asyncio.wait(writes))
+        if any(_gave_up(write) for write in writes):
+            await clock.sleep(max(0.0, sent + LATE_WRITE_S - clock.now()))
 
     async def once() -> bool:
         seen = await gateway.get_participant(log, room, caller)
@@ -216,6 +227,22 @@ async def take_back(
         log.warning("transfer.claim_left")
         return False
     return True
+
+
+def _doubt(t: Transfer, sent: float, write: asyncio.Future[None]) -> None:
+    """A write its client gave up on may still land: cleanup waits `LATE_WRITE_S` after
+    its send."""
+    if _gave_up(write):
+        t.doubtful_until = max(t.doubtful_until, sent + LATE_WRITE_S)
+
+
+def _gave_up(write: asyncio.Future[None]) -> bool:
+    """Not answered: still on its way, cut short, or its client's deadline passed (an
+    error LiveKit answered says it was not applied)."""
+    if not write.done() or write.cancelled():
+        return True
+    error = write.exception()
+    return error is not None and not isinstance(error, LiveKitError)
 
 
 def _retrieved(call: asyncio.Future[None]) -> None:

@@ -229,12 +229,12 @@ class TransferEngine:
         caller: str,
         transfer_id: str,
         error: BaseException,
-        writes: set[asyncio.Future[None]],
+        claimed: tuple[set[asyncio.Future[None]], float],
     ) -> None:
         """A start that wrote its claim and does not go on: the claim taken back (unless
         another transfer's overwrote it), then the start's one outcome logged."""
         if not isinstance(error, TransferInProgress):
-            work = take_back(self.gateway, self.clock, log, room, caller, transfer_id, writes)
+            work = take_back(self.gateway, self.clock, log, room, caller, transfer_id, *claimed)
             taking = asyncio.ensure_future(work)
             while not taking.done():  # cancelled meanwhile: the claim is taken back first
                 with contextlib.suppress(asyncio.CancelledError):
@@ -359,6 +359,7 @@ class TransferEngine:
                 refuse_if_held(room, again or caller, everyone, dead)
             consult = f"consult-{transfer_id}" if strategy == "move" else ""
             writes: set[asyncio.Future[None]] = set()
+            sent = self.clock.now()
             try:
                 await claim(self.gateway, log, room, caller.identity, transfer_id, consult, writes)
                 self._check_open()
@@ -366,7 +367,9 @@ class TransferEngine:
                 # Something was written: a claim of ours left behind would refuse every
                 # later start (taken back, unless another transfer's overwrote it), and
                 # the start ends in one logged outcome like any transfer.
-                await self._claim_failed(log, room, caller.identity, transfer_id, error, writes)
+                await self._claim_failed(
+                    log, room, caller.identity, transfer_id, error, (writes, sent)
+                )
                 raise
             self._dead_claims.pop(room, None)  # overwritten by this live one
         transfer = Transfer(

@@ -105,6 +105,8 @@ class Transfer:
         """The supervisor hung up while the move was in flight."""
         self.dialing: Dialing | None = None  # the dial request in flight
         self.writes: set[asyncio.Future[None]] = set()  # checkpoint writes not answered yet
+        self.doubtful_until = 0.0
+        """Clock time until which a checkpoint write that failed may still land."""
         self.progressing: asyncio.Task[None] | None = None  # see `checkpoint.progress_soon`
         self.unsettled: set[str] = set()
         """Supervisor legs whose hang-up failed: ended before any next dial, or by cleanup."""

@@ -63,6 +63,23 @@ async def test_a_claim_cut_by_cancelling_the_start_is_taken_back() -> None:
         assert (finished[0]["outcome"], finished[0]["reason"]) == ("failed", "cancelled")
 
 
+async def test_a_claim_written_after_its_start_was_cut_is_taken_back() -> None:
+    """The claim's write is answered 19.9 s late (its client gives up at 10 s) and the
+    start is cancelled meanwhile: the claim lands after the start's first look, so taking
+    it back waits until such a write can no longer land (found by the random mixes)."""
+    fault = {"rpc": "RoomService.UpdateParticipant", "delay": 19.9, "times": 1}
+    async with Rig({**HAPPY, "faults": [fault]}, fault="claim-written-late") as rig:
+        starting = asyncio.ensure_future(rig.engine.start(warm(), room=rig.room))
+        await rig.advance(3.4)
+        starting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await rig.run_until(starting)
+        await rig.advance(30.0)
+        assert _claim(rig) == {}
+        outcome = await rig.run(warm())
+        assert outcome.kind == "merged"
+
+
 # -- 3. a supervisor gone while MoveParticipant lands is not merged --------------------------
 
 
