@@ -291,7 +291,9 @@ class Rig(Acts):
                 )
                 took = None
                 if hung and freed and hung.ended_at is not None and freed.ended_at is not None:
-                    took = None if failed else round(freed.ended_at - hung.ended_at, 3)
+                    # A side that hung up before (a cut), released by the engine already:
+                    # timed from whichever phone ended first.
+                    took = None if failed else round(abs(freed.ended_at - hung.ended_at), 3)
                     self.releases.append((call.room, took))
                 else:
                     self.releases.append((call.room, -1.0))  # a phone call never ended

@@ -444,6 +444,67 @@ FOUND = [
         ),
         id="4242-749",
     ),  # a checkpoint write its client gave up on landed after the clear
+    pytest.param(
+        Mix(
+            flow="chain",
+            flavor="oss",
+            phone={"answer": 0.0, "on_brief": "accept", "decide_after": 0.5},
+            owned_only=False,
+            faults=[
+                Fault(
+                    rpc="RoomService.GetParticipant",
+                    code="unavailable",
+                    delay=0.0,
+                    times=5,
+                    lose=False,
+                    when="brief",
+                ),
+                Fault(
+                    rpc="SIP.TransferSIPParticipant",
+                    code="resource_exhausted",
+                    delay=10.1,
+                    times=5,
+                    lose=False,
+                    when="end",
+                ),
+                Fault(
+                    rpc="RoomService.ListParticipants",
+                    code=None,
+                    delay=5.1,
+                    times=2,
+                    lose=False,
+                    when="brief",
+                ),
+                Fault(
+                    rpc="SIP.TransferSIPParticipant",
+                    code="unavailable",
+                    delay=4.9,
+                    times=3,
+                    lose=False,
+                    when="merge",
+                ),
+                Fault(
+                    rpc="RoomService.GetParticipant",
+                    code=None,
+                    delay=0.0,
+                    times=1,
+                    lose=False,
+                    when="dial",
+                ),
+                Fault(
+                    rpc="RoomService.DeleteRoom",
+                    code=None,
+                    delay=0.5,
+                    times=2,
+                    lose=False,
+                    when="start",
+                ),
+            ],
+            cut="supervisor",
+            cut_at=12.44,
+        ),
+        id="123457-15",
+    ),  # the rig timed a release from the wrong phone when a cut had hung one up (rig fix)
 ]
 """Mixes the search found failing (seed-index), each fixed; kept as they were drawn."""
 
