@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CHECKPOINT_KEYS",
     "LATE_WRITE_S",
+    "abandon",
     "checkpoint",
     "claim",
     "claimed_by",
@@ -227,6 +228,45 @@ async def take_back(
         log.warning("transfer.claim_left")
         return False
     return True
+
+
+async def abandon(
+    gateway: Gateway,
+    clock: Clock,
+    log: Any,
+    whose: tuple[str, str, str],
+    error: BaseException,
+    claimed: tuple[set[asyncio.Future[None]], float],
+) -> bool:
+    """A start that wrote its claim (room, caller, transfer id in `whose`) and does not go
+    on because of `error`: the claim taken back, even if the start is cancelled meanwhile
+    (unless another transfer's overwrote it), then the start's one outcome logged, like any
+    transfer's (`failed`). False when a claim of it may be left on the caller."""
+    taken = True
+    if not isinstance(error, TransferInProgress):
+        taking = asyncio.ensure_future(take_back(gateway, clock, log, *whose, *claimed))
+        while not taking.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(taking)
+        taken = taking.result()
+    if isinstance(error, TransferError):
+        reason = error.reason
+    elif isinstance(error, asyncio.CancelledError):
+        reason = "cancelled"
+    elif isinstance(error, LiveKitError) and error.denied:
+        reason = "permission"
+    else:
+        reason = "unavailable"
+    log.info(
+        "transfer.finished",
+        outcome="failed",
+        reason=reason,
+        hold_seconds=0.0,
+        time_to_supervisor_seconds=None,
+        attempts=0,
+        sip_status_code=None,
+    )
+    return taken
 
 
 def _doubt(t: Transfer, sent: float, write: asyncio.Future[None]) -> None:

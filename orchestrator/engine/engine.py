@@ -14,11 +14,11 @@ from statemachine import StateChart
 
 from orchestrator.clock import Clock, RealClock
 from orchestrator.engine.checkpoint import (
+    abandon,
     claim,
     holder,
     new_transfer_id,
     refuse_if_held,
-    take_back,
 )
 from orchestrator.engine.merged_call import MergedCall
 from orchestrator.engine.outcome import TransferOutcome
@@ -231,33 +231,14 @@ class TransferEngine:
         error: BaseException,
         claimed: tuple[set[asyncio.Future[None]], float],
     ) -> None:
-        """A start that wrote its claim and does not go on: the claim taken back (unless
-        another transfer's overwrote it), then the start's one outcome logged."""
-        if not isinstance(error, TransferInProgress):
-            work = take_back(self.gateway, self.clock, log, room, caller, transfer_id, *claimed)
-            taking = asyncio.ensure_future(work)
-            while not taking.done():  # cancelled meanwhile: the claim is taken back first
-                with contextlib.suppress(asyncio.CancelledError):
-                    await asyncio.shield(taking)
-            if not taking.result():
-                self._dead_claims[room] = transfer_id
-        if isinstance(error, TransferError):
-            reason = error.reason
-        elif isinstance(error, asyncio.CancelledError) or self._closed:
-            reason = "cancelled"
-        elif isinstance(error, LiveKitError) and error.denied:
-            reason = "permission"
-        else:
-            reason = "unavailable"
-        log.info(
-            "transfer.finished",
-            outcome="failed",
-            reason=reason,
-            hold_seconds=0.0,
-            time_to_supervisor_seconds=None,
-            attempts=0,
-            sip_status_code=None,
-        )
+        """A start that wrote its claim and does not go on (`checkpoint.abandon`); a claim
+        it could not take back refuses none of this engine's later starts."""
+        if self._closed:  # closed meanwhile: that, not the failure it caused, is news
+            error = asyncio.CancelledError()
+        if not await abandon(
+            self.gateway, self.clock, log, (room, caller, transfer_id), error, claimed
+        ):
+            self._dead_claims[room] = transfer_id
 
     async def capabilities(self, log: Any = None) -> Capabilities:
         """What the server lets this engine do: MoveParticipant, and the grants it needs.
