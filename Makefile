@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench lock clean reliability e2e stack-build stack-up stack-down
+.PHONY: demo test lint bench lock clean reliability e2e real-demo stack-build stack-up stack-down
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -62,6 +62,12 @@ e2e: $(STAMP)
 	$(BIN)/python -m stack build
 	E2E_REPORT=build/e2e.json $(BIN)/pytest tests/e2e -q -p no:cacheprovider; status=$$?; \
 		$(BIN)/python -m tests.e2e.report build/e2e.json; exit $$status
+
+# One real warm transfer on this machine (real stack, the example worker with offline
+# models, sipp phones), printed as a timeline of what each phone received; everything it
+# starts is stopped at the end.
+real-demo: $(STAMP)
+	$(BIN)/python -m tests.e2e.demo
 
 lock: $(STAMP)
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^livekit-warm-transfer' > requirements.lock

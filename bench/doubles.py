@@ -145,8 +145,5 @@ async def straight_line(client: api.LiveKitAPI, room: str, run: int) -> list[str
     except api.TwirpError as error:  # an empty room may have closed already, as for the engine
         if error.code != "not_found":
             raise
-    rpcs.append("RoomService.UpdateParticipant")
-    cleared = dict.fromkeys(state(""), "")
-    request = api.UpdateParticipantRequest(room=room, identity=CALLER, attributes=cleared)
-    await client.room.update_participant(request)
+    # The caller keeps `transfer.state: merged` while the merged call goes on (it ends later).
     return rpcs

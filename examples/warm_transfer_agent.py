@@ -9,7 +9,14 @@ all it takes. WARM_TRANSFER_FLOW names the flow (default: flows/warm_transfer.ya
 
 WARM_TRANSFER_OFFLINE=1 needs no model at all (`orchestrator.agents.offline`): the agent
 greets in tones, then transfers every caller at once; with `make stack-up` (LiveKit's own
-server and SIP bridge on this machine) that is a whole warm transfer without a cloud account.
+server and SIP bridge on this machine) that is a whole warm transfer without a cloud account
+(`make real-demo` runs one, phones included).
+
+LIVEKIT_AGENT_NAME is the name dispatch rules send calls to (livekit-agents reads it; unset,
+the worker takes every room's automatic dispatch). The worker's HTTP health server listens
+on WARM_TRANSFER_HTTP_HOST (default: every interface) and WARM_TRANSFER_HTTP_PORT (default
+8081; 0 picks a free port: two workers on one machine need different ports).
+WARM_TRANSFER_LOG_FORMAT=json logs one JSON object per line instead of the console format.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from pathlib import Path
 
 from livekit.agents import Agent, AgentServer, AgentSession, JobContext, JobProcess, cli
 
-from orchestrator import FlowError, TransferError, load_flow
+from orchestrator import FlowError, TransferError, configure_logging, load_flow
 from orchestrator.agents import WarmTransfer
 from orchestrator.agents.offline import ScriptedLLM, ToneTTS
 
@@ -37,10 +44,26 @@ After it returns, follow what it says."""
 OFFLINE = os.environ.get("WARM_TRANSFER_OFFLINE") == "1"
 
 logger = logging.getLogger("warm-transfer-agent")
-server = AgentServer()
+
+
+def http_port() -> int:
+    """WARM_TRANSFER_HTTP_PORT, checked: a wrong value is named, not a traceback."""
+    text = os.environ.get("WARM_TRANSFER_HTTP_PORT", "8081")
+    if not text.isdigit() or int(text) > 65535:
+        print(
+            f"warm_transfer_agent: WARM_TRANSFER_HTTP_PORT={text!r} is not a port; "
+            "set it to a number from 0 (any free port) to 65535",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
+    return int(text)
+
+
+server = AgentServer(host=os.environ.get("WARM_TRANSFER_HTTP_HOST", ""), port=http_port())
 
 
 def prewarm(proc: JobProcess) -> None:
+    configure_logging(json=os.environ.get("WARM_TRANSFER_LOG_FORMAT") == "json")
     # Loaded once per worker process; each job's transfers reuse it (and its compiled form).
     proc.userdata["flow"] = load_flow(FLOW)
 
@@ -65,7 +88,7 @@ async def entrypoint(ctx: JobContext) -> None:
         logger.warning("could not check for an unfinished transfer: %s", error.reason)
         recovered = None
     if recovered is not None and recovered.kind == "merged":
-        return  # the caller is with their supervisor already; this job is ending
+        return  # the caller is with their supervisor: this job follows their call to its end
     agent = Agent(instructions=INSTRUCTIONS, tools=[transfer.tool])
     await session.start(agent=agent, room=ctx.room)
     if recovered is not None:  # unwound: the caller was on hold when the last worker died

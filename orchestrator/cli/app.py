@@ -1,4 +1,4 @@
-"""Typer app: `validate`, `schema`, `graph`, `simulate` and `sandbox`.
+"""Typer app: `validate`, `schema`, `graph`, `simulate`, `sandbox`, `preflight`, `watchdog`.
 
 Bad input never produces a traceback: flow problems are printed as `PATH:LINE:COL: message`
 lines and exit 1; usage mistakes exit 2 with click's message.
@@ -16,6 +16,7 @@ import typer
 from orchestrator.cli.preflight_cmd import preflight
 from orchestrator.cli.sandbox_cmd import sandbox
 from orchestrator.cli.simulate_cmd import simulate
+from orchestrator.cli.watchdog_cmd import watchdog
 from orchestrator.errors import FlowError, OrchestratorError
 from orchestrator.flow import load_flow, render_graph
 from orchestrator.flow.schema import flow_schema_text
@@ -104,6 +105,7 @@ def _write(text: str, output: Path | None) -> None:
 app.command()(sandbox)
 app.command()(simulate)
 app.command()(preflight)
+app.command()(watchdog)
 
 
 def main() -> None:

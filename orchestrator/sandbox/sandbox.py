@@ -146,6 +146,15 @@ class Sandbox:
         if self.world.member(room, identity) is not None:
             self.world.leave(room, identity, models.DisconnectReason.CLIENT_INITIATED)
 
+    def unpublish(self, room: str, identity: str) -> None:
+        """A participant stops publishing every track and stays connected (a worker's job
+        that goes quiet after the merge, following the call)."""
+        member = self.world.member(room, identity)
+        if member is not None:
+            for _ in member.info.tracks:
+                self.world.emit("track_unpublished", room, participant=member.info)
+            del member.info.tracks[:]
+
     def hang_up(self, room: str, identity: str) -> None:
         """The phone at the far end of a SIP leg hangs up."""
         self.legs.hang_up(room, identity)

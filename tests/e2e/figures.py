@@ -4,7 +4,7 @@
 at the end; `report.py` prints them (the last line of `make e2e`; README "The real LiveKit
 stack" says what each means).
 
-* A scenario is a test of `test_transfers.py` on the real server.
+* A scenario is a test of `test_transfers.py` or `test_call_lifecycle.py` on the real server.
 * A conformance check is a test of `test_conformance_*.py`; it runs on both targets. It is a
   difference when the real server fails it, or the sandbox fails it without the check being
   marked as a documented limit (`xfail`, whose reason the README lists).
@@ -45,6 +45,24 @@ class Figures:
     supervisor_heard_caller_ms: float = 0.0
     """`in_room`: the longest the supervisor's phone got the caller's audio after answering,
     before the engine's cut applied (the RTP it received)."""
+    after_merge_release_ms: float = 0.0
+    """After a merge, the longest from one phone's BYE to the other phone's BYE (either side
+    hanging up first; the phones' SIP traces)."""
+    ringing_cancel_ms: float = 0.0
+    """The longest from the caller's BYE to the CANCEL at a ringing supervisor's phone."""
+    decline_release_ms: float = 0.0
+    """From the supervisor's decline digit to the BYE at their phone."""
+    decline_first_word_ms: float = 0.0
+    """From that digit to the AI's first word to the caller (after the BYE, always)."""
+    watchdog_scenarios: int = 0
+    watchdog_recoveries_passed: int = 0
+    """Workers killed mid-transfer whose agent `orchestrator watchdog` dispatched again (the
+    test dispatches nothing itself)."""
+    watchdog_forged_refused: int = 0
+    """Forged webhooks (signed with another secret) the watchdog refused, one per scenario."""
+    watchdog_recovery_s: float = 0.0
+    """The longest from the SIGKILL to the new job's recovery (about 20 s of it is LiveKit
+    noticing that the agent is gone)."""
     tests_failed: int = 0
     seconds: float = 0.0
     stack: dict[str, str] = field(default_factory=dict)
@@ -59,6 +77,21 @@ class Figures:
 
     def window(self, seconds: float) -> None:
         self.supervisor_heard_caller_ms = max(self.supervisor_heard_caller_ms, seconds * 1000)
+
+    def after_merge(self, seconds: float) -> None:
+        self.after_merge_release_ms = max(self.after_merge_release_ms, seconds * 1000)
+
+    def ringing_cancel(self, seconds: float) -> None:
+        self.ringing_cancel_ms = max(self.ringing_cancel_ms, seconds * 1000)
+
+    def decline(self, released: float, spoke: float) -> None:
+        """Seconds from the digit to the leg's BYE, and to the AI's first word."""
+        if released * 1000 > self.decline_release_ms:
+            self.decline_release_ms, self.decline_first_word_ms = released * 1000, spoke * 1000
+
+    def watchdog(self, recovery_s: float, *, forged_refused: bool) -> None:
+        self.watchdog_recovery_s = max(self.watchdog_recovery_s, round(recovery_s, 1))
+        self.watchdog_forged_refused += int(forged_refused)
 
     def leaks(self, found: list[str]) -> None:
         self.leaks_found += len(found)
@@ -77,7 +110,10 @@ class Figures:
             if "recover" in item.name:
                 self.recovery_scenarios += 1
                 self.recoveries_passed += int(report.passed)
-        elif module.endswith("test_transfers.py") and on == "real":
+        elif module.endswith("test_watchdog.py"):
+            self.watchdog_scenarios += 1
+            self.watchdog_recoveries_passed += int(report.passed)
+        elif module.endswith(("test_transfers.py", "test_call_lifecycle.py")) and on == "real":
             self.e2e_scenarios += 1
             self.e2e_passed += int(report.passed)
         elif module.split("/")[-1].startswith("test_conformance"):
@@ -100,7 +136,14 @@ class Figures:
         )
         self.invite_from_is_caller = self.preserve_invites > 0 and self._from_mismatches == 0
         self.seconds = round(time.monotonic() - self._started, 1)
-        self.supervisor_heard_caller_ms = round(self.supervisor_heard_caller_ms)
+        for name in (
+            "supervisor_heard_caller_ms",
+            "after_merge_release_ms",
+            "ringing_cancel_ms",
+            "decline_release_ms",
+            "decline_first_word_ms",
+        ):
+            setattr(self, name, round(getattr(self, name)))
         pins = versions()
         self.stack = {
             "livekit-server": pins["LIVEKIT_SERVER_VERSION"],

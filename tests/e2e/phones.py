@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
+import time
 from pathlib import Path
 
 from orchestrator.sandbox.scenario import PhoneSpec
@@ -138,6 +139,10 @@ class Caller:
     def received(self, method: str | None = None) -> list[Message]:
         return self.sipp.received(method) if self.sipp else []
 
+    def when(self, method: str, *, received: bool = True) -> float | None:
+        """When this phone first received (or sent) `method` (Unix time), if it did."""
+        return _when(self.sipp, self.call_id, method, received)
+
     @property
     def heard(self) -> Heard | None:
         return self.media.calls[-1] if self.media and self.media.calls else None
@@ -173,6 +178,8 @@ class Carrier:
         self.allowed_from = allowed_from
         self.media: dict[str, RtpPhone] = {}
         self.sipp: Sipp | None = None
+        self.pressed: list[tuple[str, str, float]] = []
+        """(phone, digit, Unix time) of every key a supervisor pressed."""
         self._tasks: set[asyncio.Task[None]] = set()
 
     def _branch(self, key: str, index: int, spec: PhoneSpec) -> str:
@@ -265,7 +272,9 @@ class Carrier:
         if heard is not phone.calls[-1]:
             return  # that call is over
         if spec.on_brief in ("accept", "decline"):
-            await phone.press("1" if spec.on_brief == "accept" else "2")
+            digit = "1" if spec.on_brief == "accept" else "2"
+            self.pressed.append((key, digit, time.time()))
+            await phone.press(digit)
         elif spec.on_brief == "hangup":
             self.hang_up(self._live_call(key))
 
@@ -314,6 +323,10 @@ class Carrier:
                 ended.add(message.call_id)
         return sorted(answered - ended)
 
+    def when(self, call_id: str, method: str, *, received: bool = True) -> float | None:
+        """When the call `call_id` first received (or sent) `method` (Unix time), if it did."""
+        return _when(self.sipp, call_id, method, received)
+
     def exchange(self, call_id: str) -> list[str]:
         """Every message of one call, in order: "<" received, ">" sent (for failure notes)."""
         return [
@@ -343,3 +356,10 @@ class Carrier:
             await asyncio.to_thread(self.sipp.stop)
         for phone in self.media.values():
             phone.close()
+
+
+def _when(sipp: Sipp | None, call_id: str, method: str, received: bool) -> float | None:
+    for message in sipp.messages if sipp else []:
+        if (message.call_id, message.received, message.method) == (call_id, received, method):
+            return message.at
+    return None

@@ -24,7 +24,7 @@ from orchestrator.engine import TransferEngine
 from orchestrator.sandbox.scenario import PhoneSpec
 from orchestrator.testing import RecordingMedia
 from tests.e2e.phones import CARRIER_PORT, Caller, Carrier
-from tests.e2e.targets import BUSINESS, CALLER, PhoneCall, Target
+from tests.e2e.targets import BUSINESS, CALLER, SUPERVISOR, PhoneCall, Target
 
 __all__ = ["RealTarget", "StandInAgent", "outbound_trunk"]
 
@@ -49,6 +49,7 @@ class StandInAgent:
         )
         self.room = rtc.Room()
         self._feeding: asyncio.Task[None] | None = None
+        self._voice: rtc.LocalAudioTrack | None = None
 
     async def join(self, report: Callable[[str, str, str], None]) -> None:
         room = self.room
@@ -71,6 +72,7 @@ class StandInAgent:
         track = rtc.LocalAudioTrack.create_audio_track("agent-voice", source)
         options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
         await room.local_participant.publish_track(track, options)
+        self._voice = track
         self._feeding = asyncio.ensure_future(self._silence(source))
 
     @staticmethod
@@ -79,10 +81,18 @@ class StandInAgent:
         while True:
             await source.capture_frame(frame)
 
-    async def leave(self) -> None:
+    async def quiet(self) -> None:
+        """What a worker's job does after the merge: it stops publishing and stays, following
+        the call (its events still reach the engine)."""
         if self._feeding is not None:
             self._feeding.cancel()
             self._feeding = None
+        if self._voice is not None and self.room.isconnected():
+            await self.room.local_participant.unpublish_track(self._voice.sid)
+        self._voice = None
+
+    async def leave(self) -> None:
+        await self.quiet()
         if self.room.isconnected():
             await self.room.disconnect()
 
@@ -170,7 +180,7 @@ class RealTarget(Target):
 
     def feed(self, engine: TransferEngine, media: RecordingMedia, room: str) -> None:
         """The library's own `EventFeed` on the stand-in agent's real `rtc.Room`."""
-        feed = EventFeed(lambda: engine.active.get(room))
+        feed = EventFeed(lambda: engine.watching(room))
         feed.attach(self.agents[room].room, room)
         self._feeds.append(feed)
 
@@ -196,6 +206,21 @@ class RealTarget(Target):
         return tuple(
             m for i, m in enumerate(methods) if m != "NOTIFY" and methods[i - 1 : i] != [m]
         )
+
+    async def heard_each_other(self, since: float, packets: int, seconds: float) -> None:
+        """Until each phone got `packets` loud packets (20 ms each) from the other after
+        `since` (monotonic), the two of them talking after a merge."""
+        caller, carrier = self.caller, self.carrier
+        assert caller is not None
+        assert carrier is not None
+
+        def talking() -> bool:
+            heard, phone = caller.heard, carrier.heard(SUPERVISOR)
+            return bool(
+                heard and phone and heard.loud(since) > packets and phone.loud(since) > packets
+            )
+
+        await self.until(talking, seconds, "both phones hearing each other")
 
     async def hang_up_caller(self) -> None:
         assert self.caller is not None
@@ -242,9 +267,9 @@ class RealTarget(Target):
         return False
 
     async def agent_leave(self, room: str) -> None:
-        agent = self.agents.pop(room, None)
+        agent = self.agents.get(room)
         if agent is not None:
-            await agent.leave()
+            await agent.quiet()
 
     async def rooms(self) -> list[str]:
         listing = await self.lk.room.list_rooms(api.ListRoomsRequest())
@@ -255,8 +280,8 @@ class RealTarget(Target):
         try:
             for feed in self._feeds:
                 feed.detach_all()
-            for room in list(self.agents):
-                await self.agent_leave(room)
+            for agent in self.agents.values():
+                await agent.leave()
             for room in set(await self.rooms()) - self.preexisting:
                 await self.lk.room.delete_room(api.DeleteRoomRequest(room=room))
             caller, carrier = self.caller, self.carrier

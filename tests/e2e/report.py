@@ -17,6 +17,14 @@ GATES: Gates = {
     "leaks_found": lambda f: f["leaks_found"] == 0,
     "worker_passed": lambda f: f["worker_passed"] == f["worker_scenarios"] > 0,
     "recoveries_passed": lambda f: f["recoveries_passed"] == f["recovery_scenarios"] > 0,
+    # Issue 19's bounds: measured at the phones; 0 would mean nothing was measured.
+    "after_merge_release_ms": lambda f: 0 < f["after_merge_release_ms"] <= 2000,
+    "ringing_cancel_ms": lambda f: 0 < f["ringing_cancel_ms"] <= 2000,
+    "decline_release_ms": lambda f: 0 < f["decline_release_ms"] <= f["decline_first_word_ms"],
+    "watchdog_recoveries_passed": lambda f: (
+        f["watchdog_recoveries_passed"] == f["watchdog_scenarios"] > 0
+    ),
+    "watchdog_forged_refused": lambda f: f["watchdog_forged_refused"] == f["watchdog_scenarios"],
     "tests_failed": lambda f: f["tests_failed"] == 0,
 }
 

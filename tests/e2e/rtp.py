@@ -100,6 +100,13 @@ class Heard:
             if since <= at < until and level > _LOUD and purity(payload, hz) > 0.5
         )
 
+    def first_tone(self, hz: float, since: float = 0.0) -> float | None:
+        """When the first packet at or after `since` carrying mostly `hz` arrived (monotonic)."""
+        for (at, level), payload in zip(self.audio, self.payloads, strict=True):
+            if at >= since and level > _LOUD and purity(payload, hz) > 0.5:
+                return at
+        return None
+
     def last_loud(self, until: float = math.inf) -> float | None:
         """When the last packet with sound before `until` arrived (None: there was none)."""
         times = [at for at, level in self.audio if at < until and level > _LOUD]

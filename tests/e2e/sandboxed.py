@@ -107,7 +107,7 @@ class SandboxTarget(Target):
         return self.sandbox.hears(room, listener, speaker)
 
     async def agent_leave(self, room: str) -> None:
-        self.sandbox.remove(room, "agent")
+        self.sandbox.unpublish(room, "agent")
 
     async def close(self) -> None:
         for unsubscribe in self._unsubscribe:

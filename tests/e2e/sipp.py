@@ -15,13 +15,16 @@ import signal
 import socket
 import subprocess
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from stack.run import DIE_WITH_PARENT
 
 __all__ = ["Message", "Sipp", "messages", "response", "talk_section"]
 
-_SEPARATOR = re.compile(r"^-{20,} \S+ \S+\n(UDP|TCP) message (received|sent) .*?\n\n", re.M)
+_SEPARATOR = re.compile(
+    r"^-{20,} (?P<at>\S+ \S+)\n(UDP|TCP) message (?P<way>received|sent) .*?\n\n", re.M
+)
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,8 @@ class Message:
     start: str
     headers: dict[str, str] = field(hash=False)
     body: str = ""
+    at: float = 0.0
+    """When sipp received or sent it (Unix time, as its trace stamps it)."""
 
     @property
     def method(self) -> str:
@@ -59,7 +64,7 @@ class Message:
         return found[1] if found else ""
 
 
-def _parse(block: str, received: bool) -> Message | None:
+def _parse(block: str, received: bool, at: float) -> Message | None:
     head, _, body = block.strip("\n").partition("\n\n")
     lines = head.splitlines()
     if not lines:
@@ -68,7 +73,7 @@ def _parse(block: str, received: bool) -> Message | None:
     for line in lines[1:]:
         name, _, value = line.partition(":")
         headers.setdefault(name.strip().lower(), value.strip())
-    return Message(received, lines[0].strip(), headers, body.strip())
+    return Message(received, lines[0].strip(), headers, body.strip(), at)
 
 
 def messages(trace: Path) -> list[Message]:
@@ -82,7 +87,8 @@ def messages(trace: Path) -> list[Message]:
     ends = [mark.start() for mark in marks[1:]] + [len(text)] * bool(marks)
     for mark, end in zip(marks, ends, strict=True):
         block = text[mark.end() : end]
-        message = _parse(block, mark[2] == "received")
+        stamp = datetime.strptime(mark["at"], "%Y-%m-%d %H:%M:%S.%f").astimezone()
+        message = _parse(block, mark["way"] == "received", stamp.timestamp())
         if message is not None:
             found.append(message)
     return found

@@ -91,6 +91,8 @@ class Target:
         raise NotImplementedError
 
     async def agent_leave(self, room: str) -> None:
+        """The agent goes quiet after the merge: it publishes nothing and stays in the room,
+        as a worker's job does while it follows the merged call."""
         raise NotImplementedError
 
     def feed(self, engine: TransferEngine, media: RecordingMedia, room: str) -> None:

@@ -88,7 +88,12 @@ async def test_warm_transfer_merges(target: Target) -> None:
     assert preserved(result) == [CALLER]
     assert [c.received for c in result.calls] == [("INVITE", "ACK")]
     (leg,) = [p for p in result.participants if p.startswith("supervisor-")]
-    assert result.participants == sorted([CALLER_ID, leg])  # the agent left
+    # The agent stays, publishing nothing, following the call until one side hangs up.
+    assert result.participants == sorted([CALLER_ID, "agent", leg])
+    deadline = time.monotonic() + 5  # the server drops its down track just after the unpublish
+    while await target.subscribed(room, CALLER_ID, "agent"):
+        assert time.monotonic() < deadline, "the caller still gets the agent's track"
+        await asyncio.sleep(0.05)
     assert result.leaks == []
     actions = [c.action for c in result.media.calls]
     assert actions == ["say_to_caller", "start_hold", "brief", "stop_hold", "agent_leave"]
@@ -175,15 +180,6 @@ async def test_decline_at_the_invite(target: Target) -> None:
     assert result.leaks == []
 
 
-async def test_decline_during_the_brief(target: Target) -> None:
-    phone = PhoneSpec(answer=1.0, on_brief="decline", decide_after=1.5)
-    result = await run(target, flow("warm_transfer"), room="warm-2", phones={SUPERVISOR: phone})
-    assert (result.outcome.kind, result.outcome.reason) == ("returned", "declined")
-    assert [c.received for c in result.calls] == [("INVITE", "ACK", "BYE")]
-    assert result.participants == sorted([CALLER_ID, "agent"])
-    assert result.leaks == []
-
-
 async def test_no_answer(target: Target) -> None:
     short = flow("warm_transfer", dial_supervisor={"ring_timeout": 4})
     result = await run(
@@ -199,20 +195,6 @@ async def test_supervisor_hangs_up_during_the_brief(target: Target) -> None:
     result = await run(target, flow("warm_transfer"), room="warm-bye", phones={SUPERVISOR: phone})
     assert (result.outcome.kind, result.outcome.reason) == ("returned", "supervisor_left")
     assert [c.received for c in result.calls] == [("INVITE", "ACK")]  # it sent the BYE
-    assert result.leaks == []
-
-
-async def test_caller_hangs_up_while_the_supervisor_rings(target: Target) -> None:
-    result = await run(
-        target,
-        flow("warm_transfer"),
-        room="warm-gone-1",
-        phones={SUPERVISOR: PhoneSpec(answer="no_answer")},
-        on_ringing=lambda t: t.hang_up_caller(),
-    )
-    assert result.outcome.kind == "caller_hung_up"
-    assert [c.received for c in result.calls] == [("INVITE", "CANCEL")]
-    assert CALLER_ID not in result.participants
     assert result.leaks == []
 
 

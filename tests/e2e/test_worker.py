@@ -10,6 +10,7 @@ a 440 Hz tone, the supervisor's 1000 Hz, the AI speaks at 1500 Hz, and the hold 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 
 import pytest_asyncio
@@ -99,11 +100,13 @@ async def test_the_worker_transfers_the_caller(real: RealTarget, worker: Worker)
     # Merged: each hears the other through LiveKit.
     assert path(caller.tone(SUPERVISOR_HZ, since=merged) > 20)
     assert path(supervisor.tone(CALLER_HZ, since=merged) > 20)
-    # The AI's session closed and the job ended; the caller and the supervisor stay on.
+    # The AI's session closed; the job stays, publishing nothing, and follows the call.
     await worker.wait("e2e.session_closed")
-    await worker.wait("e2e.job_ended")
     (leg,) = [p for p in await people(real, room) if p.startswith("supervisor-")]
-    assert await people(real, room) == sorted([CALLER_ID, leg])
+    (agent,) = [p for p in await people(real, room) if p.startswith("agent-")]
+    assert await people(real, room) == sorted([CALLER_ID, agent, leg])
+    assert not await real.subscribed(room, CALLER_ID, agent)
+    assert not await real.subscribed(room, leg, agent)
     await settle()
     assert real.carrier is not None
     assert real.carrier.live() != []
@@ -111,6 +114,20 @@ async def test_the_worker_transfers_the_caller(real: RealTarget, worker: Worker)
     assert real.caller.sipp is not None
     assert real.caller.sipp.running()
     assert "BYE" not in real.caller_received()
+    assert worker.events("e2e.job_ended") == []
+    # The caller hangs up: the supervisor's phone gets BYE, and the job ends with the call.
+    await real.hang_up_caller()
+    call = real.carrier.invites()[-1].call_id
+    await real.until(lambda: "BYE" in real.carrier.call(call), 5, "the supervisor's BYE")
+    hung_up, released = real.caller.when("BYE", received=False), real.carrier.when(call, "BYE")
+    assert hung_up is not None
+    assert released is not None
+    FIGURES.after_merge(released - hung_up)
+    assert released - hung_up <= 2.0
+    ended = await worker.wait("transfer.call_ended", 10)
+    assert (ended["hung_up_first"], ended["released"]) == ("caller", True)
+    await worker.wait("e2e.job_ended", 30)
+    assert room not in await real.rooms()
 
 
 async def test_a_supervisor_who_declines_gives_the_caller_back(
@@ -123,10 +140,23 @@ async def test_a_supervisor_who_declines_gives_the_caller_back(
     assert (finished["outcome"], finished["reason"]) == ("returned", "declined")
     back = worker.at(finished)
     await settle(4.0)
+    # The supervisor's phone got BYE before the caller heard the AI's first word again
+    # (Unix times on the wire; the caller's RTP clock is monotonic, shifted to Unix time).
+    assert real.carrier is not None
+    ((_, digit, pressed),) = real.carrier.pressed
+    (leg,) = real.carrier.invites()
+    released = real.carrier.when(leg.call_id, "BYE")
+    caller, _ = heard(real)
+    word = caller.first_tone(AI, since=pressed - time.time() + time.monotonic())
+    assert digit == "2"
+    assert released is not None
+    assert word is not None
+    spoke = word - time.monotonic() + time.time()
+    FIGURES.decline(released - pressed, spoke - pressed)
+    assert released < spoke
     # The session listens and speaks again after the hold (its own input and output).
     io = [(e["listening"], e["speaking"]) for e in worker.events("e2e.io")]
     assert io[io.index((False, False)) :][-1] == (True, True)
-    caller, _ = heard(real)
     assert caller.tone(AI, since=back) > 20  # the AI speaks to the caller again
     assert [c.received for c in real.supervisor_calls()] == [("INVITE", "ACK", "BYE")]
     others = [p for p in await people(real, room) if p != CALLER_ID]

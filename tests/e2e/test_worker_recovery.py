@@ -90,22 +90,28 @@ async def _after(real: RealTarget, second: Worker, room: str, phase: str) -> Non
     assert real.caller is not None
     assert real.carrier is not None
     if phase == "merged":
-        # The supervisor stays with the caller; the new job's AI leaves at once.
+        # The supervisor stays with the caller; the new job starts no session and follows
+        # their call until one of them hangs up, then the other's phone gets BYE.
         assert [c.received for c in real.supervisor_calls()] == [("INVITE", "ACK")]
         assert real.carrier.live() != []
+        assert (await _caller_attributes(real, room)).get("transfer.state") == "merged"
+        await real.hang_up_supervisor()
+        await real.until(lambda: "BYE" in real.caller_received(), 5, "the caller's BYE")
+        ended = await second.wait("transfer.call_ended", 10)
+        assert (ended["hung_up_first"], ended["released"]) == ("supervisor", True)
         await second.wait("e2e.job_ended", 30)
-    else:
-        # The dead transfer's leg is ended (CANCEL while ringing, BYE once answered); the
-        # new job's AI speaks to the caller again.
-        ended = ("INVITE", "CANCEL") if phase == "ringing" else ("INVITE", "ACK", "BYE")
-        await real.until(
-            lambda: [c.received for c in real.supervisor_calls()] == [ended], 20, "the leg ended"
-        )
-        back = second.at(await second.wait("e2e.recovered"))
-        await asyncio.sleep(3.0)
-        heard = real.caller.heard
-        assert heard is not None
-        assert heard.tone(AI, since=back) > 20
+        return
+    # The dead transfer's leg is ended (CANCEL while ringing, BYE once answered); the new
+    # job's AI speaks to the caller again.
+    leg_end = ("INVITE", "CANCEL") if phase == "ringing" else ("INVITE", "ACK", "BYE")
+    await real.until(
+        lambda: [c.received for c in real.supervisor_calls()] == [leg_end], 20, "the leg ended"
+    )
+    back = second.at(await second.wait("e2e.recovered"))
+    await asyncio.sleep(3.0)
+    heard = real.caller.heard
+    assert heard is not None
+    assert heard.tone(AI, since=back) > 20
     attributes = await _caller_attributes(real, room)
     assert not [key for key in attributes if key.startswith("transfer.")], "checkpoint left"
     # The caller's call stayed up throughout.

@@ -4,7 +4,8 @@ The engine gets its room events the way a worker would (on the real stack, the l
 `EventFeed` on a real `rtc.Room` connection), its media side is `RecordingMedia` (the agent
 worker is another issue). `run()` returns what the test asserts on: the typed outcome, when
 each step was entered, what every phone received, and what is left in LiveKit; every leak
-found is counted in the figures.
+found is counted in the figures. With `then`, a merged call is followed to its end: the
+engine watches it while `then` makes one side hang up.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from typing import Any
 from livekit import api
 
 from orchestrator import TransferEngine, TransferOutcome, load_flow
+from orchestrator.engine import CallEnd
 from orchestrator.flow.model import Flow
+from orchestrator.livekit.probe import Capabilities
 from orchestrator.sandbox.scenario import PhoneSpec
 from orchestrator.testing import RecordingMedia
 from tests.e2e.figures import FIGURES
@@ -52,6 +55,8 @@ class Run:
     checkpoint: dict[str, str]
     rooms: list[str]
     media: RecordingMedia
+    call_end: CallEnd | None = None
+    """How the merged call ended, when `then` made one side hang up."""
     leaks: list[str] = field(default_factory=list)
 
 
@@ -64,18 +69,28 @@ async def run(
     owned_only: bool = False,
     on_step: dict[str, Hook] | None = None,
     on_ringing: Hook | None = None,
+    then: Hook | None = None,
+    capabilities: Capabilities | None = None,
 ) -> Run:
     """Call in, start a transfer of `transfer_flow`, wait for its outcome, look around.
 
     `on_step`: called (as a task) when the transfer enters a step; `on_ringing`: when the
-    first supervisor's phone rings (its INVITE arrived, or the sandbox's leg rings).
+    first supervisor's phone rings (its INVITE arrived, or the sandbox's leg rings); `then`:
+    after a merge, while the engine follows the call, until the call has ended.
+    `capabilities`: what the engine is told the server allows (instead of its probes).
     """
     await target.phones(phones, owned_only=owned_only)
     caller = await target.call_in(room)
     media = RecordingMedia()
     engine = TransferEngine(
-        target.url, target.api_key, target.api_secret, media=media, trunk=target.trunk
+        target.url,
+        target.api_key,
+        target.api_secret,
+        media=media,
+        trunk=target.trunk,
+        capabilities=capabilities,
     )
+    call_end: CallEnd | None = None
     leaving: list[asyncio.Task[None]] = []
     media.on_agent_leave = lambda left: leaving.append(
         asyncio.ensure_future(target.agent_leave(left))
@@ -96,6 +111,10 @@ async def run(
         if on_ringing is not None:
             hooks.append(asyncio.ensure_future(_when_ringing(target, on_ringing)))
         outcome = await asyncio.wait_for(transfer.outcome, 180)
+        if then is not None and outcome.kind == "merged":
+            call = engine.calls[room]
+            await then(target)
+            call_end = await asyncio.wait_for(call.ended, 30)
         if hooks or leaving:  # a hook still running (a watcher, say) is stopped
             await asyncio.wait([*hooks, *leaving], timeout=10)
     finally:
@@ -105,9 +124,11 @@ async def run(
     for task in [*hooks, *leaving]:
         with contextlib.suppress(asyncio.CancelledError):
             await task
-    listing = await target.lk.room.list_participants(api.ListParticipantsRequest(room=room))
-    people = {p.identity: dict(p.attributes) for p in listing.participants}
     rooms = await target.lk.room.list_rooms(api.ListRoomsRequest())
+    people: dict[str, dict[str, str]] = {}
+    if any(r.name == room for r in rooms.rooms):
+        listing = await target.lk.room.list_participants(api.ListParticipantsRequest(room=room))
+        people = {p.identity: dict(p.attributes) for p in listing.participants}
     result = Run(
         outcome=outcome,
         entered=entered,
@@ -116,6 +137,7 @@ async def run(
         checkpoint={k: v for k, v in people.get(caller, {}).items() if k.startswith("transfer.")},
         rooms=sorted(r.name for r in rooms.rooms),
         media=media,
+        call_end=call_end,
     )
     result.leaks = await _leaks(target, result, room, caller)
     result.calls = target.supervisor_calls()  # a BYE or CANCEL may land after the outcome
@@ -134,10 +156,20 @@ async def _when_ringing(target: Target, hook: Hook) -> None:
 
 async def _leaks(target: Target, result: Run, room: str, caller: str) -> list[str]:
     """What the transfer left behind: other rooms, a checkpoint, supervisor legs that are
-    not the merged one, supervisor phones still in a call they should not be in."""
+    not the merged one, supervisor phones still in a call they should not be in. A merged
+    call that goes on keeps the caller's `transfer.state: merged` (the watch's checkpoint);
+    one that ended leaves nothing: no room, no phone in a call."""
     leaks = [f"room {name}" for name in result.rooms if name not in {room, *target.preexisting}]
-    leaks += [f"checkpoint {key}" for key in result.checkpoint]
-    merged = result.outcome.kind == "merged"
+    ended = result.call_end is not None
+    merged = result.outcome.kind == "merged" and not ended
+    if ended and room in result.rooms:
+        leaks.append(f"room {room} after the call ended")
+    talking = {"transfer.state": "merged"} if merged else {}
+    leaks += [
+        f"checkpoint {key}"
+        for key, value in result.checkpoint.items()
+        if talking.get(key) != value and not (merged and key == "transfer.id")
+    ]
     legs = [p for p in result.participants if p.startswith("supervisor-")]
     if len(legs) > int(merged):
         leaks.append(f"supervisor legs {legs}")
@@ -151,6 +183,6 @@ async def _leaks(target: Target, result: Run, room: str, caller: str) -> list[st
         await target.until(phones_settled, 10, "supervisor phones hung up")
     if not phones_settled():
         leaks.append(f"supervisor phones still in a call: {target.supervisor_calls()}")
-    if result.outcome.kind != "caller_hung_up" and caller not in result.participants:
+    if result.outcome.kind != "caller_hung_up" and not ended and caller not in result.participants:
         leaks.append("the caller was dropped")
     return leaks

@@ -31,9 +31,17 @@ Event = dict[str, Any]
 
 class Worker:
     def __init__(
-        self, folder: Path, env: dict[str, str], trunk: str, name: str, **options: str
+        self,
+        folder: Path,
+        env: dict[str, str],
+        trunk: str,
+        name: str,
+        *,
+        script: str = "tests/e2e/worker.py",
+        **options: str,
     ) -> None:
-        self.name = name
+        """`options` are more environment variables; `script` is the worker's file."""
+        self.name, self.script = name, script
         self.log = folder / f"{name}.log"
         self.events_file = folder / f"{name}.events.jsonl"
         self.env = {
@@ -52,7 +60,7 @@ class Worker:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        command = [*DIE_WITH_PARENT, sys.executable, "tests/e2e/worker.py", "start"]
+        command = [*DIE_WITH_PARENT, sys.executable, self.script, "start"]
         with self.log.open("w") as out:
             self.process = subprocess.Popen(
                 command,

@@ -1,0 +1,112 @@
+"""`orchestrator watchdog`: self-hosted crash recovery, served next to livekit-server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import re
+import signal
+import warnings
+from typing import Annotated
+from urllib.parse import urlsplit
+
+import typer
+
+from orchestrator.logs import configure_logging
+
+__all__ = ["watchdog"]
+
+_AGENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
+_ENV = ("LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET")
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"watchdog: {message}", err=True)
+    return typer.Exit(2)
+
+
+def watchdog(
+    agent_name: Annotated[
+        str,
+        typer.Option(
+            help="The agent to dispatch again (your worker's agent_name).", show_default=False
+        ),
+    ],
+    host: Annotated[str, typer.Option(help="Address to listen on for webhooks.")] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, help="Port to listen on (0 picks a free one).")
+    ] = 7879,
+    sweep_seconds: Annotated[
+        float,
+        typer.Option(min=1, max=3600, help="List the rooms every N seconds (and at start)."),
+    ] = 30.0,
+    cloud: Annotated[
+        bool, typer.Option(help="Run against LiveKit Cloud too (it recovers jobs itself).")
+    ] = False,
+    json_logs: Annotated[
+        bool, typer.Option("--json", help="One JSON log object per line.")
+    ] = False,
+) -> None:
+    """Dispatch the agent again where its worker died mid-transfer (self-hosted LiveKit).
+
+    Receives livekit-server's signed webhooks at POST /webhook (set `webhook.urls` in its
+    config), sweeps the rooms every --sweep-seconds, answers GET /healthz and GET /metrics.
+    Reads LIVEKIT_URL, LIVEKIT_API_KEY and LIVEKIT_API_SECRET (the key webhooks are signed
+    with).
+    """
+    from aiohttp import web
+
+    from orchestrator.watchdog import Watchdog, aiohttp_app
+
+    url, key, secret = (os.environ.get(name, "").strip() for name in _ENV)
+    missing = [name for name, value in zip(_ENV, (url, key, secret), strict=True) if not value]
+    if missing:
+        raise _fail(f"set {', '.join(missing)} (the LiveKit server and its API key)")
+    if urlsplit(url).scheme not in ("http", "https", "ws", "wss") or not urlsplit(url).hostname:
+        raise _fail(
+            "LIVEKIT_URL: expected http(s):// or ws(s):// and a host, like ws://127.0.0.1:7880"
+        )
+    if not _AGENT_NAME.fullmatch(agent_name):
+        raise _fail(
+            "--agent-name: letters, digits and _ . : - (up to 128), as your worker registers it"
+        )
+    try:
+        service = Watchdog(
+            url, key, secret, agent_name=agent_name, sweep_seconds=sweep_seconds, cloud=cloud
+        )
+    except ValueError as error:
+        field, _, why = str(error).partition(": ")
+        raise _fail(f"{'LIVEKIT_URL' if field == 'url' else field}: {why}") from None
+
+    async def serve() -> None:
+        runner = web.AppRunner(aiohttp_app(service), access_log=None, handle_signals=False)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, host, port).start()
+        except OSError as error:
+            await runner.cleanup()
+            raise _fail(
+                f"--host/--port: cannot listen on {host}:{port}: {error.strerror}"
+            ) from None
+        bound = runner.addresses[0][1] if runner.addresses else port
+        configure_logging(json=json_logs, level=logging.INFO)
+        warnings.filterwarnings("ignore", message="The HMAC key is")  # short dev keys
+        await service.start()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        base = f"http://{host}:{bound}"
+        typer.echo(f"watchdog for agent {agent_name!r} on {base}")
+        typer.echo(f"  webhooks: POST {base}/webhook (livekit-server's webhook.urls)")
+        typer.echo(f"  health:   GET {base}/healthz")
+        try:
+            await stop.wait()
+        finally:
+            with contextlib.suppress(Exception):
+                await service.aclose()
+            await runner.cleanup()
+
+    asyncio.run(serve())
