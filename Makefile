@@ -31,10 +31,14 @@ bench: $(STAMP)
 # The fault catalogue, hostile inputs and random interleavings, with many more Hypothesis
 # examples than `make test`; the last line printed is the JSON of the figures the tests
 # counted. Fails (after printing them) when a test fails.
+# RELIABILITY_MIXES random fault mixes (docs/random-mixes.md) from RELIABILITY_MIX_SEED.
 RELIABILITY_EXAMPLES ?= 1000
+RELIABILITY_MIXES ?= 300
+RELIABILITY_MIX_SEED ?= 20
 reliability: $(STAMP)
 	@rm -f build/reliability.json
 	RELIABILITY_REPORT=build/reliability.json RELIABILITY_EXAMPLES=$(RELIABILITY_EXAMPLES) \
+		RELIABILITY_MIXES=$(RELIABILITY_MIXES) RELIABILITY_MIX_SEED=$(RELIABILITY_MIX_SEED) \
 		$(BIN)/pytest tests/reliability -q -p no:cacheprovider; status=$$?; \
 		$(BIN)/python -m tests.reliability.report build/reliability.json; exit $$status
 

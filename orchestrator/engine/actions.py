@@ -22,6 +22,7 @@ from orchestrator.engine.in_room import isolate, open_paths
 from orchestrator.engine.legs import Dialing, end_leg, refused, settle
 from orchestrator.engine.outcome import Attempt
 from orchestrator.engine.ports import MEDIA_TIMEOUT_S, SCREEN_TIMEOUT_S, speech_timeout
+from orchestrator.engine.retry import TRY_SECONDS
 from orchestrator.errors import LiveKitError
 from orchestrator.flow.model import (
     AnnounceStep,
@@ -262,20 +263,42 @@ async def brief(t: Transfer, step: BriefStep) -> str:
 async def _move(t: Transfer, supervisor: str, seconds: float) -> str | None:
     """MoveParticipant from the consult room; None once moved, else the failure outcome."""
     t.moving = True
+    t.hung_up_moving = False
     t.moved_leg = supervisor  # from now on they may be in the caller's room, seen or not
     try:
         for _ in range(2):  # one retry, after checking a lost answer did not move them already
             try:
                 await t.within(seconds, t.gateway.move(t.log, t.consult_room, supervisor, t.room))
-                return None
+                return await _landed(t, supervisor)
             except (LiveKitError, TimeoutError):
                 if await t.gateway.get_participant(t.log, t.room, supervisor) is not None:
-                    return None
+                    return await _landed(t, supervisor)
                 if await t.gateway.get_participant(t.log, t.consult_room, supervisor) is None:
                     return "supervisor_left"  # they hung up during the move
         return "move_failed"
     finally:
         t.moving = False
+
+
+async def _landed(t: Transfer, supervisor: str) -> str | None:
+    """The move is done: None once the supervisor is confirmed in the caller's room, still
+    on the phone; `supervisor_left` when they hung up while it landed (their departure
+    came while the move was in flight); `move_failed` when LiveKit cannot say (two looks)."""
+    for _ in range(2):
+        if t.hung_up_moving:
+            return "supervisor_left"
+        try:
+            seen = await t.within(
+                TRY_SECONDS, t.gateway.get_participant(t.log, t.room, supervisor)
+            )
+            if seen is None:  # a `not_found` can be wrong: the room's listing says too
+                listed = await t.within(TRY_SECONDS, t.gateway.list_participants(t.log, t.room))
+                seen = next((p for p in listed if p.identity == supervisor), None)
+        except (LiveKitError, TimeoutError):
+            continue
+        gone = seen is None or seen.attributes.get("sip.callStatus") == "hangup"
+        return "supervisor_left" if gone or t.hung_up_moving else None
+    return "move_failed"
 
 
 async def _open(t: Transfer, supervisor: str, seconds: float) -> str | None:

@@ -25,19 +25,25 @@ are told apart at step 3, at the latest before the first dial.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import secrets
 import string
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.errors import LiveKitError, TransferInProgress
-from orchestrator.livekit import Gateway, Participant
+from orchestrator.clock import Clock, within
+from orchestrator.engine.retry import persist
+from orchestrator.errors import LiveKitError, TransferError, TransferInProgress
+from orchestrator.livekit import REQUEST_TIMEOUT_S, Gateway, Participant
 
 if TYPE_CHECKING:
     from orchestrator.engine.transfer import Transfer
 
 __all__ = [
     "CHECKPOINT_KEYS",
+    "LATE_WRITE_S",
+    "abandon",
     "checkpoint",
     "claim",
     "claimed_by",
@@ -47,9 +53,17 @@ __all__ = [
     "progress_soon",
     "progressed",
     "refuse_if_held",
+    "take_back",
 ]
 
 CHECKPOINT_KEYS = ("transfer.id", "transfer.state", "transfer.consult_room")
+LATE_WRITE_S = REQUEST_TIMEOUT_S + 10.0
+"""A write its client gave up on (or that was cut short) is waited for until this long
+after it was sent before it is taken as never landing; one LiveKit applies later is beyond
+what the library sees (README, Limits)."""
+TAKE_BACK_S = 90.0
+"""How long a start that wrote its claim and cannot go on tries to take it back (as long
+as a cleanup tries to clear a checkpoint)."""
 
 
 async def checkpoint(t: Transfer, state: str) -> None:
@@ -66,6 +80,7 @@ async def checkpoint(t: Transfer, state: str) -> None:
         write.add_done_callback(_retrieved)
         t.writes.add(write)
         write.add_done_callback(t.writes.discard)
+        write.add_done_callback(partial(_doubt, t, t.clock.now()))
         try:
             await asyncio.shield(write)
             t.checkpointed = state
@@ -134,20 +149,37 @@ def holder(caller: Participant | None) -> str:
     return named if _TRANSFER_ID.fullmatch(named) else ""
 
 
-def refuse_if_held(room: str, caller: Participant, everyone: list[Participant]) -> None:
+def refuse_if_held(
+    room: str, caller: Participant, everyone: list[Participant], dead: str = ""
+) -> None:
     """Refuse a caller claimed by another transfer, or already with a supervisor a transfer
-    dialled (merged, or a leg still being hung up)."""
-    if holder(caller) or any(p.attributes.get("transfer.role") == "supervisor" for p in everyone):
+    dialled (merged, or a leg still being hung up). `dead`: a claim this engine wrote for a
+    start that failed and could not take it back; it locks nobody out."""
+    claimed = holder(caller)
+    if (claimed and claimed != dead) or any(
+        p.attributes.get("transfer.role") == "supervisor" for p in everyone
+    ):
         raise TransferInProgress(room, elsewhere=True)
 
 
 async def claim(
-    gateway: Gateway, log: Any, room: str, caller: str, transfer_id: str, consult: str
+    gateway: Gateway,
+    log: Any,
+    room: str,
+    caller: str,
+    transfer_id: str,
+    consult: str,
+    writes: set[asyncio.Future[None]],
 ) -> None:
-    """Write this transfer's claim on the caller, then read it back (see the module doc)."""
+    """Write this transfer's claim on the caller, then read it back (see the module doc).
+    The write goes on if the start is cancelled (it is in `writes`): `take_back` waits
+    for it, or it could land after the claim was taken back."""
     values = dict(zip(CHECKPOINT_KEYS, (transfer_id, "requested", consult), strict=True))
+    write = asyncio.ensure_future(gateway.set_attributes(log, room, caller, values))
+    write.add_done_callback(_retrieved)
+    writes.add(write)
     try:
-        await gateway.set_attributes(log, room, caller, values)
+        await asyncio.shield(write)
         seen = await gateway.get_participant(log, room, caller)
     except LiveKitError as error:
         if error.code != "not_found":
@@ -157,6 +189,100 @@ async def claim(
     # LiveKit answered wrongly (the hold checks the claim again before the first dial).
     if seen is not None and holder(seen) != transfer_id:
         raise TransferInProgress(room, elsewhere=True)
+
+
+async def take_back(
+    gateway: Gateway,
+    clock: Clock,
+    log: Any,
+    room: str,
+    caller: str,
+    transfer_id: str,
+    writes: set[asyncio.Future[None]],
+    sent: float,
+) -> bool:
+    """Clear a claim this start wrote (at clock time `sent`) and cannot go on with, only
+    while the caller still carries it (another transfer's claim is left alone); retried for
+    `TAKE_BACK_S`, once the claim's write has answered, or, if it failed, once it cannot
+    land any more (`LATE_WRITE_S`). True when no claim of this transfer is left on the
+    caller (as far as LiveKit says)."""
+    if writes:
+        with contextlib.suppress(TimeoutError):
+            await within(clock, REQUEST_TIMEOUT_S + 1.0, asyncio.wait(writes))
+        if any(_gave_up(write) for write in writes):
+            await clock.sleep(max(0.0, sent + LATE_WRITE_S - clock.now()))
+
+    async def once() -> bool:
+        seen = await gateway.get_participant(log, room, caller)
+        if seen is None:  # a `not_found` can be wrong: the room's listing says too
+            listed = await gateway.list_participants(log, room)
+            seen = next((p for p in listed if p.identity == caller), None)
+        if seen is None or holder(seen) != transfer_id:
+            return True
+        await gateway.set_attributes(log, room, caller, dict.fromkeys(CHECKPOINT_KEYS, ""))
+        return True
+
+    try:
+        await persist(clock, once, "the claim could not be taken back", clock.now() + TAKE_BACK_S)
+    except TransferError:
+        log.warning("transfer.claim_left")
+        return False
+    return True
+
+
+async def abandon(
+    gateway: Gateway,
+    clock: Clock,
+    log: Any,
+    whose: tuple[str, str, str],
+    error: BaseException,
+    claimed: tuple[set[asyncio.Future[None]], float],
+) -> bool:
+    """A start that wrote its claim (room, caller, transfer id in `whose`) and does not go
+    on because of `error`: the claim taken back, even if the start is cancelled meanwhile
+    (unless another transfer's overwrote it), then the start's one outcome logged, like any
+    transfer's (`failed`). False when a claim of it may be left on the caller."""
+    taken = True
+    if not isinstance(error, TransferInProgress):
+        taking = asyncio.ensure_future(take_back(gateway, clock, log, *whose, *claimed))
+        while not taking.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(taking)
+        taken = taking.result()
+    if isinstance(error, TransferError):
+        reason = error.reason
+    elif isinstance(error, asyncio.CancelledError):
+        reason = "cancelled"
+    elif isinstance(error, LiveKitError) and error.denied:
+        reason = "permission"
+    else:
+        reason = "unavailable"
+    log.info(
+        "transfer.finished",
+        outcome="failed",
+        reason=reason,
+        hold_seconds=0.0,
+        time_to_supervisor_seconds=None,
+        attempts=0,
+        sip_status_code=None,
+    )
+    return taken
+
+
+def _doubt(t: Transfer, sent: float, write: asyncio.Future[None]) -> None:
+    """A write its client gave up on may still land: cleanup waits `LATE_WRITE_S` after
+    its send."""
+    if _gave_up(write):
+        t.doubtful_until = max(t.doubtful_until, sent + LATE_WRITE_S)
+
+
+def _gave_up(write: asyncio.Future[None]) -> bool:
+    """Not answered: still on its way, cut short, or its client's deadline passed (an
+    error LiveKit answered says it was not applied)."""
+    if not write.done() or write.cancelled():
+        return True
+    error = write.exception()
+    return error is not None and not isinstance(error, LiveKitError)
 
 
 def _retrieved(call: asyncio.Future[None]) -> None:

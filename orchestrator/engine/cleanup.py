@@ -117,7 +117,8 @@ async def finish(t: Transfer, trigger: str) -> TransferOutcome:
     t.kept = keep
     clears = (was_held or not caller_gone) and keep is None  # the start's claim counts too
     if clears and not hung_up and not t.superseded:
-        if t.writes:  # a checkpoint write cut short would undo the clear if it landed after
+        if t.writes or t.doubtful_until > t.clock.now():
+            # A checkpoint write cut short (or failed) would undo the clear if it landed after.
             await _quietly(t, "checkpoint_writes", _late_writes(t))
         # After a hang-up too: one the engine deduced from a not_found may have been wrong.
         await _quietly(t, "clear_checkpoint", _clear_checkpoint(t, until))
@@ -148,14 +149,14 @@ async def finish(t: Transfer, trigger: str) -> TransferOutcome:
 
 
 def _emptied(t: Transfer) -> bool:
-    """The consult room can hold no leg: the supervisor was moved out, no dial is pending."""
-    return (
-        t.strategy == "move"
-        and t.merged_at is not None
-        and t.dialing is None
-        and not t.unsettled
-        and t.moved_leg == t.supervisor
-    )
+    """The consult room can hold no leg: no dial is pending, every leg that ended was hung
+    up, and the supervisor was moved out (merged) or their leg ended (a failed attempt).
+    Then its deletion and the checkpoint's clear share the budget side by side."""
+    if t.strategy != "move" or t.dialing is not None or t.unsettled or t._leg_to_end:
+        return False
+    if t.merged_at is not None:
+        return t.moved_leg == t.supervisor
+    return t.supervisor is None
 
 
 async def _clear_checkpoint(t: Transfer, until: float) -> None:
@@ -179,10 +180,13 @@ async def _clear_checkpoint(t: Transfer, until: float) -> None:
 async def _late_writes(t: Transfer) -> None:
     """Wait for checkpoint writes cut short as long as their client would, and a little
     more; one LiveKit applies later still is beyond what the library can see."""
-    with contextlib.suppress(TimeoutError):
-        await t.within(REQUEST_TIMEOUT_S + _LATE_ANSWER_S, asyncio.wait(set(t.writes)))
+    if t.writes:
+        with contextlib.suppress(TimeoutError):
+            await t.within(REQUEST_TIMEOUT_S + _LATE_ANSWER_S, asyncio.wait(set(t.writes)))
     for write in list(t.writes):
         write.cancel()
+    # One its client gave up on may land until LATE_WRITE_S after it was sent.
+    await t.clock.sleep(max(0.0, t.doubtful_until - t.clock.now()))
 
 
 async def _late_dial(t: Transfer, dialing: Dialing, until: float) -> None:

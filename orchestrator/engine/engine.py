@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import weakref
 from collections.abc import Iterator
 from typing import Any, Literal
 
@@ -13,7 +14,7 @@ from statemachine import StateChart
 
 from orchestrator.clock import Clock, RealClock
 from orchestrator.engine.checkpoint import (
-    CHECKPOINT_KEYS,
+    abandon,
     claim,
     holder,
     new_transfer_id,
@@ -32,6 +33,12 @@ from orchestrator.livekit.probe import Capabilities
 from orchestrator.logs import mask
 
 __all__ = ["TransferEngine"]
+
+# The engines of each event loop (the jobs of one worker process), so that one of them does
+# not start a transfer for a caller another one is transferring: the claim on the caller
+# cannot tell in every case (a reconnect wipes it until the running transfer writes it back).
+_PEERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, weakref.WeakSet[TransferEngine]]
+_PEERS = weakref.WeakKeyDictionary()
 
 # Keyed by id() with the flow kept alive beside its class, so an id is never reused wrongly.
 _COMPILED: dict[int, tuple[Flow, type[StateChart[Any]]]] = {}
@@ -80,18 +87,26 @@ class TransferEngine:
         self.calls: dict[str, MergedCall] = {}
         """Merged calls this engine watches until one side hangs up, by caller room."""
         self._starting: set[str] = set()
+        self._dead_claims: dict[str, str] = {}
+        """Claims this engine wrote for starts that failed and could not take them back,
+        by caller room: told apart from a live claim, they refuse no later start."""
         self._log = structlog.get_logger("orchestrator.transfer")
         self._known = capabilities
         self._closed = False
         self._no_starts = asyncio.Event()
         self._no_starts.set()
+        self._peers = _PEERS.setdefault(asyncio.get_running_loop(), weakref.WeakSet())
+        self._peers.add(self)
 
     @contextlib.contextmanager
     def _single_flight(self, room: str) -> Iterator[None]:
         """Single flight per caller room while the work before the hold runs, and every way
         that work can fail turned into a `TransferError` that says what to do."""
-        if room in self.active or room in self._starting or room in self.calls:
+        if self._busy(room):
             raise TransferInProgress(room)
+        peers = (e for e in self._peers if e is not self and e.gateway.key == self.gateway.key)
+        if any(peer._busy(room) for peer in peers):  # another job of this worker process
+            raise TransferInProgress(room, elsewhere=True)
         self._check_open()
         self._starting.add(room)
         self._no_starts.clear()
@@ -113,6 +128,11 @@ class TransferEngine:
             self._starting.discard(room)
             if not self._starting:
                 self._no_starts.set()
+
+    def _busy(self, room: str) -> bool:
+        """A transfer of this engine for the caller in `room` starts, runs, or was merged
+        and is watched."""
+        return room in self.active or room in self._starting or room in self.calls
 
     def _check_open(self) -> None:
         if self._closed:
@@ -202,12 +222,23 @@ class TransferEngine:
             reason="config_error",
         )
 
-    async def _unclaim(self, log: Any, room: str, caller: str, transfer_id: str) -> None:
-        with contextlib.suppress(Exception):
-            if holder(await self.gateway.get_participant(log, room, caller)) == transfer_id:
-                await self.gateway.set_attributes(
-                    log, room, caller, dict.fromkeys(CHECKPOINT_KEYS, "")
-                )
+    async def _claim_failed(
+        self,
+        log: Any,
+        room: str,
+        caller: str,
+        transfer_id: str,
+        error: BaseException,
+        claimed: tuple[set[asyncio.Future[None]], float],
+    ) -> None:
+        """A start that wrote its claim and does not go on (`checkpoint.abandon`); a claim
+        it could not take back refuses none of this engine's later starts."""
+        if self._closed:  # closed meanwhile: that, not the failure it caused, is news
+            error = asyncio.CancelledError()
+        if not await abandon(
+            self.gateway, self.clock, log, (room, caller, transfer_id), error, claimed
+        ):
+            self._dead_claims[room] = transfer_id
 
     async def capabilities(self, log: Any = None) -> Capabilities:
         """What the server lets this engine do: MoveParticipant, and the grants it needs.
@@ -296,7 +327,8 @@ class TransferEngine:
         log = self._log.bind(transfer_id=transfer_id, flow=flow.name)
         with self._single_flight(room):
             caller, everyone = await self._caller(log, room, caller_identity)
-            refuse_if_held(room, caller, everyone)
+            dead = self._dead_claims.get(room, "")
+            refuse_if_held(room, caller, everyone, dead)
             probed = self._known is not None or probe.known(self.gateway) is not None
             strategy = await self._strategy(log, flow)
             self._check_open()  # closed meanwhile: the job is ending under the caller's feet
@@ -305,16 +337,22 @@ class TransferEngine:
                 everyone = await self.gateway.list_participants(log, room)
                 again = next((p for p in everyone if p.identity == caller.identity), None)
                 # Gone meanwhile: the transfer sees the hang-up and ends as such.
-                refuse_if_held(room, again or caller, everyone)
+                refuse_if_held(room, again or caller, everyone, dead)
             consult = f"consult-{transfer_id}" if strategy == "move" else ""
+            writes: set[asyncio.Future[None]] = set()
+            sent = self.clock.now()
             try:
-                await claim(self.gateway, log, room, caller.identity, transfer_id, consult)
+                await claim(self.gateway, log, room, caller.identity, transfer_id, consult, writes)
                 self._check_open()
-            except TransferInProgress:
+            except BaseException as error:
+                # Something was written: a claim of ours left behind would refuse every
+                # later start (taken back, unless another transfer's overwrote it), and
+                # the start ends in one logged outcome like any transfer.
+                await self._claim_failed(
+                    log, room, caller.identity, transfer_id, error, (writes, sent)
+                )
                 raise
-            except BaseException:  # a claim of ours left behind would refuse every later start
-                await asyncio.shield(self._unclaim(log, room, caller.identity, transfer_id))
-                raise
+            self._dead_claims.pop(room, None)  # overwritten by this live one
         transfer = Transfer(
             flow=flow,
             machine=self._machine(flow),

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from orchestrator.clock import Clock
-from orchestrator.engine.legs import absent
+from orchestrator.engine.legs import absent, hang_up
 from orchestrator.engine.presence import DEPARTURE_GRACE_S
 from orchestrator.engine.retry import persist
 from orchestrator.errors import LiveKitError
@@ -150,7 +150,11 @@ class MergedCall:
             nonlocal tries
             tries += 1
             try:
-                await self.gateway.delete_room(self.log, self.room)  # not found: gone already
+                if await self.gateway.delete_room(self.log, self.room):
+                    return True
+                # `not_found` can be wrong (a stale node's view): believed only once the
+                # other phone is not in the room either, else it is hung up.
+                await hang_up(self, self.room, other)
                 return True
             except Exception:
                 if tries < 3:

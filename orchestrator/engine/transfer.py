@@ -101,8 +101,10 @@ class Transfer:
         self.last_sip_status: int | None = None
         self.transfer_confirmed = False
         self.moving = False
+        self.hung_up_moving = False  # the supervisor hung up while the move was in flight
         self.dialing: Dialing | None = None  # the dial request in flight
         self.writes: set[asyncio.Future[None]] = set()  # checkpoint writes not answered yet
+        self.doubtful_until = 0.0  # until when a write its client gave up on may land
         self.progressing: asyncio.Task[None] | None = None  # see `checkpoint.progress_soon`
         self.unsettled: set[str] = set()
         """Supervisor legs whose hang-up failed: ended before any next dial, or by cleanup."""
@@ -184,7 +186,9 @@ class Transfer:
         once)."""
         if room == self.room and identity == self.caller_identity:
             departed(self, room, identity, "caller_hangup", hung_up=hung_up)
-        elif identity == self.supervisor and not self.moving and room == self.leg_room:
+        elif identity == self.supervisor and self.moving:  # a move shows as leaving:
+            self.hung_up_moving |= hung_up  # looked at once it is back (`actions._landed`)
+        elif identity == self.supervisor and room == self.leg_room:
             departed(self, room, identity, "supervisor_left", hung_up=hung_up)
 
     def participant_joined(self, room: str, identity: str) -> None:

@@ -27,6 +27,8 @@ class Figures:
     pii_leaks: int = 0
     max_hold_overrun_s: float = 0.0
     hypothesis_examples: int = 0
+    random_mixes: int = 0
+    """Random fault mixes run (`test_random_mixes.py`), each checked by `Rig.verify()`."""
     max_hold_observed_s: float = 0.0
     """The longest total caller hold seen in any case (each flow has its own `max_hold`)."""
     max_off_hold_to_outcome_s: float = 0.0

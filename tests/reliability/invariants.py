@@ -164,7 +164,14 @@ def check_outcomes(rig: Rig) -> list[str]:
             outcome.kind in ("returned", "failed", "hung_up") and not outcome.reason
         ):
             problems.append(f"INV-OUTCOME: untyped outcome {outcome.kind}/{outcome.reason}")
-    if len(finished) != len(rig.transfers):
+    # A start that wrote its claim and raised logs its one outcome too (`failed`).
+    ours = {t.transfer_id for t in rig.transfers}
+    starts = [e for e in finished if e.get("transfer_id") not in ours]
+    if len({e.get("transfer_id") for e in starts}) != len(starts):
+        problems.append("INV-OUTCOME: a failed start logged transfer.finished twice")
+    if any(e.get("outcome") != "failed" or not e.get("reason") for e in starts):
+        problems.append("INV-OUTCOME: a failed start logged an untyped outcome")
+    if len(finished) - len(starts) != len(rig.transfers):
         problems.append(f"INV-OUTCOME: {len(finished)} finished for {len(rig.transfers)}")
     return problems
 

@@ -18,6 +18,11 @@ GATES: Gates = {
     "pii_leaks": lambda f: f["pii_leaks"] == 0,
     "max_hold_overrun_s": lambda f: f["max_hold_overrun_s"] <= 1.0,
     "hypothesis_examples": lambda f: f["hypothesis_examples"] >= 1000,
+    "random_mixes": lambda f: f["random_mixes"] >= 300,
+    # README: the outcome at most 90 s of cleanup after the caller is free, plus, when a
+    # dial cut short is waited for, its ring timeout (at most 30 s in the shipped flows) +
+    # 20 s. INV-BOUND checks each case against its own flow's bound.
+    "max_off_hold_to_outcome_s": lambda f: f["max_off_hold_to_outcome_s"] <= 90 + 30 + 20,
 }
 
 

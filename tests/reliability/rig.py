@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import weakref
 import zlib
 from collections.abc import Callable
 from typing import Any
@@ -150,9 +151,11 @@ class Rig(Acts):
             if self.fault and self.verified:
                 FIGURES.faults_survived += 1
 
-    def another_engine(self) -> TransferEngine:
-        """A second engine on the same sandbox, as another worker would run; its transfers
-        get the room events too, and it is closed with the rig."""
+    def another_engine(self, *, same_process: bool = False) -> TransferEngine:
+        """A second engine on the same sandbox, as another worker would run (in another
+        process: it does not see this one's transfers, only what LiveKit shows; or, with
+        `same_process`, another job of the same worker); its transfers get the room events
+        too, and it is closed with the rig."""
         engine = TransferEngine(
             self.sandbox.url,
             API_KEY,
@@ -161,6 +164,9 @@ class Rig(Acts):
             trunk=self.scenario.trunk.id,
             clock=self.clock,
         )
+        if not same_process:  # the engines of one event loop know each other's transfers
+            engine._peers.discard(engine)
+            engine._peers = weakref.WeakSet([engine])
         self.others.append(engine)
         deliver = lambda event: self.deliver(  # noqa: E731
             event, [*engine.active.values(), *engine.calls.values()]
@@ -271,19 +277,23 @@ class Rig(Acts):
             for call in list(engine.calls.values()):
                 salt = zlib.crc32(f"{self.fault}/{call.room}".encode())
                 first, other = (call.caller, call.supervisor)[:: 1 if salt % 2 else -1]
-                sent = len(self.sandbox.requests)
+                sent, injected = len(self.sandbox.requests), self.sandbox.faults.injected
                 self.sandbox.hang_up(call.room, first)
                 await self.run_until(call.ended, limit=600)
                 logs = {(log.room, log.identity): log for log in self.sandbox.phone_logs}
                 hung, freed = logs.get((call.room, first)), logs.get((call.room, other))
-                failed = any(
+                # LiveKit failed meanwhile: an error answer, or any injected fault (a slow
+                # answer, one still on its way, is no answer yet either).
+                failed = self.sandbox.faults.injected > injected or any(
                     r["rpc"] in ("RoomService.DeleteRoom", "RoomService.RemoveParticipant")
                     and r.get("code") != "ok"
                     for r in self.sandbox.requests[sent:]
                 )
                 took = None
                 if hung and freed and hung.ended_at is not None and freed.ended_at is not None:
-                    took = None if failed else round(freed.ended_at - hung.ended_at, 3)
+                    # A side that hung up before (a cut), released by the engine already:
+                    # timed from whichever phone ended first.
+                    took = None if failed else round(abs(freed.ended_at - hung.ended_at), 3)
                     self.releases.append((call.room, took))
                 else:
                     self.releases.append((call.room, -1.0))  # a phone call never ended

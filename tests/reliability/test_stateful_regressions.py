@@ -5,10 +5,13 @@ Each was an engine bug when found (the message of each test says what it was); a
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
-from orchestrator import TransferError
-from tests.reliability.cases import DIAL
+from orchestrator import TransferError, TransferInProgress
+from orchestrator.sandbox.scenario import FaultSpec
+from tests.reliability.cases import DIAL, UPDATE
 from tests.reliability.harness import flow, warm
 from tests.reliability.rig import Rig
 
@@ -352,3 +355,28 @@ async def test_a_late_dial_into_a_room_that_fails_to_delete_leaves_no_leg() -> N
         rig.verify()
         assert outcome.kind == "caller_hung_up"
         assert len(rig.dials()) == 2
+
+
+async def test_a_start_while_a_reconnect_wiped_the_claim_is_refused_by_the_same_worker() -> None:
+    """Was: the caller's participant reconnected (LiveKit drops the attributes the API
+    wrote), the running transfer's repair of its checkpoint was answered 0.5 s late, and a
+    start by another engine of the same worker in that window saw no claim: a second
+    transfer started beside the running one. The engines of one worker process now know
+    each other's transfers (across processes it stays a stated limit: README, Single flight).
+    Found as: warm flow, the caller rejoins while the supervisor rings, UpdateParticipant
+    answered 0.5 s late, a second worker starts."""
+    scenario = {"phones": {"default": {"answer": 6.0, "decide_after": 1.0}}}
+    async with Rig(scenario, fault="stateful-start-in-a-wiped-claim") as rig:
+        first = await rig.start(warm())
+        await rig.advance(3.0)
+        assert first.state == "dial_supervisor"
+        rig.sandbox.faults.add(FaultSpec(rpc=UPDATE, delay=0.5))
+        rig.sandbox.reconnect(rig.room, rig.callers[rig.room])
+        await rig.settle()
+        other = rig.another_engine(same_process=True)
+        starting = asyncio.ensure_future(other.start(warm(), room=rig.room))
+        with pytest.raises(TransferInProgress):
+            await rig.run_until(starting)
+        (outcome,) = await rig.finish()
+        rig.verify()
+        assert outcome.kind == "merged"
