@@ -108,9 +108,10 @@ async def straight_line(client: api.LiveKitAPI, room: str, run: int) -> list[str
         request = api.UpdateParticipantRequest(room=room, identity=CALLER, attributes=state(value))
         await client.room.update_participant(request)
 
-    async def read() -> None:
+    async def read(identity: str = CALLER) -> None:
         rpcs.append("RoomService.GetParticipant")
-        await client.room.get_participant(api.RoomParticipantIdentity(room=room, identity=CALLER))
+        who = api.RoomParticipantIdentity(room=room, identity=identity)
+        await client.room.get_participant(who)
 
     rpcs.append("RoomService.ListParticipants")
     await client.room.list_participants(api.ListParticipantsRequest(room=room))
@@ -138,6 +139,7 @@ async def straight_line(client: api.LiveKitAPI, room: str, run: int) -> list[str
     await client.room.move_participant(
         api.MoveParticipantRequest(room=consult, identity=supervisor, destination_room=room)
     )
+    await read(supervisor)  # confirmed in the caller's room before `merged`
     await update("merged")
     rpcs.append("RoomService.DeleteRoom")
     try:
