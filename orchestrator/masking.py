@@ -33,7 +33,7 @@ _SPACES = "\t\n\v\f\r \x85\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u300
 _DASHES = "\\-\u2010-\u2015\u2212\ufe58\ufe63\uff0d"
 _CONTROLS = "\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f"
 _INVISIBLE = f"{_CONTROLS}\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff"
-_OTHERS = "./_()\u00b7\u2024\u2044\u2215\u30fb\uff08\uff09\uff0e\uff0f"
+_OTHERS = "./_()\u2024\u2044\u2215\uff08\uff09\uff0e\uff0f"
 _SEPARATORS = f"{_SPACES}{_DASHES}{_INVISIBLE}{_OTHERS}"
 
 
