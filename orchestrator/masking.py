@@ -8,10 +8,14 @@ limits; in short, reading left to right:
 * A date or ISO 8601 date-time (`2026-12-06`, `2026-12-06T16:46:36.123Z`, `06/12/2026`), a
   time of day (`16:46:36.123`), a UUID, an IPv4 address with its port (`127.0.0.1:5060`) and
   a number masked already (`+1415***2671`) are skipped where they start.
-* Anywhere else, a run of digits is read as one: an optional `+` (or `%2B`), an optional area
-  code in parentheses, then groups of digits joined by one to three separators: spaces
-  (no-break, thin, the others, line breaks), hyphens and dashes, `.`, `/`, `_`, parentheses,
-  invisible and control characters, and the percent-encoded `%20`, `%2D`, `%2E`, `%2F`.
+* Anywhere else (also right after an escape such as `%22` or `\\xa0`), a run of digits is read
+  as one: an optional `+` (or `%2B`), an optional area code in parentheses, then groups of
+  digits joined by one to three separators: spaces (no-break, thin, the others, line breaks),
+  hyphens and dashes, `.`, `/`, `_`, parentheses (full-width too), invisible and control
+  characters, the percent-encoded `%20`, `%2D`, `%2E`, `%2F`, and any of these as `repr` or
+  JSON escape it (`\\xa0`, `\\u00a0`, `\\u2011`, `\\t`, the UTF-8 bytes `\\xc2\\xa0`).
+  The run is read one group at a time, and each group is looked at a bounded number of
+  times: the time is linear in the text.
 * A date, time or UUID that starts after a separator ends the run (a date followed by more
   groups is no date). An IPv4 address or a decimal of fewer than 7 digits may be the last
   groups of a dotted number (`41.55.55.26.71`): it ends the run only after a space that follows
