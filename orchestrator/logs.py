@@ -72,7 +72,7 @@ def _scrub(value: Any, whole: bool = False) -> Any:
         # A rendered traceback keeps its lines and its length; numbers and tokens go anyway.
         return _mask_whole(value) if whole else mask(value)
     if isinstance(value, dict):
-        return {mask(k) if type(k) is str else k: _scrub(v, whole) for k, v in value.items()}
+        return {_scrub_key(k): _scrub(v, whole) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
         return [_scrub(v, whole) for v in value]
     if isinstance(value, _PLAIN):
@@ -82,6 +82,20 @@ def _scrub(value: Any, whole: bool = False) -> Any:
     text = repr(value)
     masked = _mask_whole(text) if whole else mask(text)
     return value if masked == text else masked
+
+
+def _scrub_key(key: Any) -> Any:
+    """A nested dict's key, masked like a value (escaped, cut: a key is never a traceback); it
+    stays the same object when nothing shows."""
+    if type(key) is str:
+        return mask(key)
+    if isinstance(key, _PLAIN):
+        return key
+    # A str subclass (an enum's member) by the text it holds; bytes, tuples and the rest by
+    # their repr, which is what a renderer prints. A masked key becomes a plain str.
+    text = str.__str__(key) if isinstance(key, str) else repr(key)
+    masked = mask(text)
+    return key if masked == text else masked
 
 
 _WHOLE = frozenset({"exception", "stack"})

@@ -8,10 +8,14 @@ limits; in short, reading left to right:
 * A date or ISO 8601 date-time (`2026-12-06`, `2026-12-06T16:46:36.123Z`, `06/12/2026`), a
   time of day (`16:46:36.123`), a UUID, an IPv4 address with its port (`127.0.0.1:5060`) and
   a number masked already (`+1415***2671`) are skipped where they start.
-* Anywhere else, a run of digits is read as one: an optional `+` (or `%2B`), an optional area
-  code in parentheses, then groups of digits joined by one to three separators: spaces
-  (no-break, thin, the others, line breaks), hyphens and dashes, `.`, `/`, `_`, parentheses,
-  invisible and control characters, and the percent-encoded `%20`, `%2D`, `%2E`, `%2F`.
+* Anywhere else (also right after an escape such as `%22` or `\\xa0`), a run of digits is read
+  as one: an optional `+` (or `%2B`), an optional area code in parentheses, then groups of
+  digits joined by one to three separators: spaces (no-break, thin, the others, line breaks),
+  hyphens and dashes, `.`, `/`, `_`, parentheses (full-width too), invisible and control
+  characters, the percent-encoded `%20`, `%2D`, `%2E`, `%2F`, and any of these as `repr` or
+  JSON escape it (`\\xa0`, `\\u00a0`, `\\u2011`, `\\t`, the UTF-8 bytes `\\xc2\\xa0`).
+  The run is read one group at a time, and each group is looked at a bounded number of
+  times: the time is linear in the text.
 * A date, time or UUID that starts after a separator ends the run (a date followed by more
   groups is no date). An IPv4 address or a decimal of fewer than 7 digits may be the last
   groups of a dotted number (`41.55.55.26.71`): it ends the run only after a space that follows
@@ -23,7 +27,6 @@ limits; in short, reading left to right:
 from __future__ import annotations
 
 import re
-from itertools import pairwise
 
 __all__ = ["MIN_DIGITS", "mask_numbers"]
 
@@ -34,10 +37,33 @@ _SPACES = "\t\n\v\f\r \x85\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u300
 _DASHES = "\\-\u2010-\u2015\u2212\ufe58\ufe63\uff0d"
 _CONTROLS = "\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f"
 _INVISIBLE = f"{_CONTROLS}\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff"
-_OTHERS = "./_()\u2024\u2044\u2215\uff0e\uff0f"
-_SEPARATOR = f"(?:[{_SPACES}{_DASHES}{_INVISIBLE}{_OTHERS}]|%2[0dDeEfF])"
-_BLANK = re.compile(f"[{_SPACES}]|%20")
-_GROUP = re.compile(r"(?<!%)(?<!%2)\d+")  # the digits of `%20` are not the number's
+_OTHERS = "./_()\u2024\u2044\u2215\uff08\uff09\uff0e\uff0f"
+_SEPARATORS = f"{_SPACES}{_DASHES}{_INVISIBLE}{_OTHERS}"
+
+
+def _escaped(chars: str) -> str:
+    """The escape sequences that `repr`, `json.dumps` and bytes' `repr` (of UTF-8) write for
+    the characters of the class `chars`, as one pattern: `\\xa0`, `\\u00a0`, `\\xc2\\xa0`, `\\t`.
+    An escaped string quoted again (`\\\\xa0`) is read the same."""
+    members = re.compile(f"[{chars}]")
+    found = [chr(c) for c in range(0x10000) if members.match(chr(c))]
+    letters = sorted({repr(c)[2] for c in found if repr(c)[1:3] in ("\\t", "\\n", "\\r")})
+    letters += [letter for letter, c in (("b", "\b"), ("f", "\f"), ("v", "\v")) if c in found]
+    sequences = {f"u{ord(c):04x}" for c in found if ord(c) > 0x7E or ord(c) < 0x20}
+    sequences |= {f"x{ord(c):02x}" for c in found if ord(c) < 0x100 and not c.isprintable()}
+    sequences |= {"\\".join(f"x{byte:02x}" for byte in c.encode()) for c in found if ord(c) > 0x7F}
+    # Longest first: `\xc2\xa0` before `\xc2`; within one, a backslash may be doubled.
+    alternatives = "|".join(
+        r"\\{1,2}".join(part for part in sequence.split("\\"))
+        for sequence in sorted(sequences, key=lambda sequence: (-len(sequence), sequence))
+    )
+    return rf"\\{{1,2}}(?:[{''.join(letters)}]|(?i:{alternatives}))"
+
+
+_ESCAPED = _escaped(_SEPARATORS)
+"""A separator as a rendered `repr` or JSON text writes it, escaped: `415\\xa0555\\xa02671`."""
+_SEPARATOR = f"(?:[{_SEPARATORS}]|%2[0dDeEfF]|{_ESCAPED})"
+_BLANK = re.compile(f"[{_SPACES}]|%20|{_escaped(_SPACES)}")
 
 _MONTH = r"(?:0?[1-9]|1[0-2])"
 _DAY = r"(?:0?[1-9]|[12]\d|3[01])"
@@ -68,41 +94,59 @@ _AFTER_GAP = re.compile(_lookalike(f"(?P<strong>{_DATE}|{_TIME}|{_UUID})|{_IPV4}
 """A look-alike where a group starts: `strong` ones are in no phone number; the others (`_WEAK`)
 may be the last groups of a dotted one."""
 _WEAK = re.compile(_lookalike(f"{_IPV4}|{_DECIMAL}"))
-_START = r"(?:(?<=%2[0dDeEfF])|(?<![\d%]))"  # not within a run of digits, nor within `%20`
-_RUN = rf"(?:\+|%2[bB])?(?:\(\d{{1,4}}\){_SEPARATOR}{{0,3}})?\d+(?:{_SEPARATOR}{{1,3}}\d+)*"
-_MASKED = r"\+?\d{2,4}\*\*\*\d{2,4}"  # masked already: masking twice changes nothing
-_FIND = re.compile(
-    rf"{_START}(?:(?P<keep>{_lookalike(f'{_DATE}|{_TIME}|{_IPV4}|{_MASKED}')})|{_RUN})"
+# Not within a run of digits, nor within an escape (`%22`, `\xa0`, `\u2011`), but right after
+# one (`%224155552671`, `%2B1`): the escape's last digit does not join the number.
+_START = (
+    rf"(?:(?<=%{_HEX}{{2}})|(?<=\\x{_HEX}{{2}})|(?<=\\u{_HEX}{{4}})|(?<![\d%]))"
+    rf"(?<!\\x)(?<!\\x{_HEX})(?<!\\u)(?<!\\u{_HEX})(?<!\\u{_HEX}{{2}})(?<!\\u{_HEX}{{3}})"
 )
-"""Matched only where `_CANDIDATE` points: searching with it would try every alternative at
-every character (about 1 µs each)."""
+_MASKED = r"\+?\d{2,4}\*\*\*\d{2,4}"  # masked already: masking twice changes nothing
+_HEAD = re.compile(
+    rf"{_START}(?:(?P<keep>{_lookalike(f'{_DATE}|{_TIME}|{_IPV4}|{_MASKED}')})"
+    rf"|(?:\+|%2[bB])?(?:\((?P<area>\d{{1,4}})\){_SEPARATOR}{{0,3}})?(?P<digits>\d+))"
+)
+"""Where a run of digits starts (an optional `+` or `%2B`, an optional area code in
+parentheses, then a group of digits), or a look-alike to skip. Matched only where `_CANDIDATE`
+points: searching with it would try every alternative at every character (about 1 µs each)."""
+_LINK = re.compile(rf"{_SEPARATOR}{{1,3}}(\d+)")
+"""The next group of a run: one to three separators, then digits."""
 _CANDIDATE = re.compile(r"[+(%]|\d")
 _UUIDS = re.compile(_UUID_BODY)  # fast to search for; then checked for its bounds
 _UUID_AT = re.compile(_UUID)
 _ENOUGH_DIGITS = re.compile(rf"(?:\D*\d){{{MIN_DIGITS}}}")
 
 
-def _run_end(text: str, start: int, end: int) -> int:
-    """Where the run of digits found at `text[start:end]` ends: before a look-alike."""
-    groups = _GROUP.finditer(text, start, end)
-    for index, (group, following) in enumerate(pairwise(groups)):
-        lookalike = _AFTER_GAP.match(text, following.start())
-        if lookalike is None:
-            continue
-        if lookalike["strong"] is not None:
-            return group.end()
-        one_group = index == 0 and len(group[0]) >= MIN_DIGITS
-        if _BLANK.search(text, group.end(), following.start()) and (
-            one_group or _WEAK.fullmatch(text, start, group.end())
-        ):
-            return group.end()
-    return end
+def _run(text: str, head: re.Match[str]) -> list[tuple[int, int]]:
+    """The groups of digits of the run that `head` starts: read one link at a time, up to the
+    first look-alike that ends it. Each group is looked at a bounded number of times, however
+    often a run is cut (`1.2 1.2 1.2 ...`): the time is linear in the text."""
+    start = head.start()
+    groups = [head.span("area")] if head["area"] is not None else []
+    groups.append(head.span("digits"))
+    index = 0
+    while True:
+        if index + 1 == len(groups):
+            link = _LINK.match(text, groups[-1][1])
+            if link is None:
+                return groups
+            groups.append(link.span(1))
+        (group_start, group_end), following = groups[index], groups[index + 1][0]
+        lookalike = _AFTER_GAP.match(text, following)
+        if lookalike is not None:
+            if lookalike["strong"] is not None:
+                return groups[: index + 1]
+            one_group = index == 0 and group_end - group_start >= MIN_DIGITS
+            if _BLANK.search(text, group_end, following) and (
+                one_group or _WEAK.fullmatch(text, start, group_end)
+            ):
+                return groups[: index + 1]
+        index += 1
 
 
-def _masked(text: str, start: int, end: int) -> str:
-    digits = "".join(_GROUP.findall(text, start, end))
+def _masked(text: str, start: int, groups: list[tuple[int, int]]) -> str:
+    digits = "".join(text[group_start:group_end] for group_start, group_end in groups)
     if len(digits) < MIN_DIGITS:
-        return text[start:end]
+        return text[start : groups[-1][1]]
     plus = "+" if text[start] in "+%" else ""
     keep = 4 if len(digits) >= 11 else 2
     return f"{plus}{digits[:keep]}***{digits[-keep:]}"
@@ -119,20 +163,23 @@ def mask_numbers(text: str) -> str:
     # A UUID may start with a letter, where no candidate points: found first, then skipped.
     hits = _UUIDS.finditer(text) if text.count("-") >= 4 else ()
     uuids = [hit.span() for hit in hits if _UUID_AT.match(text, hit.start())]
+    next_uuid = 0  # the UUIDs before it end before `at`, which only moves forward
     pieces: list[str] = []
     done = at = 0
     while (candidate := _CANDIDATE.search(text, at)) is not None:
         at = candidate.start()
-        uuid_end = next((end for start, end in uuids if start <= at < end), None)
-        found = _FIND.match(text, at) if uuid_end is None else None
-        if uuid_end is not None:
-            at = uuid_end
-        elif found is None:
+        while next_uuid < len(uuids) and uuids[next_uuid][1] <= at:
+            next_uuid += 1
+        if next_uuid < len(uuids) and uuids[next_uuid][0] <= at:
+            at = uuids[next_uuid][1]
+            continue
+        head = _HEAD.match(text, at)
+        if head is None:
             at += 1
-        elif found["keep"] is not None:
-            at = found.end()
+        elif head["keep"] is not None:
+            at = head.end()
         else:
-            end = _run_end(text, at, found.end())
-            pieces += (text[done:at], _masked(text, at, end))
-            done = at = end
+            groups = _run(text, head)
+            pieces += (text[done:at], _masked(text, at, groups))
+            done = at = groups[-1][1]
     return "".join(pieces) + text[done:] if pieces else text
