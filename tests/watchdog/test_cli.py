@@ -73,8 +73,8 @@ def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
                 ("url-user", "http://user@127.0.0.1:7880"),
             ]
         ),
-        pytest.param(["--agent-name", "a", "--host", ""], ENV, "--host", id="host-empty"),
-        pytest.param(["--agent-name", "a", "--host", " "], ENV, "--host", id="host-blank"),
+        pytest.param(["--agent-name", "a", "--host", ""], ENV, "--host: ", id="host-empty"),
+        pytest.param(["--agent-name", "a", "--host", " "], ENV, "--host: ", id="host-blank"),
         *(
             pytest.param(
                 ["--agent-name", "a", "--sweep-seconds", value],
