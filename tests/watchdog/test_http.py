@@ -94,9 +94,11 @@ async def test_asgi_app(world: World) -> None:
 async def post(url: str, body: bytes, auth: str | None) -> int:
     """Post a large body (streamed: aiohttp warns of raw bytes this large)."""
     headers = {"Authorization": auth} if auth is not None else {}
-    async with aiohttp.ClientSession() as session:
-        async with session.post(url, data=io.BytesIO(body), headers=headers) as reply:
-            return reply.status
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(url, data=io.BytesIO(body), headers=headers) as reply,
+    ):
+        return reply.status
 
 
 async def test_a_body_too_large_is_refused_counted_and_logged(world: World) -> None:
