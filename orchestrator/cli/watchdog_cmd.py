@@ -10,7 +10,6 @@ import re
 import signal
 import warnings
 from typing import Annotated
-from urllib.parse import urlsplit
 
 import typer
 
@@ -20,6 +19,12 @@ __all__ = ["watchdog"]
 
 _AGENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
 _ENV = ("LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET")
+_SWEEP = (1.0, 3600.0)
+
+
+def _address(host: str, port: int) -> str:
+    """`host:port` as a URL writes it: an IPv6 address in brackets."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _fail(message: str) -> typer.Exit:
@@ -40,7 +45,7 @@ def watchdog(
     ] = 7879,
     sweep_seconds: Annotated[
         float,
-        typer.Option(min=1, max=3600, help="List the rooms every N seconds (and at start)."),
+        typer.Option(help="List the rooms every N seconds, 1 to 3600 (and at start)."),
     ] = 30.0,
     cloud: Annotated[
         bool, typer.Option(help="Run against LiveKit Cloud too (it recovers jobs itself).")
@@ -59,18 +64,29 @@ def watchdog(
     from aiohttp import web
 
     from orchestrator.watchdog import Watchdog, aiohttp_app
+    from orchestrator.watchdog.watchdog import check_url
 
     url, key, secret = (os.environ.get(name, "").strip() for name in _ENV)
     missing = [name for name, value in zip(_ENV, (url, key, secret), strict=True) if not value]
     if missing:
         raise _fail(f"set {', '.join(missing)} (the LiveKit server and its API key)")
-    if urlsplit(url).scheme not in ("http", "https", "ws", "wss") or not urlsplit(url).hostname:
-        raise _fail(
-            "LIVEKIT_URL: expected http(s):// or ws(s):// and a host, like ws://127.0.0.1:7880"
-        )
+    try:
+        check_url(url)
+    except ValueError as error:
+        raise _fail(f"LIVEKIT_URL: {str(error).removeprefix('url: ')}") from None
     if not _AGENT_NAME.fullmatch(agent_name):
         raise _fail(
             "--agent-name: letters, digits and _ . : - (up to 128), as your worker registers it"
+        )
+    if not host.strip():
+        raise _fail(
+            "--host: name the address to listen on, like 127.0.0.1 (every interface only when "
+            "asked for: 0.0.0.0 or ::)"
+        )
+    if not _SWEEP[0] <= sweep_seconds <= _SWEEP[1]:  # also nan and inf
+        raise _fail(
+            f"--sweep-seconds: must be a number of seconds between {_SWEEP[0]:g} and "
+            f"{_SWEEP[1]:g}, got {sweep_seconds}"
         )
     try:
         service = Watchdog(
@@ -88,7 +104,7 @@ def watchdog(
         except OSError as error:
             await runner.cleanup()
             raise _fail(
-                f"--host/--port: cannot listen on {host}:{port}: {error.strerror}"
+                f"--host/--port: cannot listen on {_address(host, port)}: {error.strerror}"
             ) from None
         bound = runner.addresses[0][1] if runner.addresses else port
         configure_logging(json=json_logs, level=logging.INFO)
@@ -98,7 +114,7 @@ def watchdog(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        base = f"http://{host}:{bound}"
+        base = f"http://{_address(host, bound)}"
         typer.echo(f"watchdog for agent {agent_name!r} on {base}")
         typer.echo(f"  webhooks: POST {base}/webhook (livekit-server's webhook.urls)")
         typer.echo(f"  health:   GET {base}/healthz")

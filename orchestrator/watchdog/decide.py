@@ -1,7 +1,8 @@
 """What the watchdog decides, from what LiveKit says a room holds: pure functions, no I/O.
 
-A *loss* is an agent gone from a room whose caller still carries this library's checkpoint
-(`transfer.id` as the engine makes them, `transfer.state` one the engine writes). Every other
+A *loss* is an agent gone from a room whose caller (a SIP participant) still carries this
+library's checkpoint (`transfer.id` as the engine makes them, `transfer.state` one the engine
+writes). Every other
 room is none of the watchdog's business: no checkpoint (no transfer, or a transfer that ended
 and cleared it), or an agent still there (a reconnect, or the replacement already came).
 
@@ -97,8 +98,12 @@ class Skip:
 
 
 def checkpointed_caller(participants: Sequence[Participant]) -> Participant | None:
-    """The caller whose checkpoint a replacement job would recover, if any."""
+    """The caller whose checkpoint a replacement job would recover, if any: a SIP
+    participant (the phone leg), never an agent or a browser participant that carries the
+    same attributes."""
     for p in participants:
+        if p.kind != "sip":
+            continue  # only a phone leg is a caller; anyone may write attributes on theirs
         if p.attributes.get("transfer.role") == "supervisor":
             continue  # a supervisor leg names its transfer too; it is not the caller
         if holder(p) and p.attributes.get("transfer.state") in RECOVERABLE_STATES:

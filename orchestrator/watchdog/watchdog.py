@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import secrets
+import string
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -50,7 +52,14 @@ from orchestrator.watchdog.decide import (
 )
 from orchestrator.watchdog.metrics import Metrics
 
-__all__ = ["DISPATCH_RETRIES_S", "Received", "Watchdog", "is_cloud"]
+__all__ = [
+    "DISPATCH_RETRIES_S",
+    "Received",
+    "Watchdog",
+    "check_url",
+    "is_cloud",
+    "new_watchdog_id",
+]
 
 DISPATCH_RETRIES_S = (0.5, 1.0, 2.0)
 """Pauses before the second, third and fourth CreateDispatch; then the loss is given up
@@ -66,6 +75,29 @@ def is_cloud(url: str) -> bool:
     return host.endswith(".livekit.cloud") or (
         host.startswith("cloud-api.") and host.endswith(".livekit.io")
     )
+
+
+def check_url(url: str) -> None:
+    """Refuse a LiveKit URL the client could not call (each sweep would fail on it).
+
+    Raises:
+        ValueError: `url: <what is wrong and how to write it>`.
+    """
+    example = "like ws://127.0.0.1:7880 (an IPv6 host in brackets: ws://[::1]:7880)"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as error:  # an unclosed [IPv6 bracket, a port not a number or too big
+        raise ValueError(f"url: not a usable URL ({error}); write it {example}") from None
+    if parts.scheme not in ("http", "https", "ws", "wss") or not parts.hostname:
+        raise ValueError(f"url: expected http(s):// or ws(s):// and a host, {example}")
+    if port == 0:
+        raise ValueError(f"url: the port must be from 1 to 65535, {example}")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError(
+            "url: no user or password in the URL; the key and secret go in "
+            "LIVEKIT_API_KEY and LIVEKIT_API_SECRET"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,8 +125,9 @@ class Watchdog:
         clock: simulated time, for tests.
 
     Raises:
-        ValueError: an empty agent name, a sweep period not above 0, or LiveKit Cloud
-            without `cloud=True`.
+        ValueError: a URL the client could not call (see `check_url`), an empty agent
+            name, a sweep period not a finite number above 0, or LiveKit Cloud without
+            `cloud=True`.
     """
 
     def __init__(
@@ -110,10 +143,11 @@ class Watchdog:
         cloud: bool = False,
         clock: Clock | None = None,
     ) -> None:
+        check_url(url)
         if not agent_name.strip():
             raise ValueError("agent_name: name the agent your workers register (agent_name=)")
-        if not sweep_seconds > 0:
-            raise ValueError(f"sweep_seconds: must be above 0, got {sweep_seconds}")
+        if not 0 < sweep_seconds < math.inf:
+            raise ValueError(f"sweep_seconds: must be a number above 0, got {sweep_seconds}")
         if is_cloud(url) and not cloud:
             raise ValueError(
                 "url: LiveKit Cloud dispatches lost jobs again itself; pass cloud=True "
@@ -125,7 +159,7 @@ class Watchdog:
         self.confirm_seconds = confirm_seconds
         self.settle_seconds = settle_seconds
         self.clock: Clock = clock or RealClock()
-        self.id = secrets.token_hex(4)
+        self.id = new_watchdog_id()
         """This watchdog's name in the claims it writes."""
         self.metrics = Metrics()
         # Not `.bind()` here: that would fix the logging configuration of this moment, and
@@ -301,12 +335,14 @@ class Watchdog:
 
     async def _dispatch(self, gateway: Gateway, log: Any, loss: Loss) -> None:
         """CreateDispatch with bounded retries; a failed attempt whose dispatch landed after
-        all (the answer was lost) is not made twice."""
-        try:
-            before = await list_dispatches(gateway, log, loss.room)
-        except _FAILURES:
-            before = None
-        metadata = metadata_for(before or [], self.agent_name, loss.departed)
+        all (the answer was lost) is not made twice. No attempt is made, and none retried,
+        without a `ListDispatch` answer saying what the room held before it and after it:
+        when LiveKit cannot say, the watchdog stops there (logged) and a later sweep decides.
+        """
+        before = await self._list_dispatches(gateway, log, loss.room)
+        if before is None:
+            return self._undetermined(log, attempts=0)
+        metadata = metadata_for(before, self.agent_name, loss.departed)
         error: BaseException | None = None
         for attempt, pause in enumerate((*DISPATCH_RETRIES_S, None), 1):
             self.metrics.count("dispatch_attempts")
@@ -323,7 +359,10 @@ class Watchdog:
             if pause is None:
                 break
             await self.clock.sleep(pause)
-            if before is not None and await self._landed(gateway, log, loss.room, before):
+            now = await self._list_dispatches(gateway, log, loss.room)
+            if now is None:  # the attempt may have landed: never made twice blindly
+                return self._undetermined(log, attempts=attempt)
+            if self._count(now) > self._count(before):
                 return self._dispatched(log, loss, "", attempt)
         self.metrics.count("dispatch_failures")
         self.metrics.count("decisions", "dispatch_failed")
@@ -334,14 +373,34 @@ class Watchdog:
             error=_name(error) if error is not None else None,
         )
 
-    async def _landed(self, gateway: Gateway, log: Any, room: str, before: list[Dispatch]) -> bool:
-        with contextlib.suppress(*_FAILURES):
-            now = await list_dispatches(gateway, log, room)
-            mine = self.agent_name
-            return sum(d.agent_name == mine for d in now) > sum(
-                d.agent_name == mine for d in before
-            )
-        return False
+    async def _list_dispatches(
+        self, gateway: Gateway, log: Any, room: str
+    ) -> list[Dispatch] | None:
+        """The room's dispatches, asked again after each of `DISPATCH_RETRIES_S` while LiveKit
+        fails in a way it may recover from; None when it could not say."""
+        for pause in (*DISPATCH_RETRIES_S, None):
+            try:
+                return await list_dispatches(gateway, log, room)
+            except _FAILURES as failed:
+                if pause is None or (isinstance(failed, LiveKitError) and not failed.retryable):
+                    return None
+            await self.clock.sleep(pause)
+        return None  # pragma: no cover - the loop returns
+
+    def _count(self, dispatches: list[Dispatch]) -> int:
+        return sum(d.agent_name == self.agent_name for d in dispatches)
+
+    def _undetermined(self, log: Any, *, attempts: int) -> None:
+        """ListDispatch failed: whether a dispatch exists is unknown, so none is made now (the
+        claim stays; a later sweep that still finds no agent dispatches, within the bound)."""
+        self.metrics.count("errors", "livekit")
+        self.metrics.count("decisions", "dispatch_undetermined")
+        log.error(
+            "watchdog.dispatch_undetermined",
+            agent_name=self.agent_name,
+            attempts=attempts,
+            error="list_dispatch_failed",
+        )
 
     def _dispatched(self, log: Any, loss: Loss, dispatch: str, attempts: int) -> None:
         self.metrics.count("decisions", "dispatched")
@@ -359,6 +418,12 @@ class Watchdog:
         if self._gateway is None:
             raise RuntimeError("the watchdog is not started: use `async with` or start()")
         return self._gateway
+
+
+def new_watchdog_id() -> str:
+    """Eight lowercase letters: like the engine's transfer ids, never a run of digits that a
+    log masker (or a reader) could take for a number."""
+    return "".join(secrets.choice(string.ascii_lowercase) for _ in range(8))
 
 
 def _name(error: BaseException) -> str:

@@ -6,6 +6,7 @@ import asyncio
 import inspect
 import json
 import os
+import re
 import signal
 import sys
 
@@ -14,8 +15,9 @@ import pytest
 from typer.testing import CliRunner
 
 from orchestrator.cli import app
-from orchestrator.cli.watchdog_cmd import watchdog
+from orchestrator.cli.watchdog_cmd import _address, watchdog
 from orchestrator.sandbox import Sandbox
+from orchestrator.watchdog.watchdog import check_url
 from tests.watchdog.conftest import SECRET, sign
 
 ENV = {
@@ -57,6 +59,31 @@ def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
             "--cloud",
             id="cloud",
         ),
+        *(
+            pytest.param(
+                ["--agent-name", "a"], {**ENV, "LIVEKIT_URL": url}, "LIVEKIT_URL", id=name
+            )
+            for name, url in [
+                ("url-ipv6-unclosed", "http://[::1"),
+                ("url-port-too-big", "http://127.0.0.1:99999"),
+                ("url-port-negative", "http://127.0.0.1:-1"),
+                ("url-port-text", "http://127.0.0.1:abc"),
+                ("url-port-zero", "http://127.0.0.1:0"),
+                ("url-credentials", "http://user:pw@127.0.0.1:1"),
+                ("url-user", "http://user@127.0.0.1:7880"),
+            ]
+        ),
+        pytest.param(["--agent-name", "a", "--host", ""], ENV, "--host: ", id="host-empty"),
+        pytest.param(["--agent-name", "a", "--host", " "], ENV, "--host: ", id="host-blank"),
+        *(
+            pytest.param(
+                ["--agent-name", "a", "--sweep-seconds", value],
+                ENV,
+                "--sweep-seconds: must be a number of seconds between 1 and 3600",
+                id=f"sweep-{value}",
+            )
+            for value in ["nan", "inf", "0.5", "3601"]
+        ),
     ],
 )
 def test_bad_input_names_the_field(args: list[str], env: dict[str, str], named: str) -> None:
@@ -64,6 +91,22 @@ def test_bad_input_names_the_field(args: list[str], env: dict[str, str], named: 
     assert code == 2
     assert named in output
     assert "Traceback" not in output
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://[::1]:7880", "ws://127.0.0.1", "https://livekit.example.com:443", "wss://h:1"],
+)
+def test_usable_urls_are_taken(url: str) -> None:
+    check_url(url)
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "address"),
+    [("127.0.0.1", 7879, "127.0.0.1:7879"), ("::1", 1, "[::1]:1"), ("::", 80, "[::]:80")],
+)
+def test_printed_addresses_bracket_ipv6(host: str, port: int, address: str) -> None:
+    assert _address(host, port) == address
 
 
 def test_host_defaults_to_loopback() -> None:
@@ -147,3 +190,16 @@ def test_logging_configured_after_the_watchdog_is_made_applies(
         "unsigned",
         dog.id,
     )
+
+
+def test_the_watchdog_id_never_holds_a_digit_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The id is logged with every line and the log masker masks runs of 7 digits: letters
+    only, whatever the random source gives (here the worst a hex token could be)."""
+    from orchestrator.watchdog import Watchdog
+    from orchestrator.watchdog.watchdog import new_watchdog_id
+
+    monkeypatch.setattr("secrets.token_hex", lambda n=None: "1" * 2 * (n or 16))
+    monkeypatch.setattr("secrets.token_bytes", lambda n=None: b"\x11" * (n or 32))
+    dog = Watchdog("http://127.0.0.1:7880", "devkey", SECRET, agent_name="a")
+    assert re.fullmatch(r"[a-z]{8}", dog.id), dog.id
+    assert all(re.fullmatch(r"[a-z]{8}", new_watchdog_id()) for _ in range(1000))

@@ -114,3 +114,14 @@ def test_stale_claims() -> None:
     )
     foreign = Participant("c4", "sip", {CLAIM_KEY: "not ours"})
     assert stale_claims([live, done, other, foreign]) == ["c2", "c3"]
+
+
+@pytest.mark.parametrize("kind", ["agent", "other"])
+def test_only_a_sip_participant_is_a_caller(kind: str) -> None:
+    """A checkpoint on a participant that is not a phone leg (a browser user, another agent)
+    is no caller's: nothing to recover, and its claim is removed."""
+    impostor = Participant("web-user", kind, dict(CALLER.attributes))  # type: ignore[arg-type]
+    assert assess("r", [impostor], "agent-1", "w") == Skip("no_checkpoint")
+    claim = Claim("abcdefghijkl", 1, "agent-1", "w").render()
+    claimed = Participant("web-user", kind, {**CALLER.attributes, CLAIM_KEY: claim})  # type: ignore[arg-type]
+    assert stale_claims([claimed]) == ["web-user"]

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from livekit import api
 from livekit.protocol import models
 
+from orchestrator.watchdog import watchdog as watchdog_module
 from orchestrator.watchdog.decide import CLAIM_KEY, MAX_DISPATCHES, Claim
 from orchestrator.watchdog.watchdog import DISPATCH_RETRIES_S
 from tests.watchdog.conftest import AGENT, TRANSFER_ID, World
+from tests.watchdog.test_sweep import sweep
 
 
 def attributes(world: World, identity: str, room: str = "call-1") -> dict[str, str]:
@@ -236,3 +240,90 @@ async def test_a_transfer_is_dispatched_at_most_max_times(world: World) -> None:
         world.sandbox.add_agent("call-1", f"agent-AJ_{n + 1}")
     assert len(world.dispatches()) == MAX_DISPATCHES
     assert dog.metrics.get("decisions", "gave_up") == 1
+
+
+async def test_a_lost_answer_after_a_failed_list_does_not_dispatch_twice(world: World) -> None:
+    """The first ListDispatch fails, then CreateDispatch's answer is lost: the list is asked
+    again before the attempt, so the retry sees the dispatch, and the lost job's metadata
+    is kept."""
+    world.call_with_agent()
+    state = world.sandbox.room("call-1")
+    assert state is not None
+    first = api.AgentDispatch(id="AD_first", agent_name=AGENT, room="call-1", metadata="m")
+    state.dispatches[first.id] = first
+    dog = await world.watchdog()
+    world.sandbox.add_fault("AgentDispatchService.ListDispatch", "unavailable", times=1)
+    world.sandbox.add_fault(
+        "AgentDispatchService.CreateDispatch", "unavailable", lose_response=True
+    )
+    world.sandbox.remove("call-1", "agent-AJ_1")
+    await world.settle()
+    assert world.calls("AgentDispatchService.CreateDispatch") == 1
+    assert len(state.dispatches) == 2  # the first job's, and the one made
+    made = [d for d in state.dispatches.values() if d.id != first.id]
+    assert [d.metadata for d in made] == ["m"]
+    assert dog.metrics.get("decisions", "dispatched") == 1
+
+
+async def test_no_dispatch_while_the_dispatches_cannot_be_listed(world: World) -> None:
+    """ListDispatch fails on every retry: no CreateDispatch (what exists is unknown), said
+    and counted; a later sweep, the list answering again, dispatches once."""
+    world.call_with_agent()
+    dog = await world.watchdog()
+    tries = len(DISPATCH_RETRIES_S) + 1
+    world.sandbox.add_fault("AgentDispatchService.ListDispatch", "unavailable", times=tries)
+    world.sandbox.remove("call-1", "agent-AJ_1")
+    await world.settle()
+    assert world.calls("AgentDispatchService.ListDispatch") == tries
+    assert world.calls("AgentDispatchService.CreateDispatch") == 0
+    assert dog.metrics.get("decisions", "dispatch_undetermined") == 1
+    await sweep(world)  # the claimed loss: give a dispatched agent until the next sweep
+    assert world.dispatches() == []
+    await sweep(world)
+    assert len(world.dispatches()) == 1
+
+
+async def test_a_lost_answer_then_a_failing_list_is_not_retried(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CreateDispatch's answer is lost, and from then on ListDispatch fails: whether the
+    attempt landed is unknown, so it is not made again."""
+    world.call_with_agent()
+    dog = await world.watchdog()
+    real = watchdog_module.create_dispatch
+
+    async def then_list_fails(*args: Any) -> str:
+        world.sandbox.add_fault("AgentDispatchService.ListDispatch", "unavailable", times=100)
+        return await real(*args)
+
+    monkeypatch.setattr(watchdog_module, "create_dispatch", then_list_fails)
+    world.sandbox.add_fault(
+        "AgentDispatchService.CreateDispatch", "unavailable", lose_response=True
+    )
+    world.sandbox.remove("call-1", "agent-AJ_1")
+    await world.settle()
+    assert world.calls("AgentDispatchService.CreateDispatch") == 1
+    state = world.sandbox.room("call-1")
+    assert state is not None
+    assert len(state.dispatches) == 1
+    assert dog.metrics.get("decisions", "dispatch_undetermined") == 1
+
+
+async def test_a_checkpoint_on_a_non_sip_participant_is_no_loss(world: World) -> None:
+    """A browser participant (kind STANDARD) writes the checkpoint's attributes on itself:
+    it is not the caller, and the agent leaving is not a loss."""
+    world.sandbox.world.join(
+        "call-1",
+        models.ParticipantInfo(
+            identity="web-1",
+            kind=models.ParticipantInfo.Kind.STANDARD,
+            attributes={"transfer.id": TRANSFER_ID, "transfer.state": "held"},
+        ),
+    )
+    world.sandbox.add_agent("call-1", "agent-AJ_1")
+    dog = await world.watchdog()
+    world.sandbox.remove("call-1", "agent-AJ_1")
+    await world.settle()
+    await sweep(world)
+    assert world.dispatches() == []
+    assert dog.metrics.get("decisions", "no_checkpoint") == 1

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import MutableMapping
 from typing import Any
 
 import aiohttp
 from aiohttp import web
+from structlog.testing import capture_logs
 
+from orchestrator.livekit.webhooks import MAX_BODY_BYTES
 from orchestrator.watchdog import Watchdog, aiohttp_app, asgi_app
 from tests.watchdog.conftest import World, serve, sign
 
@@ -86,3 +89,39 @@ async def test_asgi_app(world: World) -> None:
     status, body = await asgi_call(app, "POST", "/webhook", forged, sign(b"other"))
     assert (status, json.loads(body)) == (401, {"result": "refused_forged"})
     await app({"type": "lifespan"}, None, None)  # not ours: ignored
+
+
+async def post(url: str, body: bytes, auth: str | None) -> int:
+    """Post a large body (streamed: aiohttp warns of raw bytes this large)."""
+    headers = {"Authorization": auth} if auth is not None else {}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(url, data=io.BytesIO(body), headers=headers) as reply,
+    ):
+        return reply.status
+
+
+async def test_a_body_too_large_is_refused_counted_and_logged(world: World) -> None:
+    """Over `MAX_BODY_BYTES`, served by aiohttp (also mounted in an application with its
+    own, smaller, body limit) or ASGI: 400 refused_malformed, or 401 refused_unsigned
+    without Authorization; counted either way, never a bare 413."""
+    dog = await world.watchdog()
+    host = web.Application(client_max_size=1024)
+    host.add_subapp("/livekit/", aiohttp_app(dog))
+    runner, base = await serve(host)
+    body = b"x" * (MAX_BODY_BYTES + 1)
+    urls = [world.urls[id(dog)], f"{base}/livekit/webhook"]
+    try:
+        with capture_logs() as logs:
+            for url in urls:
+                assert await post(url, body, sign(body)) == 400
+                assert await post(url, body, None) == 401
+            app = asgi_app(dog)
+            assert (await asgi_call(app, "POST", "/webhook", body, sign(body)))[0] == 400
+            assert (await asgi_call(app, "POST", "/webhook", body))[0] == 401
+    finally:
+        await runner.cleanup()
+    assert dog.metrics.get("webhooks", "refused_malformed") == 3
+    assert dog.metrics.get("webhooks", "refused_unsigned") == 3
+    refused = [e["why"] for e in logs if e["event"] == "watchdog.webhook_refused"]
+    assert refused == ["malformed", "unsigned"] * 3
