@@ -127,7 +127,7 @@ def figures(records: Iterable[Record]) -> dict[str, Any]:
                 if f.time_to_supervisor_seconds is not None
             ]
         ),
-        "hold_seconds": _spread([f.hold_seconds for f in done if (f.hold_seconds or 0) > 0]),
+        "hold_seconds": _spread([held for f in done if (held := f.hold_seconds or 0.0) > 0]),
         "callers_lost_on_hold": sum(
             1 for f in done if f.outcome == "caller_hung_up" and (f.hold_seconds or 0) > 0
         ),
