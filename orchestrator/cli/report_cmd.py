@@ -17,7 +17,7 @@ def report(
         list[str],
         typer.Argument(
             help="Log files of JSON lines (`--json` logs); - reads stdin.",
-            metavar="LOG...",
+            metavar="LOG",
             show_default=False,
         ),
     ],
@@ -25,11 +25,13 @@ def report(
         bool, typer.Option("--json", help="One JSON object with every figure, for machines.")
     ] = False,
 ) -> None:
-    """Per flow and target: transfers, merged %, outcomes, time to supervisor and hold time
-    (p50/p95), callers lost on hold, declines, chain depth.
+    """Call-centre figures per flow and target from JSON log lines (docs/report.md).
 
-    Lines that are not the library's log lines are counted and skipped. Exit 0 with a
-    report (also when the logs hold no transfer); 2 when a log cannot be read.
+    Transfers, merged %, outcomes, time to supervisor and hold p50/p95, declines, chains.
+
+    Unreadable and foreign lines are counted and skipped, never fatal.
+
+    Exit 0 with a report, even of no transfer; 2 when a log cannot be read.
     """
     from orchestrator.report import read_lines, render_text, report as build
 
