@@ -338,6 +338,38 @@ class TestLines:
         assert (flow["targets"], flow["hold_seconds"]["count"]) == ({}, 0)
         assert "none named in the log" in render_text(figures)
 
+    @pytest.mark.parametrize(
+        ("dial_lines", "dials", "declines", "by_target"),
+        [
+            pytest.param(1, None, 1, {}, id="no-dials-counts-transitions"),
+            pytest.param(0, [("a", "answered")], 1, {"a": 0}, id="dial-lines-lost"),
+            pytest.param(1, [("a", "answered")], 1, {"a": 1}, id="brief-declined"),
+            pytest.param(1, [("a", "declined")], 1, {"a": 1}, id="phone-declined"),
+        ],
+    )
+    def test_declines_without_every_line(
+        self,
+        dial_lines: int,
+        dials: list[tuple[str, str]] | None,
+        declines: int,
+        by_target: dict[str, int],
+    ) -> None:
+        """A `declined` transition is a decline; it is named by target only when the log
+        has as many `dial.request` lines as `dials`, and a phone's own decline is not
+        counted twice."""
+        lines = [_line("transfer.started")]
+        lines += [_line("dial.request", to="+1510***0100")] * dial_lines
+        lines.append(
+            _line("transfer.transition", from_state="x", to_state="y", trigger="declined")
+        )
+        finished = {**FINISHED, "outcome": "returned", "reason": "declined"}
+        if dials is not None:
+            finished["dials"] = [{"target": t, "result": r, "seconds": 1.0} for t, r in dials]
+        lines.append(_line("transfer.finished", **finished))
+        flow = figures_of("-", stdin="\n".join(lines))["flows"]["f"]
+        assert flow["declines"] == declines
+        assert {name: row["declines"] for name, row in flow["targets"].items()} == by_target
+
     def test_values_from_the_log_are_masked_and_escaped(self) -> None:
         """A raw number or a control character in a log value is never printed as is."""
         dials = [{"target": CALLER, "result": "answered\x1b[31m", "seconds": 1.0}]
