@@ -131,7 +131,7 @@ class Reading:
         if event not in _USED:
             return False
         transfer_id = _text(line, "transfer_id")
-        flow = _text(line, "flow", optional=True)
+        flow = _maybe_text(line, "flow")
         update = _PARSERS[event](line)  # validate the whole line before touching a record
         record = self.records.get(transfer_id)
         if record is None:
@@ -181,7 +181,7 @@ def _dial(_: dict[str, Any]) -> _Update:
 def _finished(line: dict[str, Any]) -> _Update:
     finish = Finish(
         outcome=_text(line, "outcome"),
-        reason=_text(line, "reason", optional=True),
+        reason=_maybe_text(line, "reason"),
         hold_seconds=_seconds(line, "hold_seconds"),
         time_to_supervisor_seconds=_seconds(line, "time_to_supervisor_seconds"),
         attempts=_count(line.get("attempts"), "attempts"),
@@ -195,7 +195,7 @@ def _finished(line: dict[str, Any]) -> _Update:
 
 
 def _call_ended(line: dict[str, Any]) -> _Update:
-    first = _text(line, "hung_up_first", optional=True) or "nobody"
+    first = _maybe_text(line, "hung_up_first") or "nobody"
 
     def update(record: Record) -> None:
         record.call_ended.append(first)
@@ -212,13 +212,19 @@ _PARSERS = {
 }
 
 
-def _text(line: dict[str, Any], key: str, *, optional: bool = False) -> Any:
+def _text(line: dict[str, Any], key: str) -> str:
+    value = _maybe_text(line, key)
+    if value is None:
+        raise _Unreadable(f"{line['event']}: `{key}` missing")
+    return value
+
+
+def _maybe_text(line: dict[str, Any], key: str) -> str | None:
     value = line.get(key)
-    if value is None and optional:
+    if value is None:
         return None
     if not isinstance(value, str) or not value:
-        what = "missing" if value is None else "not a string"
-        raise _Unreadable(f"{line['event']}: `{key}` {what}")
+        raise _Unreadable(f"{line['event']}: `{key}` {'empty' if value == '' else 'not a string'}")
     return mask(value)  # what a report prints comes from logs: masked and escaped again
 
 
