@@ -395,7 +395,7 @@ class TestCommand:
         assert (code, err) == (0, "")
         assert out.splitlines() == [
             "0 transfer(s); 0 line(s) read: 0 used, 0 skipped (other events), 0 unreadable",
-            "No transfers in these logs: no transfer.started or transfer.finished line.",
+            "No transfers in these logs: none of their lines is a transfer's event.",
         ]
         assert figures_of(empty)["flows"] == {}
 

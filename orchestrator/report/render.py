@@ -14,7 +14,7 @@ def render_text(report: dict[str, Any]) -> str:
     lines = [_summary(report)]
     lines += [f"  unreadable: {where}" for where in report["unreadable_lines"]]
     if not report["transfers"]:
-        lines.append("No transfers in these logs: no transfer.started or transfer.finished line.")
+        lines.append("No transfers in these logs: none of their lines is a transfer's event.")
         return "\n".join(lines) + "\n"
     flows = report["flows"]
     blocks = [] if len(flows) == 1 else [("all flows", report["all"])]
