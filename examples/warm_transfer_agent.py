@@ -87,8 +87,8 @@ async def entrypoint(ctx: JobContext) -> None:
     except TransferError as error:
         logger.warning("could not check for an unfinished transfer: %s", error.reason)
         recovered = None
-    if recovered is not None and recovered.kind == "merged":
-        return  # the caller is with their supervisor: this job follows their call to its end
+    if recovered is not None and recovered.kind in ("merged", "caller_hung_up"):
+        return  # with their supervisor (this job follows their call to its end), or gone
     agent = Agent(instructions=INSTRUCTIONS, tools=[transfer.tool])
     await session.start(agent=agent, room=ctx.room)
     if recovered is not None:  # unwound: the caller was on hold when the last worker died

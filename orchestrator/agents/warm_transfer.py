@@ -244,7 +244,9 @@ class WarmTransfer:
 
         Call it once per job, after `ctx.connect()` and before `session.start()`. It returns
         None when the room holds no transfer checkpoint (the usual case); `merged` when the
-        caller was already with the supervisor (the AI then leaves: end the entrypoint);
+        caller was already with the supervisor (the AI then leaves: end the entrypoint; the
+        job follows their call to its end); `caller_hung_up` when the caller had hung up and
+        their supervisor legs were released (end the entrypoint: the room is gone);
         `returned` (reason `worker_lost`) when the transfer was unwound and the caller is
         back with the AI.
 
@@ -256,11 +258,14 @@ class WarmTransfer:
             TransferError: LiveKit could not be asked (retryable says whether to try again).
         """
         caller = self.caller_identity()
-        if caller is None:
+        room = self._ctx.room.name
+        if caller is None:  # a caller who hung up while no job watched left their legs alone
+            legs = self._ctx.room.remote_participants.values()
+            if any(p.attributes.get("transfer.role") == "supervisor" for p in legs):
+                return await self.engine.recover(self.flow, room=room)
             return None
         if self._warming is None:
             self._warming = asyncio.ensure_future(self._ask_capabilities())
-        room = self._ctx.room.name
         outcome = await self.engine.recover(self.flow, room=room, caller_identity=caller)
         self._follow_call()  # a merged call goes on: watched again by this job
         return outcome

@@ -44,10 +44,12 @@ __all__ = [
     "CHECKPOINT_KEYS",
     "LATE_WRITE_S",
     "abandon",
+    "attributes",
     "checkpoint",
     "claim",
     "claimed_by",
     "holder",
+    "is_transfer_id",
     "new_transfer_id",
     "progress",
     "progress_soon",
@@ -66,11 +68,16 @@ TAKE_BACK_S = 90.0
 as a cleanup tries to clear a checkpoint)."""
 
 
+def attributes(transfer_id: str, state: str, consult_room: str) -> dict[str, str]:
+    """The checkpoint as the caller's attributes."""
+    return dict(zip(CHECKPOINT_KEYS, (transfer_id, state, consult_room), strict=True))
+
+
 async def checkpoint(t: Transfer, state: str) -> None:
     """Record progress on the caller, so a replacement worker can finish or unwind; a
     failing server gets two more tries."""
     consult = t.consult_room if t.strategy == "move" else ""
-    values = dict(zip(CHECKPOINT_KEYS, (t.transfer_id, state, consult), strict=True))
+    values = attributes(t.transfer_id, state, consult)
     for pause in (0.5, 1.0, None):
         # Left running if the step is cancelled: cleanup waits for it, or it could land
         # after the checkpoint is cleared.
@@ -142,11 +149,16 @@ def new_transfer_id() -> str:
     return "".join(secrets.choice(string.ascii_lowercase) for _ in range(12))
 
 
+def is_transfer_id(text: str) -> bool:
+    """Whether `text` is an id this engine makes (anything else names nothing of ours)."""
+    return bool(_TRANSFER_ID.fullmatch(text))
+
+
 def holder(caller: Participant | None) -> str:
     """The transfer id the caller's checkpoint names, or '' (also for an id the engine does
     not make: an attribute someone else wrote is neither a lock nor anything to recover)."""
     named = caller.attributes.get("transfer.id", "") if caller is not None else ""
-    return named if _TRANSFER_ID.fullmatch(named) else ""
+    return named if is_transfer_id(named) else ""
 
 
 def refuse_if_held(

@@ -46,6 +46,11 @@ async def finish(t: Transfer, trigger: str) -> TransferOutcome:
     """Undo what the transfer started, run the final step, and build the one outcome."""
     final = t.state
     caller_gone = final == "caller_hung_up" or trigger == "caller_hangup"
+    # A departure still within its grace is not forgotten: a merged call's watch confirms
+    # it (the transfer's confirmation is cancelled below), as one that left after the merge.
+    t.late_departures.extend((room, identity, False) for room, identity in t.departures)
+    if t.supervisor in t.gone:  # confirmed gone during the exit: the call ends for the caller
+        t.late_departures.append((t.room, t.supervisor, True))
     for task in (t._step_task, t._hold_timer, t.progressing, *t.isolating, *t.departures.values()):
         if task is not None:
             task.cancel()
@@ -122,6 +127,8 @@ async def finish(t: Transfer, trigger: str) -> TransferOutcome:
             await _quietly(t, "checkpoint_writes", _late_writes(t))
         # After a hang-up too: one the engine deduced from a not_found may have been wrong.
         await _quietly(t, "clear_checkpoint", _clear_checkpoint(t, until))
+    if keep is not None:  # the merged call is watched from now, not after the consult room
+        t._on_done(t)
     if deleting is not None:
         await deleting
     kind, reason = _kind(t, final, trigger)
@@ -144,7 +151,8 @@ async def finish(t: Transfer, trigger: str) -> TransferOutcome:
         sip_status_code=t.last_sip_status,
         dials=[_dialled(a) for a in t.attempts],
     )
-    t._on_done(t)
+    if keep is None:
+        t._on_done(t)
     t.resolve(outcome)  # with its log line: nobody sees one without the other
     return outcome
 

@@ -14,7 +14,9 @@ from statemachine import StateChart
 
 from orchestrator.clock import Clock, RealClock
 from orchestrator.engine.checkpoint import (
+    CHECKPOINT_KEYS,
     abandon,
+    attributes,
     claim,
     holder,
     new_transfer_id,
@@ -23,7 +25,7 @@ from orchestrator.engine.checkpoint import (
 from orchestrator.engine.merged_call import MergedCall
 from orchestrator.engine.outcome import TransferOutcome
 from orchestrator.engine.ports import Media, RoomEvents
-from orchestrator.engine.recovery import recover
+from orchestrator.engine.recovery import recover, recover_without_caller
 from orchestrator.engine.transfer import Transfer
 from orchestrator.errors import LiveKitError, TransferError, TransferInProgress
 from orchestrator.flow import compile_flow
@@ -141,14 +143,32 @@ class TransferEngine:
     def _forget(self, transfer: Transfer) -> None:
         self.active.pop(transfer.room, None)
         if transfer.kept is not None:  # merged: the call goes on, watched until it ends
+            assert transfer.merged_at is not None
             call = self._watch(
-                transfer.log, transfer.room, transfer.caller_identity, transfer.kept
+                transfer.log,
+                transfer.room,
+                transfer.caller_identity,
+                transfer.kept,
+                attributes(
+                    transfer.transfer_id,
+                    "merged",
+                    transfer.consult_room if transfer.strategy == "move" else "",
+                ),
+                merged_at=transfer.clock.now() - transfer.elapsed() + transfer.merged_at,
             )
             for room, identity, hung_up in transfer.late_departures:  # during the cleanup
                 call.participant_left(room, identity, hung_up=hung_up)
 
     def _watch(
-        self, log: Any, room: str, caller: str, supervisor: str, *, look: bool = False
+        self,
+        log: Any,
+        room: str,
+        caller: str,
+        supervisor: str,
+        checkpoint: dict[str, str],
+        *,
+        merged_at: float | None = None,
+        look: bool = False,
     ) -> MergedCall:
         call = self.calls[room] = MergedCall(
             gateway=self.gateway,
@@ -158,6 +178,8 @@ class TransferEngine:
             caller=caller,
             supervisor=supervisor,
             on_done=self._ended,
+            checkpoint=checkpoint,
+            merged_at=merged_at,
             look=look,
         )
         return call
@@ -286,11 +308,18 @@ class TransferEngine:
         call is watched again until one of them hangs up (`calls`); a supervisor who hung
         up meanwhile ends the call for the caller too. Either is outcome `merged`. Any other
         is unwound: the supervisor's legs hung up, the consult room deleted, the caller back
-        with the AI, outcome `returned` / `worker_lost`. None when there is nothing to do.
+        with the AI, outcome `returned` / `worker_lost`. A caller who hung up meanwhile left
+        their supervisor legs alone: those are released, outcome `caller_hung_up` /
+        `worker_lost`. None when there is nothing to do.
         """
         with self._single_flight(room):
             log = self._log.bind(transfer_id="", flow=flow.name)
-            caller, _ = await self._caller(log, room, caller_identity)
+            try:
+                caller, _ = await self._caller(log, room, caller_identity)
+            except TransferError as error:
+                if caller_identity or error.reason != "config_error":
+                    raise
+                return await recover_without_caller(self.gateway, self.clock, log, room)
             recovered = await recover(
                 self.gateway, self.media, self.clock, log, flow, room, caller
             )
@@ -299,7 +328,8 @@ class TransferEngine:
         outcome, supervisor = recovered
         if supervisor is not None:  # merged, with the supervisor still on the line: watched
             log = log.bind(transfer_id=holder(caller))
-            self._watch(log, room, caller.identity, supervisor, look=True)
+            checkpoint = {key: caller.attributes.get(key, "") for key in CHECKPOINT_KEYS}
+            self._watch(log, room, caller.identity, supervisor, checkpoint, look=True)
         return outcome
 
     async def start(

@@ -27,7 +27,7 @@ from orchestrator.engine.retry import persist
 from orchestrator.errors import LiveKitError
 from orchestrator.livekit import Gateway
 
-__all__ = ["CallEnd", "MergedCall"]
+__all__ = ["CallEnd", "MergedCall", "release"]
 
 Party = Literal["caller", "supervisor"]
 _RELEASE_S = 90.0  # as long as a transfer's cleanup: then the room closes by its own timeouts
@@ -58,12 +58,16 @@ class MergedCall:
         caller: str,
         supervisor: str,
         on_done: Callable[[MergedCall], None],
+        checkpoint: dict[str, str],
+        merged_at: float | None = None,
         look: bool = False,
     ) -> None:
         self.gateway, self.clock, self.log = gateway, clock, log
         self.room, self.caller, self.supervisor = room, caller, supervisor
         self._parties: dict[str, Party] = {caller: "caller", supervisor: "supervisor"}
-        self._since = clock.now()
+        self._checkpoint = checkpoint
+        self._since = clock.now() if merged_at is None else merged_at
+        self._rewriting: asyncio.Task[None] | None = None
         self._on_done = on_done
         self._ended: asyncio.Future[CallEnd] = asyncio.get_running_loop().create_future()
         self._departures: dict[str, asyncio.Task[None]] = {}
@@ -91,6 +95,10 @@ class MergedCall:
     def participant_joined(self, room: str, identity: str) -> None:
         if room == self.room and (pending := self._departures.pop(identity, None)) is not None:
             pending.cancel()  # a reconnect: the call goes on
+            if identity == self.caller and self._rewriting is None:
+                # The rejoin lost the attributes the API wrote: without `merged` on the
+                # caller, a replacement job (or the watchdog) would not know of this call.
+                self._rewriting = asyncio.ensure_future(self._rewrite())
 
     def track_published(self, room: str, identity: str, track: str) -> None:
         """Nothing to keep apart any more."""
@@ -134,8 +142,23 @@ class MergedCall:
             self._stop_watching()
             self._releasing = asyncio.ensure_future(self._end(first))
 
+    async def _rewrite(self) -> None:
+        async def write() -> bool:
+            await self.gateway.set_attributes(self.log, self.room, self.caller, self._checkpoint)
+            return True
+
+        try:
+            until = self.clock.now() + _RELEASE_S
+            await persist(self.clock, write, "the checkpoint could not be written", until)
+        except Exception as error:
+            self.log.warning(
+                "transfer.checkpoint_failed", state="merged", error=type(error).__name__
+            )
+        finally:
+            self._rewriting = None
+
     def _stop_watching(self) -> None:
-        for task in [*self._departures.values(), self._looking]:
+        for task in [*self._departures.values(), self._looking, self._rewriting]:
             if task is not None and task is not asyncio.current_task():
                 task.cancel()
         self._departures.clear()
@@ -144,33 +167,7 @@ class MergedCall:
         talked = round(self.clock.now() - self._since, 3)
         seen = self.clock.now()
         other = next(who for who, party in self._parties.items() if party != first)
-        tries = 0
-
-        async def release() -> bool:
-            nonlocal tries
-            tries += 1
-            try:
-                if await self.gateway.delete_room(self.log, self.room):
-                    return True
-                # `not_found` can be wrong (a stale node's view): believed only once the
-                # other phone is not in the room either, else it is hung up.
-                await hang_up(self, self.room, other)
-                return True
-            except Exception:
-                if tries < 3:
-                    raise
-            # DeleteRoom keeps failing: at least the other phone is hung up.
-            await self.gateway.remove_participant(self.log, self.room, other)
-            return True
-
-        released = True
-        try:
-            await persist(self.clock, release, "the call could not be ended", seen + _RELEASE_S)
-        except Exception as error:
-            released = False
-            self.log.warning(
-                "transfer.cleanup_failed", step="end_merged_call", error=type(error).__name__
-            )
+        released = await release(self.gateway, self.clock, self.log, self.room, other)
         self.log.info(
             "transfer.call_ended",
             hung_up_first=first,
@@ -184,3 +181,38 @@ class MergedCall:
         if not self._ended.done():
             self._ended.set_result(CallEnd(first, talked, released))
             self._on_done(self)
+
+
+@dataclass(frozen=True)
+class _Asking:
+    gateway: Gateway
+    log: Any
+
+
+async def release(gateway: Gateway, clock: Clock, log: Any, room: str, other: str) -> bool:
+    """End the call for `other` (the one who did not hang up) by deleting the room, so
+    LiveKit's SIP bridge sends their phone BYE; True once LiveKit confirmed it."""
+    asking = _Asking(gateway, log)
+    tries = 0
+
+    async def end() -> bool:
+        nonlocal tries
+        tries += 1
+        try:
+            if await gateway.delete_room(log, room):
+                return True
+        except Exception:
+            if tries < 3:
+                raise
+            # DeleteRoom keeps failing: at least the other phone is hung up (below).
+        # `not_found` can be wrong (a stale node's view), and so can RemoveParticipant's:
+        # each is believed only once neither API lists the other phone.
+        await hang_up(asking, room, other)
+        return True
+
+    try:
+        await persist(clock, end, "the call could not be ended", clock.now() + _RELEASE_S)
+    except Exception as error:
+        log.warning("transfer.cleanup_failed", step="end_merged_call", error=type(error).__name__)
+        return False
+    return True

@@ -13,14 +13,15 @@ from __future__ import annotations
 from typing import Any
 
 from orchestrator.clock import Clock, within
-from orchestrator.engine.checkpoint import CHECKPOINT_KEYS, holder
+from orchestrator.engine.checkpoint import CHECKPOINT_KEYS, holder, is_transfer_id
 from orchestrator.engine.in_room import our_legs
+from orchestrator.engine.merged_call import release
 from orchestrator.engine.outcome import TransferOutcome
 from orchestrator.engine.ports import MEDIA_TIMEOUT_S, Media
 from orchestrator.flow.model import Flow
 from orchestrator.livekit import Gateway, Participant
 
-__all__ = ["recover"]
+__all__ = ["recover", "recover_without_caller"]
 
 
 async def recover(
@@ -53,8 +54,16 @@ async def recover(
             await gateway.remove_participant(log, room, identity)
     if merged and keep is None:
         # The supervisor hung up while no worker watched: the call ends for the caller too.
-        await gateway.delete_room(log, room)
-        log.info("transfer.call_ended", hung_up_first="supervisor", released=True)
+        # How long the two talked is unknown (call_seconds null): nobody watched the end.
+        seen = clock.now()
+        released = await release(gateway, clock, log, room, caller.identity)
+        log.info(
+            "transfer.call_ended",
+            hung_up_first="supervisor",
+            call_seconds=None,
+            release_ms=round((clock.now() - seen) * 1000, 1),
+            released=released,
+        )
     elif not merged:
         cleared = dict.fromkeys(CHECKPOINT_KEYS, "")
         await gateway.set_attributes(log, room, caller.identity, cleared)
@@ -83,3 +92,46 @@ async def recover(
 
 def _on_the_line(leg: Participant) -> bool:
     return leg.attributes.get("sip.callStatus", "active") == "active"
+
+
+async def recover_without_caller(
+    gateway: Gateway, clock: Clock, log: Any, room: str
+) -> TransferOutcome | None:
+    """No caller in `room`: one who hung up while no worker watched (their transfer, or their
+    merged call) left this library's supervisor legs alone on the line, and the checkpoint
+    went with them. The legs are released (the room is deleted: their phones get BYE).
+    None when there are no such legs."""
+    listed = await gateway.list_participants(log, room)
+    legs = [
+        p.identity
+        for p in listed
+        if p.attributes.get("transfer.role") == "supervisor"
+        and is_transfer_id(p.attributes.get("transfer.id", ""))
+    ]
+    if not legs:
+        return None
+    transfer_id = next(p.attributes["transfer.id"] for p in listed if p.identity == legs[0])
+    log = log.bind(transfer_id=transfer_id)
+    log.info("transfer.recovered", checkpoint="caller_gone")
+    seen = clock.now()
+    released = True
+    for leg in legs:
+        released &= await release(gateway, clock, log, room, leg)
+    log.info(
+        "transfer.call_ended",
+        hung_up_first="caller",
+        call_seconds=None,
+        release_ms=round((clock.now() - seen) * 1000, 1),
+        released=released,
+    )
+    outcome = TransferOutcome(kind="caller_hung_up", reason="worker_lost", final_step="unknown")
+    log.info(
+        "transfer.finished",
+        outcome=outcome.kind,
+        reason=outcome.reason,
+        hold_seconds=None,
+        time_to_supervisor_seconds=None,
+        attempts=0,
+        sip_status_code=None,
+    )
+    return outcome

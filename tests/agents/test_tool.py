@@ -271,6 +271,20 @@ async def test_recover_finishes_a_merge_and_watches_the_call() -> None:
         assert rig.shutdowns == ["merged call ended"]
 
 
+async def test_recover_releases_a_supervisor_whose_caller_hung_up_unwatched() -> None:
+    async with agent_rig(caller=False) as rig:
+        supervisor = rig.sandbox.place_caller("call-1", "+15105550100")  # the merged leg
+        leg = {"transfer.id": "abcdefghijkl", "transfer.role": "supervisor"}
+        rig.sandbox.world.set_attributes("call-1", supervisor, leg)
+        recovering = asyncio.ensure_future(rig.warm.recover())
+        await rig.drive(recovering)
+        outcome = recovering.result()
+        assert outcome is not None
+        assert (outcome.kind, outcome.reason) == ("caller_hung_up", "worker_lost")
+        (phone,) = [log for log in rig.sandbox.phone_logs if log.identity == supervisor]
+        assert phone.received[-1] == "BYE"
+
+
 async def test_recover_without_a_sip_caller_asks_nothing() -> None:
     async with agent_rig(caller=False) as rig:
         assert await rig.warm.recover() is None

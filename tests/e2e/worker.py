@@ -84,7 +84,7 @@ async def entrypoint(ctx: JobContext) -> None:
         transfer.media.agent_leave = _stall  # type: ignore[method-assign]
     recovered = await transfer.recover()
     log.info("e2e.recovered", outcome=recovered.kind if recovered else None)
-    if recovered is not None and recovered.kind == "merged":
+    if recovered is not None and recovered.kind in ("merged", "caller_hung_up"):
         return
     await session.start(
         agent=Agent(instructions=INSTRUCTIONS, tools=[transfer.tool]), room=ctx.room
