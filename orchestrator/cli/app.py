@@ -1,4 +1,5 @@
-"""Typer app: `validate`, `schema`, `graph`, `simulate`, `sandbox`, `preflight`, `watchdog`.
+"""Typer app: `validate`, `schema`, `graph`, `simulate`, `sandbox`, `preflight`, `watchdog`,
+`report`.
 
 Bad input never produces a traceback: flow problems are printed as `PATH:LINE:COL: message`
 lines and exit 1; usage mistakes exit 2 with click's message.
@@ -14,6 +15,7 @@ from typing import Annotated
 import typer
 
 from orchestrator.cli.preflight_cmd import preflight
+from orchestrator.cli.report_cmd import report
 from orchestrator.cli.sandbox_cmd import sandbox
 from orchestrator.cli.simulate_cmd import simulate
 from orchestrator.cli.watchdog_cmd import watchdog
@@ -106,6 +108,7 @@ app.command()(sandbox)
 app.command()(simulate)
 app.command()(preflight)
 app.command()(watchdog)
+app.command()(report)
 
 
 def main() -> None:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from orchestrator.engine.checkpoint import CHECKPOINT_KEYS
 from orchestrator.engine.in_room import our_legs
 from orchestrator.engine.legs import Dialing, absent, hang_up, refused
-from orchestrator.engine.outcome import OutcomeKind, TransferOutcome
+from orchestrator.engine.outcome import Attempt, OutcomeKind, TransferOutcome
 from orchestrator.engine.ports import MEDIA_TIMEOUT_S, speech_timeout
 from orchestrator.engine.retry import TRY_SECONDS, persist
 from orchestrator.errors import LiveKitError
@@ -149,11 +149,25 @@ async def finish(t: Transfer, trigger: str) -> TransferOutcome:
         time_to_supervisor_seconds=outcome.time_to_supervisor_seconds,
         attempts=len(t.attempts),
         sip_status_code=t.last_sip_status,
+        dials=[_dialled(a) for a in t.attempts],
     )
     if keep is None:
         t._on_done(t)
     t.resolve(outcome)  # with its log line: nobody sees one without the other
     return outcome
+
+
+def _dialled(attempt: Attempt) -> dict[str, Any]:
+    """One attempt as `transfer.finished` logs it (for `orchestrator report`): the target's
+    name, never its number."""
+    rang = None if attempt.ended_s is None else round(attempt.ended_s - attempt.started_s, 3)
+    return {
+        "target": attempt.target,
+        "result": attempt.result,
+        "caller_id": attempt.caller_id,
+        "sip_status_code": attempt.sip_status,
+        "seconds": rang,
+    }
 
 
 def _emptied(t: Transfer) -> bool:
