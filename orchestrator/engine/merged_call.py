@@ -95,10 +95,8 @@ class MergedCall:
     def participant_joined(self, room: str, identity: str) -> None:
         if room == self.room and (pending := self._departures.pop(identity, None)) is not None:
             pending.cancel()  # a reconnect: the call goes on
-            if identity == self.caller and self._rewriting is None:
-                # The rejoin lost the attributes the API wrote: without `merged` on the
-                # caller, a replacement job (or the watchdog) would not know of this call.
-                self._rewriting = asyncio.ensure_future(self._rewrite())
+            if identity == self.caller:  # the rejoin lost the attributes the API wrote
+                self.write_checkpoint()
 
     def track_published(self, room: str, identity: str, track: str) -> None:
         """Nothing to keep apart any more."""
@@ -141,6 +139,12 @@ class MergedCall:
         if self._releasing is None and not self._ended.done():
             self._stop_watching()
             self._releasing = asyncio.ensure_future(self._end(first))
+
+    def write_checkpoint(self) -> None:
+        """Put `merged` on the caller (again): without it a replacement job (or the
+        watchdog) would not know of this call, or would unwind it from an older state."""
+        if self._rewriting is None and self._releasing is None:
+            self._rewriting = asyncio.ensure_future(self._rewrite())
 
     async def _rewrite(self) -> None:
         async def write() -> bool:

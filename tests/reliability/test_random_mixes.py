@@ -505,6 +505,23 @@ FOUND = [
         ),
         id="123457-15",
     ),  # the rig timed a release from the wrong phone when a cut had hung one up (rig fix)
+    pytest.param(
+        Mix(
+            flow="chain",
+            flavor="cloud",
+            phone={"answer": 1.0, "on_brief": "accept", "decide_after": 0.0},
+            owned_only=True,
+            faults=[
+                Fault("RoomService.DeleteRoom", "resource_exhausted", 5.1, 2, False, "brief"),
+                Fault("RoomService.UpdateParticipant", "not_found", 2.9, 2, False, "brief"),
+                Fault("RoomService.UpdateParticipant", None, 0.0, 1, False, "brief"),
+                Fault("RoomService.RemoveParticipant", "deadline_exceeded", 2.9, 2, False, "dial"),
+            ],
+            cut="drain",
+            cut_at=16.86,
+        ),
+        id="3333-846",
+    ),  # the `merged` write failed: the merged call went on with `held` on the caller
 ]
 """Mixes the search found failing (seed-index), each fixed; kept as they were drawn."""
 
