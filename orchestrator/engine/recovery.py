@@ -78,6 +78,12 @@ async def recover(
         reason=None if merged else "worker_lost",
         final_step=state if state.isidentifier() else "unknown",
     )
+    _finished(log, outcome)
+    return outcome, keep
+
+
+def _finished(log: Any, outcome: TransferOutcome) -> None:
+    """A recovery's outcome, logged as a transfer's is (what it did is all it knows)."""
     log.info(
         "transfer.finished",
         outcome=outcome.kind,
@@ -87,7 +93,6 @@ async def recover(
         attempts=0,
         sip_status_code=None,
     )
-    return outcome, keep
 
 
 def _on_the_line(leg: Participant) -> bool:
@@ -125,13 +130,5 @@ async def recover_without_caller(
         released=released,
     )
     outcome = TransferOutcome(kind="caller_hung_up", reason="worker_lost", final_step="unknown")
-    log.info(
-        "transfer.finished",
-        outcome=outcome.kind,
-        reason=outcome.reason,
-        hold_seconds=None,
-        time_to_supervisor_seconds=None,
-        attempts=0,
-        sip_status_code=None,
-    )
+    _finished(log, outcome)
     return outcome
