@@ -63,8 +63,8 @@ def watchdog(
     """
     from aiohttp import web
 
+    from orchestrator.livekit.address import check_url
     from orchestrator.watchdog import Watchdog, aiohttp_app
-    from orchestrator.watchdog.watchdog import check_url
 
     url, key, secret = (os.environ.get(name, "").strip() for name in _ENV)
     missing = [name for name, value in zip(_ENV, (url, key, secret), strict=True) if not value]

@@ -186,7 +186,7 @@ async def claim(
     """Write this transfer's claim on the caller, then read it back (see the module doc).
     The write goes on if the start is cancelled (it is in `writes`): `take_back` waits
     for it, or it could land after the claim was taken back."""
-    values = dict(zip(CHECKPOINT_KEYS, (transfer_id, "requested", consult), strict=True))
+    values = attributes(transfer_id, "requested", consult)
     write = asyncio.ensure_future(gateway.set_attributes(log, room, caller, values))
     write.add_done_callback(_retrieved)
     writes.add(write)

@@ -7,7 +7,7 @@ import contextlib
 import os
 import weakref
 from collections.abc import Iterator
-from typing import Any, Literal
+from typing import Any
 
 import structlog
 from statemachine import StateChart
@@ -26,6 +26,7 @@ from orchestrator.engine.merged_call import MergedCall
 from orchestrator.engine.outcome import TransferOutcome
 from orchestrator.engine.ports import Media, RoomEvents
 from orchestrator.engine.recovery import recover, recover_without_caller
+from orchestrator.engine.strategy import choose
 from orchestrator.engine.transfer import Transfer
 from orchestrator.errors import LiveKitError, TransferError, TransferInProgress
 from orchestrator.flow import compile_flow
@@ -276,31 +277,6 @@ class TransferEngine:
         log = log or self._log.bind(transfer_id="", flow="")
         return await probe.capabilities(self.gateway, log)
 
-    async def _strategy(self, log: Any, flow: Flow) -> Literal["move", "in_room"]:
-        """Settled before the caller is held: a missing grant or method is never found out
-        at the dial or the merge, with the caller waiting."""
-        kinds = {step.type for step in flow.steps.values()}
-        can = await self.capabilities(log)
-        if kinds & {"dial", "cold_transfer"} and "sip.call" in can.missing:
-            raise _lacks("sip.call", "to dial supervisors and transfer calls")
-        strategy: Literal["move", "in_room"] = "move"
-        if "merge" in kinds and (flow.merge_strategy == "in_room" or not can.move):
-            if flow.merge_strategy == "move":
-                raise TransferError(
-                    "this LiveKit server does not let the engine use MoveParticipant "
-                    "(self-hosted LiveKit has none; otherwise the API key lacks roomAdmin): set "
-                    "merge_strategy: in_room (or auto) in the flow, or use LiveKit Cloud",
-                    reason="move_unavailable",
-                )
-            strategy = "in_room"
-            if flow.merge_strategy == "auto":
-                log.info("transfer.merge_strategy", strategy=strategy, why="no MoveParticipant")
-        if strategy == "move" and "dial" in kinds and "roomCreate" in can.missing:
-            raise _lacks(
-                "roomCreate", "to create the consult room (or use merge_strategy: in_room)"
-            )
-        return strategy
-
     async def recover(
         self, flow: Flow, *, room: str, caller_identity: str | None = None
     ) -> TransferOutcome | None:
@@ -362,7 +338,7 @@ class TransferEngine:
             dead = self._dead_claims.get(room, "")
             refuse_if_held(room, caller, everyone, dead)
             probed = self._known is not None or probe.known(self.gateway) is not None
-            strategy = await self._strategy(log, flow)
+            strategy = choose(flow, await self.capabilities(log), log)
             self._check_open()  # closed meanwhile: the job is ending under the caller's feet
             if not probed:  # read again after the probe (about 3 s on a self-hosted server):
                 # another engine may have claimed the caller meanwhile
@@ -418,11 +394,4 @@ def _refused(error: LiveKitError) -> TransferError:
         f"LiveKit did not answer the calls made before the hold ({error.code}); try again",
         reason="unavailable",
         retryable=error.retryable,
-    )
-
-
-def _lacks(grant: str, why: str) -> TransferError:
-    return TransferError(
-        f"the LiveKit API key lacks the {grant} grant, needed {why}: use a key that has it",
-        reason="permission",
     )

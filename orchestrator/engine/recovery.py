@@ -54,16 +54,7 @@ async def recover(
             await gateway.remove_participant(log, room, identity)
     if merged and keep is None:
         # The supervisor hung up while no worker watched: the call ends for the caller too.
-        # How long the two talked is unknown (call_seconds null): nobody watched the end.
-        seen = clock.now()
-        released = await release(gateway, clock, log, room, caller.identity)
-        log.info(
-            "transfer.call_ended",
-            hung_up_first="supervisor",
-            call_seconds=None,
-            release_ms=round((clock.now() - seen) * 1000, 1),
-            released=released,
-        )
+        await _end_unwatched(gateway, clock, log, room, "supervisor", [caller.identity])
     elif not merged:
         cleared = dict.fromkeys(CHECKPOINT_KEYS, "")
         await gateway.set_attributes(log, room, caller.identity, cleared)
@@ -80,6 +71,24 @@ async def recover(
     )
     _finished(log, outcome)
     return outcome, keep
+
+
+async def _end_unwatched(
+    gateway: Gateway, clock: Clock, log: Any, room: str, first: str, others: list[str]
+) -> None:
+    """`first` hung up while no worker watched the call: release the `others`. How long the
+    call lasted is unknown (call_seconds null): nobody watched its end."""
+    seen = clock.now()
+    released = True
+    for other in others:
+        released &= await release(gateway, clock, log, room, other)
+    log.info(
+        "transfer.call_ended",
+        hung_up_first=first,
+        call_seconds=None,
+        release_ms=round((clock.now() - seen) * 1000, 1),
+        released=released,
+    )
 
 
 def _finished(log: Any, outcome: TransferOutcome) -> None:
@@ -108,27 +117,16 @@ async def recover_without_caller(
     None when there are no such legs."""
     listed = await gateway.list_participants(log, room)
     legs = [
-        p.identity
+        p
         for p in listed
         if p.attributes.get("transfer.role") == "supervisor"
         and is_transfer_id(p.attributes.get("transfer.id", ""))
     ]
     if not legs:
         return None
-    transfer_id = next(p.attributes["transfer.id"] for p in listed if p.identity == legs[0])
-    log = log.bind(transfer_id=transfer_id)
+    log = log.bind(transfer_id=legs[0].attributes["transfer.id"])
     log.info("transfer.recovered", checkpoint="caller_gone")
-    seen = clock.now()
-    released = True
-    for leg in legs:
-        released &= await release(gateway, clock, log, room, leg)
-    log.info(
-        "transfer.call_ended",
-        hung_up_first="caller",
-        call_seconds=None,
-        release_ms=round((clock.now() - seen) * 1000, 1),
-        released=released,
-    )
+    await _end_unwatched(gateway, clock, log, room, "caller", [p.identity for p in legs])
     outcome = TransferOutcome(kind="caller_hung_up", reason="worker_lost", final_step="unknown")
     _finished(log, outcome)
     return outcome

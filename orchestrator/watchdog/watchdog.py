@@ -24,7 +24,6 @@ import string
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 import structlog
@@ -32,6 +31,7 @@ import structlog
 from orchestrator.clock import Clock, RealClock
 from orchestrator.errors import LiveKitError
 from orchestrator.livekit import Gateway
+from orchestrator.livekit.address import check_url, is_cloud
 from orchestrator.livekit.dispatches import (
     Dispatch,
     create_dispatch,
@@ -56,8 +56,6 @@ __all__ = [
     "DISPATCH_RETRIES_S",
     "Received",
     "Watchdog",
-    "check_url",
-    "is_cloud",
     "new_watchdog_id",
 ]
 
@@ -67,37 +65,6 @@ DISPATCH_RETRIES_S = (0.5, 1.0, 2.0)
 _DEPARTURES = frozenset({"participant_left", "participant_connection_aborted"})
 _REMEMBERED = 10_000  # losses seen, for duplicate deliveries
 _FAILURES = (LiveKitError, aiohttp.ClientError, TimeoutError)
-
-
-def is_cloud(url: str) -> bool:
-    """LiveKit Cloud, which dispatches lost jobs again by itself."""
-    host = urlsplit(url).hostname or ""
-    return host.endswith(".livekit.cloud") or (
-        host.startswith("cloud-api.") and host.endswith(".livekit.io")
-    )
-
-
-def check_url(url: str) -> None:
-    """Refuse a LiveKit URL the client could not call (each sweep would fail on it).
-
-    Raises:
-        ValueError: `url: <what is wrong and how to write it>`.
-    """
-    example = "like ws://127.0.0.1:7880 (an IPv6 host in brackets: ws://[::1]:7880)"
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as error:  # an unclosed [IPv6 bracket, a port not a number or too big
-        raise ValueError(f"url: not a usable URL ({error}); write it {example}") from None
-    if parts.scheme not in ("http", "https", "ws", "wss") or not parts.hostname:
-        raise ValueError(f"url: expected http(s):// or ws(s):// and a host, {example}")
-    if port == 0:
-        raise ValueError(f"url: the port must be from 1 to 65535, {example}")
-    if parts.username is not None or parts.password is not None:
-        raise ValueError(
-            "url: no user or password in the URL; the key and secret go in "
-            "LIVEKIT_API_KEY and LIVEKIT_API_SECRET"
-        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 
 from orchestrator.cli import app
 from orchestrator.cli.watchdog_cmd import _address, watchdog
+from orchestrator.livekit.address import check_url
 from orchestrator.sandbox import Sandbox
-from orchestrator.watchdog.watchdog import check_url
 from tests.watchdog.conftest import SECRET, sign
 
 ENV = {
