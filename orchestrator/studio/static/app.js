@@ -322,6 +322,7 @@ window.addEventListener("DOMContentLoaded", () => {
   });
   $("save").addEventListener("click", () => save(false));
   $("run").addEventListener("click", runScenarios);
+  $("diagram").addEventListener("click", () => $("diagram").classList.toggle("actual"));
   loadFlows().then(() => {
     const wanted = new URLSearchParams(location.search).get("flow");
     if (wanted) openFlow(wanted);

@@ -15,6 +15,7 @@ export function createEditor(parent, text, onChange) {
         basicSetup,
         yaml(),
         lintGutter(),
+        EditorView.lineWrapping,
         EditorView.updateListener.of((update) => {
           if (update.docChanged) onChange(update.state.doc.toString());
         }),
