@@ -17,6 +17,7 @@ no answer is ever a traceback.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 from typing import Any
@@ -157,7 +158,8 @@ async def _save(request: web.Request) -> web.StreamResponse:
 
 async def _scenarios(request: web.Request) -> web.StreamResponse:
     path = request.app[FOLDER].resolve(request.query.get("path", ""))
-    return web.json_response({"scenarios": request.app[SCENARIOS].of_flow(path)})
+    found = await asyncio.to_thread(request.app[SCENARIOS].of_flow, path)
+    return web.json_response({"scenarios": found})
 
 
 def _names(body: dict[str, Any]) -> list[str]:
