@@ -65,6 +65,10 @@ def check_text(text: str, label: str) -> dict[str, Any]:
         return {"valid": False, "problems": _problems(error.problems)}
     except OrchestratorError as error:
         return {"valid": False, "problems": _problems([Problem(1, 1, str(error))])}
+    except Exception:  # never a traceback on the page; the log has it for the maintainers
+        _log.exception("studio.check_failed")
+        message = "the studio could not check this text (a bug in the studio: please report it)"
+        return {"valid": False, "problems": _problems([Problem(1, 1, message)])}
     try:
         diagram = render_graph(flow, "mermaid")
     except Exception:  # a valid flow the renderer cannot draw is a bug, not the designer's
@@ -126,11 +130,12 @@ async def _flow(request: web.Request) -> web.StreamResponse:
 async def _validate(request: web.Request) -> web.StreamResponse:
     body = await _json(request)
     label = body.get("path") if isinstance(body.get("path"), str) else "<flow>"
-    return web.json_response(check_text(_text(body, "text"), str(label)))
+    checked = await asyncio.to_thread(check_text, _text(body, "text"), str(label))
+    return web.json_response(checked)
 
 
 async def _diagram(request: web.Request) -> web.StreamResponse:
-    checked = check_text(_text(await _json(request), "text"), "<flow>")
+    checked = await asyncio.to_thread(check_text, _text(await _json(request), "text"), "<flow>")
     if not checked["valid"]:
         return web.json_response({"error": "the flow has problems", **checked}, status=422)
     return web.json_response({"diagram": checked["diagram"]})

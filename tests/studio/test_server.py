@@ -293,3 +293,20 @@ async def test_serves_only_its_own_assets(studio: Client) -> None:
     assert app.content_type == "text/javascript"
     for name in ("../server.py", "..%2Fserver.py", ".hidden.js", "nothing.js", "files.py"):
         assert (await studio.get(f"/static/{name}")).status == 404
+
+
+async def test_a_bug_in_the_checks_is_a_problem_not_a_traceback(
+    studio: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import orchestrator.studio.server as server
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(server, "load_flow", broken)
+    reply = await studio.post("/api/validate", json={"text": "name: x\n"})
+    assert reply.status == 200
+    body = await reply.json()
+    assert body["valid"] is False
+    assert "could not check" in body["problems"][0]["message"]
+    assert "Traceback" not in await reply.text()
