@@ -55,7 +55,7 @@ class Scenarios:
 
     def _inside(self, name: str) -> Path:
         path = (self.root / name).resolve()
-        if not name.endswith(".yaml") or not path.is_relative_to(self.root):
+        if not name.endswith((".yaml", ".yml")) or not path.is_relative_to(self.root):
             raise ValueError(f"{name!r}: not a scenario file inside the studio's folder")
         return path
 
@@ -74,7 +74,7 @@ class Scenarios:
                 found.append({"path": self._name(path), "error": _problem_text(error)})
                 continue
             if Path(test.flow_path).resolve() == flow.resolve():
-                found.append({"path": self._name(path), "name": path.stem})
+                found.append({"path": self._name(path), "name": str(test.name)})
         return found
 
     def _run_one(self, path: Path) -> dict[str, Any]:

@@ -32,6 +32,7 @@ async def test_lists_flows_but_not_scenario_tests(studio: Client, folder: Path) 
     (folder / "tests").mkdir()
     (folder / "tests" / "busy.yaml").write_text("flow: ../warm_transfer.yaml\nexpect: {}\n")
     (folder / "broken.yaml").write_text("name: [unclosed\n")
+    (folder / "tests" / "broken_test.yaml").write_text("flow: x.yaml\nexpect: [unclosed\n")
     (folder / "notes.txt").write_text("not a flow")
     reply = await studio.get("/api/flows")
     assert reply.status == 200
