@@ -303,6 +303,7 @@ async function timeline(path) {
     if (item) item.timeline = lines;
   }
   $("timeline").textContent = lines.join("\n");
+  $("timeline-title").scrollIntoView({ block: "start" });
 }
 
 window.addEventListener("beforeunload", (event) => {
