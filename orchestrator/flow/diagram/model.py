@@ -102,6 +102,9 @@ def _caller_id(policy: CallerId) -> tuple[str, ...]:
     lines = ["caller ID: the caller's number", f"({business} if the caller's is withheld)"]
     if policy.diversion:
         lines.append("with a Diversion header")
+    if policy.on_rejection == "fail":
+        statuses = ", ".join(str(status) for status in policy.rejected_by)
+        lines.append(f"refused (SIP {statuses}): that attempt fails")
     return tuple(lines)
 
 
