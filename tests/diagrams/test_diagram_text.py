@@ -132,3 +132,9 @@ def test_supervisor_chain_designer_view() -> None:
     assert "ring 30 s" not in out
     assert "rings 20 s" in out
     assert "n_aborted" not in out
+
+
+def test_the_docs_example_is_what_the_command_prints() -> None:
+    page = (ROOT / "docs" / "diagrams.md").read_text()
+    block = page.split("```mermaid\n", 1)[1].split("```", 1)[0]
+    assert block == render_graph(load_flow(ROOT / "flows" / "supervisor_chain.yaml"))
