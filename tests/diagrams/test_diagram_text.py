@@ -31,8 +31,8 @@ ENTITY = re.compile(r"#(\d+);")
 OURS = re.compile(r"</?b>|<br>")
 # A Mermaid node or edge line: an id, a shape around one double-quoted label, or an edge with
 # one quoted label between pipes. Nothing outside these forms may appear.
-NODE = re.compile(r'^ {4,8}n_\w+(\(\(|\(\[|\[|\(|>)"([^"]*)"(\)\)|\]\)|\]|\))$')
-EDGE = re.compile(r'^ {4}n_\w+ (-->|-\.->)(\|"([^"]*)"\|)? n_\w+$')
+NODE = re.compile(r'^ {4,8}[nm]_\w+(\(\(|\(\[|\[|\(|>)"([^"]*)"(\)\)|\]\)|\]|\))$')
+EDGE = re.compile(r'^ {4}[nm]_\w+ (-->|-\.->)(\|"([^"]*)"\|)? n_\w+$')
 
 
 def decoded(label: str) -> str:
@@ -126,7 +126,7 @@ def test_supervisor_chain_designer_view() -> None:
         '    n_dial_supervisors -->|"exhausted"| n_return_to_agent',
         '    n_dial_supervisors__1 -->|"caller_id_rejected#58; refused with SIP 403, redial once '
         'showing +18005550100"| n_dial_supervisors__1',
-        '    n_hold_limit -.->|"max_hold"| n_return_to_agent',
+        '    m_hold_limit -.->|"max_hold"| n_return_to_agent',
     ]:
         assert line + "\n" in out
     assert "ring 30 s" not in out
@@ -138,3 +138,16 @@ def test_the_docs_example_is_what_the_command_prints() -> None:
     page = (ROOT / "docs" / "diagrams.md").read_text()
     block = page.split("```mermaid\n", 1)[1].split("```", 1)[0]
     assert block == render_graph(load_flow(ROOT / "flows" / "supervisor_chain.yaml"))
+
+
+def test_steps_named_like_the_markers_stay_apart_from_them() -> None:
+    renamed = (
+        FLOW.replace("  wait:", "  hold_limit:")
+        .replace("fallback: back", "fallback: caller_hangs_up")
+        .replace("  back:", "  caller_hangs_up:")
+    )
+    out = render_graph(load_flow(renamed))
+    ids = re.findall(r"^ {4,8}([nm]_\w+)[(\[>]", out, re.M)
+    assert len(ids) == len(set(ids))
+    assert {"m_hold_limit", "n_hold_limit", "m_caller_hangs_up", "n_caller_hangs_up"} <= set(ids)
+    assert '    m_hold_limit -.->|"max_hold"| n_caller_hangs_up\n' in out

@@ -107,10 +107,10 @@ def test_markers_stand_for_the_hang_up_and_hold_limit_edges(flow: Flow) -> None:
     diagram = build_diagram(flow)
     table = transition_table(compile_flow(flow))
     marked = {(e.source, e.target, e.events) for e in diagram.edges if e.step is None}
-    assert ("start", flow.first_step, ()) in marked
-    assert ("caller_hangs_up", "caller_hung_up", ("caller_hangup",)) in marked
+    assert ("marker:start", flow.first_step, ()) in marked
+    assert ("marker:caller_hangs_up", "caller_hung_up", ("caller_hangup",)) in marked
     limits = {row["max_hold"] for row in table.values() if "max_hold" in row}
-    assert {(t,) for s, t, e in marked if s == "hold_limit"} == {(t,) for t in limits}
+    assert {(t,) for s, t, e in marked if s == "marker:hold_limit"} == {(t,) for t in limits}
 
 
 def test_every_step_is_drawn_with_its_name_and_type(flow: Flow) -> None:

@@ -40,13 +40,16 @@ SUMMED_EVENTS = frozenset({"start", "abort", "caller_hangup", "max_hold"})
 # The results after which `actions.dial` goes on with the next target of the chain.
 _CHAIN_GOES_ON = ("busy", "no_answer", "declined", "voicemail", "unavailable")
 _SAY_CHARS = 40
+MARKER = "marker:"
+"""Starts the id of a marker node; no step or target can have it (names are `[a-z0-9_]`)."""
 _OUTCOME_OF = {"exit": "merged", "return_to_agent": "returned", "hangup": "hung_up"}
 
 
 @dataclass(frozen=True)
 class Node:
     id: str
-    """The state name for steps and engine states; `STEP/N` for a dial step's Nth target."""
+    """The state name for steps and engine states; `STEP/N` for a dial step's Nth target;
+    `marker:WHAT` for the start and the hang-up and hold-limit markers."""
     name: str
     kind: NodeKind
     type: str
@@ -196,8 +199,8 @@ def build_diagram(flow: Flow, *, internal: bool = False) -> Diagram:
     if internal:
         nodes.append(Node("requested", "requested", "internal", "engine state"))
     else:
-        nodes.append(Node("start", "start", "marker", ""))
-        edges.append(Edge("start", flow.first_step, (), None))
+        nodes.append(Node(f"{MARKER}start", "start", "marker", ""))
+        edges.append(Edge(f"{MARKER}start", flow.first_step, (), None))
     for name, step in flow.steps.items():
         row = table[name]
         if isinstance(step, DialStep):
@@ -246,14 +249,13 @@ def build_diagram(flow: Flow, *, internal: bool = False) -> Diagram:
 def _markers(flow: Flow, table: dict[str, dict[str, str]], nodes: list[Node]) -> list[Edge]:
     """One marker each for the caller hanging up and the hold limit, instead of an edge from
     every step."""
-    nodes.append(Node("caller_hangs_up", "caller hangs up", "marker", "at any step"))
-    edges = [Edge("caller_hangs_up", "caller_hung_up", ("caller_hangup",), None, dashed=True)]
+    hangs_up, limit = f"{MARKER}caller_hangs_up", f"{MARKER}hold_limit"
+    nodes.append(Node(hangs_up, "caller hangs up", "marker", "at any step"))
+    edges = [Edge(hangs_up, "caller_hung_up", ("caller_hangup",), None, dashed=True)]
     limits = {row["max_hold"] for row in table.values() if "max_hold" in row}
     for target in sorted(limits):
-        nodes.append(
-            Node("hold_limit", "hold limit", "marker", f"{flow.max_hold:g} s on hold in total")
-        )
-        edges.append(Edge("hold_limit", target, ("max_hold",), None, dashed=True))
+        nodes.append(Node(limit, "hold limit", "marker", f"{flow.max_hold:g} s on hold in total"))
+        edges.append(Edge(limit, target, ("max_hold",), None, dashed=True))
     return edges
 
 

@@ -11,7 +11,7 @@ import shutil
 import subprocess
 
 from orchestrator.errors import OrchestratorError
-from orchestrator.flow.diagram.model import Diagram, Edge, Node
+from orchestrator.flow.diagram.model import MARKER, Diagram, Edge, Node
 
 __all__ = ["dot", "mermaid", "svg"]
 
@@ -33,7 +33,10 @@ def mermaid_text(text: str) -> str:
 
 
 def _mermaid_id(node_id: str) -> str:
-    # Step names are [a-z0-9_]; the prefix keeps every id off Mermaid's keywords.
+    # Step names are [a-z0-9_]; the prefixes keep every id off Mermaid's keywords, and the
+    # markers apart from steps of the same name.
+    if node_id.startswith(MARKER):
+        return "m_" + node_id.removeprefix(MARKER)
     return "n_" + node_id.replace("/", "__")
 
 
@@ -47,7 +50,7 @@ def _mermaid_label(node: Node) -> str:
 
 def _mermaid_node(node: Node) -> str:
     ident, label = _mermaid_id(node.id), _mermaid_label(node)
-    if node.kind == "marker" and node.id == "start":
+    if node.kind == "marker" and node.name == "start":
         return f'{ident}(("{label}"))'
     if node.kind == "marker":
         return f'{ident}>"{label}"]'
@@ -113,7 +116,7 @@ def _dot_label(node: Node) -> str:
 def _dot_node(node: Node) -> str:
     shape = ""
     if node.kind == "marker":
-        shape = ", shape=note, style=dashed" if node.id != "start" else ", shape=circle"
+        shape = ", shape=note, style=dashed" if node.name != "start" else ", shape=circle"
     elif node.kind == "internal":
         shape = ', style="rounded,dashed"'
     if node.final:
