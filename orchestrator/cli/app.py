@@ -79,10 +79,16 @@ def graph(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write to this file, not stdout.")
     ] = None,
+    internal: Annotated[
+        bool,
+        typer.Option(
+            "--internal", help="Also draw the engine's own states and every step's hang-up edge."
+        ),
+    ] = False,
 ) -> None:
-    """Draw a flow as a state diagram (Mermaid by default; dot; svg needs Graphviz)."""
+    """Draw a flow (Mermaid by default; dot; svg needs Graphviz)."""
     try:
-        text = render_graph(load_flow(flow), fmt.value)
+        text = render_graph(load_flow(flow), fmt.value, internal=internal)
     except FlowError as exc:
         for problem in exc.problems:
             typer.echo(problem.render(exc.source), err=True)
