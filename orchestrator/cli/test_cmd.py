@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping, MutableMapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import structlog
 import typer
@@ -21,7 +22,7 @@ __all__ = ["flow_test"]
 DEFAULT_PATH = Path("flows")
 
 
-def _drop(_: object, __: str, ___: object) -> object:
+def _drop(_: Any, __: str, ___: MutableMapping[str, Any]) -> Mapping[str, Any]:
     raise structlog.DropEvent  # a test run's own log lines are its report, not the console
 
 

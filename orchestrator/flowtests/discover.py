@@ -39,9 +39,7 @@ def discover(paths: Sequence[Path]) -> list[Path]:
                     for candidate in path.rglob("*")
                     if candidate.suffix in _SUFFIXES
                     and candidate.is_file()
-                    and not any(
-                        part.startswith(".") for part in candidate.relative_to(path).parts
-                    )
+                    and not any(part.startswith(".") for part in candidate.relative_to(path).parts)
                     and is_flow_test(candidate)
                 )
             )

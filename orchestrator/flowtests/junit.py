@@ -69,4 +69,5 @@ def junit_xml(
     root.set("failures", str(failures))
     root.set("errors", str(errors))
     ET.indent(root)
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
+    text: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return text + b"\n"

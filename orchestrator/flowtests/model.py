@@ -171,8 +171,14 @@ def load_flow_test(path: str | Path) -> FlowTest:
     if path.is_file() and not is_flow_test(path):
         raise FlowError(
             str(path),
-            [Problem(1, 1, "not a scenario test: it has no top-level `flow:` key naming the "
-                     "flow it tests (flows are checked by `orchestrator validate`)")],
+            [
+                Problem(
+                    1,
+                    1,
+                    "not a scenario test: it has no top-level `flow:` key naming the "
+                    "flow it tests (flows are checked by `orchestrator validate`)",
+                )
+            ],
         )
     test, doc, label = load_document(path, FlowTestFile)
     flow_path = Path(os.path.normpath(path.parent / test.flow))
@@ -196,4 +202,3 @@ def load_flow_test(path: str | Path) -> FlowTest:
         expected=frozenset(test.expect.model_fields_set),
         description=test.description,
     )
-

@@ -11,8 +11,8 @@ from typing import Any
 from orchestrator.clock import ManualClock
 from orchestrator.engine import TransferOutcome
 from orchestrator.errors import TransferError
-from orchestrator.flow.model import Flow
 from orchestrator.flow.compiler import compile_flow, transition_table
+from orchestrator.flow.model import Flow
 from orchestrator.flowtests.capture import captured
 from orchestrator.flowtests.model import Expect, FlowTest
 from orchestrator.logs import mask
@@ -39,7 +39,7 @@ class FlowTestResult:
     said_to_caller: list[str] = field(default_factory=list)
     said_to_supervisor: list[str] = field(default_factory=list)
     transitions: list[tuple[str, str]] = field(default_factory=list)
-    """(step, outcome) for every step left, in order: what `coverage` counts."""
+    """(state, event) for every transition, in order: what `coverage` counts."""
     simulated_seconds: float = 0.0
 
 
@@ -80,9 +80,7 @@ async def arun_flow_test(test: FlowTest) -> FlowTestResult:
         if event.get("event") == "transfer.transition" and event.get("to_state") in test.flow.steps
     ]
     failures = (
-        [problem]
-        if problem
-        else check(test, outcome, steps, said_to_caller, said_to_supervisor)
+        [problem] if problem else check(test, outcome, steps, said_to_caller, said_to_supervisor)
     )
     return FlowTestResult(
         name=test.name,
@@ -163,7 +161,8 @@ def check(
     at_most = expect.hold_seconds_at_most
     if at_most is not None and hold > at_most:
         failures.append(f"expected hold_seconds_at_most {at_most:g}, got {hold:g}")
-    status = attempts[-1].sip_status if attempts else None
+    # A cold transfer dials nobody: its REFER's status is the outcome's.
+    status = attempts[-1].sip_status if attempts else outcome.sip_status if outcome else None
     if "sip_status" in written and expect.sip_status != status:
         failures.append(f"expected sip_status {expect.sip_status}, got {status}")
     return failures
