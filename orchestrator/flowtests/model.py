@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -164,6 +165,17 @@ def _check(test: FlowTestFile, flow: Flow, doc: Document) -> list[Problem]:
     return problems
 
 
+# The loader names a file's top level "flow"; in a scenario test `flow` is a key of its own.
+_TOP = re.compile(r"^flow: (?=missing required key)| in flow(?= \(|;)")
+
+
+def _top_level(problem: Problem) -> Problem:
+    def words(match: re.Match[str]) -> str:
+        return "" if match[0].startswith("flow") else " at the top level"
+
+    return Problem(problem.line, problem.column, _TOP.sub(words, problem.message))
+
+
 def load_flow_test(path: str | Path) -> FlowTest:
     """Read a scenario test and its flow; raises FlowError with positioned problems (the
     flow's own problems are positioned in the flow file)."""
@@ -180,7 +192,10 @@ def load_flow_test(path: str | Path) -> FlowTest:
                 )
             ],
         )
-    test, doc, label = load_document(path, FlowTestFile)
+    try:
+        test, doc, label = load_document(path, FlowTestFile)
+    except FlowError as error:
+        raise FlowError(error.source, [_top_level(p) for p in error.problems]) from None
     flow_path = Path(os.path.normpath(path.parent / test.flow))
     if not flow_path.is_file():
         where = doc.position(("flow",))
