@@ -76,6 +76,9 @@ class FlowTestFile(Scenario):
     expect: Expect
     name: Name | None = None
     description: FreeText | None = None
+    flavor: Literal["cloud", "oss"] = Field(
+        "cloud", description="The LiveKit run against: cloud, or oss (self-hosted: no move)."
+    )
 
     def scenario(self) -> Scenario:
         """The sandbox scenario alone (what `simulate` runs)."""
@@ -97,6 +100,7 @@ class FlowTest:
     expected: frozenset[str]
     """The `expect` keys written (a `reason: null` is an expectation too)."""
     description: str | None = None
+    flavor: Literal["cloud", "oss"] = "cloud"
 
 
 def target_numbers(flow: Flow) -> dict[str, str]:
@@ -216,4 +220,5 @@ def load_flow_test(path: str | Path) -> FlowTest:
         expect=test.expect,
         expected=frozenset(test.expect.model_fields_set),
         description=test.description,
+        flavor=test.flavor,
     )

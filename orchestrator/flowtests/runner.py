@@ -10,7 +10,7 @@ from typing import Any
 
 from orchestrator.clock import ManualClock
 from orchestrator.engine import TransferOutcome
-from orchestrator.errors import TransferError
+from orchestrator.errors import OrchestratorError
 from orchestrator.flow.compiler import compile_flow, transition_table
 from orchestrator.flow.model import Flow
 from orchestrator.flowtests.capture import captured
@@ -57,8 +57,8 @@ async def arun_flow_test(test: FlowTest) -> FlowTestResult:
     said_to_supervisor: list[str] = []
     with captured(clock) as events:
         try:
-            simulation = await simulate(test.flow, test.scenario, clock=clock)
-        except TransferError as error:  # refused before it started (a grant, the server)
+            simulation = await simulate(test.flow, test.scenario, flavor=test.flavor, clock=clock)
+        except OrchestratorError as error:  # refused before it started (a grant, the server)
             problem = f"expected a transfer, got none: {error}"
         except RuntimeError as error:  # the simulation had nothing left to wait for
             problem = f"expected an outcome, got none: {error}"

@@ -138,3 +138,16 @@ def test_coverage_names_the_steps_and_outcomes_no_test_reached(write: Write) -> 
     assert nothing_steps == list(test.flow.steps)
     assert set(outcomes) < set(nothing_outcomes)
     assert {"dial_supervisor.busy", "hold_caller.held"} <= set(nothing_outcomes)
+
+
+@pytest.mark.parametrize(("flavor", "moved"), [("cloud", True), ("oss", False)])
+def test_flavor_picks_the_livekit_run_against(write: Write, flavor: str, moved: bool) -> None:
+    body = f"flavor: {flavor}\nexpect: {{outcome: merged}}\n"
+    result = run_flow_test(load_flow_test(write(body)))
+    assert result.passed
+    moves = [
+        e
+        for e in result.events
+        if e["event"] == "livekit.request" and e["rpc"] == "RoomService.MoveParticipant"
+    ]
+    assert any(move["ok"] for move in moves) is moved  # oss has no MoveParticipant: in_room
