@@ -19,22 +19,31 @@ import structlog
 from orchestrator.clock import Clock
 from orchestrator.logs import mask_phone_numbers
 
-__all__ = ["captured"]
+__all__ = ["Capture", "captured"]
 
 
-class _Sink:
+class Capture:
+    """`events`, masked, each with `at`; `transitions` as (from_state, to_state, trigger),
+    unmasked: a step's name may hold digits that masking would take for a number."""
+
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
         self.events: list[dict[str, Any]] = []
+        self.transitions: list[tuple[str, str, str]] = []
 
 
-_SINK: ContextVar[_Sink | None] = ContextVar("orchestrator_flowtests_sink", default=None)
+_SINK: ContextVar[Capture | None] = ContextVar("orchestrator_flowtests_sink", default=None)
 
 
 def _tap(logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> Any:
     sink = _SINK.get()
     if sink is None:
         return event_dict
+    if event_dict.get("event") == "transfer.transition":
+        get = event_dict.get
+        sink.transitions.append(
+            (str(get("from_state")), str(get("to_state")), str(get("trigger")))
+        )
     event = dict(mask_phone_numbers(logger, method, dict(event_dict)))
     event.setdefault("level", method)
     event["at"] = round(sink.clock.now(), 3)
@@ -51,12 +60,12 @@ def _install() -> None:
 
 
 @contextlib.contextmanager
-def captured(clock: Clock) -> Iterator[list[dict[str, Any]]]:
-    """The events logged in this context (and the tasks it starts) while it is open."""
+def captured(clock: Clock) -> Iterator[Capture]:
+    """What is logged in this context (and the tasks it starts) while it is open."""
     _install()
-    sink = _Sink(clock)
+    sink = Capture(clock)
     token = _SINK.set(sink)
     try:
-        yield sink.events
+        yield sink
     finally:
         _SINK.reset(token)

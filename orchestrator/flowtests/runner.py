@@ -55,7 +55,7 @@ async def arun_flow_test(test: FlowTest) -> FlowTestResult:
     problem: str | None = None
     said_to_caller: list[str] = []
     said_to_supervisor: list[str] = []
-    with captured(clock) as events:
+    with captured(clock) as capture:
         try:
             simulation = await simulate(test.flow, test.scenario, flavor=test.flavor, clock=clock)
         except OrchestratorError as error:  # refused before it started (a grant, the server)
@@ -69,16 +69,8 @@ async def arun_flow_test(test: FlowTest) -> FlowTestResult:
                     said_to_caller.append(call.text)
                 elif call.action == "brief":
                     said_to_supervisor.append(call.text)
-    transitions = [
-        (str(event["from_state"]), str(event["trigger"]))
-        for event in events
-        if event.get("event") == "transfer.transition"
-    ]
-    steps = [
-        str(event["to_state"])
-        for event in events
-        if event.get("event") == "transfer.transition" and event.get("to_state") in test.flow.steps
-    ]
+    transitions = [(source, trigger) for source, _, trigger in capture.transitions]
+    steps = [target for _, target, _ in capture.transitions if target in test.flow.steps]
     failures = (
         [problem] if problem else check(test, outcome, steps, said_to_caller, said_to_supervisor)
     )
@@ -89,7 +81,7 @@ async def arun_flow_test(test: FlowTest) -> FlowTestResult:
         passed=not failures,
         failures=failures,
         outcome=outcome,
-        events=events,
+        events=capture.events,
         steps=steps,
         said_to_caller=said_to_caller,
         said_to_supervisor=said_to_supervisor,

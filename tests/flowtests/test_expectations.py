@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 
 import pytest
 
 from orchestrator.flowtests import arun_flow_test, coverage, load_flow_test, run_flow_test
-from tests.flowtests.conftest import Write
+from tests.flowtests.conftest import WARM, Write
 
 BUSY = 'phones:\n  "+15105550100": {answer: busy}\n'
 HOLD = "Please hold for a moment while I connect you with a supervisor."
@@ -151,3 +152,13 @@ def test_flavor_picks_the_livekit_run_against(write: Write, flavor: str, moved: 
         if e["event"] == "livekit.request" and e["rpc"] == "RoomService.MoveParticipant"
     ]
     assert any(move["ok"] for move in moves) is moved  # oss has no MoveParticipant: in_room
+
+
+def test_a_step_named_with_digits_is_still_seen(write: Write, tmp_path: Path) -> None:
+    flow = tmp_path / "digits.yaml"
+    flow.write_text(WARM.read_text().replace("dial_supervisor", "dial_15105550100"))
+    path = write("expect: {steps: [dial_15105550100, merge_call]}\n", flow=flow)
+    result = run_flow_test(load_flow_test(path))
+    assert result.failures == []
+    assert "dial_15105550100" in result.steps
+    assert "dial_15105550100" not in json.dumps(result.events)  # masked in the log events
