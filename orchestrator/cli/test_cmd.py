@@ -31,6 +31,7 @@ def flow_test(
         list[Path] | None,
         typer.Argument(
             help="Scenario test files, or folders searched for them (default: flows/).",
+            metavar="PATH",
             show_default=False,
         ),
     ] = None,
@@ -38,11 +39,13 @@ def flow_test(
         Path | None, typer.Option("--junit", help="Also write the results as JUnit XML here.")
     ] = None,
 ) -> None:
-    """Run scenario tests (YAML files with a top-level `flow:` key) on the simulated clock.
+    """Run scenario tests on the simulated clock, without waiting (docs/testing-flows.md).
 
-    Prints PASS or FAIL per scenario, then the steps and outcomes of each flow that no
-    scenario reached. Exit 0 when every expectation held, 1 when one did not, 2 on invalid
-    input (each problem as PATH:LINE:COL: message).
+    A scenario test is a YAML file with a top-level `flow:` key and `expect:`.
+
+    Prints PASS or FAIL per scenario, then each flow's steps and outcomes no test reached.
+
+    Exit 0 when every expectation held, 1 when one did not, 2 on invalid input (PATH:LINE:COL).
     """
     from orchestrator.flowtests import discover, load_flow_test
     from orchestrator.flowtests.junit import junit_xml
