@@ -41,6 +41,8 @@ class FlowTestResult:
     transitions: list[tuple[str, str]] = field(default_factory=list)
     """(state, event) for every transition, in order: what `coverage` counts."""
     simulated_seconds: float = 0.0
+    flow_name: str = ""
+    """The `name` of the flow run, which `coverage` matches."""
 
 
 def run_flow_test(test: FlowTest) -> FlowTestResult:
@@ -87,6 +89,7 @@ async def arun_flow_test(test: FlowTest) -> FlowTestResult:
         said_to_supervisor=said_to_supervisor,
         transitions=transitions,
         simulated_seconds=round(clock.now(), 3),
+        flow_name=test.flow.name,
     )
 
 
@@ -179,9 +182,11 @@ def _outcomes(flow: Flow) -> list[tuple[str, str]]:
 
 
 def coverage(flow: Flow, results: Sequence[FlowTestResult]) -> tuple[list[str], list[str]]:
-    """The steps no result entered, and the outcomes no result reached, both in the flow's
-    order: `step.outcome` (like `dial_supervisor.busy`: the step left by that outcome), then
-    `max_hold` and `caller_hangup` (the caller's hold ran out, the caller hung up)."""
+    """The steps no result of this flow (matched by name) entered, and the outcomes none
+    reached, both in the flow's order: `step.outcome` (like `dial_supervisor.busy`: the step
+    left by that outcome), then `max_hold` and `caller_hangup` (the caller's hold ran out,
+    the caller hung up)."""
+    results = [result for result in results if result.flow_name == flow.name]
     entered = {step for result in results for step in result.steps}
     left = {pair for result in results for pair in result.transitions}
     happened = {event for _, event in left}

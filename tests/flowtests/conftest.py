@@ -10,6 +10,7 @@ import pytest
 from tests.conftest import ROOT
 
 WARM = ROOT / "flows" / "warm_transfer.yaml"
+CHAIN = ROOT / "flows" / "supervisor_chain.yaml"
 SHIPPED_TESTS = ROOT / "flows" / "tests"
 
 Write = Callable[..., Path]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.flowtests import arun_flow_test, coverage, load_flow_test, run_flow_test
-from tests.flowtests.conftest import WARM, Write
+from tests.flowtests.conftest import CHAIN, WARM, Write
 
 BUSY = 'phones:\n  "+15105550100": {answer: busy}\n'
 HOLD = "Please hold for a moment while I connect you with a supervisor."
@@ -135,6 +135,8 @@ def test_coverage_names_the_steps_and_outcomes_no_test_reached(write: Write) -> 
     assert "brief_supervisor.accepted" in outcomes
     assert "caller_hangup" in outcomes
     assert "max_hold" in outcomes
+    chain = load_flow_test(write("expect: {outcome: merged}\n", flow=CHAIN))
+    assert coverage(test.flow, [run_flow_test(chain)]) == coverage(test.flow, [])
     nothing_steps, nothing_outcomes = coverage(test.flow, [])
     assert nothing_steps == list(test.flow.steps)
     assert set(outcomes) < set(nothing_outcomes)
