@@ -19,7 +19,9 @@ def report(
 ) -> list[str]:
     """Problems first (`PATH:LINE:COL: message`), then `PASS name` or `FAIL name: expected
     ..., got ...` per test, then per flow the steps and outcomes no test reached."""
-    lines = [problem.render(error.source) for _, error in invalid for problem in error.problems]
+    # Tests of one invalid flow all carry its problems: each is printed once.
+    problems = (problem.render(error.source) for _, error in invalid for problem in error.problems)
+    lines = list(dict.fromkeys(problems))
     for result in results:
         if result.passed:
             lines.append(f"PASS {result.name}")

@@ -127,12 +127,18 @@ def test_missing_flow_file(write: Write, tmp_path: Path) -> None:
     )
 
 
-def test_invalid_flow_is_reported_in_the_flow_file(write: Write, tmp_path: Path) -> None:
+def test_invalid_flow_is_reported_in_the_flow_file_once(write: Write, tmp_path: Path) -> None:
     flow = tmp_path / "broken.yaml"
     flow.write_text("version: 1\nname: broken\nsteps:\n  done: {type: exit, nxt: x}\n")
-    code, lines = run(str(write("expect: {outcome: merged}\n", flow=Path("broken.yaml"))))
+    write("expect: {outcome: merged}\n", name="one", flow=Path("broken.yaml"))
+    write("expect: {outcome: returned}\n", name="two", flow=Path("broken.yaml"))
+    code, lines = run(str(tmp_path))
     assert code == 2
-    assert lines[0] == f"{flow}:4:22: unknown key 'nxt' in steps.done; allowed: description, type"
+    assert lines == [
+        f"{flow}:4:22: unknown key 'nxt' in steps.done; allowed: description, type",
+        lines[-1],
+    ]
+    assert lines[-1].startswith("0 passed, 0 failed, 2 invalid in ")
 
 
 def test_a_flow_named_directly_is_not_a_scenario_test() -> None:
