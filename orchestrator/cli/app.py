@@ -18,6 +18,7 @@ from orchestrator.cli.preflight_cmd import preflight
 from orchestrator.cli.report_cmd import report
 from orchestrator.cli.sandbox_cmd import sandbox
 from orchestrator.cli.simulate_cmd import simulate
+from orchestrator.cli.test_cmd import flow_test
 from orchestrator.cli.watchdog_cmd import watchdog
 from orchestrator.errors import FlowError, OrchestratorError
 from orchestrator.flow import load_flow, render_graph
@@ -115,6 +116,7 @@ app.command()(simulate)
 app.command()(preflight)
 app.command()(watchdog)
 app.command()(report)
+app.command(name="test")(flow_test)
 
 
 def main() -> None:
