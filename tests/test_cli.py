@@ -69,10 +69,17 @@ class TestGraph:
     def test_mermaid_by_default_names_states_after_steps(self) -> None:
         code, out, _ = run("graph", str(ROOT / "flows" / "warm_transfer.yaml"))
         assert code == 0
-        assert out.startswith("stateDiagram-v2\n")
-        assert "    dial_supervisor --> brief_supervisor : answered\n" in out
-        assert "    dial_supervisor : dial on_call_supervisor · ring 25 s\n" in out
-        assert "    agent_leaves --> [*]\n" in out
+        assert out.startswith("flowchart LR\n")
+        assert '    n_dial_supervisor__1 -->|"answered"| n_brief_supervisor\n' in out
+        assert '        n_dial_supervisor__1["1. on_call_supervisor<br>rings 25 s"]\n' in out
+        assert '    n_agent_leaves(["<b>agent_leaves</b><br>exit<br>' in out
+        assert "n_requested" not in out
+
+    def test_internal_adds_the_engine_states(self) -> None:
+        code, out, _ = run("graph", "--internal", str(ROOT / "flows" / "warm_transfer.yaml"))
+        assert code == 0
+        assert '    n_requested -->|"start"| n_hold_caller\n' in out
+        assert '    n_requested -->|"abort"| n_aborted\n' in out
 
     def test_dot(self) -> None:
         code, out, _ = run(

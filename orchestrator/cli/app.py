@@ -19,6 +19,7 @@ from orchestrator.cli.report_cmd import report
 from orchestrator.cli.sandbox_cmd import sandbox
 from orchestrator.cli.simulate_cmd import simulate
 from orchestrator.cli.studio_cmd import studio
+from orchestrator.cli.test_cmd import flow_test
 from orchestrator.cli.watchdog_cmd import watchdog
 from orchestrator.errors import FlowError, OrchestratorError
 from orchestrator.flow import load_flow, render_graph
@@ -80,10 +81,16 @@ def graph(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write to this file, not stdout.")
     ] = None,
+    internal: Annotated[
+        bool,
+        typer.Option(
+            "--internal", help="Also draw the engine's own states and every step's hang-up edge."
+        ),
+    ] = False,
 ) -> None:
-    """Draw a flow as a state diagram (Mermaid by default; dot; svg needs Graphviz)."""
+    """Draw a flow (Mermaid by default; dot; svg needs Graphviz)."""
     try:
-        text = render_graph(load_flow(flow), fmt.value)
+        text = render_graph(load_flow(flow), fmt.value, internal=internal)
     except FlowError as exc:
         for problem in exc.problems:
             typer.echo(problem.render(exc.source), err=True)
@@ -111,6 +118,7 @@ app.command()(preflight)
 app.command()(watchdog)
 app.command()(report)
 app.command()(studio)
+app.command(name="test")(flow_test)
 
 
 def main() -> None:

@@ -2,7 +2,8 @@
 
 Layers, each its own module: `reader` (strict YAML with positions), `values` and `model` (the
 language, pydantic), `checks` (graph and phase rules), `outcomes` (the outcome table),
-`loader` (the facade), `compiler` (to a StateChart class), `graph` and `schema` (outputs).
+`loader` (the facade), `compiler` (to a StateChart class), `graph` (with `diagram`) and
+`schema` (outputs).
 """
 
 from orchestrator.flow.compiler import compile_flow

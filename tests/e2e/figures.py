@@ -1,13 +1,13 @@
 """The figures of an end-to-end run, counted by the tests as they run (never typed in).
 
 `conftest.py` feeds every test report to `record()` and writes the figures to `$E2E_REPORT`
-at the end; `report.py` prints them (the last line of `make e2e`; README "The real LiveKit
-stack" says what each means).
+at the end; `report.py` prints them (the last line of `make e2e`; docs/real-stack.md
+says what each means).
 
 * A scenario is a test of `test_transfers.py` or `test_call_lifecycle.py` on the real server.
 * A conformance check is a test of `test_conformance_*.py`; it runs on both targets. It is a
   difference when the real server fails it, or the sandbox fails it without the check being
-  marked as a documented limit (`xfail`, whose reason the README lists).
+  marked as a documented limit (`xfail`, whose reason docs/sandbox.md lists).
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 The same checks run against the sandbox (flavor oss) and the real stack (livekit-server and
 livekit-sip at the versions of `stack/versions.env`), through the unmodified `livekit-api`
 client; each asserts what the real server does. Where the sandbox cannot model something, the
-check is an `xfail` whose reason README "What the sandbox cannot tell you" lists (none now).
+check is an `xfail` whose reason docs/sandbox.md ("What the sandbox cannot tell you") lists
+(none now).
 """
 
 from __future__ import annotations

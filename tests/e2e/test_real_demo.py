@@ -1,4 +1,4 @@
-"""`make real-demo` works: run on the session's stack, as the README promises it."""
+"""`make real-demo` works: run on the session's stack, as docs/real-stack.md promises it."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The README's pytest example, verbatim: what users copy must work."""
+"""The pytest example of docs/sandbox.md ("In your tests"), verbatim: what users copy must work."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from livekit import api
 
-README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+PAGE = (Path(__file__).resolve().parents[2] / "docs" / "sandbox.md").read_text()
 
 
 @pytest.mark.livekit_sandbox(scenario={"phones": {"default": {"answer": "busy"}}})
@@ -26,11 +26,11 @@ async def test_busy_supervisor(livekit_sandbox, livekit_api):  # type: ignore[no
     assert caught.value.sip_status_code == 486
 
 
-def test_this_is_the_readme_example() -> None:
+def test_this_is_the_sandbox_page_example() -> None:
     source = Path(__file__).read_text()
     body = source[
         source.index("@pytest.mark.livekit_sandbox") : source.index("\n\n\ndef test_this")
     ]
     normalized = re.sub(r"\s+|,(?=\s*\))|# type: ignore\[[a-z-]+\]", "", body)
-    readme_blocks = re.findall(r"```python\n(.*?)```", README, flags=re.S)
-    assert any(normalized in re.sub(r"\s+|,(?=\s*\))", "", block) for block in readme_blocks)
+    page_blocks = re.findall(r"```python\n(.*?)```", PAGE, flags=re.S)
+    assert any(normalized in re.sub(r"\s+|,(?=\s*\))", "", block) for block in page_blocks)
