@@ -9,35 +9,48 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import logging
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from orchestrator.errors import FlowError, OrchestratorError
 
-__all__ = ["NEEDS", "Scenarios", "Unavailable"]
+__all__ = ["NEEDS", "NEEDS_TIMELINE", "Scenarios", "Unavailable"]
 
+_log = logging.getLogger(__name__)
 NEEDS = "scenario tests need orchestrator.flowtests"
+NEEDS_TIMELINE = "timelines need orchestrator.timeline"
 
 
 class Unavailable(Exception):
     """This install has no flow tests (the page says so instead of a list)."""
 
 
-def _modules() -> tuple[ModuleType, ModuleType]:
+def _flowtests() -> ModuleType:
     try:
-        return (
-            importlib.import_module("orchestrator.flowtests"),
-            importlib.import_module("orchestrator.timeline"),
-        )
+        return importlib.import_module("orchestrator.flowtests")
     except ImportError:
         raise Unavailable(NEEDS) from None
 
 
-def _problem_text(error: Exception) -> str:
-    if isinstance(error, FlowError):
-        return "; ".join(p.render(error.source) for p in error.problems)
-    return str(error)
+def _timeline() -> ModuleType | None:
+    try:
+        return importlib.import_module("orchestrator.timeline")
+    except ImportError:
+        return None
+
+
+def _problem_text(error: Exception, root: Path) -> str:
+    """The problems, each at `PATH:LINE:COL` with the path relative to the studio's folder."""
+    if not isinstance(error, FlowError):
+        return str(error)
+    source = Path(error.source)
+    if source.is_absolute() and source.resolve().is_relative_to(root):
+        shown = source.resolve().relative_to(root).as_posix()
+    else:
+        shown = error.source
+    return "; ".join(p.render(shown) for p in error.problems)
 
 
 class Scenarios:
@@ -62,7 +75,7 @@ class Scenarios:
     def of_flow(self, flow: Path) -> list[dict[str, Any]]:
         """Every scenario test under the folder that names `flow`; a scenario that cannot be
         loaded is listed with its problem (it may be this flow's)."""
-        flowtests, _ = _modules()
+        flowtests = _flowtests()
         found: list[dict[str, Any]] = []
         for path in flowtests.discover([self.root]):
             path = Path(path)
@@ -71,23 +84,25 @@ class Scenarios:
             try:
                 test = flowtests.load_flow_test(path)
             except (OrchestratorError, OSError, ValueError) as error:
-                found.append({"path": self._name(path), "error": _problem_text(error)})
+                found.append({"path": self._name(path), "error": _problem_text(error, self.root)})
                 continue
             if Path(test.flow_path).resolve() == flow.resolve():
                 found.append({"path": self._name(path), "name": str(test.name)})
         return found
 
     def _run_one(self, path: Path) -> dict[str, Any]:
-        flowtests, timeline = _modules()
+        flowtests, timeline = _flowtests(), _timeline()
         try:
             test = flowtests.load_flow_test(path)
             result = flowtests.run_flow_test(test)
-        except (OrchestratorError, OSError, ValueError) as error:
+        except Exception as error:  # a FAIL with its reason on the page, never a traceback
+            if not isinstance(error, (OrchestratorError, OSError, ValueError)):
+                _log.exception("studio.scenario_failed")
             return {
                 "path": self._name(path),
                 "name": path.stem,
                 "passed": False,
-                "failures": [_problem_text(error)],
+                "failures": [_problem_text(error, self.root)],
                 "timeline": [],
             }
         return {
@@ -95,12 +110,22 @@ class Scenarios:
             "name": str(result.name),
             "passed": bool(result.passed),
             "failures": [str(f) for f in result.failures],
-            "timeline": [str(line) for line in timeline.render(result.events)],
+            "timeline": (
+                None if timeline is None else [str(x) for x in timeline.render(result.events)]
+            ),
         }
+
+    async def timeline(self, name: str) -> dict[str, Any]:
+        """One scenario run for its timeline."""
+        self._inside(name)
+        if _timeline() is None:
+            raise Unavailable(NEEDS_TIMELINE)
+        [result] = await self.run([name])
+        return result
 
     async def run(self, names: list[str]) -> list[dict[str, Any]]:
         """Run the named scenario files (relative to the folder), in a thread, one at a time."""
-        _modules()
+        _flowtests()
         paths = [self._inside(name) for name in names]
         results = []
         async with self._lock:

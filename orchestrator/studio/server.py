@@ -188,7 +188,7 @@ async def _run(request: web.Request) -> web.StreamResponse:
 async def _timeline(request: web.Request) -> web.StreamResponse:
     name = _text(await _json(request), "scenario")
     try:
-        [result] = await request.app[SCENARIOS].run([name])
+        result = await request.app[SCENARIOS].timeline(name)
     except ValueError as error:
         raise Refused(str(error)) from None
     return web.json_response(result)

@@ -27,6 +27,7 @@ SHOTS = ROOT / "build" / "studio"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
 HAS_FLOWTESTS = importlib.util.find_spec("orchestrator.flowtests") is not None
+HAS_TIMELINE = importlib.util.find_spec("orchestrator.timeline") is not None
 
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None or DRIVER is None,
@@ -134,7 +135,9 @@ def _diagram_text(driver: Any) -> str:
         driver,
         "const svg = document.querySelector('#diagram svg');"
         "if (!svg || document.querySelector('#diagram.stale')) return '';"
-        "return [...svg.querySelectorAll('text, tspan')].map(t => t.textContent).join(' ');",
+        "const copy = svg.cloneNode(true);"
+        "for (const style of copy.querySelectorAll('style')) style.remove();"
+        "return copy.textContent;",
     )
     return text
 
@@ -184,6 +187,7 @@ def _open(driver: Any, studio: Studio, name: str) -> None:
 def test_designer_edits_sees_problems_and_diagram_saves_and_reloads(
     studio: Studio, browser: Any
 ) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
@@ -231,24 +235,22 @@ def test_designer_edits_sees_problems_and_diagram_saves_and_reloads(
     assert re.search(r"on_call_supervisor(?!_night)", drawn) is None
     _shot(browser, "03-diagram-redrawn")
 
-    # Text that looks like HTML is shown as text, never run.
+    # Text that looks like HTML is shown as text, never run: in the editor and the diagram.
     scripts_before = _js(browser, "return document.scripts.length")
+    said = "<script>window.pwned = 1</script> Hold on."
     _type_at_end_of(
-        browser,
-        "    say: Please hold for a moment while I connect you with a supervisor.",
-        [" <script>window.pwned = 1</script>"],
+        browser, "    say: Please hold for a moment while I connect you with a supervisor.", []
     )
-    assert "<script>window.pwned = 1</script>" in _editor_text(browser)
+    select_line = ActionChains(browser).key_down(Keys.SHIFT).send_keys(Keys.HOME, Keys.HOME)
+    select_line.key_up(Keys.SHIFT).send_keys(f"say: {said}").perform()
+    assert f"    say: {said}\n" in _editor_text(browser)
     _until(lambda: _problems(browser) == ["No problems."], "still valid")
-    _until(lambda: "on_call_supervisor_night" in _diagram_text(browser), "drawn again")
-    source = browser.execute_async_script(
-        "const [text, done] = arguments;"
-        "fetch('/api/validate', {method: 'POST', headers: {'Content-Type': 'application/json'},"
-        " body: JSON.stringify({text})}).then(r => r.json()).then(j => done(j.diagram || ''));",
-        _editor_text(browser),
+    shown = _until(
+        lambda: (t := _diagram_text(browser)) and "window.pwned" in t and t,
+        "the diagram shows what the caller hears, as typed",
     )
-    if "pwned" in source:  # diagrams that show what is said show it as text
-        assert "pwned" in _diagram_text(browser)
+    assert "<script>window.pwned = 1</script>" in shown
+    assert "on_call_supervisor_night" in shown
     assert _js(browser, "return window.pwned === undefined")
     assert _js(browser, "return document.scripts.length") == scripts_before
     assert _js(browser, "return document.querySelectorAll('#diagram script').length") == 0
@@ -258,7 +260,7 @@ def test_designer_edits_sees_problems_and_diagram_saves_and_reloads(
     _until(lambda: browser.find_element(By.ID, "status").text == "saved", "saved")
     saved = (studio.folder / "warm_transfer.yaml").read_text()
     assert "  on_call_supervisor_night:\n" in saved
-    assert "<script>window.pwned = 1</script>" in saved
+    assert f"say: {said}" in saved
     assert _editor_text(browser) == saved
 
     # Someone else changes the file: saving says so, keeps the edit, and can overwrite.
@@ -350,5 +352,8 @@ def test_designer_runs_the_scenarios_and_reads_a_timeline(studio: Studio, browse
         lambda: (t := browser.find_element(By.ID, "timeline").text) and t != "Running…" and t,
         "the scenario's timeline is shown",
     )
-    assert len(timeline.splitlines()) >= 3
+    if HAS_TIMELINE:
+        assert len(timeline.splitlines()) >= 3
+    else:
+        assert timeline == "timelines need orchestrator.timeline"
     _shot(browser, "06-scenarios-and-timeline")

@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient
 
-from orchestrator.studio.scenarios import NEEDS
+from orchestrator.studio.scenarios import NEEDS, NEEDS_TIMELINE
 
 Client = TestClient[object, object]
 HAS_FLOWTESTS = importlib.util.find_spec("orchestrator.flowtests") is not None
+HAS_TIMELINE = importlib.util.find_spec("orchestrator.timeline") is not None
 needs_flowtests = pytest.mark.skipif(not HAS_FLOWTESTS, reason=NEEDS)
 
 
@@ -41,10 +42,25 @@ async def test_every_shipped_flow_lists_and_passes_its_scenarios(
         results = (await run.json())["results"]
         assert [r["path"] for r in results] == [s["path"] for s in scenarios]
         assert all(r["passed"] for r in results), [r["failures"] for r in results]
-        assert all(r["timeline"] for r in results)
+        if HAS_TIMELINE:
+            assert all(r["timeline"] for r in results)
+        else:
+            assert all(r["timeline"] is None for r in results)
 
 
 @needs_flowtests
+@pytest.mark.skipif(HAS_TIMELINE, reason="this install has orchestrator.timeline")
+async def test_without_timelines_the_timeline_endpoint_says_so(studio: Client) -> None:
+    scenarios = (
+        await (await studio.get("/api/scenarios", params={"path": "warm_transfer.yaml"})).json()
+    )["scenarios"]
+    reply = await studio.post("/api/timeline", json={"scenario": scenarios[0]["path"]})
+    assert reply.status == 501
+    assert (await reply.json())["error"] == NEEDS_TIMELINE
+
+
+@needs_flowtests
+@pytest.mark.skipif(not HAS_TIMELINE, reason=NEEDS_TIMELINE)
 async def test_a_timeline_of_one_scenario(studio: Client) -> None:
     scenarios = (
         await (await studio.get("/api/scenarios", params={"path": "warm_transfer.yaml"})).json()
@@ -69,3 +85,18 @@ async def test_refuses_a_run_request_that_is_not_a_list(studio: Client) -> None:
     reply = await studio.post("/api/run", json={"scenarios": "all"})
     assert reply.status == 400
     assert "list" in (await reply.json())["error"]
+
+
+@needs_flowtests
+async def test_a_scenario_the_flow_no_longer_fits_is_listed_with_its_problem(
+    studio: Client, folder: Path
+) -> None:
+    flow = folder / "warm_transfer.yaml"
+    flow.write_text(flow.read_text().replace("on_call_supervisor", "night_supervisor"))
+    reply = await studio.get("/api/scenarios", params={"path": "warm_transfer.yaml"})
+    broken = [s for s in (await reply.json())["scenarios"] if "error" in s]
+    assert broken, "scenarios that dial on_call_supervisor no longer load"
+    for scenario in broken:
+        assert scenario["error"].startswith(scenario["path"] + ":")  # relative, positioned
+        assert "on_call_supervisor" in scenario["error"]
+        assert str(folder) not in scenario["error"]

@@ -159,20 +159,22 @@ function showProblems(problems) {
   }
 }
 
-// Mermaid's SVG, parsed as XML (nothing runs while parsing) and stripped of scripts, event
-// handlers and javascript: links before it enters the page.
+// Mermaid's SVG (its labels already sanitized by Mermaid's "strict" level, the flow's texts
+// escaped by the server as Mermaid entities), parsed into an inert document (nothing runs or
+// loads there), and stripped again of anything that could run or load before it enters the
+// page.
+const UNSAFE = "script, iframe, object, embed, link, meta, base, form, audio, video, img, image";
 function safeSvg(source) {
-  const doc = new DOMParser().parseFromString(source, "image/svg+xml");
-  const root = doc.documentElement;
-  if (root.nodeName !== "svg") return null;
-  for (const node of root.querySelectorAll("script, foreignObject, iframe, object, embed")) node.remove();
+  const doc = new DOMParser().parseFromString(source, "text/html");
+  const root = doc.body.firstElementChild;
+  if (root === null || root.nodeName.toLowerCase() !== "svg") return null;
+  for (const node of root.querySelectorAll(UNSAFE)) node.remove();
   for (const node of [root, ...root.querySelectorAll("*")]) {
     for (const attr of [...node.attributes]) {
       const name = attr.name.toLowerCase();
       const value = attr.value.trim().toLowerCase();
-      if (name.startsWith("on") || ((name === "href" || name.endsWith(":href")) && !value.startsWith("#"))) {
-        node.removeAttribute(attr.name);
-      }
+      const link = name === "href" || name.endsWith(":href") || name === "src";
+      if (name.startsWith("on") || (link && !value.startsWith("#"))) node.removeAttribute(attr.name);
     }
   }
   return document.importNode(root, true);
@@ -185,6 +187,9 @@ async function drawDiagram(source) {
     if (seq !== state.diagramSeq) return;
     const node = safeSvg(svg);
     if (node === null) throw new Error("not an SVG");
+    // Actual size by default (readable, scrolled); a click fits it to the panel.
+    const width = node.viewBox && node.viewBox.baseVal ? node.viewBox.baseVal.width : 0;
+    if (width > 0) node.setAttribute("width", String(Math.ceil(width)));
     $("diagram").replaceChildren(node);
     $("diagram").classList.remove("stale");
     $("diagram-state").textContent = "";
@@ -318,12 +323,10 @@ window.addEventListener("DOMContentLoaded", () => {
     startOnLoad: false,
     securityLevel: "strict",
     suppressErrorRendering: true,
-    flowchart: { htmlLabels: false },
-    htmlLabels: false,
   });
   $("save").addEventListener("click", () => save(false));
   $("run").addEventListener("click", runScenarios);
-  $("diagram").addEventListener("click", () => $("diagram").classList.toggle("actual"));
+  $("diagram").addEventListener("click", () => $("diagram").classList.toggle("fit"));
   loadFlows().then(() => {
     const wanted = new URLSearchParams(location.search).get("flow");
     if (wanted) openFlow(wanted);
