@@ -25,7 +25,7 @@ def _address(host: str, port: int) -> str:
 
 def studio(
     folder: Annotated[
-        Path, typer.Argument(help="The folder of flows to edit.", show_default=True)
+        Path, typer.Argument(metavar="DIR", help="The folder of flows to edit.")
     ] = Path("flows"),
     port: Annotated[
         int, typer.Option(min=0, max=65535, help="Port to listen on (0 picks a free one).")
@@ -43,14 +43,14 @@ def studio(
         ),
     ] = False,
 ) -> None:
-    """Edit the flows in FOLDER in a local web page: problems at their lines as you type, the
-    diagram redrawn live, the flow's scenario tests run, saved atomically inside FOLDER."""
+    """Edit the flows in DIR in a local web page: problems at their lines as you type, the
+    diagram redrawn live, the flow's scenario tests run, saved atomically inside DIR."""
     from aiohttp import web
 
     from orchestrator.studio import Guard, is_loopback, studio_app
 
     if not folder.is_dir():
-        raise _fail(f"FOLDER: {str(folder)!r} is not a folder (the flows to edit, like flows/)")
+        raise _fail(f"DIR: {str(folder)!r} is not a folder (the flows to edit, like flows/)")
     host = host.strip()
     if not host:
         raise _fail("--host: name the address to listen on, like 127.0.0.1")

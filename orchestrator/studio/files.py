@@ -76,6 +76,11 @@ class FlowFolder:
             raise Refused(f"{name!r}: give a path relative to the studio's folder")
         if not name.endswith(".yaml"):
             raise Refused(f"{name!r}: flow files end in .yaml")
+        parts = name.replace("\\", "/").split("/")
+        if ".." in parts:
+            raise Refused(f"{name!r}: outside the studio's folder ({self.root})", status=403)
+        if any(part.startswith(".") for part in parts):
+            raise Refused(f"{name!r}: hidden files and folders (like .git) are not flows")
         path = (self.root / name).resolve()
         if not path.is_relative_to(self.root):
             raise Refused(f"{name!r}: outside the studio's folder ({self.root})", status=403)

@@ -64,6 +64,9 @@ async def test_opens_a_flow_with_its_text_and_version(studio: Client, folder: Pa
         "warm_transfer.txt",
         "",
         "a\x00.yaml",
+        ".git/hooks/x.yaml",
+        "./warm_transfer.yaml",
+        ".studio-x.yaml",
     ],
 )
 async def test_refuses_names_outside_the_folder_or_not_yaml(
