@@ -357,3 +357,20 @@ def test_designer_runs_the_scenarios_and_reads_a_timeline(studio: Studio, browse
     else:
         assert timeline == "timelines need orchestrator.timeline"
     _shot(browser, "06-scenarios-and-timeline")
+
+
+def test_a_save_that_cannot_reach_the_studio_keeps_the_edit(studio: Studio, browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+
+    _open(browser, studio, "cold_transfer.yaml")
+    first = _editor_text(browser).splitlines()[0]
+    _type_at_end_of(browser, first, [" mine"])
+    assert studio.stop() == 0  # the terminal closed, say
+    browser.find_element(By.ID, "save").click()
+    banner = _until(
+        lambda: (b := browser.find_element(By.ID, "banner")).is_displayed() and b.text,
+        "the page says the flow was not saved",
+    )
+    assert banner.startswith("Not saved: the studio is not reachable")
+    assert f"{first} mine" in _editor_text(browser)
+    assert browser.find_element(By.ID, "status").text == "unsaved changes"

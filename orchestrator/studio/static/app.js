@@ -28,7 +28,13 @@ async function api(method, url, body) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
   }
-  const response = await fetch(url, init);
+  let response;
+  try {
+    response = await fetch(url, init);
+  } catch {
+    const error = "the studio is not reachable: is `orchestrator studio` still running?";
+    return { status: 0, ok: false, data: { error } };
+  }
   let data = {};
   try { data = await response.json(); } catch { /* an empty or non-JSON answer */ }
   return { status: response.status, ok: response.ok, data };
