@@ -40,22 +40,26 @@ T = TypeVar("T")
 class Studio:
     """`orchestrator studio DIR --port 0` as a process; its URL read from what it prints."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, *args: str) -> None:
         self.folder = folder
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "orchestrator", "studio", str(folder), "--port", "0"],
+            [sys.executable, "-m", "orchestrator", "studio", str(folder), "--port", "0", *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
             cwd=ROOT,
         )
         assert self.process.stdout is not None
-        line = self.process.stdout.readline()  # the first line names the URL
-        found = re.search(r"open (http://127\.0\.0\.1:\d+/)", line)
-        if found is None:
-            self.stop()
-            raise AssertionError(f"the studio did not print its URL: {line!r}")
-        self.url = found.group(1)
+        lines = ""
+        while (found := re.search(r"open http://([^/]+):(\d+)/(\S*)", lines)) is None:
+            line = self.process.stdout.readline()
+            if not line:
+                self.stop()
+                raise AssertionError(f"the studio did not print its URL: {lines!r}")
+            lines += line
+        self.printed = lines
+        self.url = f"http://127.0.0.1:{found.group(2)}/"
+        self.login = self.url + found.group(3)  # with ?token=... when not on loopback
 
     def stop(self) -> int:
         if self.process.poll() is None:
@@ -374,3 +378,33 @@ def test_a_save_that_cannot_reach_the_studio_keeps_the_edit(studio: Studio, brow
     assert banner.startswith("Not saved: the studio is not reachable")
     assert f"{first} mine" in _editor_text(browser)
     assert browser.find_element(By.ID, "status").text == "unsaved changes"
+
+
+@pytest.fixture
+def remote_studio(tmp_path: Path) -> Iterator[Studio]:
+    folder = tmp_path / "flows"
+    shutil.copytree(ROOT / "flows", folder)
+    running = Studio(folder, "--host", "0.0.0.0", "--allow-remote")
+    try:
+        yield running
+    finally:
+        code = running.stop()
+    assert code == 0
+
+
+def test_a_remote_studio_opens_with_its_token_only(remote_studio: Studio, browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+
+    assert "WARNING" in remote_studio.printed
+    assert "?token=" in remote_studio.login
+    browser.get(remote_studio.url)  # without the token
+    assert "needs its token" in browser.find_element(By.TAG_NAME, "body").text
+    assert not browser.find_elements(By.ID, "flows")
+    browser.get(remote_studio.login)  # the printed URL: the token becomes a cookie
+    _until(lambda: "?token=" not in browser.current_url, "the token leaves the address bar")
+    _open(browser, remote_studio, "warm_transfer.yaml")
+    assert "on_call_supervisor" in _diagram_text(browser)
+    cookie = browser.get_cookie("studio_token")
+    assert cookie is not None
+    assert cookie["httpOnly"] is True
+    assert _js(browser, "return document.cookie") == ""  # the page's scripts cannot read it
