@@ -2,7 +2,7 @@
 // editor.bundle.js (CodeMirror 6 with YAML and lint, from editor.js) and mermaid.min.js
 // (Mermaid's own dist bundle, copied as released). Run by `make studio-assets`.
 import { build } from "esbuild";
-import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -21,18 +21,23 @@ await build({
 });
 copyFileSync(join(here, "node_modules", "mermaid", "dist", "mermaid.min.js"), join(out, "mermaid.min.js"));
 
-// One file with the licences of what the two bundles contain.
-const packages = ["codemirror", "@codemirror/view", "@codemirror/state", "@codemirror/lang-yaml",
-  "@codemirror/lint", "@codemirror/language", "@codemirror/commands", "@codemirror/search",
-  "@codemirror/autocomplete", "@lezer/common", "@lezer/highlight", "@lezer/lr", "@lezer/yaml",
-  "style-mod", "w3c-keyname", "crelt", "mermaid"];
-const parts = packages.map((name) => {
-  const dir = join(here, "node_modules", name);
-  const meta = JSON.parse(readFileSync(join(dir, "package.json"), "utf8"));
-  let text = "";
-  for (const file of ["LICENSE", "LICENSE.md", "LICENSE.txt"]) {
-    try { text = readFileSync(join(dir, file), "utf8"); break; } catch { /* next name */ }
+// One file with the licences of every installed package the bundles may contain (esbuild,
+// the bundler, left out).
+const modules = join(here, "node_modules");
+const names = [];
+for (const entry of readdirSync(modules).sort()) {
+  if (entry.startsWith(".") || entry === "esbuild" || entry === "@esbuild") continue;
+  if (entry.startsWith("@")) {
+    for (const inner of readdirSync(join(modules, entry)).sort()) names.push(`${entry}/${inner}`);
+  } else {
+    names.push(entry);
   }
-  return `${name} ${meta.version} (${meta.license})\n\n${text.trim()}\n`;
+}
+const parts = names.map((name) => {
+  const dir = join(modules, name);
+  const meta = JSON.parse(readFileSync(join(dir, "package.json"), "utf8"));
+  const file = readdirSync(dir).find((f) => /^(licen[cs]e|copying)(\.|$)/i.test(f));
+  const text = file ? readFileSync(join(dir, file), "utf8").trim() : "(no licence file in the package)";
+  return `${name} ${meta.version} (${meta.license || "see below"})\n\n${text}\n`;
 });
 writeFileSync(join(out, "THIRD_PARTY_LICENSES.txt"), parts.join("\n" + "-".repeat(72) + "\n\n"));
