@@ -15,6 +15,7 @@ from types import ModuleType
 from typing import Any
 
 from orchestrator.errors import FlowError, OrchestratorError
+from orchestrator.flow import load_flow
 
 __all__ = ["NEEDS", "NEEDS_TIMELINE", "Scenarios", "Unavailable"]
 
@@ -90,11 +91,12 @@ class Scenarios:
                 found.append({"path": self._name(path), "name": str(test.name)})
         return found
 
-    def _run_one(self, path: Path) -> dict[str, Any]:
+    def _run_one(self, path: Path, raw: list[Any]) -> dict[str, Any]:
         flowtests, timeline = _flowtests(), _timeline()
         try:
             test = flowtests.load_flow_test(path)
             result = flowtests.run_flow_test(test)
+            raw.append(result)
         except Exception as error:  # a FAIL with its reason on the page, never a traceback
             if not isinstance(error, (OrchestratorError, OSError, ValueError)):
                 _log.exception("studio.scenario_failed")
@@ -120,15 +122,26 @@ class Scenarios:
         self._inside(name)
         if _timeline() is None:
             raise Unavailable(NEEDS_TIMELINE)
-        [result] = await self.run([name])
+        [result], _ = await self.run([name])
         return result
 
-    async def run(self, names: list[str]) -> list[dict[str, Any]]:
-        """Run the named scenario files (relative to the folder), in a thread, one at a time."""
-        _flowtests()
+    async def run(
+        self, names: list[str], flow: Path | None = None
+    ) -> tuple[list[dict[str, Any]], dict[str, list[str]] | None]:
+        """Run the named scenario files (relative to the folder), in a thread, one at a time;
+        with `flow`, also the steps and outcomes of that flow no run reached."""
+        flowtests = _flowtests()
         paths = [self._inside(name) for name in names]
-        results = []
+        results: list[dict[str, Any]] = []
+        raw: list[Any] = []
         async with self._lock:
             for path in paths:
-                results.append(await asyncio.to_thread(self._run_one, path))
-        return results
+                results.append(await asyncio.to_thread(self._run_one, path, raw))
+        if flow is None:
+            return results, None
+        try:
+            loaded = await asyncio.to_thread(load_flow, flow)
+        except OrchestratorError:
+            return results, None  # the saved flow has problems: the page shows them
+        steps, outcomes = flowtests.coverage(loaded, raw)
+        return results, {"steps": list(steps), "outcomes": list(outcomes)}

@@ -8,7 +8,8 @@
     POST /api/diagram            {text} -> {diagram} (Mermaid), or the problems
     POST /api/save               {path, text, version} -> {version}; 409 when changed on disk
     GET  /api/scenarios?path=NAME  the flow's scenario tests
-    POST /api/run                {scenarios: [NAME...]} -> PASS/FAIL, failures, timelines
+    POST /api/run                {scenarios: [NAME...], flow?: NAME} -> PASS/FAIL, failures,
+                                 timelines; with flow, its steps and outcomes none reached
     POST /api/timeline           {scenario: NAME} -> the scenario's timeline
 
 The text the page sends is untrusted: it goes through the flow loader with its limits, and
@@ -177,12 +178,14 @@ def _names(body: dict[str, Any]) -> list[str]:
 
 
 async def _run(request: web.Request) -> web.StreamResponse:
-    names = _names(await _json(request))
+    body = await _json(request)
+    names = _names(body)
+    flow = request.app[FOLDER].resolve(_text(body, "flow")) if "flow" in body else None
     try:
-        results = await request.app[SCENARIOS].run(names)
+        results, unreached = await request.app[SCENARIOS].run(names, flow)
     except ValueError as error:
         raise Refused(str(error)) from None
-    return web.json_response({"results": results})
+    return web.json_response({"results": results, "unreached": unreached})
 
 
 async def _timeline(request: web.Request) -> web.StreamResponse:

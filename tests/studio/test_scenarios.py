@@ -37,9 +37,14 @@ async def test_every_shipped_flow_lists_and_passes_its_scenarios(
         scenarios = (await reply.json())["scenarios"]
         assert scenarios, f"{flow} comes with scenario tests"
         assert all("error" not in s for s in scenarios), scenarios
-        run = await studio.post("/api/run", json={"scenarios": [s["path"] for s in scenarios]})
+        run = await studio.post(
+            "/api/run", json={"scenarios": [s["path"] for s in scenarios], "flow": flow}
+        )
         assert run.status == 200
-        results = (await run.json())["results"]
+        body = await run.json()
+        results = body["results"]
+        assert body["unreached"]["steps"] == [], "the shipped tests reach every step"
+        assert isinstance(body["unreached"]["outcomes"], list)
         assert [r["path"] for r in results] == [s["path"] for s in scenarios]
         assert all(r["passed"] for r in results), [r["failures"] for r in results]
         if HAS_TIMELINE:
@@ -100,3 +105,18 @@ async def test_a_scenario_the_flow_no_longer_fits_is_listed_with_its_problem(
         assert scenario["error"].startswith(scenario["path"] + ":")  # relative, positioned
         assert "on_call_supervisor" in scenario["error"]
         assert str(folder) not in scenario["error"]
+
+
+@needs_flowtests
+async def test_a_run_names_the_steps_no_scenario_reached(studio: Client) -> None:
+    scenarios = (
+        await (await studio.get("/api/scenarios", params={"path": "warm_transfer.yaml"})).json()
+    )["scenarios"]
+    accepted = [s["path"] for s in scenarios if s.get("name") == "warm_accepted"]
+    assert accepted
+    run = await studio.post("/api/run", json={"scenarios": accepted, "flow": "warm_transfer.yaml"})
+    body = await run.json()
+    assert body["results"][0]["passed"] is True
+    assert "return_to_agent" in body["unreached"]["steps"]
+    assert "hold_caller" not in body["unreached"]["steps"]
+    assert body["unreached"]["outcomes"]

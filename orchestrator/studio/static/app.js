@@ -284,11 +284,20 @@ async function runScenarios() {
   if (items.length === 0) return;
   $("run").disabled = true;
   $("scenarios-note").textContent = dirty() ? "Running the saved version (you have unsaved changes)…" : "Running…";
-  const { ok, data } = await api("POST", "/api/run", { scenarios: items.map((li) => li.dataset.path) });
+  const request = { scenarios: items.map((li) => li.dataset.path), flow: state.path };
+  const { ok, data } = await api("POST", "/api/run", request);
   $("run").disabled = false;
   if (!ok) { $("scenarios-note").textContent = data.error || "cannot run"; return; }
   const passed = data.results.filter((r) => r.passed).length;
-  $("scenarios-note").textContent = `${passed} of ${data.results.length} passed`;
+  let note = `${passed} of ${data.results.length} passed.`;
+  const missed = data.unreached;
+  if (missed && missed.steps.length + missed.outcomes.length === 0) {
+    note += " Every step and outcome reached.";
+  } else if (missed) {
+    if (missed.steps.length) note += ` Steps no scenario reached: ${missed.steps.join(", ")}.`;
+    if (missed.outcomes.length) note += ` Outcomes no scenario reached: ${missed.outcomes.join(", ")}.`;
+  }
+  $("scenarios-note").textContent = note;
   for (const result of data.results) {
     const item = items.find((li) => li.dataset.path === result.path);
     if (!item) continue;
