@@ -198,7 +198,8 @@ async def claim(
     """Write this transfer's claim on the caller, then read it back (see the module doc).
     The write goes on if the start is cancelled (it is in `writes`): `take_back` waits
     for it, or it could land after the claim was taken back."""
-    values = attributes(transfer_id, "requested", consult, flow_version)
+    values = attributes(transfer_id, "requested", consult)
+    values["transfer.flow_version"] = flow_version
     write = asyncio.ensure_future(gateway.set_attributes(log, room, caller, values))
     write.add_done_callback(_retrieved)
     writes.add(write)

@@ -18,7 +18,6 @@ a version (written before versions were recorded) counts as the same version.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from orchestrator.clock import Clock, within
@@ -27,12 +26,10 @@ from orchestrator.engine.in_room import our_legs
 from orchestrator.engine.merged_call import release
 from orchestrator.engine.outcome import TransferOutcome
 from orchestrator.engine.ports import MEDIA_TIMEOUT_S, Media
-from orchestrator.flow.version import VERSION_CHARS
+from orchestrator.flow.version import is_flow_version
 from orchestrator.livekit import Gateway, Participant
 
 __all__ = ["recover", "recover_without_caller"]
-
-_VERSION = re.compile(f"[0-9a-f]{{{VERSION_CHARS}}}")  # what `flow_version` makes
 
 
 async def recover(
@@ -52,7 +49,7 @@ async def recover(
         return None
     state = caller.attributes.get("transfer.state", "")
     recorded = caller.attributes.get("transfer.flow_version", "")
-    recorded = recorded if _VERSION.fullmatch(recorded) else ""  # forged: names nothing
+    recorded = recorded if is_flow_version(recorded) else ""  # forged: names nothing
     changed = bool(recorded) and recorded != current_version
     log = log.bind(transfer_id=transfer_id)
     log.info(

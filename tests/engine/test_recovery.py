@@ -216,7 +216,7 @@ async def test_a_merged_checkpoint_naming_another_version_is_kept_too() -> None:
         checkpoint = {
             "transfer.id": "abcdefghijkl",
             "transfer.state": "merged",
-            "transfer.flow_version": "0123456789ab",
+            "transfer.flow_version": "abcdefabcdef",
         }
         sandbox.world.set_attributes("call-1", CALLER, checkpoint)
         supervisor = sandbox.place_caller("call-1", "+15105550100")
@@ -227,7 +227,7 @@ async def test_a_merged_checkpoint_naming_another_version_is_kept_too() -> None:
         outcome = recovering.result()
         assert outcome is not None
         assert (outcome.kind, outcome.reason) == ("merged", None)
-        assert outcome.flow_version == "0123456789ab"
+        assert outcome.flow_version == "abcdefabcdef"
         assert "call-1" in engine.calls  # watched until one side hangs up
         assert [call.action for call in media.calls] == ["agent_leave"]
 
