@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from orchestrator.cli.pipe import run_quietly_on_closed_pipe
 from orchestrator.cli.preflight_cmd import preflight
 from orchestrator.cli.report_cmd import report
 from orchestrator.cli.sandbox_cmd import sandbox
@@ -120,5 +121,5 @@ app.command(name="test")(flow_test)
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point (a closed stdout ends it quietly: `cli.pipe`)."""
+    run_quietly_on_closed_pipe(app)
