@@ -45,12 +45,16 @@ class GraphFormat(StrEnum):
 @app.command()
 def validate(
     flows: Annotated[list[Path], typer.Argument(help="Flow files to check.", show_default=False)],
+    music_dir: Annotated[
+        Path | None,
+        typer.Option(help="Where hold music files are (default: each flow file's folder)."),
+    ] = None,
 ) -> None:
     """Check flow files: exit 0 if all are valid, else 1 with a PATH:LINE:COL line per problem."""
     failed = 0
     for path in flows:
         try:
-            load_flow(path)
+            load_flow(path, check_music=True, music_dir=music_dir)
         except FlowError as exc:
             failed += 1
             for problem in exc.problems:

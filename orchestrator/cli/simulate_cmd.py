@@ -63,6 +63,10 @@ def simulate(
     api: Annotated[
         bool, typer.Option("--api", help="Show every LiveKit API call, the probe's too.")
     ] = False,
+    music_dir: Annotated[
+        Path | None,
+        typer.Option(help="Where hold music files are (default: the flow file's folder)."),
+    ] = None,
     instant: Annotated[
         bool, typer.Option(hidden=True, help="The default (kept for old scripts).")
     ] = False,
@@ -77,7 +81,7 @@ def simulate(
     from orchestrator.simulate import simulate as run
 
     try:
-        loaded = load_flow(flow)
+        loaded = load_flow(flow, check_music=True, music_dir=music_dir)
         script = load_scenario(scenario) if scenario else None
     except FlowError as exc:
         for problem in exc.problems:
