@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import json as jsonlib
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Coroutine, MutableMapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import structlog
 import typer
 
+from orchestrator.cli.pipe import Stdout
 from orchestrator.cli.sandbox_cmd import FlavorOption, check_record
 from orchestrator.clock import Clock, ManualClock, RealClock
 from orchestrator.errors import FlowError, TransferError
@@ -19,6 +20,8 @@ from orchestrator.logs import configure_logging, mask, mask_phone_numbers
 from orchestrator.timeline import Stream
 
 __all__ = ["simulate"]
+
+T = TypeVar("T")
 
 
 class _Timeline:
@@ -35,6 +38,33 @@ class _Timeline:
         if line is None:
             raise structlog.DropEvent
         return line
+
+
+class _Stamp:
+    """structlog processor: `at`, the simulated seconds of the event (as the timeline shows)."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+
+    def __call__(self, _: Any, __: str, event: MutableMapping[str, Any]) -> Any:
+        event.setdefault("at", round(self.clock.now(), 3))
+        return event
+
+
+async def _stopped_by_closed_stdout(work: Coroutine[Any, Any, T]) -> T:
+    """`work`, cancelled when stdout is closed (`--speed N | head`): nobody is watching."""
+    task = asyncio.current_task()
+    stdout = sys.stdout
+    if isinstance(stdout, Stdout) and task is not None:
+        if stdout.broken:  # already, by the first line
+            work.close()
+            raise asyncio.CancelledError
+
+        def stop() -> None:
+            task.get_loop().call_soon(task.cancel)
+
+        stdout.on_broken.append(stop)
+    return await work
 
 
 def simulate(
@@ -92,6 +122,8 @@ def simulate(
     clock: Clock = ManualClock() if speed is None else RealClock(speed)
     if json:
         configure_logging(json=True)
+        processors = structlog.get_config()["processors"]
+        structlog.configure(processors=[_Stamp(clock), *processors])
     else:
         structlog.configure(
             processors=[mask_phone_numbers, _Timeline(clock, api=api)],
@@ -101,11 +133,14 @@ def simulate(
         typer.echo(f"Simulating {flow} against the LiveKit sandbox ({flavor.value})")
     if record is not None:
         record.unlink(missing_ok=True)
+    work = run(loaded, script, flavor=flavor.value, record=record, clock=clock)
     try:
-        result = asyncio.run(run(loaded, script, flavor=flavor.value, record=record, clock=clock))
+        result = asyncio.run(_stopped_by_closed_stdout(work) if speed else work)
     except TransferError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
+    except asyncio.CancelledError:  # stdout was closed: nobody is watching any more
+        raise typer.Exit(0) from None
     if not json:
         if result.leftover_rooms:
             typer.echo(f"left behind: {', '.join(map(mask, result.leftover_rooms))}")

@@ -184,3 +184,29 @@ def test_a_syntax_mistake_is_positioned_by_validate(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert result.output.startswith(f"{flow}:{line}:")
     assert "a quoted text starts here with a double quote" in result.output
+
+
+def test_watching_with_speed_stops_when_stdout_closes(tmp_path: Path) -> None:
+    """`simulate --speed N | head` stops the run at the closed pipe, not at its end."""
+    scenario = tmp_path / "chain.yaml"
+    scenario.write_text(
+        'phones:\n  "+15105550100": {answer: busy}\n  "+15105550101": {answer: no_answer}\n'
+    )
+    record = tmp_path / "requests.jsonl"
+    args = ["simulate", CHAIN, "--scenario", str(scenario), "--speed", "2"]
+    with subprocess.Popen(
+        [sys.executable, "-m", "orchestrator", *args, "--record", str(record)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as child:
+        assert child.stdout is not None
+        assert child.stderr is not None
+        while b"dialling primary" not in child.stdout.readline():
+            pass
+        child.stdout.close()  # primary's busy line (0.5 s later) finds the pipe closed
+        assert child.wait(timeout=60) == 141
+        assert child.stderr.read() == b""
+    called = [line for line in record.read_text().splitlines() if "sip_call_to" in line]
+    # The third target would be dialled after backup's 20 s of ringing: never reached.
+    assert not any("+15105550102" in line for line in called)
+    assert any("+15105550100" in line for line in called)
