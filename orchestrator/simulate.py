@@ -191,33 +191,30 @@ class Watch:
                 )
 
     def answered(self, log: Any, request: Dial) -> None:
+        """The dial request returned: answered (the engine records it a moment later)."""
         for transfer in self._known():
             for attempt in transfer.attempts:
                 if attempt.identity == request.identity and attempt.result == "dialing":
                     self._results[attempt.identity] = "answered"
-                    answered = Attempt(**{**vars(attempt), "result": "answered"})
-                    answered.ended_s = transfer.elapsed()
-                    self._ended(log, answered)
+                    self._ended(log, attempt, "answered", transfer.elapsed())
 
     def flush(self) -> None:
         """Log every attempt result not logged yet (or changed since)."""
         for transfer in self._known():
             for attempt in transfer.attempts:
-                if attempt.result != "dialing" and self._results.get(attempt.identity) != (
-                    attempt.result
-                ):
-                    self._results[attempt.identity] = attempt.result
-                    self._ended(transfer.log, attempt)
+                result = attempt.result
+                if result != "dialing" and self._results.get(attempt.identity) != result:
+                    self._results[attempt.identity] = result
+                    self._ended(transfer.log, attempt, result, attempt.ended_s)
 
     @staticmethod
-    def _ended(log: Any, attempt: Attempt) -> None:
-        rang = None if attempt.ended_s is None else round(attempt.ended_s - attempt.started_s, 3)
+    def _ended(log: Any, attempt: Attempt, result: str, ended_s: float | None) -> None:
         log.info(
             "simulate.attempt",
             target=attempt.target,
-            result=attempt.result,
+            result=result,
             sip_status_code=attempt.sip_status,
-            seconds=rang,
+            seconds=None if ended_s is None else round(ended_s - attempt.started_s, 3),
             caller_id=attempt.caller_id,
         )
 

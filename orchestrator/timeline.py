@@ -110,9 +110,13 @@ def describe(event: Mapping[str, Any], *, api: bool = False) -> str | None:
         return f"transfer started for caller {event.get('caller', '?')} (flow {event.get('flow')})"
     if name == "transfer.transition":
         target, trigger = event.get("to_state", "?"), event.get("trigger", "?")
-        if target in _INTERNAL_STATES:
-            return f"transfer {target} ({trigger})" if target == "aborted" else None
         source = event.get("from_state", "?")
+        if target in _INTERNAL_STATES:
+            return f"transfer aborted ({trigger})" if target == "aborted" else None
+        if target == "caller_hung_up":
+            return f"the caller hung up (during step {source})"
+        if target == "cold_transferred":
+            return f"the caller is handed over (cold transfer, step {source})"
         return f"step {target}" + (
             "" if source in _INTERNAL_STATES else f"  ({source}: {trigger})"
         )
