@@ -25,6 +25,8 @@ _INTERNAL_STATES = frozenset({"requested", "aborted"})
 
 
 def _seconds(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return f"{value} s"  # a log line from elsewhere: shown as it is, never a crash
     number = float(value)
     return f"{number:g} s" if number == round(number, 1) else f"{number:.1f} s"
 

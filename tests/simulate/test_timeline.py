@@ -170,3 +170,20 @@ def test_stream_renders_one_event_at_a_time_like_render() -> None:
     streamed = [line for e in events if (line := stream.line(e)) is not None]
     assert streamed == render(events)
     assert streamed[1] == "           warning: transfer.step_failed step=a error=X"
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {},
+        {"event": "simulate.attempt", "seconds": "soon", "result": None},
+        {"event": "simulate.dial", "ring": "x"},
+        {"event": "transfer.finished", "hold_seconds": "?", "attempts": "two"},
+        {"event": "livekit.request"},
+        {"event": 3, "at": "noon"},
+    ],
+)
+def test_odd_events_from_other_logs_never_raise(event: dict[str, Any]) -> None:
+    for api in (False, True):
+        lines = render([event], api=api)
+        assert all(isinstance(line, str) for line in lines)
