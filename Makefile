@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml requirements.lock
 
 demo: $(STAMP)
 	$(BIN)/orchestrator validate flows/*.yaml
-	$(BIN)/orchestrator simulate flows/warm_transfer.yaml --scenario examples/demo_scenario.yaml
+	$(BIN)/orchestrator simulate flows/warm_transfer.yaml --scenario examples/demo_scenario.yaml --api
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

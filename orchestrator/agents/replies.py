@@ -29,6 +29,7 @@ _WHY = {
     "exhausted": "no supervisor was available",
     "unavailable": "the supervisor could not be reached",
     "worker_lost": "the transfer was interrupted",
+    "flow_changed": "the transfer was interrupted",
     "cancelled": "the transfer was cancelled",
     "permission": "the transfer is not set up correctly",
     "config_error": "the transfer is not set up correctly",

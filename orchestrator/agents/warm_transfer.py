@@ -1,7 +1,7 @@
 """`WarmTransfer`: a flow-driven warm transfer in a livekit-agents worker, in a few lines.
 
 ```python
-transfer = WarmTransfer(ctx, session, "flows/warm_transfer.yaml")
+transfer = WarmTransfer(ctx, session, "flows/warm_transfer.yaml", reload=True)
 await transfer.recover()  # once, after ctx.connect(): finishes what a dead worker left
 agent = Agent(instructions="...", tools=[transfer.tool])
 ```
@@ -28,6 +28,7 @@ from orchestrator.engine import RoomEvents, Transfer, TransferEngine, TransferOu
 from orchestrator.errors import TransferError
 from orchestrator.flow import load_flow
 from orchestrator.flow.model import Flow, HoldStep
+from orchestrator.flow.source import FlowSource, Where
 
 __all__ = ["WarmTransfer"]
 
@@ -52,6 +53,9 @@ class WarmTransfer:
         tool_name: the name the LLM sees.
         clock: simulated time, for tests.
         media: the engine's media side (default: `AgentMedia` on `ctx` and `session`).
+        reload: pick up a changed flow file at the start of each next transfer (a transfer
+            under way keeps its version); an invalid version is not used: the last valid
+            one stays and `flow.reload_failed` logs the problems (see docs/flow-versions.md).
 
     Raises:
         FlowError: the flow file is invalid.
@@ -75,11 +79,22 @@ class WarmTransfer:
         tool_name: str = "transfer_to_supervisor",
         clock: Clock | None = None,
         media: AgentMedia | None = None,
+        reload: bool = False,
     ) -> None:
+        self._source: FlowSource | None = None
         if isinstance(flow, Flow):
+            if reload:
+                raise TransferError(
+                    "reload=True needs the flow as a file path, not a loaded Flow",
+                    reason="config_error",
+                )
             self.flow = flow
         else:
-            self.flow = load_flow(Path(flow))
+            if reload:
+                self._source = FlowSource(flow, check=self._music_problems)
+                self.flow = self._source.flow
+            else:
+                self.flow = load_flow(Path(flow))
             music_dir = music_dir or Path(flow).parent
         self._ctx, self._session = ctx, session
         self._summarize, self._summary_chars = summarize, summary_chars
@@ -114,16 +129,32 @@ class WarmTransfer:
         ctx.add_shutdown_callback(self.aclose)
 
     def _check_music(self) -> None:
-        for name, step in self.flow.steps.items():
+        problems = self._music_problems(self.flow)
+        if problems:
+            raise TransferError(problems[0][1], reason="config_error")
+
+    def _music_problems(self, flow: Flow) -> list[tuple[Where, str]]:
+        problems: list[tuple[Where, str]] = []
+        for name, step in flow.steps.items():
             if not isinstance(step, HoldStep):
                 continue
             path = self.media.music_path(step.music)
             if path is not None and not path.is_file():
-                raise TransferError(
-                    f"hold step {name!r}: music file {step.music!r} not found in "
-                    f"{path.parent}; pass music_dir= or fix the flow",
-                    reason="config_error",
+                problems.append(
+                    (
+                        ("steps", name, "music"),
+                        f"hold step {name!r}: music file {step.music!r} not found in "
+                        f"{path.parent}; pass music_dir= or fix the flow",
+                    )
                 )
+        return problems
+
+    def _current(self) -> Flow:
+        """The flow for a transfer starting now (with `reload`, the file's last valid
+        version)."""
+        if self._source is not None:
+            self.flow = self._source.current()
+        return self.flow
 
     def _running(self) -> RoomEvents | None:
         return self.engine.watching(self._ctx.room.name)
@@ -177,7 +208,7 @@ class WarmTransfer:
         self._starting += 1
         try:
             transfer = await self.engine.start(
-                self.flow,
+                self._current(),
                 room=room,
                 caller_identity=caller,
                 summary=summary,
@@ -247,7 +278,8 @@ class WarmTransfer:
         caller was already with the supervisor (the AI then leaves: end the entrypoint; the
         job follows their call to its end); `caller_hung_up` when the caller had hung up and
         their supervisor legs were released (end the entrypoint: the room is gone);
-        `returned` (reason `worker_lost`) when the transfer was unwound and the caller is
+        `returned` (reason `worker_lost`, or `flow_changed` when the transfer had started
+        under another version of the flow) when the transfer was unwound and the caller is
         back with the AI.
 
         It also starts asking LiveKit what it allows (the engine's probe, about 3 s on a
@@ -259,6 +291,7 @@ class WarmTransfer:
         """
         caller = self.caller_identity()
         room = self._ctx.room.name
+        self._current()  # recovery compares the checkpoint's version with this one
         if caller is None:  # a caller who hung up while no job watched left their legs alone
             legs = self._ctx.room.remote_participants.values()
             if any(p.attributes.get("transfer.role") == "supervisor" for p in legs):

@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from orchestrator.cli.pipe import run_quietly_on_closed_pipe
 from orchestrator.cli.preflight_cmd import preflight
 from orchestrator.cli.report_cmd import report
 from orchestrator.cli.sandbox_cmd import sandbox
@@ -45,12 +46,16 @@ class GraphFormat(StrEnum):
 @app.command()
 def validate(
     flows: Annotated[list[Path], typer.Argument(help="Flow files to check.", show_default=False)],
+    music_dir: Annotated[
+        Path | None,
+        typer.Option(help="Where hold music files are (default: each flow file's folder)."),
+    ] = None,
 ) -> None:
     """Check flow files: exit 0 if all are valid, else 1 with a PATH:LINE:COL line per problem."""
     failed = 0
     for path in flows:
         try:
-            load_flow(path)
+            load_flow(path, check_music=True, music_dir=music_dir)
         except FlowError as exc:
             failed += 1
             for problem in exc.problems:
@@ -122,5 +127,5 @@ app.command(name="test")(flow_test)
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point (a closed stdout ends it quietly: `cli.pipe`)."""
+    run_quietly_on_closed_pipe(app)

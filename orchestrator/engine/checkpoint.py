@@ -2,7 +2,9 @@
 
 The caller's attributes `transfer.id`, `transfer.state` and `transfer.consult_room` are both a
 lock and a record. As a record, a transfer writes its progress (`requested`, `held`,
-`briefing`, `merged`) so a replacement worker can finish or unwind (`engine.recovery`).
+`briefing`, `merged`) so a replacement worker can finish or unwind (`engine.recovery`), with
+`transfer.flow_version`, the version of the flow it runs (`flow.version`), until the merge:
+from then on the call no longer runs the flow, and `merged` drops it.
 
 As a lock, for single flight per caller across workers: two workers (two engines) can be
 asked to transfer the same caller (a job dispatched twice, a retry from another process), and
@@ -58,7 +60,12 @@ __all__ = [
     "take_back",
 ]
 
-CHECKPOINT_KEYS = ("transfer.id", "transfer.state", "transfer.consult_room")
+CHECKPOINT_KEYS = (
+    "transfer.id",
+    "transfer.state",
+    "transfer.consult_room",
+    "transfer.flow_version",
+)
 LATE_WRITE_S = REQUEST_TIMEOUT_S + 10.0
 """A write its client gave up on (or that was cut short) is waited for until this long
 after it was sent before it is taken as never landing; one LiveKit applies later is beyond
@@ -68,16 +75,20 @@ TAKE_BACK_S = 90.0
 as a cleanup tries to clear a checkpoint)."""
 
 
-def attributes(transfer_id: str, state: str, consult_room: str) -> dict[str, str]:
-    """The checkpoint as the caller's attributes."""
-    return dict(zip(CHECKPOINT_KEYS, (transfer_id, state, consult_room), strict=True))
+def attributes(
+    transfer_id: str, state: str, consult_room: str, flow_version: str = ""
+) -> dict[str, str]:
+    """The checkpoint as the caller's attributes ('' removes one: `merged` has no version)."""
+    values = (transfer_id, state, consult_room, flow_version)
+    return dict(zip(CHECKPOINT_KEYS, values, strict=True))
 
 
 async def checkpoint(t: Transfer, state: str) -> None:
     """Record progress on the caller, so a replacement worker can finish or unwind; a
     failing server gets two more tries."""
     consult = t.consult_room if t.strategy == "move" else ""
-    values = attributes(t.transfer_id, state, consult)
+    version = "" if state == "merged" else t.flow_version
+    values = attributes(t.transfer_id, state, consult, version)
     for pause in (0.5, 1.0, None):
         # Left running if the step is cancelled: cleanup waits for it, or it could land
         # after the checkpoint is cleared.
@@ -182,11 +193,13 @@ async def claim(
     transfer_id: str,
     consult: str,
     writes: set[asyncio.Future[None]],
+    flow_version: str = "",
 ) -> None:
     """Write this transfer's claim on the caller, then read it back (see the module doc).
     The write goes on if the start is cancelled (it is in `writes`): `take_back` waits
     for it, or it could land after the claim was taken back."""
     values = attributes(transfer_id, "requested", consult)
+    values["transfer.flow_version"] = flow_version
     write = asyncio.ensure_future(gateway.set_attributes(log, room, caller, values))
     write.add_done_callback(_retrieved)
     writes.add(write)
@@ -249,6 +262,7 @@ async def abandon(
     whose: tuple[str, str, str],
     error: BaseException,
     claimed: tuple[set[asyncio.Future[None]], float],
+    flow_version: str = "",
 ) -> bool:
     """A start that wrote its claim (room, caller, transfer id in `whose`) and does not go
     on because of `error`: the claim taken back, even if the start is cancelled meanwhile
@@ -277,6 +291,7 @@ async def abandon(
         time_to_supervisor_seconds=None,
         attempts=0,
         sip_status_code=None,
+        flow_version=flow_version,
     )
     return taken
 

@@ -140,6 +140,7 @@ async def finish(t: Transfer, trigger: str) -> TransferOutcome:
         hold_seconds=round(t.hold_seconds, 3),
         time_to_supervisor_seconds=t.merged_at,
         attempts=list(t.attempts),
+        flow_version=t.flow_version,
     )
     t.log.info(
         "transfer.finished",
@@ -150,6 +151,7 @@ async def finish(t: Transfer, trigger: str) -> TransferOutcome:
         attempts=len(t.attempts),
         sip_status_code=t.last_sip_status,
         dials=[_dialled(a) for a in t.attempts],
+        flow_version=t.flow_version,
     )
     if keep is None:
         t._on_done(t)

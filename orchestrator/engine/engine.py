@@ -31,6 +31,7 @@ from orchestrator.engine.transfer import Transfer
 from orchestrator.errors import LiveKitError, TransferError, TransferInProgress
 from orchestrator.flow import compile_flow
 from orchestrator.flow.model import Flow
+from orchestrator.flow.version import flow_version
 from orchestrator.livekit import Gateway, Participant, probe
 from orchestrator.livekit.probe import Capabilities
 from orchestrator.logs import mask
@@ -255,13 +256,14 @@ class TransferEngine:
         transfer_id: str,
         error: BaseException,
         claimed: tuple[set[asyncio.Future[None]], float],
+        version: str,
     ) -> None:
         """A start that wrote its claim and does not go on (`checkpoint.abandon`); a claim
         it could not take back refuses none of this engine's later starts."""
         if self._closed:  # closed meanwhile: that, not the failure it caused, is news
             error = asyncio.CancelledError()
         if not await abandon(
-            self.gateway, self.clock, log, (room, caller, transfer_id), error, claimed
+            self.gateway, self.clock, log, (room, caller, transfer_id), error, claimed, version
         ):
             self._dead_claims[room] = transfer_id
 
@@ -286,7 +288,8 @@ class TransferEngine:
         call is watched again until one of them hangs up (`calls`); a supervisor who hung
         up meanwhile ends the call for the caller too. Either is outcome `merged`. Any other
         is unwound: the supervisor's legs hung up, the consult room deleted, the caller back
-        with the AI, outcome `returned` / `worker_lost`. A caller who hung up meanwhile left
+        with the AI, outcome `returned` / `worker_lost` (`flow_changed` when the checkpoint
+        names another version of the flow than `flow`'s). A caller who hung up meanwhile left
         their supervisor legs alone: those are released, outcome `caller_hung_up` /
         `worker_lost`. None when there is nothing to do.
         """
@@ -299,7 +302,7 @@ class TransferEngine:
                     raise
                 return await recover_without_caller(self.gateway, self.clock, log, room)
             recovered = await recover(
-                self.gateway, self.media, self.clock, log, flow, room, caller
+                self.gateway, self.media, self.clock, log, flow_version(flow), room, caller
             )
         if recovered is None:
             return None
@@ -332,6 +335,7 @@ class TransferEngine:
                 reason="config_error",
             )
         transfer_id = new_transfer_id()
+        version = flow_version(flow)
         log = self._log.bind(transfer_id=transfer_id, flow=flow.name)
         with self._single_flight(room):
             caller, everyone = await self._caller(log, room, caller_identity)
@@ -350,14 +354,16 @@ class TransferEngine:
             writes: set[asyncio.Future[None]] = set()
             sent = self.clock.now()
             try:
-                await claim(self.gateway, log, room, caller.identity, transfer_id, consult, writes)
+                await claim(
+                    self.gateway, log, room, caller.identity, transfer_id, consult, writes, version
+                )
                 self._check_open()
             except BaseException as error:
                 # Something was written: a claim of ours left behind would refuse every
                 # later start (taken back, unless another transfer's overwrote it), and
                 # the start ends in one logged outcome like any transfer.
                 await self._claim_failed(
-                    log, room, caller.identity, transfer_id, error, (writes, sent)
+                    log, room, caller.identity, transfer_id, error, (writes, sent), version
                 )
                 raise
             self._dead_claims.pop(room, None)  # overwritten by this live one
@@ -377,6 +383,7 @@ class TransferEngine:
             transfer_id=transfer_id,
             on_done=self._forget,
             strategy=strategy,
+            flow_version=version,
         )
         self.active[room] = transfer
         return transfer

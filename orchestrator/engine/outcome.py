@@ -32,7 +32,8 @@ class TransferOutcome:
     `kind` is `merged`, `returned` (to the AI), `caller_hung_up`, `cold_transferred`,
     `hung_up` or `failed`; `reason` says why for everything but `merged` (for example
     `no_answer`, `busy`, `declined`, `voicemail`, `supervisor_left`, `caller_id_rejected`,
-    `move_failed`, `max_hold`, `config_error`, `permission`).
+    `move_failed`, `max_hold`, `config_error`, `permission`). `flow_version` is the version
+    of the flow the transfer ran (`orchestrator.flow.version`; '' when unknown).
     """
 
     kind: OutcomeKind
@@ -42,3 +43,4 @@ class TransferOutcome:
     hold_seconds: float = 0.0
     time_to_supervisor_seconds: float | None = None
     attempts: list[Attempt] = field(default_factory=list)
+    flow_version: str = ""

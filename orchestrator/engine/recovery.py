@@ -6,6 +6,14 @@ mid-transfer or during a merged call, LiveKit (or, self-hosted, the watchdog) di
 new job to the room; it reads those attributes and makes the call whole again. Nothing stored
 elsewhere is needed: the supervisor legs carry `transfer.id` and `transfer.role` attributes,
 and the consult room's name follows from the transfer id.
+
+Across versions of the flow (the checkpoint's `transfer.flow_version` against the flow this
+worker runs, `orchestrator.flow.version`), the rule is to unwind: a replacement worker never
+resumes a flow midway, so it needs none of the recorded version's steps to do it. A transfer
+not yet merged is unwound as it would be under the same version, with reason
+`flow_changed` instead of `worker_lost` (the report tells the two apart); a merged call is
+kept and watched as ever, since the flow has no say after the merge. A checkpoint without
+a version (written before versions were recorded) counts as the same version.
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ from orchestrator.engine.in_room import our_legs
 from orchestrator.engine.merged_call import release
 from orchestrator.engine.outcome import TransferOutcome
 from orchestrator.engine.ports import MEDIA_TIMEOUT_S, Media
-from orchestrator.flow.model import Flow
+from orchestrator.flow.version import is_flow_version
 from orchestrator.livekit import Gateway, Participant
 
 __all__ = ["recover", "recover_without_caller"]
@@ -29,18 +37,27 @@ async def recover(
     media: Media,
     clock: Clock,
     log: Any,
-    flow: Flow,
+    current_version: str,
     room: str,
     caller: Participant,
 ) -> tuple[TransferOutcome, str | None] | None:
     """The outcome, and the supervisor left on the line with the caller (to watch until one
-    of them hangs up), or None when the caller carries no checkpoint."""
+    of them hangs up), or None when the caller carries no checkpoint. `current_version`:
+    the version of the flow this worker runs."""
     transfer_id = holder(caller)  # not one the engine makes: not ours, names no room
     if not transfer_id:
         return None
     state = caller.attributes.get("transfer.state", "")
+    recorded = caller.attributes.get("transfer.flow_version", "")
+    recorded = recorded if is_flow_version(recorded) else ""  # forged: names nothing
+    changed = bool(recorded) and recorded != current_version
     log = log.bind(transfer_id=transfer_id)
-    log.info("transfer.recovered", checkpoint=state if state.isidentifier() else "unknown")
+    log.info(
+        "transfer.recovered",
+        checkpoint=state if state.isidentifier() else "unknown",
+        flow_version=recorded,
+        current_flow_version=current_version,
+    )
     # The consult room is deleted in every case: it hangs up whoever is still in it.
     await gateway.delete_room(log, f"consult-{transfer_id}")
     listed = await gateway.list_participants(log, room)
@@ -66,8 +83,9 @@ async def recover(
         log.warning("transfer.media_failed", call="recover", error=type(error).__name__)
     outcome = TransferOutcome(
         kind="merged" if merged else "returned",
-        reason=None if merged else "worker_lost",
+        reason=None if merged else "flow_changed" if changed else "worker_lost",
         final_step=state if state.isidentifier() else "unknown",
+        flow_version=recorded,
     )
     _finished(log, outcome)
     return outcome, keep
@@ -101,6 +119,7 @@ def _finished(log: Any, outcome: TransferOutcome) -> None:
         time_to_supervisor_seconds=None,
         attempts=0,
         sip_status_code=None,
+        flow_version=outcome.flow_version,
     )
 
 

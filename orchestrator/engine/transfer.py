@@ -59,6 +59,7 @@ class Transfer:
         transfer_id: str,
         on_done: Callable[[Transfer], None],
         strategy: Literal["move", "in_room"] = "move",
+        flow_version: str = "",
     ) -> None:
         self.flow, self.gateway, self.media, self.clock = flow, gateway, media, clock
         self.trunk, self.room, self.caller_identity = trunk, room, caller_identity
@@ -66,6 +67,7 @@ class Transfer:
         self.caller_number_valid = bool(E164.fullmatch(caller_number))
         self.summary, self.reason = summary, reason
         self.transfer_id = transfer_id
+        self.flow_version = flow_version  # written in the checkpoint, logged, in the outcome
         self.consult_room = f"consult-{self.transfer_id}"
         self.strategy = strategy
         """How the supervisor joins the caller: `move` from the consult room, or `in_room`
@@ -311,6 +313,7 @@ class Transfer:
             room=mask(self.room),
             caller=mask(self.caller_number),
             summary_chars=len(self.summary),
+            flow_version=self.flow_version,
         )
         trigger = "start"
         try:

@@ -112,7 +112,7 @@ async def agent_rig(
     scenario: dict[str, Any] | None = None,
     *,
     flavor: Flavor = "cloud",
-    transfer_flow: Flow | None = None,
+    transfer_flow: Flow | Path | None = None,
     history: llm.ChatContext | None = None,
     caller: bool = True,
     url: str | None = None,

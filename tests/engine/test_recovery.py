@@ -14,8 +14,11 @@ from typing import Any
 
 import pytest
 from livekit.protocol.room import CreateRoomRequest
+from structlog.testing import capture_logs
 
 from orchestrator import TransferEngine, TransferInProgress, TransferOutcome
+from orchestrator.flow.model import Flow
+from orchestrator.flow.version import flow_version
 from orchestrator.sandbox import Event, Sandbox
 from orchestrator.sandbox.core import Flavor
 from orchestrator.simulate import connect, drive
@@ -61,7 +64,11 @@ class After:
     caller_hears: list[str]
 
 
-async def crash_then_recover(flavor: Flavor, phase: str) -> After:
+async def crash_then_recover(
+    flavor: Flavor, phase: str, recovering_flow: Flow | None = None
+) -> After:
+    """A worker running `warm_transfer` dies at `phase`; the replacement runs
+    `recovering_flow` (by default the same flow)."""
     async with live(SCENARIO, flavor=flavor) as (sandbox, engine, _):
         killed = asyncio.get_running_loop().create_future()
 
@@ -79,11 +86,11 @@ async def crash_then_recover(flavor: Flavor, phase: str) -> After:
         media = RecordingMedia()
         replacement = engine_for(sandbox, media)
         unsubscribe = connect(sandbox, replacement, media)
-        recovering = asyncio.ensure_future(
-            replacement.recover(flow("warm_transfer"), room="call-1")
+        recovered = asyncio.ensure_future(
+            replacement.recover(recovering_flow or flow("warm_transfer"), room="call-1")
         )
-        await drive(sandbox, replacement, recovering)
-        outcome = recovering.result()
+        await drive(sandbox, replacement, recovered)
+        outcome = recovered.result()
         await sandbox.manual_clock.advance(120)  # nothing may come back to life later
         unsubscribe()
         await replacement.aclose()
@@ -145,3 +152,100 @@ async def test_recovery_waits_for_a_running_transfer() -> None:
         with pytest.raises(TransferInProgress):
             await engine.recover(flow("warm_transfer"), room="call-1")
         await drive(sandbox, engine, transfer.outcome)
+
+
+# -- across versions of the flow (the rule: see `engine.recovery`) ------------------------
+
+EDITED = flow("warm_transfer").model_copy(update={"max_hold": 90})  # a designer's edit
+
+
+def recovered_event(logs: list[dict[str, Any]]) -> dict[str, Any]:
+    (event,) = [e for e in logs if e["event"] == "transfer.recovered"]
+    return event
+
+
+async def test_the_same_version_recovers_as_ever_and_says_which_it_was() -> None:
+    version = flow_version(flow("warm_transfer"))
+    with capture_logs() as logs:
+        after = await crash_then_recover("cloud", "briefing")
+    assert after.outcome is not None
+    assert (after.outcome.kind, after.outcome.reason) == ("returned", "worker_lost")
+    assert after.outcome.flow_version == version  # read from the checkpoint
+    event = recovered_event(logs)
+    assert event["flow_version"] == event["current_flow_version"] == version
+    finished = [e for e in logs if e["event"] == "transfer.finished"]
+    assert finished[-1]["reason"] == "worker_lost"
+    assert finished[-1]["flow_version"] == version
+
+
+@pytest.mark.parametrize("flavor", ["cloud", "oss"])
+@pytest.mark.parametrize("phase", ["held", "ringing", "briefing"])
+async def test_a_transfer_started_under_another_version_is_unwound(
+    flavor: Flavor, phase: str
+) -> None:
+    with capture_logs() as logs:
+        after = await crash_then_recover(flavor, phase, recovering_flow=EDITED)
+    assert after.outcome is not None
+    assert (after.outcome.kind, after.outcome.reason) == ("returned", "flow_changed")
+    assert after.outcome.flow_version == flow_version(flow("warm_transfer"))  # its own
+    # Unwound as safely as under the same version: nothing left, the caller with the AI.
+    assert after.rooms == ["call-1"], "consult room left behind"
+    assert after.caller is not None
+    assert not [key for key in after.caller if key.startswith("transfer.")], "checkpoint left"
+    assert after.legs == [], "orphan supervisor leg"
+    assert [call.action for call in after.media.calls] == ["stop_hold"]
+    event = recovered_event(logs)
+    assert event["flow_version"] == flow_version(flow("warm_transfer"))
+    assert event["current_flow_version"] == flow_version(EDITED)
+
+
+async def test_a_merged_call_under_another_version_is_kept_and_watched() -> None:
+    after = await crash_then_recover("cloud", "merged", recovering_flow=EDITED)
+    assert after.outcome is not None
+    assert (after.outcome.kind, after.outcome.reason) == ("merged", None)
+    assert len(after.legs) == 1
+    assert after.legs == after.caller_hears  # the supervisor, still talking with the caller
+    assert after.caller is not None
+    assert after.caller["transfer.state"] == "merged"
+    assert "transfer.flow_version" not in after.caller  # the merge no longer runs the flow
+
+
+async def test_a_merged_checkpoint_naming_another_version_is_kept_too() -> None:
+    """A `merged` that carries a version (written by hand, or by another library) is kept."""
+    async with live() as (sandbox, engine, media):
+        checkpoint = {
+            "transfer.id": "abcdefghijkl",
+            "transfer.state": "merged",
+            "transfer.flow_version": "abcdefabcdef",
+        }
+        sandbox.world.set_attributes("call-1", CALLER, checkpoint)
+        supervisor = sandbox.place_caller("call-1", "+15105550100")
+        leg = {"transfer.id": "abcdefghijkl", "transfer.role": "supervisor"}
+        sandbox.world.set_attributes("call-1", supervisor, leg)
+        recovering = asyncio.ensure_future(engine.recover(flow("warm_transfer"), room="call-1"))
+        await drive(sandbox, engine, recovering)
+        outcome = recovering.result()
+        assert outcome is not None
+        assert (outcome.kind, outcome.reason) == ("merged", None)
+        assert outcome.flow_version == "abcdefabcdef"
+        assert "call-1" in engine.calls  # watched until one side hangs up
+        assert [call.action for call in media.calls] == ["agent_leave"]
+
+
+async def test_a_forged_version_counts_as_none() -> None:
+    async with live() as (sandbox, engine, _):
+        forged = {
+            "transfer.id": "abcdefghijkl",
+            "transfer.state": "held",
+            "transfer.flow_version": "+14155552671",
+        }
+        sandbox.world.set_attributes("call-1", CALLER, forged)
+        with capture_logs() as logs:
+            recovering = asyncio.ensure_future(
+                engine.recover(flow("warm_transfer"), room="call-1")
+            )
+            await drive(sandbox, engine, recovering)
+        outcome = recovering.result()
+        assert outcome is not None
+        assert (outcome.reason, outcome.flow_version) == ("worker_lost", "")
+        assert "14155552671" not in repr(logs)
