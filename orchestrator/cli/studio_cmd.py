@@ -42,6 +42,14 @@ def studio(
             "printed token can edit and save the flows.",
         ),
     ] = False,
+    music_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Check hold-music files in this folder (the worker's music_dir); by default "
+            "next to each flow.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Edit the flows in DIR in a local web page: problems at their lines as you type, the
     diagram redrawn live, the flow's scenario tests run, saved atomically inside DIR."""
@@ -51,6 +59,8 @@ def studio(
 
     if not folder.is_dir():
         raise _fail(f"DIR: {str(folder)!r} is not a folder (the flows to edit, like flows/)")
+    if music_dir is not None and not music_dir.is_dir():
+        raise _fail(f"--music-dir: {str(music_dir)!r} is not a folder")
     host = host.strip()
     if not host:
         raise _fail("--host: name the address to listen on, like 127.0.0.1")
@@ -63,7 +73,9 @@ def studio(
     guard = Guard(host, port, token=secrets.token_urlsafe(32) if remote else None)
 
     async def serve() -> None:
-        runner = web.AppRunner(studio_app(folder, guard), access_log=None, handle_signals=False)
+        runner = web.AppRunner(
+            studio_app(folder, guard, music_dir=music_dir), access_log=None, handle_signals=False
+        )
         await runner.setup()
         try:
             await web.TCPSite(runner, host, port).start()

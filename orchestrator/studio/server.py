@@ -4,7 +4,8 @@
     GET  /static/NAME            its scripts and styles (shipped in the package)
     GET  /api/flows              the flows in the folder
     GET  /api/flow?path=NAME     a flow's text and version
-    POST /api/validate           {text} -> {valid, problems, diagram}
+    POST /api/validate           {text, path?} -> {valid, problems, diagram} (with path, hold
+                                 music checked next to that flow, or in --music-dir)
     POST /api/diagram            {text} -> {diagram} (Mermaid), or the problems
     POST /api/save               {path, text, version} -> {version}; 409 when changed on disk
     GET  /api/scenarios?path=NAME  the flow's scenario tests
@@ -49,19 +50,26 @@ _log = logging.getLogger(__name__)
 
 FOLDER = web.AppKey("folder", FlowFolder)
 SCENARIOS = web.AppKey("scenarios", Scenarios)
+MUSIC: web.AppKey[Path | None] = web.AppKey("music")
 
 
 def _problems(problems: list[Problem]) -> list[dict[str, Any]]:
     return [{"line": p.line, "column": p.column, "message": p.message} for p in problems]
 
 
-def check_text(text: str, label: str) -> dict[str, Any]:
-    """Problems of a flow's text, and its Mermaid diagram when it has none."""
+def check_text(text: str, label: str, music_dir: Path | None = None) -> dict[str, Any]:
+    """Problems of a flow's text, and its Mermaid diagram when it has none; with `music_dir`,
+    hold-music files missing from it are problems too (as `validate` checks them)."""
     if len(text.encode("utf-8", "replace")) > MAX_BYTES:
         message = f"the flow is larger than {MAX_BYTES // 1024} KiB; split it"
         return {"valid": False, "problems": _problems([Problem(1, 1, message)])}
     try:
-        flow = load_flow(text.encode("utf-8", "replace"), label=label)
+        flow = load_flow(
+            text.encode("utf-8", "replace"),
+            label=label,
+            check_music=music_dir is not None,
+            music_dir=music_dir,
+        )
     except FlowError as error:
         return {"valid": False, "problems": _problems(error.problems)}
     except OrchestratorError as error:
@@ -128,10 +136,23 @@ async def _flow(request: web.Request) -> web.StreamResponse:
     return web.json_response({"path": file.name, "text": file.text, "version": file.version})
 
 
+def _music_dir(request: web.Request, name: object) -> Path | None:
+    """Where the flow's hold music is looked for: `--music-dir`, or the flow file's folder."""
+    if not isinstance(name, str):
+        return None
+    try:
+        path = request.app[FOLDER].resolve(name)
+    except Refused:
+        return None
+    return request.app[MUSIC] or path.parent
+
+
 async def _validate(request: web.Request) -> web.StreamResponse:
     body = await _json(request)
-    label = body.get("path") if isinstance(body.get("path"), str) else "<flow>"
-    checked = await asyncio.to_thread(check_text, _text(body, "text"), str(label))
+    name = body.get("path")
+    label = name if isinstance(name, str) else "<flow>"
+    music = _music_dir(request, name)
+    checked = await asyncio.to_thread(check_text, _text(body, "text"), label, music)
     return web.json_response(checked)
 
 
@@ -197,12 +218,14 @@ async def _timeline(request: web.Request) -> web.StreamResponse:
     return web.json_response(result)
 
 
-def studio_app(folder: Path, guard: Guard) -> web.Application:
-    """The studio for `folder`, behind `guard` (host, origin and token checks)."""
+def studio_app(folder: Path, guard: Guard, *, music_dir: Path | None = None) -> web.Application:
+    """The studio for `folder`, behind `guard` (host, origin and token checks); hold music is
+    looked for in `music_dir`, or next to each flow."""
     app = web.Application(middlewares=[guard.middleware, _errors], client_max_size=MAX_BODY)
     flows = FlowFolder(folder)
     app[FOLDER] = flows
     app[SCENARIOS] = Scenarios(flows.root)
+    app[MUSIC] = music_dir
     app.router.add_get("/", _page)
     app.router.add_get("/static/{name}", _static)
     app.router.add_get("/api/flows", _flows)

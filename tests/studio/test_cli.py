@@ -96,3 +96,10 @@ def test_another_address_warns_and_needs_the_token(tmp_path: Path) -> None:
         assert _get(base + "api/flows", {"X-Studio-Token": token}) == 200
     assert any(line.startswith("WARNING") for line in lines)
     assert len(token) >= 40
+
+
+def test_refuses_a_music_dir_that_is_not_there(tmp_path: Path) -> None:
+    folder = str(copy_flows(tmp_path))
+    result = runner.invoke(app, ["studio", folder, "--music-dir", str(tmp_path / "nowhere")])
+    assert result.exit_code == 2
+    assert "--music-dir" in result.output

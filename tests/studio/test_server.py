@@ -311,3 +311,18 @@ async def test_a_bug_in_the_checks_is_a_problem_not_a_traceback(
     assert body["valid"] is False
     assert "could not check" in body["problems"][0]["message"]
     assert "Traceback" not in await reply.text()
+
+
+async def test_hold_music_is_looked_for_next_to_the_flow(studio: Client, folder: Path) -> None:
+    text = (folder / "warm_transfer.yaml").read_text().replace("music: builtin", "music: jazz.mp3")
+    line = text.splitlines().index("    music: jazz.mp3") + 1
+    missing = await (
+        await studio.post("/api/validate", json={"path": "warm_transfer.yaml", "text": text})
+    ).json()
+    (folder / "jazz.mp3").write_bytes(b"ID3")
+    present = await (
+        await studio.post("/api/validate", json={"path": "warm_transfer.yaml", "text": text})
+    ).json()
+    assert [p["line"] for p in missing["problems"]] == [line]
+    assert "jazz.mp3" in missing["problems"][0]["message"]
+    assert present["valid"] is True
