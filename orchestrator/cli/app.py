@@ -19,6 +19,7 @@ from orchestrator.cli.preflight_cmd import preflight
 from orchestrator.cli.report_cmd import report
 from orchestrator.cli.sandbox_cmd import sandbox
 from orchestrator.cli.simulate_cmd import simulate
+from orchestrator.cli.studio_cmd import studio
 from orchestrator.cli.test_cmd import flow_test
 from orchestrator.cli.watchdog_cmd import watchdog
 from orchestrator.errors import FlowError, OrchestratorError
@@ -121,6 +122,7 @@ app.command()(simulate)
 app.command()(preflight)
 app.command()(watchdog)
 app.command()(report)
+app.command()(studio)
 app.command(name="test")(flow_test)
 
 

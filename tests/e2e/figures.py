@@ -63,6 +63,10 @@ class Figures:
     watchdog_recovery_s: float = 0.0
     """The longest from the SIGKILL to the new job's recovery (about 20 s of it is LiveKit
     noticing that the agent is gone)."""
+    studio_browser_tests: int = 0
+    studio_browser_passed: int = 0
+    """`orchestrator studio` driven in chromium (`test_studio_browser.py`); skipped tests not
+    counted."""
     tests_failed: int = 0
     seconds: float = 0.0
     stack: dict[str, str] = field(default_factory=dict)
@@ -113,6 +117,9 @@ class Figures:
         elif module.endswith("test_watchdog.py"):
             self.watchdog_scenarios += 1
             self.watchdog_recoveries_passed += int(report.passed)
+        elif module.endswith("test_studio_browser.py"):
+            self.studio_browser_tests += int(not report.skipped)
+            self.studio_browser_passed += int(report.passed)
         elif module.endswith(("test_transfers.py", "test_call_lifecycle.py")) and on == "real":
             self.e2e_scenarios += 1
             self.e2e_passed += int(report.passed)

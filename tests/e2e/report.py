@@ -25,6 +25,7 @@ GATES: Gates = {
         f["watchdog_recoveries_passed"] == f["watchdog_scenarios"] > 0
     ),
     "watchdog_forged_refused": lambda f: f["watchdog_forged_refused"] == f["watchdog_scenarios"],
+    "studio_browser_passed": lambda f: f["studio_browser_passed"] == f["studio_browser_tests"] > 0,
     "tests_failed": lambda f: f["tests_failed"] == 0,
 }
 
