@@ -67,6 +67,10 @@ class Figures:
     studio_browser_passed: int = 0
     """`orchestrator studio` driven in chromium (`test_studio_browser.py`); skipped tests not
     counted."""
+    negotiate_answered_legs: int = 0
+    negotiate_failed_legs: int = 0
+    """Of those answered `in_room` legs (`test_negotiate.py`), the ones livekit-server closed
+    with `NEGOTIATE_FAILED` (its log); `python -m tests.e2e.negotiate` runs 30 or more."""
     tests_failed: int = 0
     seconds: float = 0.0
     stack: dict[str, str] = field(default_factory=dict)
@@ -96,6 +100,10 @@ class Figures:
     def watchdog(self, recovery_s: float, *, forged_refused: bool) -> None:
         self.watchdog_recovery_s = max(self.watchdog_recovery_s, round(recovery_s, 1))
         self.watchdog_forged_refused += int(forged_refused)
+
+    def negotiation(self, answered: int, failed: int) -> None:
+        self.negotiate_answered_legs += answered
+        self.negotiate_failed_legs += failed
 
     def leaks(self, found: list[str]) -> None:
         self.leaks_found += len(found)
