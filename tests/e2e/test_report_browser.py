@@ -17,8 +17,12 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.test_studio_browser import CHROMIUM, DRIVER, _until
-from tests.e2e.test_studio_browser import browser as browser  # the studio's chromium fixture
+from tests.e2e.test_studio_browser import (
+    CHROMIUM,
+    DRIVER,
+    _until,
+    browser as browser,  # the studio's chromium fixture
+)
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 SHOTS = ROOT / "build" / "report"
