@@ -312,7 +312,7 @@ def up(*, detach: bool = True, ports: Ports = PORTS) -> dict[str, str]:
         down()  # whatever a crashed `make stack-up` recorded
     _check_ports(ports)
     for binary in binaries():
-        if not binary.path.exists():
+        if binary.name.startswith("livekit") and not binary.path.exists():  # (jaeger: e2e's)
             raise StackError(f"{binary.name} is not built: run `make stack-build`")
     secret = secrets.token_urlsafe(32)
     (HERE / "livekit-server.yaml").write_text(_server_config(secret, ports))
