@@ -110,10 +110,11 @@ def observed(stack: dict[str, str], carrier_trunk: str) -> Iterator[Observed]:
         "WARM_TRANSFER_LOG_FORMAT": "json",
         "WARM_TRANSFER_HTTP_HOST": "127.0.0.1",
         "WARM_TRANSFER_HTTP_PORT": "0",
+        "PYTHONPATH": f"{ROOT}:{ROOT / 'examples'}",
     }
-    worker = Worker(
-        folder, stack, carrier_trunk, "worker", script="examples/warm_transfer_agent.py"
-    )
+    # The example's code, reporting no load (`example_worker.py` says why).
+    script = "tests/e2e/example_worker.py"
+    worker = Worker(folder, stack, carrier_trunk, "worker", script=script)
     try:
         if TELEMETRY:
             jaeger = Jaeger(folder)
