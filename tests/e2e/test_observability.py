@@ -45,7 +45,7 @@ NO_TELEMETRY = (
 AGENT = "e2e-observed"
 SERVICE = "warm-transfer-e2e"
 AI, CALLER_HZ, SUPERVISOR_HZ = 1500.0, 440.0, 1000.0
-LOUD = 300.0  # tests/e2e/rtp.py's threshold for a packet with sound
+SOUND = 8.0  # RMS over digital silence (which decodes to 0..8; tests/e2e/rtp.py)
 # Steps whose time is speech or a person (docs/real-stack-speed.md, real_engine_ms).
 WAITING_STEPS = {"hold", "brief", "announce", "return_to_agent", "exit"}
 SCENARIOS = [("merge-1", "accept"), ("decline", "decline"), ("merge-2", "accept")]
@@ -143,14 +143,34 @@ def observed(stack: dict[str, str], carrier_trunk: str) -> Iterator[Observed]:
                 backend.stop()
 
 
-def first_music(heard: Heard, since: float) -> float | None:
-    """When the first packet with sound that is no phone's tone and not the AI's voice (the
-    hold music) reached the phone after `since` (monotonic)."""
+def first_music(heard: Heard, since: float, run: int = 25) -> float | None:
+    """When the hold music reached the phone after `since` (monotonic): the first of `run`
+    packets in a row (0.5 s) over digital silence that are no test tone (the AI's voice, a
+    phone's). Over silence, not loud: the music fades in from nearly nothing. A run, not one
+    packet: a packet where a spoken tone starts or stops is no pure tone."""
+    tones = (AI, CALLER_HZ, SUPERVISOR_HZ)
+    begun, count = None, 0
     for (at, level), payload in zip(heard.audio, heard.payloads, strict=True):
-        tones = (AI, CALLER_HZ, SUPERVISOR_HZ)
-        if at >= since and level > LOUD and all(purity(payload, hz) <= 0.5 for hz in tones):
-            return at
+        if at < since:
+            continue
+        if level > SOUND and all(purity(payload, hz) <= 0.5 for hz in tones):
+            begun, count = (begun if count else at), count + 1
+            if count >= run:
+                return begun
+        else:
+            count = 0
     return None
+
+
+def keep_audio(heard: Heard, since: float, path: Path) -> None:
+    """What the phone received from `since`: seconds, loudness, and the AI tone's purity per
+    packet (to see what the figures were measured on)."""
+    rows = [
+        f"{at - since:.3f}\t{level:.0f}\t{purity(payload, AI):.2f}"
+        for (at, level), payload in zip(heard.audio, heard.payloads, strict=True)
+        if at >= since
+    ]
+    path.write_text("seconds\tloudness\tai_tone\n" + "\n".join(rows) + "\n")
 
 
 @pytest.mark.parametrize(("room", "decision"), SCENARIOS)
@@ -171,7 +191,9 @@ async def test_a_real_transfer_timed_at_the_phones(
     assert caller is not None
     assert carrier is not None
     # The hold music at the caller's phone (after the flow's hold announcement).
-    held = first_music(caller.heard, monotonic(asked)) if caller.heard else None
+    assert caller.heard is not None
+    keep_audio(caller.heard, monotonic(asked), real.folder / "caller-audio.tsv")
+    held = first_music(caller.heard, monotonic(asked))
     assert held is not None, "no hold music reached the caller's phone"
     FIGURES.speed("time_to_hold", held - monotonic(asked))
     # The INVITE at the supervisor's phone (sipp's trace: Unix time).
