@@ -48,7 +48,18 @@ AI, CALLER_HZ, SUPERVISOR_HZ = 1500.0, 440.0, 1000.0
 SOUND = 8.0  # RMS over digital silence (which decodes to 0..8; tests/e2e/rtp.py)
 # Steps whose time is speech or a person (docs/real-stack-speed.md, real_engine_ms).
 WAITING_STEPS = {"hold", "brief", "announce", "return_to_agent", "exit"}
-SCENARIOS = [("merge-1", "accept"), ("decline", "decline"), ("merge-2", "accept")]
+# (room, what the supervisor's phone does): answers and presses 1, or 2; or is busy.
+SCENARIOS = [
+    ("merge-1", "accept"),
+    ("decline", "decline"),
+    ("busy", "busy"),
+    ("merge-2", "accept"),
+]
+OUTCOMES = {
+    "accept": ("merged", None),
+    "decline": ("returned", "declined"),
+    "busy": ("returned", "busy"),
+}
 
 
 @dataclass
@@ -173,56 +184,66 @@ def keep_audio(heard: Heard, since: float, path: Path) -> None:
     path.write_text("seconds\tloudness\tai_tone\n" + "\n".join(rows) + "\n")
 
 
-@pytest.mark.parametrize(("room", "decision"), SCENARIOS)
+@pytest.mark.parametrize(("room", "supervisor"), SCENARIOS)
 async def test_a_real_transfer_timed_at_the_phones(
-    real: RealTarget, observed: Observed, room: str, decision: str
+    real: RealTarget, observed: Observed, room: str, supervisor: str
 ) -> None:
-    spec = PhoneSpec(answer=1.0, on_brief=decision, decide_after=2.0)
+    if supervisor == "busy":
+        spec = PhoneSpec(answer="busy")
+    else:
+        spec = PhoneSpec(answer=1.0, on_brief=supervisor, decide_after=2.0)  # type: ignore[arg-type]
     await real.phones({SUPERVISOR: spec})
     await real.call_in(f"observed-{room}", agent=AGENT)
     started = await observed.wait("transfer.started", 60, room=f"observed-{room}")
     transfer = started["transfer_id"]
-    finished = await observed.wait("transfer.finished", 90, transfer_id=transfer)
-    want = ("merged", None) if decision == "accept" else ("returned", "declined")
-    assert (finished["outcome"], finished["reason"]) == want
-    observed.transfers[transfer] = finished["outcome"]
     asked = unix(started)
     caller, carrier = real.caller, real.carrier
     assert caller is not None
     assert carrier is not None
-    # The hold music at the caller's phone (after the flow's hold announcement).
-    assert caller.heard is not None
-    keep_audio(caller.heard, monotonic(asked), real.folder / "caller-audio.tsv")
-    held = first_music(caller.heard, monotonic(asked))
-    assert held is not None, "no hold music reached the caller's phone"
-    FIGURES.speed("time_to_hold", held - monotonic(asked))
-    # The INVITE at the supervisor's phone (sipp's trace: Unix time).
-    (invite,) = carrier.invites()
-    assert invite.at > asked
-    FIGURES.speed("time_to_ring", invite.at - asked)
-    if decision == "accept":
-        ((_, digit, pressed),) = carrier.pressed
-        assert digit == "1"
-        since = monotonic(pressed)
-        supervisor = carrier.heard(SUPERVISOR)
-        assert supervisor is not None
-        heard = caller.heard
+    try:
+        finished = await observed.wait("transfer.finished", 90, transfer_id=transfer)
+        assert (finished["outcome"], finished["reason"]) == OUTCOMES[supervisor]
+        observed.transfers[transfer] = finished["outcome"]
+        # The hold music at the caller's phone (after the flow's hold announcement).
+        assert caller.heard is not None
+        held = first_music(caller.heard, monotonic(asked))
+        assert held is not None, "no hold music reached the caller's phone"
+        FIGURES.speed("time_to_hold", held - monotonic(asked))
+        # The INVITE at the supervisor's phone (sipp's trace: Unix time).
+        (invite,) = carrier.invites()
+        assert invite.at > asked
+        FIGURES.speed("time_to_ring", invite.at - asked)
+        if supervisor == "accept":
+            await _merged(real, observed, transfer)
+        await real.hang_up_caller()
+        if supervisor == "accept":  # the merged call ends with the caller: the job follows
+            await observed.wait("transfer.call_ended", 10, transfer_id=transfer)
+    finally:
+        for name, heard in (("caller", caller.heard), ("supervisor", carrier.heard(SUPERVISOR))):
+            if heard is not None:
+                keep_audio(heard, monotonic(asked), real.folder / f"{name}-audio.tsv")
 
-        def both() -> bool:
-            return (
-                heard.first_tone(SUPERVISOR_HZ, since) is not None
-                and supervisor.first_tone(CALLER_HZ, since) is not None
-            )
 
-        await real.until(both, 10, "both phones hearing each other")
-        merged = max(
-            heard.first_tone(SUPERVISOR_HZ, since) or 0.0,
-            supervisor.first_tone(CALLER_HZ, since) or 0.0,
-        )
-        FIGURES.speed("accept_to_merged", merged - since)
-    await real.hang_up_caller()
-    if decision == "accept":  # the merged call ends with the caller: the job follows it
-        await observed.wait("transfer.call_ended", 10, transfer_id=transfer)
+async def _merged(real: RealTarget, observed: Observed, transfer: str) -> None:
+    """The supervisor's "1" to both phones hearing each other (accept_to_merged)."""
+    assert real.caller is not None
+    assert real.carrier is not None
+    ((_, digit, pressed),) = real.carrier.pressed
+    assert digit == "1"
+    since = monotonic(pressed)
+    caller, supervisor = real.caller.heard, real.carrier.heard(SUPERVISOR)
+    assert caller is not None
+    assert supervisor is not None
+
+    def both() -> float | None:
+        heard = caller.first_tone(SUPERVISOR_HZ, since)
+        spoken = supervisor.first_tone(CALLER_HZ, since)
+        return None if heard is None or spoken is None else max(heard, spoken)
+
+    await real.until(lambda: both() is not None, 10, "both phones hearing each other")
+    merged = both()
+    assert merged is not None
+    FIGURES.speed("accept_to_merged", merged - since)
 
 
 # -- the backends ------------------------------------------------------------------------------
@@ -245,27 +266,28 @@ def _scalar(prometheus: Prometheus, expression: str) -> float | None:
 async def test_prometheus_counts_the_real_transfers(observed: Observed) -> None:
     prometheus = observed.prometheus
     assert prometheus is not None
-    merged = sum(1 for o in observed.transfers.values() if o == "merged")
-    returned = sum(1 for o in observed.transfers.values() if o == "returned")
-    assert (merged, returned) == (2, 1), observed.transfers  # the scenarios above ran
-    want = {("merged", ""): 2.0, ("returned", "declined"): 1.0}
+    assert len(observed.transfers) == len(SCENARIOS), observed.transfers  # they all ran
+    want = {("merged", ""): 2.0, ("returned", "declined"): 1.0, ("returned", "busy"): 1.0}
     # Scraped every second: the counts land within a few scrapes of the last transfer.
     with contextlib.suppress(TimeoutError):
         await until(lambda: _counts(prometheus) == want, 20, "the counts in Prometheus")
     assert _counts(prometheus) == want
-    assert _scalar(prometheus, "sum(warm_transfer_started_total)") == 3.0
+    assert _scalar(prometheus, "sum(warm_transfer_started_total)") == 4.0
     assert _scalar(prometheus, "sum(warm_transfer_active)") == 0.0
-    assert _scalar(prometheus, "sum(warm_transfer_attempts_count)") == 3.0
-    assert (
-        _scalar(prometheus, "sum(warm_transfer_supervisor_answer_duration_seconds_count)") == 3.0
-    )
-    dials = _scalar(
-        prometheus,
-        'sum(rpc_client_duration_seconds_count{rpc_method="CreateSIPParticipant",'
-        'rpc_response_status_code="ok"})',
-    )
-    assert dials is not None
-    assert dials >= 3.0
+    assert _scalar(prometheus, "sum(warm_transfer_attempts_count)") == 4.0
+    assert _scalar(prometheus, "sum(warm_transfer_attempts_sum)") == 4.0  # one dial each
+    # Answered, then merged or briefed: not the busy one.
+    answers = "sum(warm_transfer_supervisor_answer_duration_seconds_count)"
+    assert _scalar(prometheus, answers) == 3.0
+    assert _scalar(prometheus, "sum(warm_transfer_callers_lost_on_hold_total)") in (None, 0.0)
+    dials = "sum by (rpc_response_status_code) (rpc_client_duration_seconds_count"
+    dials += '{rpc_method="CreateSIPParticipant"})'
+    codes = {
+        r["metric"].get("rpc_response_status_code", ""): float(r["value"][1])
+        for r in prometheus.query(dials)
+    }
+    assert codes.get("ok") == 3.0, codes  # the busy phone's dial failed with a Twirp code
+    assert sum(codes.values()) == 4.0, codes
     FIGURES.prometheus_checked = True
 
 
@@ -336,9 +358,12 @@ def _check_trace(trace: dict[str, Any], transfer: str, outcome: str) -> float:
         key=lambda s: s["startTime"],
     )
     names = [s["operationName"].removeprefix("step ") for s in steps]
-    last = "merge_call" if outcome == "merged" else "return_to_agent"
-    assert names[:4] == ["hold_caller", "dial_supervisor", "brief_supervisor", last], names
-    assert [_tags(s)["transfer.step.type"] for s in steps[:3]] == ["hold", "dial", "brief"]
+    busy = tags["transfer.reason"] == "busy"
+    want = ["hold_caller", "dial_supervisor"]
+    want += ["return_to_agent"] if busy else ["brief_supervisor"]
+    want += [] if busy else ["merge_call" if outcome == "merged" else "return_to_agent"]
+    assert names[: len(want)] == want, names
+    assert [_tags(s)["transfer.step.type"] for s in steps[:2]] == ["hold", "dial"]
     (dial,) = [
         s
         for s in spans
@@ -346,18 +371,26 @@ def _check_trace(trace: dict[str, Any], transfer: str, outcome: str) -> float:
     ]
     dialled = _tags(dial)
     assert dial["operationName"] == "dial on_call_supervisor"
-    assert dialled["sip.status_code"] == 200
-    assert dialled["transfer.attempt.result"] == "answered"
     assert dialled["transfer.caller_id"] == "caller"
-    calls = [s for s in spans if s["operationName"] == "livekit.SIP/CreateSIPParticipant"]
-    assert calls, "no LiveKit API call span for the dial"
-    rpc = _tags(calls[0])
+    # The SIP status is the refusal's (486 Busy Here); an answered dial has none.
+    result, status = ("busy", 486) if busy else ("answered", None)
+    assert (dialled["transfer.attempt.result"], dialled.get("sip.status_code")) == (
+        result,
+        status,
+    )
+    (call,) = [
+        s
+        for s in spans
+        if _parent(s) == dial["spanID"] and s["operationName"].startswith("livekit.")
+    ]
+    assert call["operationName"] == "livekit.SIP/CreateSIPParticipant"
+    rpc = _tags(call)
     assert (rpc["rpc.system"], rpc["rpc.service"], rpc["rpc.method"]) == (
         "twirp",
         "livekit.SIP",
         "CreateSIPParticipant",
     )
-    assert rpc["rpc.response.status_code"] == "ok"
+    assert (rpc["rpc.response.status_code"] == "ok") is not busy, rpc
     assert rpc.get("span.kind") == "client"
     # No attribute carries a phone number (masked as the logs are).
     numbers = {n.lstrip("+") for n in (CALLER, SUPERVISOR, BUSINESS)}
