@@ -154,9 +154,9 @@ def observed(stack: dict[str, str], carrier_trunk: str) -> Iterator[Observed]:
                 backend.stop()
 
 
-def first_music(heard: Heard, since: float, run: int = 25) -> float | None:
+def first_music(heard: Heard, since: float, run: int = 10) -> float | None:
     """When the hold music reached the phone after `since` (monotonic): the first of `run`
-    packets in a row (0.5 s) over digital silence that are no test tone (the AI's voice, a
+    packets in a row (0.2 s) over digital silence that are no test tone (the AI's voice, a
     phone's). Over silence, not loud: the music fades in from nearly nothing. A run, not one
     packet: a packet where a spoken tone starts or stops is no pure tone."""
     tones = (AI, CALLER_HZ, SUPERVISOR_HZ)
@@ -286,8 +286,9 @@ async def test_prometheus_counts_the_real_transfers(observed: Observed) -> None:
         r["metric"].get("rpc_response_status_code", ""): float(r["value"][1])
         for r in prometheus.query(dials)
     }
-    assert codes.get("ok") == 3.0, codes  # the busy phone's dial failed with a Twirp code
-    assert sum(codes.values()) == 4.0, codes
+    # Three dials answered; the busy phone's 486 comes back as Twirp's resource_exhausted.
+    # (Each job's capability probe adds an invalid_argument one: not counted here.)
+    assert (codes.get("ok"), codes.get("resource_exhausted")) == (3.0, 1.0), codes
     FIGURES.prometheus_checked = True
 
 
@@ -381,9 +382,9 @@ def _check_trace(trace: dict[str, Any], transfer: str, outcome: str) -> float:
     (call,) = [
         s
         for s in spans
-        if _parent(s) == dial["spanID"] and s["operationName"].startswith("livekit.")
+        if _parent(s) == dial["spanID"]
+        and s["operationName"] == "livekit.SIP/CreateSIPParticipant"
     ]
-    assert call["operationName"] == "livekit.SIP/CreateSIPParticipant"
     rpc = _tags(call)
     assert (rpc["rpc.system"], rpc["rpc.service"], rpc["rpc.method"]) == (
         "twirp",
