@@ -418,5 +418,8 @@ async def test_jaeger_holds_each_transfers_trace(observed: Observed) -> None:
 
     await until(lambda: len(traces()) == len(observed.transfers), 20, "the traces in Jaeger")
     for transfer, trace in traces().items():
+        # Kept beside the worker's log, to see what `real_engine_ms` was computed from.
+        keep = observed.worker.log.parent / f"trace-{transfer}.json"
+        keep.write_text(json.dumps(trace, indent=1))
         FIGURES.speed("engine", _check_trace(trace, transfer, observed.transfers[transfer]) / 1000)
     FIGURES.otel_trace_checked = True
