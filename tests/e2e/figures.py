@@ -78,6 +78,11 @@ class Figures:
     """The supervisor's "1" sent to both phones hearing each other."""
     real_engine_ms: float | None = None
     """The engine's own time in a transfer, from its spans (null without telemetry)."""
+    sandbox_time_to_hold_ms: float | None = None
+    """The same steps with the engine against the sandbox (no audio, no SIP): transfer
+    started to the hold started, to the dial sent, the digit to the merged outcome."""
+    sandbox_time_to_ring_ms: float | None = None
+    sandbox_accept_to_merged_ms: float | None = None
     tests_failed: int = 0
     seconds: float = 0.0
     stack: dict[str, str] = field(default_factory=dict)
@@ -86,9 +91,10 @@ class Figures:
     _from_mismatches: int = field(default=0, repr=False)
     _speed: dict[str, list[float]] = field(default_factory=dict, repr=False)
 
-    def speed(self, name: str, seconds: float) -> None:
-        """One real-stack measurement of `real_<name>_ms` (their p50 is the figure)."""
-        self._speed.setdefault(name, []).append(seconds * 1000)
+    def speed(self, figure: str, seconds: float) -> None:
+        """One measurement of the speed `figure` (`real_time_to_hold_ms`, ...; their p50 is
+        the figure)."""
+        self._speed.setdefault(figure, []).append(seconds * 1000)
 
     def invites(self, from_users: list[str], caller: str) -> None:
         """The From users the supervisors' phones saw in a `preserve` transfer's INVITEs."""
@@ -165,7 +171,7 @@ class Figures:
         ):
             setattr(self, name, round(getattr(self, name)))
         for name, values in self._speed.items():
-            setattr(self, f"real_{name}_ms", round(statistics.median(values)))
+            setattr(self, name, round(statistics.median(values), 1))
         pins = versions()
         self.stack = {
             "livekit-server": pins["LIVEKIT_SERVER_VERSION"],

@@ -33,6 +33,9 @@ GATES: Gates = {
     "real_time_to_ring_ms": lambda f: (f["real_time_to_ring_ms"] or 0) > 0,
     "real_accept_to_merged_ms": lambda f: (f["real_accept_to_merged_ms"] or 0) > 0,
     "real_engine_ms": lambda f: (f["real_engine_ms"] or 0) > 0,
+    "sandbox_time_to_hold_ms": lambda f: (f["sandbox_time_to_hold_ms"] or 0) > 0,
+    "sandbox_time_to_ring_ms": lambda f: (f["sandbox_time_to_ring_ms"] or 0) > 0,
+    "sandbox_accept_to_merged_ms": lambda f: (f["sandbox_accept_to_merged_ms"] or 0) > 0,
     "tests_failed": lambda f: f["tests_failed"] == 0,
 }
 

@@ -14,6 +14,7 @@ it the transfers still run and are timed, and the two checks are skipped, saying
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib.util
 import json
@@ -26,13 +27,16 @@ from typing import Any
 
 import pytest
 
+from orchestrator import TransferEngine, load_flow
 from orchestrator.sandbox.scenario import PhoneSpec
+from orchestrator.testing import RecordingMedia
 from stack.run import READY_S
 from tests.e2e.backends import Jaeger, Prometheus, free_port
 from tests.e2e.deadline import until
 from tests.e2e.figures import FIGURES
 from tests.e2e.real import RealTarget
 from tests.e2e.rtp import Heard, purity
+from tests.e2e.sandboxed import SandboxTarget
 from tests.e2e.targets import BUSINESS, CALLER, SUPERVISOR
 from tests.e2e.workers import Worker
 
@@ -208,11 +212,11 @@ async def test_a_real_transfer_timed_at_the_phones(
         assert caller.heard is not None
         held = first_music(caller.heard, monotonic(asked))
         assert held is not None, "no hold music reached the caller's phone"
-        FIGURES.speed("time_to_hold", held - monotonic(asked))
+        FIGURES.speed("real_time_to_hold_ms", held - monotonic(asked))
         # The INVITE at the supervisor's phone (sipp's trace: Unix time).
         (invite,) = carrier.invites()
         assert invite.at > asked
-        FIGURES.speed("time_to_ring", invite.at - asked)
+        FIGURES.speed("real_time_to_ring_ms", invite.at - asked)
         if supervisor == "accept":
             await _merged(real, observed, transfer)
         await real.hang_up_caller()
@@ -243,7 +247,65 @@ async def _merged(real: RealTarget, observed: Observed, transfer: str) -> None:
     await real.until(lambda: both() is not None, 10, "both phones hearing each other")
     merged = both()
     assert merged is not None
-    FIGURES.speed("accept_to_merged", merged - since)
+    FIGURES.speed("real_accept_to_merged_ms", merged - since)
+
+
+class _TimedMedia(RecordingMedia):
+    """The sandbox's media double, stamping when the hold starts."""
+
+    held_at: float | None = None
+
+    async def start_hold(self, room: str, music: str) -> None:
+        self.held_at = self.held_at or time.monotonic()
+        await super().start_hold(room, music)
+
+
+async def test_the_same_steps_in_the_sandbox(sandbox: SandboxTarget) -> None:
+    """The engine alone against the sandbox (flavor oss: the same `in_room` merge), the
+    supervisor answering after 1 s and pressing 1 after 2 s, for the `sandbox_*` figures
+    beside the real ones: the transfer's start to the hold started (no announcement: the
+    double says nothing) and to the dial sent (the sandbox's phone rings on it), and the
+    digit's arrival to the merged outcome (no audio to hear)."""
+    room = "sandbox-timed"
+    await sandbox.phones({SUPERVISOR: PhoneSpec(answer=1.0, on_brief="accept", decide_after=2.0)})
+    await sandbox.call_in(room)
+    media = _TimedMedia()
+    engine = TransferEngine(
+        sandbox.url, sandbox.api_key, sandbox.api_secret, media=media, trunk=sandbox.trunk
+    )
+    sandbox.feed(engine, media, room)
+    dialled: list[float] = []
+    pressed: list[float] = []
+    call = engine.gateway.call
+
+    async def timed(log: Any, rpc: str, make: Any) -> Any:
+        if rpc == "SIP.CreateSIPParticipant":
+            dialled.append(time.monotonic())
+        return await call(log, rpc, make)
+
+    def digit(event: Any) -> None:
+        if event.kind == "sip_dtmf_received":
+            pressed.append(time.monotonic())
+
+    engine.gateway.call = timed  # type: ignore[method-assign]
+    stop = sandbox.sandbox.subscribe(digit)
+    try:
+        await engine.capabilities()  # probed before, as a worker's engine has
+        started = time.monotonic()
+        transfer = await engine.start(load_flow(ROOT / "flows" / "warm_transfer.yaml"), room=room)
+        outcome = await asyncio.wait_for(transfer.outcome, 60)
+        merged = time.monotonic()
+    finally:
+        stop()
+        await engine.aclose()
+    assert outcome.kind == "merged", outcome
+    assert media.held_at is not None
+    dials = [at for at in dialled if at > started]  # (not the capability probe's)
+    assert dials
+    assert pressed
+    FIGURES.speed("sandbox_time_to_hold_ms", media.held_at - started)
+    FIGURES.speed("sandbox_time_to_ring_ms", dials[0] - started)
+    FIGURES.speed("sandbox_accept_to_merged_ms", merged - pressed[0])
 
 
 # -- the backends ------------------------------------------------------------------------------
@@ -421,5 +483,7 @@ async def test_jaeger_holds_each_transfers_trace(observed: Observed) -> None:
         # Kept beside the worker's log, to see what `real_engine_ms` was computed from.
         keep = observed.worker.log.parent / f"trace-{transfer}.json"
         keep.write_text(json.dumps(trace, indent=1))
-        FIGURES.speed("engine", _check_trace(trace, transfer, observed.transfers[transfer]) / 1000)
+        FIGURES.speed(
+            "real_engine_ms", _check_trace(trace, transfer, observed.transfers[transfer]) / 1000
+        )
     FIGURES.otel_trace_checked = True
