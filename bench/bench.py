@@ -154,6 +154,7 @@ async def bench_against_sandbox(
             figures["orchestrated"].append(took * 1000)
             figures["straight"].append(straight * 1000)
             if traced:
+                del rpcs[:]
                 with use_providers(tracer_provider, meter_provider):
                     cpu = time.process_time()
                     room = f"call-{2 * runs + run + 1}"

@@ -6,8 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
 
-from orchestrator.telemetry import events
+from orchestrator import load_flow
+from orchestrator.clock import ManualClock
+from orchestrator.sandbox import Scenario
+from orchestrator.simulate import simulate
+from orchestrator.telemetry import events, use_providers
+from tests.engine.conftest import ROOT
 from tests.telemetry.conftest import Recorded, transfer
 
 
@@ -94,7 +100,7 @@ async def test_api_call_latency_by_method_and_code(recorded: Recorded) -> None:
 
 async def test_nothing_is_observed_without_a_provider(monkeypatch: pytest.MonkeyPatch) -> None:
     """No global provider set (the default) and none given: no observer, so no event is
-    even masked for telemetry."""
+    even masked for telemetry; with one, every event is."""
     assert events.observer() is None
     handled: list[str] = []
     monkeypatch.setattr(
@@ -104,17 +110,16 @@ async def test_nothing_is_observed_without_a_provider(monkeypatch: pytest.Monkey
     masked: list[int] = []
     real = events.mask_phone_numbers
     monkeypatch.setattr(events, "mask_phone_numbers", lambda *a: masked.append(1) or real(*a))
-    from orchestrator import load_flow
-    from orchestrator.clock import ManualClock
-    from orchestrator.sandbox import Scenario
-    from orchestrator.simulate import simulate
-    from tests.engine.conftest import ROOT
 
-    result = await simulate(
-        load_flow(ROOT / "flows" / "warm_transfer.yaml"),
-        Scenario.model_validate({}),
-        clock=ManualClock(),
-    )
-    assert result.outcome.kind == "merged"
+    async def one() -> str:
+        flow = load_flow(ROOT / "flows" / "warm_transfer.yaml")
+        result = await simulate(flow, Scenario.model_validate({}), clock=ManualClock())
+        return result.outcome.kind
+
+    assert await one() == "merged"
     assert handled == []
     assert masked == []
+    with use_providers(TracerProvider()):
+        assert await one() == "merged"
+    assert {"transfer.started", "transfer.transition", "livekit.request"} <= set(handled)
+    assert len(masked) == len(handled)

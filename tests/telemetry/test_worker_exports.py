@@ -50,7 +50,7 @@ asyncio.run(main())
 class _Receiver(BaseHTTPRequestHandler):
     bodies: dict[str, list[bytes]]
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         self.bodies.setdefault(self.path, []).append(body)
         self.send_response(200)
