@@ -26,7 +26,9 @@ from orchestrator.telemetry.observer import Observer
 __all__ = ["TelemetryLogger", "get_logger", "observer", "use_providers"]
 
 _UNSET_TRACING = (ProxyTracerProvider, NoOpTracerProvider)
-_UNSET_METRICS = (_metrics_internal._ProxyMeterProvider, NoOpMeterProvider)
+# The API's stand-in until a meter provider is set (private: looked up, not relied on).
+_PROXY_METER: type = getattr(_metrics_internal, "_ProxyMeterProvider", NoOpMeterProvider)
+_UNSET_METRICS = (_PROXY_METER, NoOpMeterProvider)
 
 _forced: Observer | None = None
 _global: Observer | None = None

@@ -7,12 +7,13 @@ from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.trace import StatusCode
 
 from orchestrator import load_flow
 from orchestrator.clock import ManualClock
 from orchestrator.sandbox import Scenario
 from orchestrator.simulate import simulate
-from orchestrator.telemetry import events, use_providers
+from orchestrator.telemetry import events, get_logger, use_providers
 from tests.engine.conftest import ROOT
 from tests.telemetry.conftest import Recorded, transfer
 
@@ -123,3 +124,32 @@ async def test_nothing_is_observed_without_a_provider(monkeypatch: pytest.Monkey
         assert await one() == "merged"
     assert {"transfer.started", "transfer.transition", "livekit.request"} <= set(handled)
     assert len(masked) == len(handled)
+
+
+def test_a_transfer_that_ends_before_it_starts_is_one_failed_span(recorded: Recorded) -> None:
+    """A start whose claim on the caller failed logs only `transfer.finished`."""
+    log = get_logger("orchestrator.transfer").bind(transfer_id="abcdefabcdef", flow="f")
+    log.info(
+        "transfer.finished",
+        outcome="failed",
+        reason="unavailable",
+        hold_seconds=0.0,
+        time_to_supervisor_seconds=None,
+        attempts=0,
+        sip_status_code=None,
+        flow_version="",
+    )
+    (span,) = recorded.finished()
+    assert span.name == "warm_transfer"
+    assert span.status.status_code is StatusCode.ERROR
+    assert dict(span.attributes or {}) == {
+        "transfer.id": "abcdefabcdef",
+        "transfer.flow": "f",
+        "transfer.outcome": "failed",
+        "transfer.reason": "unavailable",
+        "transfer.attempts": 0,
+        "transfer.hold_seconds": 0.0,
+    }
+    assert _count(recorded, "warm_transfer.finished", outcome="failed") == 1
+    assert recorded.points("warm_transfer.active") == []  # never counted as started
+    assert _count(recorded, "warm_transfer.callers_lost_on_hold") == 0

@@ -179,3 +179,45 @@ async def test_no_raw_number_token_or_secret_in_spans_or_metrics(recorded: Recor
     ]
     assert canary_hits(texts) == []
     assert canary_hits(recorded.metrics_text()) == []
+
+
+async def test_a_chain_is_one_dial_span_per_target_under_each_visit_of_its_step(
+    recorded: Recorded,
+) -> None:
+    scenario = {
+        "phones": {
+            "+15105550100": {"answer": "busy"},
+            "+15105550101": {"answer": 2.0, "on_brief": "decline"},
+            "+15105550102": {"answer": 3.0, "on_brief": "accept"},
+        }
+    }
+    result = await transfer(recorded, scenario, flow="supervisor_chain")
+    assert result.outcome.kind == "merged"
+    spans = recorded.finished()
+    visits = sorted(
+        (s for s in spans if s.name == "step dial_supervisors"), key=lambda s: s.start_time or 0
+    )
+    assert [(s.attributes or {}).get("transfer.step.outcome") for s in visits] == [
+        "answered",
+        "answered",
+    ]
+    dialled = [
+        [
+            (d.name, (d.attributes or {}).get("transfer.attempt.result"))
+            for d in _children(spans, visit)
+            if d.name.startswith("dial ")
+        ]
+        for visit in visits
+    ]
+    assert dialled == [
+        [("dial primary", "busy"), ("dial backup", "answered")],
+        [("dial team_lead", "answered")],
+    ]
+    (brief,) = [
+        s
+        for s in spans
+        if s.name == "step brief_supervisor"
+        and (s.attributes or {}).get("transfer.step.outcome") == "declined"
+    ]
+    assert brief.parent is not None
+    assert (_one(spans, "warm_transfer").attributes or {})["transfer.attempts"] == 3
