@@ -64,6 +64,14 @@ class Figures:
     watchdog_recovery_s: float = 0.0
     """The longest from the SIGKILL to the new job's recovery (about 20 s of it is LiveKit
     noticing that the agent is gone)."""
+    studio_browser_tests: int = 0
+    studio_browser_passed: int = 0
+    """`orchestrator studio` driven in chromium (`test_studio_browser.py`); skipped tests not
+    counted."""
+    negotiate_answered_legs: int = 0
+    negotiate_failed_legs: int = 0
+    """Of those answered `in_room` legs (`test_negotiate.py`), the ones livekit-server closed
+    with `NEGOTIATE_FAILED` (its log); `python -m tests.e2e.negotiate` runs 30 or more."""
     otel_trace_checked: bool = False
     """Jaeger (over OTLP) held every real-worker transfer's trace, in the shape
     docs/telemetry.md gives (`test_observability.py`); false when not checked or it did not."""
@@ -119,6 +127,10 @@ class Figures:
         self.watchdog_recovery_s = max(self.watchdog_recovery_s, round(recovery_s, 1))
         self.watchdog_forged_refused += int(forged_refused)
 
+    def negotiation(self, answered: int, failed: int) -> None:
+        self.negotiate_answered_legs += answered
+        self.negotiate_failed_legs += failed
+
     def leaks(self, found: list[str]) -> None:
         self.leaks_found += len(found)
 
@@ -139,6 +151,9 @@ class Figures:
         elif module.endswith("test_watchdog.py"):
             self.watchdog_scenarios += 1
             self.watchdog_recoveries_passed += int(report.passed)
+        elif module.endswith("test_studio_browser.py"):
+            self.studio_browser_tests += int(not report.skipped)
+            self.studio_browser_passed += int(report.passed)
         elif module.endswith(("test_transfers.py", "test_call_lifecycle.py")) and on == "real":
             self.e2e_scenarios += 1
             self.e2e_passed += int(report.passed)

@@ -25,6 +25,7 @@ GATES: Gates = {
         f["watchdog_recoveries_passed"] == f["watchdog_scenarios"] > 0
     ),
     "watchdog_forged_refused": lambda f: f["watchdog_forged_refused"] == f["watchdog_scenarios"],
+    "studio_browser_passed": lambda f: f["studio_browser_passed"] == f["studio_browser_tests"] > 0,
     # Issue 24: the real worker's telemetry in real backends, the real stack's speed
     # (docs/real-stack-speed.md); None would mean nothing was measured.
     "otel_trace_checked": lambda f: f["otel_trace_checked"] is True,
