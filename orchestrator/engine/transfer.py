@@ -357,7 +357,14 @@ class Transfer:
             self.log.info("transfer.event_ignored", trigger=event, state=source)
             return False
         self._machine.send(event)
-        self.log.info("transfer.transition", from_state=source, to_state=target, trigger=event)
+        step_type = getattr(self.flow.steps.get(target), "type", "")  # for telemetry
+        self.log.info(
+            "transfer.transition",
+            from_state=source,
+            to_state=target,
+            trigger=event,
+            step_type=step_type,
+        )
         self.left_step = source
         left = self.flow.steps.get(source)
         if left is not None and left.type in ("dial", "brief", "merge") and self.supervisor:

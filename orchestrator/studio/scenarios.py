@@ -1,5 +1,5 @@
 """The studio's one door to flow tests (`orchestrator.flowtests`) and timelines
-(`orchestrator.timeline`), imported when first used.
+(`orchestrator.timeline`).
 
 Scenario runs are synchronous and take the simulated clock, so they run in a thread, one at
 a time: the page stays responsive while a run goes on.
@@ -8,38 +8,19 @@ a time: the page stays responsive while a run goes on.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
+from orchestrator import flowtests
 from orchestrator.errors import FlowError, OrchestratorError
 from orchestrator.flow import load_flow
+from orchestrator.flowtests import FlowTestResult
+from orchestrator.timeline import render as render_timeline
 
-__all__ = ["NEEDS", "NEEDS_TIMELINE", "Scenarios", "Unavailable"]
+__all__ = ["Scenarios"]
 
 _log = logging.getLogger(__name__)
-NEEDS = "scenario tests need orchestrator.flowtests"
-NEEDS_TIMELINE = "timelines need orchestrator.timeline"
-
-
-class Unavailable(Exception):
-    """This install has no flow tests (the page says so instead of a list)."""
-
-
-def _flowtests() -> ModuleType:
-    try:
-        return importlib.import_module("orchestrator.flowtests")
-    except ImportError:
-        raise Unavailable(NEEDS) from None
-
-
-def _timeline() -> ModuleType | None:
-    try:
-        return importlib.import_module("orchestrator.timeline")
-    except ImportError:
-        return None
 
 
 def _problem_text(error: Exception, root: Path) -> str:
@@ -76,10 +57,8 @@ class Scenarios:
     def of_flow(self, flow: Path) -> list[dict[str, Any]]:
         """Every scenario test under the folder that names `flow`; a scenario that cannot be
         loaded is listed with its problem (it may be this flow's)."""
-        flowtests = _flowtests()
         found: list[dict[str, Any]] = []
         for path in flowtests.discover([self.root]):
-            path = Path(path)
             if not path.resolve().is_relative_to(self.root):
                 continue
             try:
@@ -87,12 +66,11 @@ class Scenarios:
             except (OrchestratorError, OSError, ValueError) as error:
                 found.append({"path": self._name(path), "error": _problem_text(error, self.root)})
                 continue
-            if Path(test.flow_path).resolve() == flow.resolve():
-                found.append({"path": self._name(path), "name": str(test.name)})
+            if test.flow_path.resolve() == flow.resolve():
+                found.append({"path": self._name(path), "name": test.name})
         return found
 
-    def _run_one(self, path: Path, raw: list[Any]) -> dict[str, Any]:
-        flowtests, timeline = _flowtests(), _timeline()
+    def _run_one(self, path: Path, raw: list[FlowTestResult]) -> dict[str, Any]:
         try:
             test = flowtests.load_flow_test(path)
             result = flowtests.run_flow_test(test)
@@ -109,19 +87,14 @@ class Scenarios:
             }
         return {
             "path": self._name(path),
-            "name": str(result.name),
-            "passed": bool(result.passed),
-            "failures": [str(f) for f in result.failures],
-            "timeline": (
-                None if timeline is None else [str(x) for x in timeline.render(result.events)]
-            ),
+            "name": result.name,
+            "passed": result.passed,
+            "failures": list(result.failures),
+            "timeline": render_timeline(result.events),
         }
 
     async def timeline(self, name: str) -> dict[str, Any]:
         """One scenario run for its timeline."""
-        self._inside(name)
-        if _timeline() is None:
-            raise Unavailable(NEEDS_TIMELINE)
         [result], _ = await self.run([name])
         return result
 
@@ -130,10 +103,9 @@ class Scenarios:
     ) -> tuple[list[dict[str, Any]], dict[str, list[str]] | None]:
         """Run the named scenario files (relative to the folder), in a thread, one at a time;
         with `flow`, also the steps and outcomes of that flow no run reached."""
-        flowtests = _flowtests()
         paths = [self._inside(name) for name in names]
         results: list[dict[str, Any]] = []
-        raw: list[Any] = []
+        raw: list[FlowTestResult] = []
         async with self._lock:
             for path in paths:
                 results.append(await asyncio.to_thread(self._run_one, path, raw))

@@ -30,7 +30,7 @@ from orchestrator.errors import FlowError, OrchestratorError, Problem
 from orchestrator.flow import load_flow, render_graph
 from orchestrator.flow.reader import MAX_BYTES
 from orchestrator.studio.files import Conflict, FlowFolder, Refused
-from orchestrator.studio.scenarios import Scenarios, Unavailable
+from orchestrator.studio.scenarios import Scenarios
 from orchestrator.studio.security import Guard
 
 __all__ = ["MAX_BODY", "STATIC", "studio_app"]
@@ -110,8 +110,6 @@ async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
         return response
     except Refused as error:
         return web.json_response({"error": str(error)}, status=error.status)
-    except Unavailable as error:
-        return web.json_response({"error": str(error)}, status=501)
 
 
 async def _page(request: web.Request) -> web.StreamResponse:

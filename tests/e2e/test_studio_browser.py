@@ -8,7 +8,6 @@ Screenshots go to build/studio/.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import re
 import shutil
@@ -26,8 +25,6 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 SHOTS = ROOT / "build" / "studio"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
-HAS_FLOWTESTS = importlib.util.find_spec("orchestrator.flowtests") is not None
-HAS_TIMELINE = importlib.util.find_spec("orchestrator.timeline") is not None
 
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None or DRIVER is None,
@@ -328,7 +325,6 @@ def test_an_unsaved_edit_survives_a_reload(studio: Studio, browser: Any) -> None
     assert f"{first} draft" in _editor_text(browser)
 
 
-@pytest.mark.skipif(not HAS_FLOWTESTS, reason="scenario tests need orchestrator.flowtests")
 def test_designer_runs_the_scenarios_and_reads_a_timeline(studio: Studio, browser: Any) -> None:
     from selenium.webdriver.common.by import By
 
@@ -356,10 +352,7 @@ def test_designer_runs_the_scenarios_and_reads_a_timeline(studio: Studio, browse
         lambda: (t := browser.find_element(By.ID, "timeline").text) and t != "Running…" and t,
         "the scenario's timeline is shown",
     )
-    if HAS_TIMELINE:
-        assert len(timeline.splitlines()) >= 3
-    else:
-        assert timeline == "timelines need orchestrator.timeline"
+    assert len(timeline.splitlines()) >= 3
     _shot(browser, "06-scenarios-and-timeline")
 
 

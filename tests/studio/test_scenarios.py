@@ -2,30 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient
 
-from orchestrator.studio.scenarios import NEEDS, NEEDS_TIMELINE
-
 Client = TestClient[object, object]
-HAS_FLOWTESTS = importlib.util.find_spec("orchestrator.flowtests") is not None
-HAS_TIMELINE = importlib.util.find_spec("orchestrator.timeline") is not None
-needs_flowtests = pytest.mark.skipif(not HAS_FLOWTESTS, reason=NEEDS)
 
 
-@pytest.mark.skipif(HAS_FLOWTESTS, reason="this install has orchestrator.flowtests")
-async def test_without_flow_tests_the_endpoints_say_so(studio: Client) -> None:
-    listed = await studio.get("/api/scenarios", params={"path": "warm_transfer.yaml"})
-    run = await studio.post("/api/run", json={"scenarios": ["x.yaml"]})
-    timeline = await studio.post("/api/timeline", json={"scenario": "x.yaml"})
-    assert (listed.status, run.status, timeline.status) == (501, 501, 501)
-    assert (await listed.json())["error"] == NEEDS
-
-
-@needs_flowtests
 async def test_every_shipped_flow_lists_and_passes_its_scenarios(
     studio: Client, folder: Path
 ) -> None:
@@ -47,25 +31,9 @@ async def test_every_shipped_flow_lists_and_passes_its_scenarios(
         assert isinstance(body["unreached"]["outcomes"], list)
         assert [r["path"] for r in results] == [s["path"] for s in scenarios]
         assert all(r["passed"] for r in results), [r["failures"] for r in results]
-        if HAS_TIMELINE:
-            assert all(r["timeline"] for r in results)
-        else:
-            assert all(r["timeline"] is None for r in results)
+        assert all(r["timeline"] for r in results)
 
 
-@needs_flowtests
-@pytest.mark.skipif(HAS_TIMELINE, reason="this install has orchestrator.timeline")
-async def test_without_timelines_the_timeline_endpoint_says_so(studio: Client) -> None:
-    scenarios = (
-        await (await studio.get("/api/scenarios", params={"path": "warm_transfer.yaml"})).json()
-    )["scenarios"]
-    reply = await studio.post("/api/timeline", json={"scenario": scenarios[0]["path"]})
-    assert reply.status == 501
-    assert (await reply.json())["error"] == NEEDS_TIMELINE
-
-
-@needs_flowtests
-@pytest.mark.skipif(not HAS_TIMELINE, reason=NEEDS_TIMELINE)
 async def test_a_timeline_of_one_scenario(studio: Client) -> None:
     scenarios = (
         await (await studio.get("/api/scenarios", params={"path": "warm_transfer.yaml"})).json()
@@ -78,7 +46,6 @@ async def test_a_timeline_of_one_scenario(studio: Client) -> None:
     assert all(isinstance(line, str) for line in body["timeline"])
 
 
-@needs_flowtests
 @pytest.mark.parametrize("name", ["../outside.yaml", "/etc/passwd", "x.txt"])
 async def test_runs_only_scenarios_inside_the_folder(studio: Client, name: str) -> None:
     run = await studio.post("/api/run", json={"scenarios": [name]})
@@ -92,7 +59,6 @@ async def test_refuses_a_run_request_that_is_not_a_list(studio: Client) -> None:
     assert "list" in (await reply.json())["error"]
 
 
-@needs_flowtests
 async def test_a_scenario_the_flow_no_longer_fits_is_listed_with_its_problem(
     studio: Client, folder: Path
 ) -> None:
@@ -107,7 +73,6 @@ async def test_a_scenario_the_flow_no_longer_fits_is_listed_with_its_problem(
         assert str(folder) not in scenario["error"]
 
 
-@needs_flowtests
 async def test_a_run_names_the_steps_no_scenario_reached(studio: Client) -> None:
     scenarios = (
         await (await studio.get("/api/scenarios", params={"path": "warm_transfer.yaml"})).json()

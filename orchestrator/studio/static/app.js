@@ -252,9 +252,9 @@ async function loadScenarios() {
   $("scenarios-note").textContent = "";
   $("run").disabled = true;
   if (state.path === null) return;
-  const { status, ok, data } = await api("GET", "/api/scenarios?path=" + encodeURIComponent(state.path));
+  const { ok, data } = await api("GET", "/api/scenarios?path=" + encodeURIComponent(state.path));
   if (!ok) {
-    $("scenarios-note").textContent = status === 501 ? data.error : (data.error || "cannot list scenarios");
+    $("scenarios-note").textContent = data.error || "cannot list scenarios";
     return;
   }
   if (data.scenarios.length === 0) {
