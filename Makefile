@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint bench lock clean reliability e2e real-demo stack-build stack-up stack-down \
-	studio-assets
+	studio-assets report-assets
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -75,6 +75,12 @@ real-demo: $(STAMP)
 # the package works offline after pip install). Needs Node 20 and npm.
 studio-assets:
 	cd orchestrator/studio/web && npm ci --no-audit --no-fund && npm run build
+
+# The HTML report's chart library (Chart.js' UMD build, as released, with its licence),
+# copied from orchestrator/report/web/package-lock.json into orchestrator/report/static/
+# (committed: `orchestrator report --html` inlines it into the page). Needs Node 20 and npm.
+report-assets:
+	cd orchestrator/report/web && npm ci --no-audit --no-fund && npm run build
 
 lock: $(STAMP)
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^livekit-warm-transfer' > requirements.lock

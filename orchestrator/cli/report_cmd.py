@@ -24,6 +24,16 @@ def report(
     json: Annotated[
         bool, typer.Option("--json", help="One JSON object with every figure, for machines.")
     ] = False,
+    html: Annotated[
+        Path | None,
+        typer.Option(
+            "--html",
+            help="Also write one self-contained page with charts to FILE (opens offline).",
+            metavar="FILE",
+            dir_okay=False,
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Call-centre figures per flow and target from JSON log lines (docs/report.md).
 
@@ -31,9 +41,10 @@ def report(
 
     Unreadable and foreign lines are counted and skipped, never fatal.
 
-    Exit 0 with a report, even of no transfer; 2 when a log cannot be read.
+    Exit 0 with a report, even of no transfer; 2 when a log cannot be read or the page
+    cannot be written.
     """
-    from orchestrator.report import read_lines, render_text, report as build
+    from orchestrator.report import read_lines, render_html, render_text, report as build
 
     with contextlib.ExitStack() as stack:
         sources: list[tuple[str, IO[bytes]]] = []
@@ -56,6 +67,17 @@ def report(
         except OSError as error:  # a read that fails midway (a directory, a vanished disk)
             typer.echo(f"report: cannot read the logs: {error.strerror or 'failed'}", err=True)
             raise typer.Exit(2) from None
+    if html is not None:
+        try:
+            html.write_text(render_html(figures), encoding="utf-8")
+        except OSError as error:
+            typer.echo(
+                f"report: cannot write {html}: {error.strerror or 'failed'} (give --html a "
+                "file path in a folder that exists and can be written)",
+                err=True,
+            )
+            raise typer.Exit(2) from None
+        typer.echo(f"report: wrote {html} ({figures['transfers']} transfer(s))", err=True)
     if json:
         typer.echo(jsonlib.dumps(figures, indent=None, sort_keys=False))
     else:

@@ -68,6 +68,10 @@ class Figures:
     studio_browser_passed: int = 0
     """`orchestrator studio` driven in chromium (`test_studio_browser.py`); skipped tests not
     counted."""
+    report_browser_tests: int = 0
+    report_browser_passed: int = 0
+    """`orchestrator report --html`'s page opened in chromium (`test_report_browser.py`);
+    skipped tests not counted."""
     negotiate_answered_legs: int = 0
     negotiate_failed_legs: int = 0
     """Of those answered `in_room` legs (`test_negotiate.py`), the ones livekit-server closed
@@ -154,6 +158,9 @@ class Figures:
         elif module.endswith("test_studio_browser.py"):
             self.studio_browser_tests += int(not report.skipped)
             self.studio_browser_passed += int(report.passed)
+        elif module.endswith("test_report_browser.py"):
+            self.report_browser_tests += int(not report.skipped)
+            self.report_browser_passed += int(report.passed)
         elif module.endswith(("test_transfers.py", "test_call_lifecycle.py")) and on == "real":
             self.e2e_scenarios += 1
             self.e2e_passed += int(report.passed)

@@ -26,6 +26,7 @@ GATES: Gates = {
     ),
     "watchdog_forged_refused": lambda f: f["watchdog_forged_refused"] == f["watchdog_scenarios"],
     "studio_browser_passed": lambda f: f["studio_browser_passed"] == f["studio_browser_tests"] > 0,
+    "report_browser_passed": lambda f: f["report_browser_passed"] == f["report_browser_tests"] > 0,
     # Issue 24: the real worker's telemetry in real backends, the real stack's speed
     # (docs/real-stack-speed.md); None would mean nothing was measured.
     "otel_trace_checked": lambda f: f["otel_trace_checked"] is True,
