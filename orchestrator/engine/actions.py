@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.engine.checkpoint import (
@@ -19,6 +20,7 @@ from orchestrator.engine.checkpoint import (
     progressed,
 )
 from orchestrator.engine.in_room import isolate, open_paths
+from orchestrator.engine.inflight import retrieved
 from orchestrator.engine.legs import Dialing, end_leg, refused, settle
 from orchestrator.engine.outcome import Attempt
 from orchestrator.engine.ports import MEDIA_TIMEOUT_S, SCREEN_TIMEOUT_S, speech_timeout
@@ -35,12 +37,14 @@ from orchestrator.flow.model import (
     Step,
     Target,
 )
+from orchestrator.flow.steps import STEP_TYPES
 from orchestrator.livekit import DIAL_MARGIN_S, Dial, classify_dial_error
+from orchestrator.livekit.names import CALL_STATUS, supervisor_identity
 
 if TYPE_CHECKING:
     from orchestrator.engine.transfer import Transfer
 
-__all__ = ["run_step"]
+__all__ = ["ACTIONS", "run_step"]
 
 
 async def hold(t: Transfer, step: HoldStep) -> str:
@@ -73,7 +77,7 @@ def create_consult_room(t: Transfer) -> None:
     t.consult_creating = asyncio.ensure_future(
         t.gateway.create_room(t.log, t.consult_room, empty_timeout=60)
     )
-    t.consult_creating.add_done_callback(_retrieved)
+    t.consult_creating.add_done_callback(retrieved)
 
 
 async def _consult_room(t: Transfer) -> None:
@@ -124,7 +128,7 @@ async def _attempt(
     while True:
         await settle(t)
         t.attempt_count += 1
-        identity = f"supervisor-{t.transfer_id}-{t.attempt_count}"
+        identity = supervisor_identity(t.transfer_id, t.attempt_count)
         record = Attempt(name, identity, "caller" if preserve else "business", t.elapsed())
         t.attempts.append(record)
         dial = _dial(t, step, target, identity, caller_id, policy)
@@ -160,22 +164,17 @@ async def _place(t: Transfer, dial: Dial) -> None:
     """The dial request, left running if this step is cancelled: a request the server has
     may still create its leg, so cleanup waits for it and hangs that leg up."""
     call = asyncio.ensure_future(t.gateway.dial(t.log, dial))
-    call.add_done_callback(_retrieved)
+    call.add_done_callback(retrieved)
     deadline = t.clock.now() + dial.ring + DIAL_MARGIN_S
     t.dialing = Dialing(call, dial.identity, dial.room, deadline)
     await asyncio.shield(call)
     t.dialing = None
 
 
-def _retrieved(call: asyncio.Future[None]) -> None:
-    if not call.cancelled():
-        call.exception()  # seen here; whoever awaits it sees it too
-
-
 async def _reconcile(t: Transfer, identity: str) -> str:
     """A lost answer: the leg may exist anyway. `answered` if it is live (then it is used)."""
     info = await t.gateway.get_participant(t.log, t.leg_room, identity)
-    if info is not None and info.attributes.get("sip.callStatus") == "active":
+    if info is not None and info.attributes.get(CALL_STATUS) == "active":
         t.supervisor = identity
         return "answered"
     return "gone"
@@ -296,7 +295,7 @@ async def _landed(t: Transfer, supervisor: str) -> str | None:
                 seen = next((p for p in listed if p.identity == supervisor), None)
         except (LiveKitError, TimeoutError):
             continue
-        gone = seen is None or seen.attributes.get("sip.callStatus") == "hangup"
+        gone = seen is None or seen.attributes.get(CALL_STATUS) == "hangup"
         return "supervisor_left" if gone or t.hung_up_moving else None
     return "move_failed"
 
@@ -356,18 +355,24 @@ async def cold_transfer(t: Transfer, step: ColdTransferStep) -> str:
     return "transferred"
 
 
+Action = Callable[["Transfer", str, Any], Awaitable[str]]
+
+ACTIONS: dict[str, Action] = {
+    "hold": lambda t, name, step: hold(t, step),
+    "dial": lambda t, name, step: dial(t, step, name),
+    "brief": lambda t, name, step: brief(t, step),
+    "merge": lambda t, name, step: merge(t, step),
+    "announce": lambda t, name, step: announce(t, step),
+    "cold_transfer": lambda t, name, step: cold_transfer(t, step),
+}
+"""What a visit of each non-terminal step type does (`flow.steps.STEP_TYPES` says what the
+type is): called with the transfer, the step's name and the step, returns its outcome."""
+assert set(ACTIONS) == {n for n, k in STEP_TYPES.items() if not k.terminal}, "an action per type"
+
+
 async def run_step(t: Transfer, name: str, step: Step) -> str:
     """Run one visit of a non-terminal step and return its outcome event."""
-    if isinstance(step, HoldStep):
-        return await hold(t, step)
-    if isinstance(step, DialStep):
-        return await dial(t, step, name)
-    if isinstance(step, BriefStep):
-        return await brief(t, step)
-    if isinstance(step, MergeStep):
-        return await merge(t, step)
-    if isinstance(step, AnnounceStep):
-        return await announce(t, step)
-    if isinstance(step, ColdTransferStep):
-        return await cold_transfer(t, step)
-    raise AssertionError(f"{step.type} steps are terminal")
+    action = ACTIONS.get(step.type)
+    if action is None:
+        raise AssertionError(f"{step.type} steps are terminal")
+    return await action(t, name, step)

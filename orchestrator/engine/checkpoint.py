@@ -35,9 +35,16 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.clock import Clock, within
+from orchestrator.engine.inflight import retrieved
 from orchestrator.engine.retry import persist
 from orchestrator.errors import LiveKitError, TransferError, TransferInProgress
 from orchestrator.livekit import REQUEST_TIMEOUT_S, Gateway, Participant
+from orchestrator.livekit.names import (
+    CHECKPOINT_KEYS,
+    FLOW_VERSION,
+    TRANSFER_ID,
+    is_supervisor_leg,
+)
 
 if TYPE_CHECKING:
     from orchestrator.engine.transfer import Transfer
@@ -60,12 +67,6 @@ __all__ = [
     "take_back",
 ]
 
-CHECKPOINT_KEYS = (
-    "transfer.id",
-    "transfer.state",
-    "transfer.consult_room",
-    "transfer.flow_version",
-)
 LATE_WRITE_S = REQUEST_TIMEOUT_S + 10.0
 """A write its client gave up on (or that was cut short) is waited for until this long
 after it was sent before it is taken as never landing; one LiveKit applies later is beyond
@@ -95,7 +96,7 @@ async def checkpoint(t: Transfer, state: str) -> None:
         write = asyncio.ensure_future(
             t.gateway.set_attributes(t.log, t.room, t.caller_identity, values)
         )
-        write.add_done_callback(_retrieved)
+        write.add_done_callback(retrieved)
         t.writes.add(write)
         write.add_done_callback(t.writes.discard)
         write.add_done_callback(partial(_doubt, t, t.clock.now()))
@@ -168,7 +169,7 @@ def is_transfer_id(text: str) -> bool:
 def holder(caller: Participant | None) -> str:
     """The transfer id the caller's checkpoint names, or '' (also for an id the engine does
     not make: an attribute someone else wrote is neither a lock nor anything to recover)."""
-    named = caller.attributes.get("transfer.id", "") if caller is not None else ""
+    named = caller.attributes.get(TRANSFER_ID, "") if caller is not None else ""
     return named if is_transfer_id(named) else ""
 
 
@@ -179,9 +180,7 @@ def refuse_if_held(
     dialled (merged, or a leg still being hung up). `dead`: a claim this engine wrote for a
     start that failed and could not take it back; it locks nobody out."""
     claimed = holder(caller)
-    if (claimed and claimed != dead) or any(
-        p.attributes.get("transfer.role") == "supervisor" for p in everyone
-    ):
+    if (claimed and claimed != dead) or any(is_supervisor_leg(p.attributes) for p in everyone):
         raise TransferInProgress(room, elsewhere=True)
 
 
@@ -199,9 +198,9 @@ async def claim(
     The write goes on if the start is cancelled (it is in `writes`): `take_back` waits
     for it, or it could land after the claim was taken back."""
     values = attributes(transfer_id, "requested", consult)
-    values["transfer.flow_version"] = flow_version
+    values[FLOW_VERSION] = flow_version
     write = asyncio.ensure_future(gateway.set_attributes(log, room, caller, values))
-    write.add_done_callback(_retrieved)
+    write.add_done_callback(retrieved)
     writes.add(write)
     try:
         await asyncio.shield(write)
@@ -310,8 +309,3 @@ def _gave_up(write: asyncio.Future[None]) -> bool:
         return True
     error = write.exception()
     return error is not None and not isinstance(error, LiveKitError)
-
-
-def _retrieved(call: asyncio.Future[None]) -> None:
-    if not call.cancelled():
-        call.exception()  # seen here; whoever awaits it sees it too

@@ -17,21 +17,21 @@ import contextlib
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.engine.checkpoint import CHECKPOINT_KEYS
 from orchestrator.engine.in_room import our_legs
 from orchestrator.engine.legs import Dialing, absent, hang_up, refused
 from orchestrator.engine.outcome import Attempt, OutcomeKind, TransferOutcome
 from orchestrator.engine.ports import MEDIA_TIMEOUT_S, speech_timeout
 from orchestrator.engine.retry import TRY_SECONDS, persist
 from orchestrator.errors import LiveKitError
+from orchestrator.flow.steps import STEP_TYPES
 from orchestrator.livekit import REQUEST_TIMEOUT_S
+from orchestrator.livekit.names import CHECKPOINT_KEYS
 
 if TYPE_CHECKING:
     from orchestrator.engine.transfer import Transfer
 
 __all__ = ["BUDGET_S", "finish"]
 
-_KIND = {"exit": "merged", "return_to_agent": "returned", "hangup": "hung_up"}
 BUDGET_S = 90.0
 """What must not be left behind is retried for at most this long after the caller is off
 hold (plus a dial's own deadline, when one was cut short), all pieces together."""
@@ -312,7 +312,7 @@ def _kind(t: Transfer, final: str, trigger: str) -> tuple[OutcomeKind, str | Non
     if final == "aborted":
         return "failed", "config_error"
     step = t.flow.steps[final]
-    kind: OutcomeKind = _KIND[step.type]  # type: ignore[assignment]
+    kind: OutcomeKind = STEP_TYPES[step.type].ends_as  # type: ignore[assignment]
     if kind == "merged":
         return kind, None
     if t.failure_reason == "hangup_failed":  # the caller is still on the line, with the AI

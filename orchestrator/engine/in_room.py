@@ -26,6 +26,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from orchestrator.livekit import Participant
+from orchestrator.livekit.names import TRANSFER_ID, is_supervisor_leg
 
 if TYPE_CHECKING:
     from orchestrator.engine.transfer import Transfer
@@ -99,6 +100,5 @@ def our_legs(participants: list[Participant], transfer_id: str) -> list[str]:
     return [
         p.identity
         for p in participants
-        if p.attributes.get("transfer.id") == transfer_id
-        and p.attributes.get("transfer.role") == "supervisor"
+        if p.attributes.get(TRANSFER_ID) == transfer_id and is_supervisor_leg(p.attributes)
     ]

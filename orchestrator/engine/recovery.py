@@ -21,13 +21,22 @@ from __future__ import annotations
 from typing import Any
 
 from orchestrator.clock import Clock, within
-from orchestrator.engine.checkpoint import CHECKPOINT_KEYS, holder, is_transfer_id
+from orchestrator.engine.checkpoint import holder, is_transfer_id
 from orchestrator.engine.in_room import our_legs
 from orchestrator.engine.merged_call import release
 from orchestrator.engine.outcome import TransferOutcome
 from orchestrator.engine.ports import MEDIA_TIMEOUT_S, Media
 from orchestrator.flow.version import is_flow_version
 from orchestrator.livekit import Gateway, Participant
+from orchestrator.livekit.names import (
+    CALL_STATUS,
+    CHECKPOINT_KEYS,
+    FLOW_VERSION,
+    STATE,
+    TRANSFER_ID,
+    consult_room,
+    is_supervisor_leg,
+)
 
 __all__ = ["recover", "recover_without_caller"]
 
@@ -47,8 +56,8 @@ async def recover(
     transfer_id = holder(caller)  # not one the engine makes: not ours, names no room
     if not transfer_id:
         return None
-    state = caller.attributes.get("transfer.state", "")
-    recorded = caller.attributes.get("transfer.flow_version", "")
+    state = caller.attributes.get(STATE, "")
+    recorded = caller.attributes.get(FLOW_VERSION, "")
     recorded = recorded if is_flow_version(recorded) else ""  # forged: names nothing
     changed = bool(recorded) and recorded != current_version
     log = log.bind(transfer_id=transfer_id)
@@ -59,7 +68,7 @@ async def recover(
         current_flow_version=current_version,
     )
     # The consult room is deleted in every case: it hangs up whoever is still in it.
-    await gateway.delete_room(log, f"consult-{transfer_id}")
+    await gateway.delete_room(log, consult_room(transfer_id))
     listed = await gateway.list_participants(log, room)
     legs = our_legs(listed, transfer_id)
     # A merge goes on only with its supervisor still on the line.
@@ -124,7 +133,7 @@ def _finished(log: Any, outcome: TransferOutcome) -> None:
 
 
 def _on_the_line(leg: Participant) -> bool:
-    return leg.attributes.get("sip.callStatus", "active") == "active"
+    return leg.attributes.get(CALL_STATUS, "active") == "active"
 
 
 async def recover_without_caller(
@@ -138,12 +147,11 @@ async def recover_without_caller(
     legs = [
         p
         for p in listed
-        if p.attributes.get("transfer.role") == "supervisor"
-        and is_transfer_id(p.attributes.get("transfer.id", ""))
+        if is_supervisor_leg(p.attributes) and is_transfer_id(p.attributes.get(TRANSFER_ID, ""))
     ]
     if not legs:
         return None
-    log = log.bind(transfer_id=legs[0].attributes["transfer.id"])
+    log = log.bind(transfer_id=legs[0].attributes[TRANSFER_ID])
     log.info("transfer.recovered", checkpoint="caller_gone")
     await _end_unwatched(gateway, clock, log, room, "caller", [p.identity for p in legs])
     outcome = TransferOutcome(kind="caller_hung_up", reason="worker_lost", final_step="unknown")

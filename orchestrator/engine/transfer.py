@@ -14,8 +14,6 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal, TypeVar
 
-from statemachine import StateChart
-
 from orchestrator.clock import Clock, within
 from orchestrator.engine.actions import run_step
 from orchestrator.engine.cleanup import finish
@@ -25,10 +23,12 @@ from orchestrator.engine.legs import Dialing, absent, end_leg
 from orchestrator.engine.outcome import Attempt, TransferOutcome
 from orchestrator.engine.ports import Media
 from orchestrator.engine.presence import departed, returned
-from orchestrator.flow.compiler import transition_table
-from orchestrator.flow.model import BriefStep, Flow
+from orchestrator.flow.compiler import CompiledFlow
+from orchestrator.flow.model import BriefStep
+from orchestrator.flow.steps import STEP_TYPES, TERMINAL_TYPES
 from orchestrator.flow.values import E164
 from orchestrator.livekit import Gateway
+from orchestrator.livekit.names import consult_room
 from orchestrator.logs import mask
 
 __all__ = ["Transfer"]
@@ -44,8 +44,7 @@ class Transfer:
     def __init__(
         self,
         *,
-        flow: Flow,
-        machine: type[StateChart[Any]],
+        compiled: CompiledFlow,
         gateway: Gateway,
         media: Media,
         clock: Clock,
@@ -61,14 +60,14 @@ class Transfer:
         strategy: Literal["move", "in_room"] = "move",
         flow_version: str = "",
     ) -> None:
-        self.flow, self.gateway, self.media, self.clock = flow, gateway, media, clock
+        self.flow, self.gateway, self.media, self.clock = compiled.flow, gateway, media, clock
         self.trunk, self.room, self.caller_identity = trunk, room, caller_identity
         self.caller_number = caller_number
         self.caller_number_valid = bool(E164.fullmatch(caller_number))
         self.summary, self.reason = summary, reason
         self.transfer_id = transfer_id
         self.flow_version = flow_version  # written in the checkpoint, logged, in the outcome
-        self.consult_room = f"consult-{self.transfer_id}"
+        self.consult_room = consult_room(transfer_id)
         self.strategy = strategy
         """How the supervisor joins the caller: `move` from the consult room, or `in_room`
         (dialled into the caller's room; see `orchestrator.engine.in_room`)."""
@@ -76,8 +75,8 @@ class Transfer:
         self.opening = False
         """`in_room`: the merge has begun to open the paths; no cut may land after it."""
         self.log = log
-        self._machine = machine()
-        self._table = transition_table(machine)
+        self._machine = compiled.machine()
+        self._table = compiled.table
         self._queue: asyncio.Queue[tuple[str, int | None, float]] = asyncio.Queue()
         self.transition_latencies: list[float] = []
         """Seconds between an event's arrival and its transition (for the benchmark)."""
@@ -360,10 +359,10 @@ class Transfer:
         self.log.info("transfer.transition", from_state=source, to_state=target, trigger=event)
         self.left_step = source
         left = self.flow.steps.get(source)
-        if left is not None and left.type in ("dial", "brief", "merge") and self.supervisor:
-            success = getattr(type(left), "SUCCESS", None)
-            if event != success:  # every failure of these steps ends the supervisor's leg
-                self._leg_to_end, self.supervisor = self.supervisor, None
+        kind = STEP_TYPES[left.type] if left is not None else None
+        # Every failure of a step with the supervisor on the line ends their leg.
+        if kind is not None and kind.holds_leg and self.supervisor and event != kind.success:
+            self._leg_to_end, self.supervisor = self.supervisor, None
         self._enter(target)
         for listener in list(self._listeners):
             try:
@@ -381,7 +380,7 @@ class Transfer:
         step = self.flow.steps.get(name)
         if step is None or step.type != "brief":
             self._early_decision = None  # only a dial's answer can carry one into a brief
-        if step is None or step.type in ("exit", "return_to_agent", "hangup"):
+        if step is None or step.type in TERMINAL_TYPES:
             return  # a final state: cleanup.finish does the rest
         visits = self._visits[name] = self._visits.get(name, 0) + 1
         budget = getattr(step, "max_visits", None)

@@ -15,18 +15,48 @@ on, as a second line behind `checks.py`.
 
 from __future__ import annotations
 
-import weakref
+from dataclasses import dataclass
 from typing import Any
 
 from statemachine import StateChart
 from statemachine.io import create_machine_class_from_definition
 
-from orchestrator.flow.model import TERMINAL_TYPES, Flow
+from orchestrator.flow.model import Flow
 from orchestrator.flow.outcomes import resolve, successor
+from orchestrator.flow.steps import TERMINAL_TYPES
 
-__all__ = ["Machine", "compile_flow", "transition_table"]
+__all__ = ["CompiledFlow", "Machine", "compile_flow", "compiled", "transition_table"]
 
 Machine = type[StateChart[Any]]
+Table = dict[str, dict[str, str]]
+
+
+@dataclass(frozen=True)
+class CompiledFlow:
+    """A flow made runnable, once per flow object: the flow, its `StateChart` class, and its
+    routing (state -> event -> target), which the engine runs and `graph` and the flow tests
+    draw and check."""
+
+    flow: Flow
+    machine: Machine
+    table: Table
+
+
+# Keyed by id() with the flow kept alive in the value, so an id is never reused wrongly.
+_COMPILED: dict[int, CompiledFlow] = {}
+_COMPILED_MAX = 64
+
+
+def compiled(flow: Flow) -> CompiledFlow:
+    """The flow's `CompiledFlow`, built once per flow object for the whole process."""
+    cached = _COMPILED.get(id(flow))
+    if cached is None or cached.flow is not flow:
+        machine = compile_flow(flow)
+        cached = CompiledFlow(flow, machine, transition_table(machine))
+        _COMPILED[id(flow)] = cached
+        while len(_COMPILED) > _COMPILED_MAX:  # flows loaded again and again: oldest out
+            del _COMPILED[next(iter(_COMPILED))]
+    return cached
 
 
 def _after_max_hold(flow: Flow, target: str | None) -> set[str]:
@@ -85,18 +115,9 @@ def compile_flow(flow: Flow) -> Machine:
     )
 
 
-def transition_table(machine: Machine) -> dict[str, dict[str, str]]:
-    """State -> event -> target of a compiled flow, read once per class."""
-    cached: dict[str, dict[str, str]] | None = _TABLES.get(machine)
-    if cached is None:
-        cached = {
-            state.id: {str(t.event): t.target.id for t in state.transitions}
-            for state in machine.states
-        }
-        _TABLES[machine] = cached
-    return cached
-
-
-_TABLES: weakref.WeakKeyDictionary[Machine, dict[str, dict[str, str]]] = (
-    weakref.WeakKeyDictionary()
-)
+def transition_table(machine: Machine) -> Table:
+    """State -> event -> target of a compiled flow (`compiled(flow).table` keeps it)."""
+    return {
+        state.id: {str(t.event): t.target.id for t in state.transitions}
+        for state in machine.states
+    }
