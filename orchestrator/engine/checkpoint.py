@@ -32,10 +32,11 @@ import re
 import secrets
 import string
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any, Literal, Protocol
 
 from orchestrator.clock import Clock, within
 from orchestrator.engine.inflight import retrieved
+from orchestrator.engine.legs import Calls
 from orchestrator.engine.retry import persist
 from orchestrator.errors import LiveKitError, TransferError, TransferInProgress
 from orchestrator.livekit import REQUEST_TIMEOUT_S, Gateway, Participant
@@ -46,12 +47,10 @@ from orchestrator.livekit.names import (
     is_supervisor_leg,
 )
 
-if TYPE_CHECKING:
-    from orchestrator.engine.transfer import Transfer
-
 __all__ = [
     "CHECKPOINT_KEYS",
     "LATE_WRITE_S",
+    "Checkpointing",
     "abandon",
     "attributes",
     "checkpoint",
@@ -66,6 +65,29 @@ __all__ = [
     "refuse_if_held",
     "take_back",
 ]
+
+
+class Checkpointing(Calls, Protocol):
+    """What writing a transfer's checkpoint needs, and the bookkeeping of its writes."""
+
+    clock: Clock
+    room: str
+    caller_identity: str
+    transfer_id: str
+    consult_room: str
+    flow_version: str
+    strategy: Literal["move", "in_room"]
+    checkpointed: str
+    """The last state written on the caller (the claim)."""
+    writes: set[asyncio.Future[None]]
+    """Checkpoint writes not answered yet."""
+    doubtful_until: float
+    """Until when a write its client gave up on may land."""
+    progressing: asyncio.Task[None] | None
+    """The `progress_soon` chain."""
+
+    async def caller_gone(self) -> bool: ...
+
 
 LATE_WRITE_S = REQUEST_TIMEOUT_S + 10.0
 """A write its client gave up on (or that was cut short) is waited for until this long
@@ -84,7 +106,7 @@ def attributes(
     return dict(zip(CHECKPOINT_KEYS, values, strict=True))
 
 
-async def checkpoint(t: Transfer, state: str) -> None:
+async def checkpoint(t: Checkpointing, state: str) -> None:
     """Record progress on the caller, so a replacement worker can finish or unwind; a
     failing server gets two more tries."""
     consult = t.consult_room if t.strategy == "move" else ""
@@ -112,7 +134,7 @@ async def checkpoint(t: Transfer, state: str) -> None:
         await t.clock.sleep(pause)
 
 
-async def progress(t: Transfer, state: str) -> None:
+async def progress(t: Checkpointing, state: str) -> None:
     """A checkpoint after 'held' must not end a transfer that is going well: a replacement
     worker unwinds from 'held' as it would from 'briefing'."""
     try:
@@ -121,7 +143,7 @@ async def progress(t: Transfer, state: str) -> None:
         t.log.warning("transfer.checkpoint_failed", state=state, error=error.code)
 
 
-def progress_soon(t: Transfer, state: str) -> None:
+def progress_soon(t: Checkpointing, state: str) -> None:
     """`progress` in the background, after any earlier one, while the step goes on: for a
     state recovery treats as the one before it (`briefing` as `held`). Cleanup stops it."""
     earlier = t.progressing
@@ -138,13 +160,13 @@ def progress_soon(t: Transfer, state: str) -> None:
     t.progressing = asyncio.ensure_future(write())
 
 
-async def progressed(t: Transfer) -> None:
+async def progressed(t: Checkpointing) -> None:
     """Every `progress_soon` has landed (or given up): a later state must land after it."""
     if t.progressing is not None:
         await asyncio.wait({t.progressing})
 
 
-async def claimed_by(t: Transfer) -> str | None:
+async def claimed_by(t: Checkpointing) -> str | None:
     """The transfer id on the caller; None when LiveKit cannot say (the claim stands)."""
     try:
         caller = await t.gateway.get_participant(t.log, t.room, t.caller_identity)
@@ -295,7 +317,7 @@ async def abandon(
     return taken
 
 
-def _doubt(t: Transfer, sent: float, write: asyncio.Future[None]) -> None:
+def _doubt(t: Checkpointing, sent: float, write: asyncio.Future[None]) -> None:
     """A write its client gave up on may still land: cleanup waits `LATE_WRITE_S` after
     its send."""
     if _gave_up(write):

@@ -15,22 +15,68 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, TypeVar
 
+from orchestrator.engine.checkpoint import Checkpointing
 from orchestrator.engine.in_room import our_legs
-from orchestrator.engine.legs import Dialing, absent, hang_up, refused
+from orchestrator.engine.legs import Dialing, Legs, absent, hang_up, refused
 from orchestrator.engine.outcome import Attempt, OutcomeKind, TransferOutcome
-from orchestrator.engine.ports import MEDIA_TIMEOUT_S, speech_timeout
+from orchestrator.engine.ports import MEDIA_TIMEOUT_S, Media, speech_timeout
 from orchestrator.engine.retry import TRY_SECONDS, persist
 from orchestrator.errors import LiveKitError
+from orchestrator.flow.model import Flow
 from orchestrator.flow.steps import STEP_TYPES
 from orchestrator.livekit import REQUEST_TIMEOUT_S
 from orchestrator.livekit.names import CHECKPOINT_KEYS
 
-if TYPE_CHECKING:
-    from orchestrator.engine.transfer import Transfer
+__all__ = ["BUDGET_S", "Ending", "finish"]
 
-__all__ = ["BUDGET_S", "finish"]
+T = TypeVar("T")
+
+
+class Ending(Checkpointing, Legs, Protocol):
+    """What ending a transfer reads of it, and the little it writes (`kept`, `gone`,
+    `unsettled`, `leg_to_end`, `failure_reason`, `late_departures`)."""
+
+    flow: Flow
+    media: Media
+    supervisor: str | None
+    leg_to_end: str | None
+    left_step: str
+    attempts: list[Attempt]
+    dialing: Dialing | None
+    consult_created: bool
+    consult_creating: asyncio.Future[None] | None
+    moved_leg: str | None
+    merged_at: float | None
+    kept: str | None
+    gone: set[str]
+    departures: dict[tuple[str, str], asyncio.Future[None]]
+    late_departures: list[tuple[str, str, bool]]
+    hold_seconds: float
+    last_sip_status: int | None
+    failure_reason: str | None
+    transfer_confirmed: bool
+    superseded: bool
+
+    @property
+    def state(self) -> str: ...
+
+    @property
+    def held(self) -> bool: ...
+
+    async def within(self, seconds: float, work: Awaitable[T]) -> T: ...
+
+    def render(self, template: str) -> str: ...
+
+    def background(self) -> list[asyncio.Future[None]]: ...
+
+    def release_hold(self) -> None: ...
+
+    def forget(self) -> None: ...
+
+    def resolve(self, outcome: TransferOutcome) -> None: ...
+
 
 BUDGET_S = 90.0
 """What must not be left behind is retried for at most this long after the caller is off
@@ -42,7 +88,7 @@ _POLL_S = 0.5  # while a dial cut short may still place its leg: how often to lo
 CALLER_LEFT_NOTICE = "The caller has hung up, so there is no call to take. Thank you."
 
 
-async def finish(t: Transfer, trigger: str) -> TransferOutcome:
+async def finish(t: Ending, trigger: str) -> TransferOutcome:
     """Undo what the transfer started, run the final step, and build the one outcome."""
     final = t.state
     caller_gone = final == "caller_hung_up" or trigger == "caller_hangup"
@@ -51,12 +97,11 @@ async def finish(t: Transfer, trigger: str) -> TransferOutcome:
     t.late_departures.extend((room, identity, False) for room, identity in t.departures)
     if t.supervisor in t.gone:  # confirmed gone during the exit: the call ends for the caller
         t.late_departures.append((t.room, t.supervisor, True))
-    for task in (t._step_task, t._hold_timer, t.progressing, *t.isolating, *t.departures.values()):
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(BaseException):
-                await task
-    was_held = t._held_since is not None
+    for task in t.background():
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+    was_held = t.held
     t.release_hold()
     step = t.flow.steps.get(final)
     dialing = t.dialing
@@ -67,13 +112,13 @@ async def finish(t: Transfer, trigger: str) -> TransferOutcome:
         await _quietly(t, "stop_hold", t.media.stop_hold(t.room), MEDIA_TIMEOUT_S)
     # Then a supervisor whose part is over, before the caller hears anything.
     left = t.flow.steps.get(t.left_step)
-    briefed = t.supervisor or t._leg_to_end
+    briefed = t.supervisor or t.leg_to_end
     if caller_gone and briefed and left is not None and left.type == "brief":
         # A deterministic notice, not silence, for a supervisor who was being briefed.
         notice = t.media.brief(t.leg_room, briefed, CALLER_LEFT_NOTICE)
         await _quietly(t, "notify_supervisor", notice, speech_timeout(CALLER_LEFT_NOTICE))
-    if t._leg_to_end is not None:  # a failed brief or merge: one try now, cleanup retries
-        leg, t._leg_to_end = t._leg_to_end, None
+    if t.leg_to_end is not None:  # a failed brief or merge: one try now, cleanup retries
+        leg, t.leg_to_end = t.leg_to_end, None
         t.unsettled.add(leg)
         with contextlib.suppress(Exception):
             await t.within(TRY_SECONDS, hang_up(t, t.leg_room, leg))
@@ -128,7 +173,7 @@ async def finish(t: Transfer, trigger: str) -> TransferOutcome:
         # After a hang-up too: one the engine deduced from a not_found may have been wrong.
         await _quietly(t, "clear_checkpoint", _clear_checkpoint(t, until))
     if keep is not None:  # the merged call is watched from now, not after the consult room
-        t._on_done(t)
+        t.forget()
     if deleting is not None:
         await deleting
     kind, reason = _kind(t, final, trigger)
@@ -154,7 +199,7 @@ async def finish(t: Transfer, trigger: str) -> TransferOutcome:
         flow_version=t.flow_version,
     )
     if keep is None:
-        t._on_done(t)
+        t.forget()
     t.resolve(outcome)  # with its log line: nobody sees one without the other
     return outcome
 
@@ -172,18 +217,18 @@ def _dialled(attempt: Attempt) -> dict[str, Any]:
     }
 
 
-def _emptied(t: Transfer) -> bool:
+def _emptied(t: Ending) -> bool:
     """The consult room can hold no leg: no dial is pending, every leg that ended was hung
     up, and the supervisor was moved out (merged) or their leg ended (a failed attempt).
     Then its deletion and the checkpoint's clear share the budget side by side."""
-    if t.strategy != "move" or t.dialing is not None or t.unsettled or t._leg_to_end:
+    if t.strategy != "move" or t.dialing is not None or t.unsettled or t.leg_to_end:
         return False
     if t.merged_at is not None:
         return t.moved_leg == t.supervisor
     return t.supervisor is None
 
 
-async def _clear_checkpoint(t: Transfer, until: float) -> None:
+async def _clear_checkpoint(t: Ending, until: float) -> None:
     """Retried like a leg (the caller is off hold already): a stale checkpoint would make a
     replacement worker undo a call that is fine."""
     cleared = dict.fromkeys(CHECKPOINT_KEYS, "")
@@ -201,7 +246,7 @@ async def _clear_checkpoint(t: Transfer, until: float) -> None:
     await persist(t.clock, clear, "the transfer's checkpoint could not be cleared", until)
 
 
-async def _late_writes(t: Transfer) -> None:
+async def _late_writes(t: Ending) -> None:
     """Wait for checkpoint writes cut short as long as their client would, and a little
     more; one LiveKit applies later still is beyond what the library can see."""
     if t.writes:
@@ -213,7 +258,7 @@ async def _late_writes(t: Transfer) -> None:
     await t.clock.sleep(max(0.0, t.doubtful_until - t.clock.now()))
 
 
-async def _late_dial(t: Transfer, dialing: Dialing, until: float) -> None:
+async def _late_dial(t: Ending, dialing: Dialing, until: float) -> None:
     """A dial cut short: the server may still ring or connect its leg. It is removed as soon
     as it shows (a ringing phone gets CANCEL, an answered one BYE), and looked for until the
     request answers or its own deadline, and a little more, has passed: only the answer
@@ -233,7 +278,7 @@ async def _late_dial(t: Transfer, dialing: Dialing, until: float) -> None:
         await _delete_consult_room(t, until)
 
 
-async def _delete_consult_room(t: Transfer, until: float) -> None:
+async def _delete_consult_room(t: Ending, until: float) -> None:
     """DeleteRoom until the room is gone; from the third try on, also hang up whoever is
     still in it, so that the room at least closes by itself once empty (empty_timeout)."""
     tries = 0
@@ -259,7 +304,7 @@ async def _delete_consult_room(t: Transfer, until: float) -> None:
     await persist(t.clock, delete, "the consult room could not be deleted", until)
 
 
-async def _hang_up_legs(t: Transfer, keep: str | None, until: float) -> None:
+async def _hang_up_legs(t: Ending, keep: str | None, until: float) -> None:
     """Every leg this transfer dialled into the caller's room, but the merged one."""
 
     async def sweep() -> bool:
@@ -269,7 +314,7 @@ async def _hang_up_legs(t: Transfer, keep: str | None, until: float) -> None:
     await persist(t.clock, sweep, "a supervisor leg could not be hung up", until)
 
 
-async def _hang_up(t: Transfer, identity: str, until: float, *, room: str = "") -> None:
+async def _hang_up(t: Ending, identity: str, until: float, *, room: str = "") -> None:
     """One participant (the moved, or maybe moved, supervisor; the caller of a `hangup`
     step; a late dial's leg), in the caller's room unless `room` says otherwise."""
     where = room or t.room
@@ -280,7 +325,7 @@ async def _hang_up(t: Transfer, identity: str, until: float, *, room: str = "") 
     t.unsettled.discard(identity)
 
 
-async def _hang_up_all(t: Transfer, room: str, identities: list[str]) -> bool:
+async def _hang_up_all(t: Ending, room: str, identities: list[str]) -> bool:
     """True when every one of them is hung up (each tried, whatever the others do)."""
     done = True
     for identity in identities:
@@ -292,7 +337,7 @@ async def _hang_up_all(t: Transfer, room: str, identities: list[str]) -> bool:
 
 
 async def _quietly(
-    t: Transfer, what: str, work: Awaitable[Any], seconds: float | None = None
+    t: Ending, what: str, work: Awaitable[Any], seconds: float | None = None
 ) -> None:
     """Cleanup goes on when one piece fails or stalls; the failure is logged, never raised.
     Without `seconds`, the piece is bounded by the budget it was given (`persist`)."""
@@ -302,7 +347,7 @@ async def _quietly(
         t.log.warning("transfer.cleanup_failed", step=what, error=type(error).__name__)
 
 
-def _kind(t: Transfer, final: str, trigger: str) -> tuple[OutcomeKind, str | None]:
+def _kind(t: Ending, final: str, trigger: str) -> tuple[OutcomeKind, str | None]:
     if trigger == "cancelled":
         return "failed", "in_progress" if t.superseded else "cancelled"
     if final == "caller_hung_up":

@@ -112,7 +112,8 @@ class Transfer:
         self.moved_leg: str | None = None  # sent a MoveParticipant: it may complete unseen
         self.kept: str | None = None
         """The supervisor left on the line with the caller when the transfer ended merged."""
-        self._leg_to_end: str | None = None
+        self.leg_to_end: str | None = None
+        """A supervisor leg a failed brief or merge left: ended before the next step acts."""
         self.gone: set[str] = set()
         self.departures: dict[tuple[str, str], asyncio.Future[None]] = {}
         """Departures seen in room events and not confirmed yet (see `engine.presence`)."""
@@ -140,6 +141,25 @@ class Transfer:
     def resolve(self, outcome: TransferOutcome) -> None:
         if not self._outcome.done():
             self._outcome.set_result(outcome)
+
+    def forget(self) -> None:
+        """Off the engine's books (a merged call is watched from now on)."""
+        self._on_done(self)
+
+    @property
+    def held(self) -> bool:
+        """The caller is on hold now."""
+        return self._held_since is not None
+
+    def background(self) -> list[asyncio.Future[None]]:
+        """Everything running on the transfer's behalf that its end stops: the step's
+        action, the `max_hold` timer, checkpoint progress, cuts and departures pending."""
+        first = (self._step_task, self._hold_timer, self.progressing)
+        return [
+            *(task for task in first if task is not None),
+            *self.isolating,
+            *self.departures.values(),
+        ]
 
     def new_leg(self, identity: str) -> None:
         """A new supervisor attempt: nothing heard from an earlier leg carries over."""
@@ -362,7 +382,7 @@ class Transfer:
         kind = STEP_TYPES[left.type] if left is not None else None
         # Every failure of a step with the supervisor on the line ends their leg.
         if kind is not None and kind.holds_leg and self.supervisor and event != kind.success:
-            self._leg_to_end, self.supervisor = self.supervisor, None
+            self.leg_to_end, self.supervisor = self.supervisor, None
         self._enter(target)
         for listener in list(self._listeners):
             try:
@@ -392,8 +412,8 @@ class Transfer:
     async def _act(self, name: str, visit: int) -> None:
         step = self.flow.steps[name]
         try:
-            if self._leg_to_end is not None:  # a failed brief or merge: that leg ends first
-                leg, self._leg_to_end = self._leg_to_end, None
+            if self.leg_to_end is not None:  # a failed brief or merge: that leg ends first
+                leg, self.leg_to_end = self.leg_to_end, None
                 await end_leg(self, leg)
             outcome = await run_step(self, name, step)
         except asyncio.CancelledError:
