@@ -2,9 +2,18 @@
 
 Everything that can happen (a step's outcome, the caller hanging up, the supervisor leaving,
 a DTMF digit, `max_hold` expiring) becomes an event on the queue; the driver applies them one
-at a time, so there are no races between them. Entering a step starts its action as a task;
-leaving the step cancels it. Events a state does not expect are logged and ignored. Whatever
-way the transfer ends, `cleanup.finish` undoes what it started, then resolves exactly one outcome.
+at a time, so there are no races between them. Entering a step's state starts its action as
+a task, leaving it cancels it: the compiled StateChart's states carry these as their enter
+and exit callbacks (`flow.compiler.StepAction`), which call back into this driver. Events a
+state does not expect are logged and ignored. Whatever way the transfer ends,
+`cleanup.finish` undoes what it started, then resolves exactly one outcome.
+
+What stays here rather than in the library (the evidence is
+`tests/engine/test_statemachine_contract.py`): the queue, because an exception inside
+`send()` rolls back the transition and rejects every event queued behind it; the visit
+number on every outcome, because the library routes a completion by its state, not by the
+visit that produced it; and the step task, awaited by cleanup, because leaving a state does
+not wait for an invoke's own cleanup.
 """
 
 from __future__ import annotations
@@ -75,7 +84,7 @@ class Transfer:
         self.opening = False
         """`in_room`: the merge has begun to open the paths; no cut may land after it."""
         self.log = log
-        self._machine = compiled.machine()
+        self._machine = compiled.machine(model=_Runner(self))
         self._table = compiled.table
         self._queue: asyncio.Queue[tuple[str, int | None, float]] = asyncio.Queue()
         self.transition_latencies: list[float] = []
@@ -375,7 +384,7 @@ class Transfer:
         if target is None:  # not for this state: the machine would ignore it too
             self.log.info("transfer.event_ignored", trigger=event, state=source)
             return False
-        self._machine.send(event)
+        self._machine.send(event)  # leaving `source` stops its visit; entering starts one
         self.log.info("transfer.transition", from_state=source, to_state=target, trigger=event)
         self.left_step = source
         left = self.flow.steps.get(source)
@@ -383,7 +392,6 @@ class Transfer:
         # Every failure of a step with the supervisor on the line ends their leg.
         if kind is not None and kind.holds_leg and self.supervisor and event != kind.success:
             self.leg_to_end, self.supervisor = self.supervisor, None
-        self._enter(target)
         for listener in list(self._listeners):
             try:
                 listener(source, target, event)
@@ -391,7 +399,15 @@ class Transfer:
                 self.log.warning("transfer.listener_failed", error=type(error).__name__)
         return True
 
+    def _leave(self) -> None:
+        """The machine left a step's state (`StepAction.exit`): its visit stops."""
+        if self._step_task is not None:
+            self._step_task.cancel()
+            self._step_task = None
+
     def _enter(self, name: str) -> None:
+        """The machine entered `name`'s state (`StepAction.enter`): a new visit begins, and
+        its action runs as one task, unless the step is final or its visits are spent."""
         if self._step_task is not None:
             self._step_task.cancel()
             self._step_task = None
@@ -427,3 +443,14 @@ class Transfer:
                 self.failure_reason = "config_error"
             outcome = "failed"
         self.post(outcome, visit)
+
+
+class _Runner:
+    """The compiled machine's model: what its states' `StepAction` callbacks call."""
+
+    __slots__ = ("state", "step_entered", "step_left")
+
+    def __init__(self, transfer: Transfer) -> None:
+        self.state: Any = None  # the machine's own record of its configuration
+        self.step_entered = transfer._enter
+        self.step_left = lambda _state: transfer._leave()

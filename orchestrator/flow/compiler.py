@@ -9,6 +9,14 @@ where the flow (or its documented defaults) says. Every compiled flow also has:
 * `aborted`, reached from `requested` by `abort`;
 * a `max_hold` transition from every step that can run while the caller is held.
 
+Each state but `requested` carries its `StepAction` as its enter and exit callbacks: entering
+a step's state starts one visit of the step type's action, leaving it stops that visit. The
+engine (`orchestrator.engine.transfer`) is what runs them; a machine instantiated without it
+(`compile_flow(flow)()`) only routes. Why the library's `invoke` does not run the actions
+itself is pinned by `tests/engine/test_statemachine_contract.py`: a failing callback rolls
+its transition back and rejects every event queued behind it, a completion is routed by its
+state and not by its visit, and leaving a state does not wait for its invoke's cleanup.
+
 The library's own structural checks (unreachable states, trap states, final reachability) stay
 on, as a second line behind `checks.py`.
 """
@@ -25,10 +33,38 @@ from orchestrator.flow.model import Flow
 from orchestrator.flow.outcomes import resolve, successor
 from orchestrator.flow.steps import TERMINAL_TYPES
 
-__all__ = ["CompiledFlow", "Machine", "compile_flow", "compiled", "transition_table"]
+__all__ = [
+    "CompiledFlow",
+    "Machine",
+    "StepAction",
+    "compile_flow",
+    "compiled",
+    "transition_table",
+]
 
 Machine = type[StateChart[Any]]
 Table = dict[str, dict[str, str]]
+
+
+@dataclass(frozen=True)
+class StepAction:
+    """What a state does: entering it starts a visit of `kind`'s action (`kind` is a step
+    type of `flow.steps.STEP_TYPES`, or '' for the engine's own final states), leaving it
+    stops that visit. Called by the machine with its model: the engine's runner, which has
+    `step_entered` and `step_left`; any other model (a plain instance) has neither."""
+
+    state: str
+    kind: str
+
+    def enter(self, model: Any) -> None:
+        entered = getattr(model, "step_entered", None)
+        if entered is not None:
+            entered(self.state)
+
+    def exit(self, model: Any) -> None:
+        left = getattr(model, "step_left", None)
+        if left is not None:
+            left(self.state)
 
 
 @dataclass(frozen=True)
@@ -40,6 +76,8 @@ class CompiledFlow:
     flow: Flow
     machine: Machine
     table: Table
+    actions: dict[str, StepAction]
+    """State -> the action its enter and exit callbacks carry."""
 
 
 # Keyed by id() with the flow kept alive in the value, so an id is never reused wrongly.
@@ -52,7 +90,7 @@ def compiled(flow: Flow) -> CompiledFlow:
     cached = _COMPILED.get(id(flow))
     if cached is None or cached.flow is not flow:
         machine = compile_flow(flow)
-        cached = CompiledFlow(flow, machine, transition_table(machine))
+        cached = CompiledFlow(flow, machine, transition_table(machine), step_actions(machine))
         _COMPILED[id(flow)] = cached
         while len(_COMPILED) > _COMPILED_MAX:  # flows loaded again and again: oldest out
             del _COMPILED[next(iter(_COMPILED))]
@@ -92,7 +130,7 @@ def compile_flow(flow: Flow) -> Machine:
     released = _after_max_hold(flow, max_hold)
     for name, step in flow.steps.items():
         if step.type in TERMINAL_TYPES:
-            states[name] = {"name": name, "final": True}
+            states[name] = {"name": name, "final": True, **_acts(name, step.type)}
             continue
         events: dict[str, list[dict[str, str]]] = {}
         success = successor(step)
@@ -103,16 +141,32 @@ def compile_flow(flow: Flow) -> Machine:
                 events[outcome] = [{"target": target}]
         if max_hold and name not in released:
             events["max_hold"] = [{"target": max_hold}]
-        states[name] = {"name": name, "on": {**events, **hangup}}
-    states["caller_hung_up"] = {"final": True}
+        states[name] = {"name": name, "on": {**events, **hangup}, **_acts(name, step.type)}
+    states["caller_hung_up"] = {"final": True, **_acts("caller_hung_up", "")}
     if any(step.type == "cold_transfer" for step in flow.steps.values()):
-        states["cold_transferred"] = {"final": True}
-    states["aborted"] = {"final": True}
+        states["cold_transferred"] = {"final": True, **_acts("cold_transferred", "")}
+    states["aborted"] = {"final": True, **_acts("aborted", "")}
     class_name = "".join(part.capitalize() for part in flow.name.split("_"))
     # Errors in callbacks must reach the engine, never vanish as an unhandled error event.
     return create_machine_class_from_definition(
         class_name, states=states, catch_errors_as_events=False
     )
+
+
+def _acts(state: str, kind: str) -> dict[str, Any]:
+    action = StepAction(state, kind)
+    return {"enter": [action.enter], "exit": [action.exit]}
+
+
+def step_actions(machine: Machine) -> dict[str, StepAction]:
+    """State -> the `StepAction` its callbacks carry, read off the compiled class."""
+    found: dict[str, StepAction] = {}
+    for state in machine.states:
+        for spec in state.enter:
+            action = getattr(spec.func, "__self__", None)
+            if isinstance(action, StepAction):
+                found[state.id] = action
+    return found
 
 
 def transition_table(machine: Machine) -> Table:
