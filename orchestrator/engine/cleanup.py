@@ -4,8 +4,10 @@ The order is the people's: the caller first (off hold at once), then a superviso
 is over (a declined, timed-out or left brief, a ringing phone when the caller hung up: their
 leg ends before the AI says a word to the caller, and a ringing phone gets CANCEL as soon as
 its leg shows), then what the caller hears, then what must not be left behind (the consult
-room, every other leg, the caller's checkpoint), retried within one budget that all of them
-share, so the outcome comes at a bounded time after the caller is off hold whatever fails.
+room, every other leg, the caller's checkpoint: the pieces of `engine.reconcile`), retried
+within one budget that all of them share (`BUDGET_S`, after the caller is off hold, plus a
+dial's own deadline when one was cut short), so the outcome comes at a bounded time after
+the caller is off hold whatever fails.
 After a merge, the supervisor stays with the caller, the checkpoint stays `merged`, and the
 engine watches the call until one of them hangs up (`engine.merged_call`).
 """
@@ -18,16 +20,20 @@ from collections.abc import Awaitable
 from typing import Any, Protocol, TypeVar
 
 from orchestrator.engine.checkpoint import Checkpointing
-from orchestrator.engine.in_room import our_legs
-from orchestrator.engine.legs import Dialing, Legs, absent, hang_up, refused
+from orchestrator.engine.legs import Dialing, Legs, hang_up, refused
 from orchestrator.engine.outcome import Attempt, OutcomeKind, TransferOutcome
 from orchestrator.engine.ports import MEDIA_TIMEOUT_S, Media, speech_timeout
-from orchestrator.engine.retry import TRY_SECONDS, persist
-from orchestrator.errors import LiveKitError
+from orchestrator.engine.reconcile import (
+    BUDGET_S,
+    clear_checkpoint,
+    delete_room,
+    hang_up_legs,
+    hang_up_one,
+)
+from orchestrator.engine.retry import TRY_SECONDS
 from orchestrator.flow.model import Flow
 from orchestrator.flow.steps import STEP_TYPES
 from orchestrator.livekit import REQUEST_TIMEOUT_S
-from orchestrator.livekit.names import CHECKPOINT_KEYS
 
 __all__ = ["BUDGET_S", "Ending", "finish"]
 
@@ -78,12 +84,8 @@ class Ending(Checkpointing, Legs, Protocol):
     def resolve(self, outcome: TransferOutcome) -> None: ...
 
 
-BUDGET_S = 90.0
-"""What must not be left behind is retried for at most this long after the caller is off
-hold (plus a dial's own deadline, when one was cut short), all pieces together."""
 _LATE_ANSWER_S = 10.0  # an answer already on its way when the request's deadline passed
 _CLEAR_RESERVE_S = 15.0  # the checkpoint's clearing always gets this much of the budget
-_DELETE_TRY_SECONDS = 3.0
 _POLL_S = 0.5  # while a dial cut short may still place its leg: how often to look for it
 CALLER_LEFT_NOTICE = "The caller has hung up, so there is no call to take. Thank you."
 
@@ -149,7 +151,7 @@ async def finish(t: Ending, trigger: str) -> TransferOutcome:
     exits = step is not None and step.type == "exit"
     keep = t.supervisor if t.merged_at is not None and not caller_gone and exits else None
     if t.strategy == "in_room" and t.attempts:  # their legs are in the caller's room
-        sweep = _hang_up_legs(t, keep, before_clear)
+        sweep = hang_up_legs(t, t.clock, t.room, t.transfer_id, keep, before_clear)
         await _quietly(t, "hang_up_supervisor", sweep)
     elif t.moved_leg is not None and t.moved_leg != keep:
         # Moved (or maybe moved: a move cut short still completes at the server), then the
@@ -171,7 +173,8 @@ async def finish(t: Ending, trigger: str) -> TransferOutcome:
             # A checkpoint write cut short (or failed) would undo the clear if it landed after.
             await _quietly(t, "checkpoint_writes", _late_writes(t))
         # After a hang-up too: one the engine deduced from a not_found may have been wrong.
-        await _quietly(t, "clear_checkpoint", _clear_checkpoint(t, until))
+        clearing = clear_checkpoint(t, t.clock, t.room, t.caller_identity, until)
+        await _quietly(t, "clear_checkpoint", clearing)
     if keep is not None:  # the merged call is watched from now, not after the consult room
         t.forget()
     if deleting is not None:
@@ -228,24 +231,6 @@ def _emptied(t: Ending) -> bool:
     return t.supervisor is None
 
 
-async def _clear_checkpoint(t: Ending, until: float) -> None:
-    """Retried like a leg (the caller is off hold already): a stale checkpoint would make a
-    replacement worker undo a call that is fine."""
-    cleared = dict.fromkeys(CHECKPOINT_KEYS, "")
-
-    async def clear() -> bool:
-        try:
-            await t.gateway.set_attributes(t.log, t.room, t.caller_identity, cleared)
-        except LiveKitError as error:
-            if error.code != "not_found":
-                raise
-            # Checked, not trusted: only a caller really gone has nothing left to clear.
-            return await absent(t, t.room, t.caller_identity)
-        return True
-
-    await persist(t.clock, clear, "the transfer's checkpoint could not be cleared", until)
-
-
 async def _late_writes(t: Ending) -> None:
     """Wait for checkpoint writes cut short as long as their client would, and a little
     more; one LiveKit applies later still is beyond what the library can see."""
@@ -279,61 +264,17 @@ async def _late_dial(t: Ending, dialing: Dialing, until: float) -> None:
 
 
 async def _delete_consult_room(t: Ending, until: float) -> None:
-    """DeleteRoom until the room is gone; from the third try on, also hang up whoever is
-    still in it, so that the room at least closes by itself once empty (empty_timeout)."""
-    tries = 0
-
-    async def delete() -> bool:
-        nonlocal tries
-        tries += 1
-        try:  # each try bounded, so a slow failing server leaves time for the next
-            if await t.within(_DELETE_TRY_SECONDS, t.gateway.delete_room(t.log, t.consult_room)):
-                return True
-            if t.merged_at is not None and not t.unsettled:
-                return True  # "not found" after a merge: it emptied and closed, as it should
-        except Exception:
-            if tries < 3:
-                raise
-        # Not found, or failing: done if nobody is in it (an unknown room lists empty); from
-        # the third try on, hang up whoever is.
-        inside = [
-            info.identity for info in await t.gateway.list_participants(t.log, t.consult_room)
-        ]
-        return not inside or (tries >= 3 and await _hang_up_all(t, t.consult_room, inside))
-
-    await persist(t.clock, delete, "the consult room could not be deleted", until)
-
-
-async def _hang_up_legs(t: Ending, keep: str | None, until: float) -> None:
-    """Every leg this transfer dialled into the caller's room, but the merged one."""
-
-    async def sweep() -> bool:
-        listed = our_legs(await t.gateway.list_participants(t.log, t.room), t.transfer_id)
-        return await _hang_up_all(t, t.room, [leg for leg in listed if leg != keep])
-
-    await persist(t.clock, sweep, "a supervisor leg could not be hung up", until)
+    # "Not found" after a merge: it emptied and closed, as it should.
+    closed = lambda: t.merged_at is not None and not t.unsettled  # noqa: E731
+    await delete_room(t, t.clock, t.consult_room, until, closed=closed)
 
 
 async def _hang_up(t: Ending, identity: str, until: float, *, room: str = "") -> None:
     """One participant (the moved, or maybe moved, supervisor; the caller of a `hangup`
     step; a late dial's leg), in the caller's room unless `room` says otherwise."""
-    where = room or t.room
-    await persist(
-        t.clock, lambda: _hang_up_all(t, where, [identity]), "a participant stayed", until
-    )
+    await hang_up_one(t, t.clock, room or t.room, identity, until)
     t.gone.add(identity)
     t.unsettled.discard(identity)
-
-
-async def _hang_up_all(t: Ending, room: str, identities: list[str]) -> bool:
-    """True when every one of them is hung up (each tried, whatever the others do)."""
-    done = True
-    for identity in identities:
-        try:
-            await hang_up(t, room, identity)
-        except Exception:
-            done = False
-    return done
 
 
 async def _quietly(
