@@ -1,4 +1,4 @@
-"""A compiled flow's states, each with the action its enter and exit callbacks carry and the
+"""A compiled flow's states, each with the action its enter callback carries and the
 events that leave it.
 
     python -m tools.flow_actions flows/warm_transfer.yaml
@@ -28,7 +28,7 @@ def describe(path: str) -> str:
             ends = STEP_TYPES[action.kind].ends_as
             does = f"final `{action.kind}`: cleanup (engine.cleanup) ends it as `{ends}`"
         else:
-            does = f"enter: start a visit of `{action.kind}` (actions.ACTIONS); exit: stop it"
+            does = f"enter: stop the last visit, start one of `{action.kind}` (actions.ACTIONS)"
         lines.append(f"  {state.id}: {does}")
         for event, target in flow.table.get(state.id, {}).items():
             lines.append(f"      {event} -> {target}")

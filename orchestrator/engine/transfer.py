@@ -3,8 +3,8 @@
 Everything that can happen (a step's outcome, the caller hanging up, the supervisor leaving,
 a DTMF digit, `max_hold` expiring) becomes an event on the queue; the driver applies them one
 at a time, so there are no races between them. Entering a step's state starts its action as
-a task, leaving it cancels it: the compiled StateChart's states carry these as their enter
-and exit callbacks (`flow.compiler.StepAction`), which call back into this driver. Events a
+a task and cancels the one before: the compiled StateChart's states carry this as their
+enter callbacks (`flow.compiler.StepAction`), which call back into this driver. Events a
 state does not expect are logged and ignored. Whatever way the transfer ends,
 `cleanup.finish` undoes what it started, then resolves exactly one outcome.
 
@@ -384,7 +384,7 @@ class Transfer:
         if target is None:  # not for this state: the machine would ignore it too
             self.log.info("transfer.event_ignored", trigger=event, state=source)
             return False
-        self._machine.send(event)  # leaving `source` stops its visit; entering starts one
+        self._machine.send(event)  # entering `target` stops the visit and starts the next
         self.log.info("transfer.transition", from_state=source, to_state=target, trigger=event)
         self.left_step = source
         left = self.flow.steps.get(source)
@@ -399,15 +399,10 @@ class Transfer:
                 self.log.warning("transfer.listener_failed", error=type(error).__name__)
         return True
 
-    def _leave(self) -> None:
-        """The machine left a step's state (`StepAction.exit`): its visit stops."""
-        if self._step_task is not None:
-            self._step_task.cancel()
-            self._step_task = None
-
     def _enter(self, name: str) -> None:
-        """The machine entered `name`'s state (`StepAction.enter`): a new visit begins, and
-        its action runs as one task, unless the step is final or its visits are spent."""
+        """The machine entered `name`'s state (`StepAction.enter`): the visit before it
+        stops, a new one begins, and its action runs as one task, unless the step is final
+        or its visits are spent."""
         if self._step_task is not None:
             self._step_task.cancel()
             self._step_task = None
@@ -448,9 +443,8 @@ class Transfer:
 class _Runner:
     """The compiled machine's model: what its states' `StepAction` callbacks call."""
 
-    __slots__ = ("state", "step_entered", "step_left")
+    __slots__ = ("state", "step_entered")
 
     def __init__(self, transfer: Transfer) -> None:
         self.state: Any = None  # the machine's own record of its configuration
         self.step_entered = transfer._enter
-        self.step_left = lambda _state: transfer._leave()

@@ -9,8 +9,8 @@ where the flow (or its documented defaults) says. Every compiled flow also has:
 * `aborted`, reached from `requested` by `abort`;
 * a `max_hold` transition from every step that can run while the caller is held.
 
-Each state but `requested` carries its `StepAction` as its enter and exit callbacks: entering
-a step's state starts one visit of the step type's action, leaving it stops that visit. The
+Each state but `requested` carries its `StepAction` as its enter callback: entering a step's
+state stops the visit before it and starts one visit of the step type's action. The
 engine (`orchestrator.engine.transfer`) is what runs them; a machine instantiated without it
 (`compile_flow(flow)()`) only routes. Why the library's `invoke` does not run the actions
 itself is pinned by `tests/engine/test_statemachine_contract.py`: a failing callback rolls
@@ -48,10 +48,11 @@ Table = dict[str, dict[str, str]]
 
 @dataclass(frozen=True)
 class StepAction:
-    """What a state does: entering it starts a visit of `kind`'s action (`kind` is a step
-    type of `flow.steps.STEP_TYPES`, or '' for the engine's own final states), leaving it
-    stops that visit. Called by the machine with its model: the engine's runner, which has
-    `step_entered` and `step_left`; any other model (a plain instance) has neither."""
+    """What a state does, as its enter callback: entering it stops the visit of the state
+    before it and starts a visit of `kind`'s action (`kind` is a step type of
+    `flow.steps.STEP_TYPES`, or '' for the engine's own final states, which start none).
+    Called by the machine with its model: the engine's runner has `step_entered`; any other
+    model (a plain instance) has not, and the machine only routes."""
 
     state: str
     kind: str
@@ -60,11 +61,6 @@ class StepAction:
         entered = getattr(model, "step_entered", None)
         if entered is not None:
             entered(self.state)
-
-    def exit(self, model: Any) -> None:
-        left = getattr(model, "step_left", None)
-        if left is not None:
-            left(self.state)
 
 
 @dataclass(frozen=True)
@@ -77,7 +73,7 @@ class CompiledFlow:
     machine: Machine
     table: Table
     actions: dict[str, StepAction]
-    """State -> the action its enter and exit callbacks carry."""
+    """State -> the action its enter callback carries."""
 
 
 # Keyed by id() with the flow kept alive in the value, so an id is never reused wrongly.
@@ -155,7 +151,9 @@ def compile_flow(flow: Flow) -> Machine:
 
 def _acts(state: str, kind: str) -> dict[str, Any]:
     action = StepAction(state, kind)
-    return {"enter": [action.enter], "exit": [action.exit]}
+    # Enter only: entering a state also stops the visit before it (every way out of a
+    # state enters another), and each callback costs every instance its resolution.
+    return {"enter": [action.enter]}
 
 
 def step_actions(machine: Machine) -> dict[str, StepAction]:

@@ -38,7 +38,7 @@ def test_the_compiled_flow_is_made_once_per_flow_object() -> None:
     assert compiled(load_flow(ROOT / "flows" / "warm_transfer.yaml")) is not compiled(flow)
 
 
-def test_entering_and_leaving_call_the_runner_and_a_plain_instance_only_routes() -> None:
+def test_entering_calls_the_runner_and_a_plain_instance_only_routes() -> None:
     flow = compiled(load_flow(ROOT / "flows" / "warm_transfer.yaml"))
     calls: list[tuple[str, str]] = []
 
@@ -48,18 +48,13 @@ def test_entering_and_leaving_call_the_runner_and_a_plain_instance_only_routes()
         def step_entered(self, state: str) -> None:
             calls.append(("entered", state))
 
-        def step_left(self, state: str) -> None:
-            calls.append(("left", state))
-
     machine = flow.machine(model=Runner())
     machine.send("start")
     machine.send("held")
     machine.send("caller_hangup")
     assert calls == [
         ("entered", "hold_caller"),
-        ("left", "hold_caller"),
         ("entered", "dial_supervisor"),
-        ("left", "dial_supervisor"),
         ("entered", "caller_hung_up"),
     ]
     plain = flow.machine()
