@@ -5,7 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench lock clean reliability e2e real-demo stack-build stack-up stack-down
+.PHONY: demo test lint bench lock clean reliability e2e real-demo stack-build stack-up stack-down \
+	studio-assets
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,7 +16,7 @@ $(STAMP): pyproject.toml requirements.lock
 
 demo: $(STAMP)
 	$(BIN)/orchestrator validate flows/*.yaml
-	$(BIN)/orchestrator simulate flows/warm_transfer.yaml --scenario examples/demo_scenario.yaml
+	$(BIN)/orchestrator simulate flows/warm_transfer.yaml --scenario examples/demo_scenario.yaml --api
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -68,6 +69,12 @@ e2e: $(STAMP)
 # starts is stopped at the end.
 real-demo: $(STAMP)
 	$(BIN)/python -m tests.e2e.demo
+
+# The studio's third-party scripts (CodeMirror 6 bundled by esbuild, Mermaid's dist), built
+# from orchestrator/studio/web/package-lock.json into orchestrator/studio/static/ (committed:
+# the package works offline after pip install). Needs Node 20 and npm.
+studio-assets:
+	cd orchestrator/studio/web && npm ci --no-audit --no-fund && npm run build
 
 lock: $(STAMP)
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^livekit-warm-transfer' > requirements.lock

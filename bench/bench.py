@@ -17,6 +17,11 @@ from typing import Any
 
 import structlog
 from livekit import api
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from bench import concurrency
 from bench.doubles import ROOT, SECRET, AcceptingMedia, Loopback, start_sandbox, straight_line
@@ -26,6 +31,7 @@ from orchestrator.livekit.probe import Capabilities
 from orchestrator.sandbox import Sandbox, Scenario
 from orchestrator.sandbox.scenario import RPCS
 from orchestrator.simulate import connect
+from orchestrator.telemetry import use_providers
 from orchestrator.testing import RecordingMedia
 
 FLOW = ROOT / "flows" / "warm_transfer.yaml"
@@ -99,16 +105,24 @@ def delayed(seconds: float) -> dict[str, Any]:
     return {**FAST, "speed": 1, "faults": faults}
 
 
-async def bench_against_sandbox(scenario: dict[str, Any], runs: int) -> dict[str, list[float]]:
-    """A long-lived engine and a warm straight-line client, interleaved."""
-    process, url = start_sandbox(scenario, 2 * runs)
+async def bench_against_sandbox(
+    scenario: dict[str, Any], runs: int, *, traced: bool = False
+) -> dict[str, list[float]]:
+    """A long-lived engine and a warm straight-line client, interleaved; `traced`: and the
+    engine again with an SDK tracer and meter provider set (in-memory exporter and reader)."""
+    process, url = start_sandbox(scenario, (3 if traced else 2) * runs)
     figures: dict[str, list[float]] = {
         "ratio": [],
         "orchestrated": [],
         "straight": [],
         "cpu": [],
         "line_cpu": [],
+        "traced_cpu": [],
     }
+    spans = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
+    meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
     media = AcceptingMedia()
     engine = TransferEngine(url, "devkey", SECRET, media=media, trunk="ST_sandbox")
     line = api.LiveKitAPI(url, "devkey", SECRET, failover=False)
@@ -139,6 +153,16 @@ async def bench_against_sandbox(scenario: dict[str, Any], runs: int) -> dict[str
             figures["ratio"].append(took / straight)
             figures["orchestrated"].append(took * 1000)
             figures["straight"].append(straight * 1000)
+            if traced:
+                del rpcs[:]
+                with use_providers(tracer_provider, meter_provider):
+                    cpu = time.process_time()
+                    room = f"call-{2 * runs + run + 1}"
+                    transfer = media.track(await engine.start(WARM, room=room))
+                    assert (await transfer.outcome).kind == "merged"
+                    figures["traced_cpu"].append((time.process_time() - cpu) * 1000)
+                assert len(spans.get_finished_spans()) > len(rpcs)  # a span per call, and more
+                spans.clear()
     finally:
         await engine.aclose()
         await line.aclose()
@@ -265,7 +289,7 @@ async def main() -> None:
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {python}", flush=True)
     compile_ms, big_ms = bench_compile()
     transitions = [await bench_transitions(200) for _ in range(5)]
-    against = await bench_against_sandbox(FAST, RUNS)
+    against = await bench_against_sandbox(FAST, RUNS, traced=True)
     slow = await bench_against_sandbox(delayed(0.020), max(10, RUNS // 2))
     setup = await bench_setup(max(5, RUNS // 3))
     hold = await bench_hold(max(5, RUNS // 3))
@@ -284,6 +308,7 @@ async def main() -> None:
         ("  engine transfer ms", slow["orchestrated"]),
         ("  straight-line script ms", slow["straight"]),
         ("cpu_ms_per_transfer (long-lived engine)", against["cpu"]),
+        ("cpu_ms_per_transfer_traced (SDK providers, in memory)", against["traced_cpu"]),
         ("  the straight line's CPU for the same calls", against["line_cpu"]),
         ("engine_setup_ms (a job's engine, new process)", setup["engine_setup_ms"]),
         ("  the next job's engine, same process", setup["engine_setup_warm_ms"]),
@@ -309,6 +334,7 @@ async def main() -> None:
         "overhead_ratio_20ms": round(median(slow["ratio"]), 3),
         "hold_overhead_ms": round(median(hold), 2),
         "cpu_ms_per_transfer": round(median(against["cpu"]), 2),
+        "cpu_ms_per_transfer_traced": round(median(against["traced_cpu"]), 2),
         "straight_line_cpu_ms": round(median(against["line_cpu"]), 2),
         "engine_setup_ms": round(median(setup["engine_setup_ms"]), 2),
         "engine_setup_warm_ms": round(median(setup["engine_setup_warm_ms"]), 2),

@@ -17,6 +17,12 @@ the worker takes every room's automatic dispatch). The worker's HTTP health serv
 on WARM_TRANSFER_HTTP_HOST (default: every interface) and WARM_TRANSFER_HTTP_PORT (default
 8081; 0 picks a free port: two workers on one machine need different ports).
 WARM_TRANSFER_LOG_FORMAT=json logs one JSON object per line instead of the console format.
+
+Telemetry (docs/telemetry.md): OTEL_EXPORTER_OTLP_ENDPOINT (e.g. http://127.0.0.1:4318) sends
+spans and metrics over OTLP/HTTP (service OTEL_SERVICE_NAME, default warm-transfer-worker);
+WARM_TRANSFER_PROMETHEUS_PORT (and WARM_TRANSFER_PROMETHEUS_HOST, default 127.0.0.1) serves
+the metrics for Prometheus at /metrics (0: a free port, logged as `telemetry.prometheus`),
+with the jobs run as threads of the worker process so that one endpoint counts them all.
 """
 
 from __future__ import annotations
@@ -26,11 +32,20 @@ import os
 import sys
 from pathlib import Path
 
-from livekit.agents import Agent, AgentServer, AgentSession, JobContext, JobProcess, cli
+from livekit.agents import (
+    Agent,
+    AgentServer,
+    AgentSession,
+    JobContext,
+    JobExecutorType,
+    JobProcess,
+    cli,
+)
 
 from orchestrator import FlowError, TransferError, configure_logging, load_flow
 from orchestrator.agents import WarmTransfer
 from orchestrator.agents.offline import ScriptedLLM, ToneTTS
+from orchestrator.agents.telemetry import prometheus_port, setup_telemetry
 
 FLOW = Path(
     os.environ.get("WARM_TRANSFER_FLOW")
@@ -59,11 +74,25 @@ def http_port() -> int:
     return int(text)
 
 
-server = AgentServer(host=os.environ.get("WARM_TRANSFER_HTTP_HOST", ""), port=http_port())
+def metrics_port() -> int | None:
+    """WARM_TRANSFER_PROMETHEUS_PORT, checked like WARM_TRANSFER_HTTP_PORT."""
+    try:
+        return prometheus_port()
+    except TransferError as error:
+        print(f"warm_transfer_agent: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+# A job process's metrics would end with it: one endpoint needs the jobs in this process.
+threads = {"job_executor_type": JobExecutorType.THREAD} if metrics_port() is not None else {}
+server = AgentServer(
+    host=os.environ.get("WARM_TRANSFER_HTTP_HOST", ""), port=http_port(), **threads
+)
 
 
 def prewarm(proc: JobProcess) -> None:
     configure_logging(json=os.environ.get("WARM_TRANSFER_LOG_FORMAT") == "json")
+    setup_telemetry()  # once per process; nothing unless the environment asks for it
     # Loaded once per worker process; each job's transfers reuse it (and its compiled form).
     proc.userdata["flow"] = load_flow(FLOW)
 
@@ -73,6 +102,7 @@ server.setup_fnc = prewarm
 
 @server.rtc_session()
 async def entrypoint(ctx: JobContext) -> None:
+    ctx.add_shutdown_callback(setup_telemetry().flush)  # spans buffered when a job ends
     await ctx.connect()
     session: AgentSession[None] = (
         AgentSession(

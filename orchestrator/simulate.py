@@ -3,6 +3,19 @@
 The caller is placed in a room as an inbound SIP participant, the AI agent joins it as an agent
 participant, and the sandbox's room events (people leaving, DTMF, an answering machine
 picking up) are fed to the engine the way a worker's `rtc.Room` would feed them.
+
+Simulation-only log events, for the designer's timeline (`orchestrator.timeline`), logged
+through structlog with the transfer's `transfer_id` and `flow`, numbers masked as logs are:
+
+* `simulate.dial`: an attempt begins: `target` (its name in the flow), `number`,
+  `caller_id` (`caller` or `business`), `shown` (the number shown), `ring` (seconds).
+* `simulate.attempt`: an attempt ended: `target`, `result` (`answered`, `busy`,
+  `no_answer`, `declined`, `voicemail`, ...), `sip_status_code`, `seconds`, `caller_id`;
+  logged again if the engine changes its mind (an answer that was a voicemail).
+* `simulate.said`: `to` (`caller` or `supervisor`), `text`, and for a supervisor `target`.
+* `simulate.media`: `action` (`start_hold` with `music`, `stop_hold`, `agent_leave`).
+
+A worker logs none of these: they come from the simulation's own media and dial watch.
 """
 
 from __future__ import annotations
@@ -15,14 +28,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import structlog
+
 from orchestrator.clock import Clock, ManualClock
-from orchestrator.engine import CallEnd, RoomEvents, TransferEngine, TransferOutcome
+from orchestrator.engine import (
+    Attempt,
+    CallEnd,
+    RoomEvents,
+    Transfer,
+    TransferEngine,
+    TransferOutcome,
+)
 from orchestrator.flow.model import Flow
+from orchestrator.livekit import Dial
+from orchestrator.logs import mask
 from orchestrator.sandbox import Event, Sandbox, Scenario
 from orchestrator.sandbox.core import Flavor
-from orchestrator.testing import RecordingMedia
+from orchestrator.testing import MediaCall, RecordingMedia
 
-__all__ = ["CALLER_ROOM", "Simulation", "connect", "simulate"]
+__all__ = ["CALLER_ROOM", "Simulation", "Watch", "connect", "simulate"]
 
 CALLER_ROOM = "call-1"
 SUMMARY = "The caller was charged twice for the same order and wants a refund."
@@ -105,6 +129,115 @@ def connect(sandbox: Sandbox, engine: TransferEngine, media: RecordingMedia) -> 
     return sandbox.subscribe(on_event)
 
 
+class Watch:
+    """Logs the simulation-only events (see the module's docstring) as things happen.
+
+    Attempts are read from the engine's own records (`Transfer.attempts`): announced when
+    their dial request leaves, their result logged at the next thing the engine does (an
+    API call, a media call, a transition), which follows the result at once.
+    """
+
+    def __init__(self, engine: TransferEngine, flow: Flow) -> None:
+        self.engine, self.flow = engine, flow
+        self.transfers: list[Transfer] = []
+        self._announced: set[str] = set()
+        self._results: dict[str, str] = {}
+        gateway = engine.gateway
+        call, place = gateway.call, gateway.dial
+
+        async def watched_call(log: Any, rpc: str, make: Any) -> Any:
+            self.flush()
+            return await call(log, rpc, make)
+
+        async def watched_dial(log: Any, dial: Dial) -> None:
+            self.dialled(log, dial)
+            await place(log, dial)
+            self.answered(log, dial)  # before the engine moves on to the brief
+
+        # The engine's gateway is created inside it: watched per instance, nothing else.
+        gateway.call = watched_call  # type: ignore[method-assign]
+        gateway.dial = watched_dial  # type: ignore[method-assign]
+
+    def _log(self, transfer: Transfer | None) -> Any:
+        if transfer is not None:
+            return transfer.log
+        return structlog.get_logger().bind(transfer_id="", flow=self.flow.name)
+
+    def _known(self) -> list[Transfer]:
+        for transfer in self.engine.active.values():
+            if transfer not in self.transfers:
+                self.transfers.append(transfer)
+        return self.transfers
+
+    def _in(self, room: str) -> Transfer | None:
+        return next(
+            (t for t in reversed(self._known()) if room in (t.room, t.leg_room, t.consult_room)),
+            None,
+        )
+
+    def dialled(self, log: Any, request: Dial) -> None:
+        self.flush()
+        for transfer in self._known():
+            attempt = next((a for a in transfer.attempts if a.identity == request.identity), None)
+            if attempt is not None and attempt.identity not in self._announced:
+                self._announced.add(attempt.identity)
+                log.info(
+                    "simulate.dial",
+                    target=attempt.target,
+                    number=mask(request.target.number or request.target.uri or ""),
+                    caller_id=attempt.caller_id,
+                    shown=mask(request.caller_id),
+                    ring=request.ring,
+                )
+
+    def answered(self, log: Any, request: Dial) -> None:
+        """The dial request returned: answered (the engine records it a moment later)."""
+        for transfer in self._known():
+            for attempt in transfer.attempts:
+                if attempt.identity == request.identity and attempt.result == "dialing":
+                    self._results[attempt.identity] = "answered"
+                    self._ended(log, attempt, "answered", transfer.elapsed())
+
+    def flush(self) -> None:
+        """Log every attempt result not logged yet (or changed since)."""
+        for transfer in self._known():
+            for attempt in transfer.attempts:
+                result = attempt.result
+                if result != "dialing" and self._results.get(attempt.identity) != result:
+                    self._results[attempt.identity] = result
+                    self._ended(transfer.log, attempt, result, attempt.ended_s)
+
+    @staticmethod
+    def _ended(log: Any, attempt: Attempt, result: str, ended_s: float | None) -> None:
+        log.info(
+            "simulate.attempt",
+            target=attempt.target,
+            result=result,
+            sip_status_code=attempt.sip_status,
+            seconds=None if ended_s is None else round(ended_s - attempt.started_s, 3),
+            caller_id=attempt.caller_id,
+        )
+
+    def media(self, call: MediaCall) -> None:
+        self.flush()
+        transfer = self._in(call.room)
+        log = self._log(transfer)
+        if call.action == "say_to_caller":
+            log.info("simulate.said", to="caller", text=mask(call.text))
+        elif call.action == "brief":
+            attempts = transfer.attempts if transfer is not None else []
+            target = next((a.target for a in attempts if a.identity == call.to), "")
+            log.info("simulate.said", to="supervisor", target=target, text=mask(call.text))
+        elif call.action == "start_hold":
+            log.info("simulate.media", action=call.action, music=call.text)
+        else:
+            log.info("simulate.media", action=call.action)
+
+    def listen(self, transfer: Transfer) -> None:
+        self._known()
+        transfer.add_listener(lambda *_: self.flush())
+
+
 def _ended(call: asyncio.Future[CallEnd] | None) -> CallEnd | None:
     if call is None or not call.done() or call.result().hung_up_first is None:
         return None  # no merged call, or nobody hung up while it was watched
@@ -146,6 +279,8 @@ async def simulate(
             trunk=scenario.trunk.id,
             clock=sandbox.clock,
         )
+        watch = Watch(engine, flow)
+        media.on_call = watch.media
         unsubscribe = connect(sandbox, engine, media)
         try:
             starting = asyncio.ensure_future(
@@ -154,6 +289,7 @@ async def simulate(
             if isinstance(sandbox.clock, ManualClock):
                 await drive(sandbox, engine, starting)
             transfer = await starting
+            watch.listen(transfer)
             if isinstance(sandbox.clock, ManualClock):
                 await drive(sandbox, engine, transfer.outcome)
             outcome = await transfer.outcome
@@ -166,6 +302,7 @@ async def simulate(
         finally:
             unsubscribe()
             await engine.aclose()
+            watch.flush()
         caller = sandbox.world.member(CALLER_ROOM, caller_identity)
         return Simulation(
             outcome,

@@ -27,32 +27,39 @@ class RecordingMedia:
     """Implements `orchestrator.engine.Media` by recording every call.
 
     `machines` holds supervisor identities whose answer is an answering machine;
-    `on_agent_leave` is called when the engine tells the AI to leave a room.
+    `on_agent_leave` is called when the engine tells the AI to leave a room; `on_call` with
+    every call as it is recorded (a simulation logs what was said, in time order).
     """
 
     calls: list[MediaCall] = field(default_factory=list)
     machines: set[str] = field(default_factory=set)
     on_agent_leave: Callable[[str], None] | None = None
     holding: set[str] = field(default_factory=set)
+    on_call: Callable[[MediaCall], None] | None = None
+
+    def _record(self, call: MediaCall) -> None:
+        self.calls.append(call)
+        if self.on_call is not None:
+            self.on_call(call)
 
     async def start_hold(self, room: str, music: str) -> None:
         self.holding.add(room)
-        self.calls.append(MediaCall("start_hold", room, music))
+        self._record(MediaCall("start_hold", room, music))
 
     async def stop_hold(self, room: str) -> None:
         self.holding.discard(room)
-        self.calls.append(MediaCall("stop_hold", room))
+        self._record(MediaCall("stop_hold", room))
 
     async def say_to_caller(self, room: str, text: str) -> None:
-        self.calls.append(MediaCall("say_to_caller", room, text))
+        self._record(MediaCall("say_to_caller", room, text))
 
     async def brief(self, room: str, supervisor: str, text: str) -> None:
-        self.calls.append(MediaCall("brief", room, text, supervisor))
+        self._record(MediaCall("brief", room, text, supervisor))
 
     async def screen_answer(self, room: str, supervisor: str) -> Literal["human", "machine"]:
         return "machine" if supervisor in self.machines else "human"
 
     async def agent_leave(self, room: str) -> None:
-        self.calls.append(MediaCall("agent_leave", room))
+        self._record(MediaCall("agent_leave", room))
         if self.on_agent_leave is not None:
             self.on_agent_leave(room)

@@ -1,4 +1,4 @@
-"""Build what the real stack needs: Debian packages by apt, LiveKit's binaries by Go.
+"""Build what the real stack needs: Debian packages by apt; LiveKit and Jaeger by Go.
 
 Everything lands in `build/stack/` (git-ignored). A binary is rebuilt only when its pinned
 version changed; Go's module and build caches make a rebuild after that quick.
@@ -24,7 +24,7 @@ HERE = ROOT / "build" / "stack"
 BIN = HERE / "bin"
 LOGS = HERE / "logs"
 # The programs and pkg-config libraries the apt packages provide.
-_COMMANDS = ("redis-server", "sipp", "pkg-config", "gcc")
+_COMMANDS = ("redis-server", "sipp", "prometheus", "pkg-config", "gcc", "chromium", "chromedriver")
 _LIBRARIES = ("opus", "opusfile", "soxr")
 
 
@@ -75,6 +75,13 @@ def binaries() -> list[Binary]:
             pins["LIVEKIT_SIP_PACKAGE"],
             pins["LIVEKIT_SIP_VERSION"],
             cgo=True,
+        ),
+        Binary(
+            "jaeger",
+            pins["JAEGER_MODULE"],
+            pins["JAEGER_PACKAGE"],
+            pins["JAEGER_VERSION"],
+            cgo=False,
         ),
     ]
 

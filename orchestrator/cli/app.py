@@ -14,10 +14,12 @@ from typing import Annotated
 
 import typer
 
+from orchestrator.cli.pipe import run_quietly_on_closed_pipe
 from orchestrator.cli.preflight_cmd import preflight
 from orchestrator.cli.report_cmd import report
 from orchestrator.cli.sandbox_cmd import sandbox
 from orchestrator.cli.simulate_cmd import simulate
+from orchestrator.cli.studio_cmd import studio
 from orchestrator.cli.test_cmd import flow_test
 from orchestrator.cli.watchdog_cmd import watchdog
 from orchestrator.errors import FlowError, OrchestratorError
@@ -44,12 +46,16 @@ class GraphFormat(StrEnum):
 @app.command()
 def validate(
     flows: Annotated[list[Path], typer.Argument(help="Flow files to check.", show_default=False)],
+    music_dir: Annotated[
+        Path | None,
+        typer.Option(help="Where hold music files are (default: each flow file's folder)."),
+    ] = None,
 ) -> None:
     """Check flow files: exit 0 if all are valid, else 1 with a PATH:LINE:COL line per problem."""
     failed = 0
     for path in flows:
         try:
-            load_flow(path)
+            load_flow(path, check_music=True, music_dir=music_dir)
         except FlowError as exc:
             failed += 1
             for problem in exc.problems:
@@ -116,9 +122,10 @@ app.command()(simulate)
 app.command()(preflight)
 app.command()(watchdog)
 app.command()(report)
+app.command()(studio)
 app.command(name="test")(flow_test)
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point (a closed stdout ends it quietly: `cli.pipe`)."""
+    run_quietly_on_closed_pipe(app)

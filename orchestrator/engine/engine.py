@@ -9,8 +9,6 @@ import weakref
 from collections.abc import Iterator
 from typing import Any
 
-import structlog
-
 from orchestrator.clock import Clock, RealClock
 from orchestrator.engine.checkpoint import (
     abandon,
@@ -39,6 +37,7 @@ from orchestrator.livekit.names import (
 )
 from orchestrator.livekit.probe import Capabilities
 from orchestrator.logs import mask
+from orchestrator.telemetry import get_logger
 
 __all__ = ["TransferEngine"]
 
@@ -94,7 +93,7 @@ class TransferEngine:
         self._dead_claims: dict[str, str] = {}
         """Claims this engine wrote for starts that failed and could not take them back,
         by caller room: told apart from a live claim, they refuse no later start."""
-        self._log = structlog.get_logger("orchestrator.transfer")
+        self._log = get_logger("orchestrator.transfer", clock=self.clock)
         self._known = capabilities
         self._closed = False
         self._no_starts = asyncio.Event()

@@ -385,7 +385,14 @@ class Transfer:
             self.log.info("transfer.event_ignored", trigger=event, state=source)
             return False
         self._machine.send(event)  # entering `target` stops the visit and starts the next
-        self.log.info("transfer.transition", from_state=source, to_state=target, trigger=event)
+        step_type = getattr(self.flow.steps.get(target), "type", "")  # for telemetry
+        self.log.info(
+            "transfer.transition",
+            from_state=source,
+            to_state=target,
+            trigger=event,
+            step_type=step_type,
+        )
         self.left_step = source
         left = self.flow.steps.get(source)
         kind = STEP_TYPES[left.type] if left is not None else None

@@ -36,27 +36,71 @@ _MESSAGES = {
     "list_type": "must be a list, like [a, b]",
 }
 _SAFE = re.compile(r"[A-Za-z0-9_.+-]{1,64}")
+_SAFE_PATH = re.compile(r"[A-Za-z0-9_.+/ -]{1,200}")
 
 
-def load_flow(source: str | Path | bytes, *, label: str | None = None) -> Flow:
+def load_flow(
+    source: str | Path | bytes,
+    *,
+    label: str | None = None,
+    check_music: bool = False,
+    music_dir: str | Path | None = None,
+) -> Flow:
     """Load and check a flow from a file path, or from YAML text or bytes.
 
     Args:
         source: a `Path` or path string to a `.yaml` file, or the YAML itself as bytes (or as
             a string containing a newline).
         label: the name used in problem lines; defaults to the path, or `<flow>`.
+        check_music: also check that every hold step's `music` file exists (`builtin` and
+            `none` always do), in `music_dir`: by default the flow file's folder (the current
+            directory for YAML given as text), as `WarmTransfer` looks for them.
 
     Raises:
         FlowError: with every problem found, each positioned as `PATH:LINE:COL`.
     """
     flow, doc, label = load_document(source, Flow, label=label)
     problems = check_flow(flow, lambda path, key: doc.position(path, key=key))
+    if check_music:
+        if music_dir is not None:
+            folder, which = Path(music_dir), "the music folder"
+        elif isinstance(source, bytes) or (isinstance(source, str) and "\n" in source):
+            folder, which = Path.cwd(), "the current folder"
+        else:
+            folder, which = Path(source).parent, "the flow file's folder"
+        problems += _missing_music(flow, doc, folder, which)
     if problems:
         raise FlowError(label, _capped(problems))
     return flow
 
 
 MAX_PROBLEMS = 100
+
+
+def _missing_music(flow: Flow, doc: Document, folder: Path, which: str) -> list[Problem]:
+    """A hold step's music file that is not there (the value is a safe relative path: the
+    model allows letters, digits, `_./-` only, no `..`, so it may be echoed)."""
+    problems = []
+    for name, step in flow.steps.items():
+        music = getattr(step, "music", None)
+        if music in (None, "builtin", "none") or (folder / music).is_file():
+            continue
+        line, column = doc.position(("steps", name, "music"))
+        problems.append(
+            Problem(
+                line,
+                column,
+                f"steps.{name}.music: the file '{music}' is not in {which}"
+                f"{_shown(folder)}: add it there, fix the path, pass --music-dir DIR (the "
+                "folder the worker's music_dir names), or use music: builtin",
+            )
+        )
+    return problems
+
+
+def _shown(folder: Path) -> str:
+    text = str(folder) or "."
+    return f" ({text})" if _SAFE_PATH.fullmatch(text) else ""
 
 
 def _capped(problems: list[Problem]) -> list[Problem]:

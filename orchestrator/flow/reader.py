@@ -19,6 +19,7 @@ from yaml.events import AliasEvent, CollectionStartEvent, ScalarEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from orchestrator.errors import Problem
+from orchestrator.flow.syntax import explain
 
 __all__ = ["MAX_BYTES", "MAX_DEPTH", "MAX_NODES", "Document", "ReadError", "read_yaml"]
 
@@ -193,6 +194,9 @@ def read_yaml(raw: bytes) -> Document:
     try:
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
+        explained = explain(text, exc)
+        if explained is not None:
+            raise ReadError(explained) from None
         mark = exc.problem_mark or exc.context_mark
         # PyYAML quotes pieces of the input in its messages; never repeat them.
         problem = re.sub(r"'[^']*'|\"[^\"]*\"|`[^`]*`", "(...)", exc.problem or "invalid YAML")

@@ -11,9 +11,6 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
-# Pages other branches of issue 22 write (testing-flows, studio, diagrams, simulate): skipped
-# while missing, until those branches are merged. Remove this set at the merge.
-WRITTEN_ELSEWHERE = {"testing-flows.md", "studio.md", "diagrams.md", "simulate.md"}
 
 
 def prose(text: str) -> str:
@@ -52,8 +49,6 @@ LINKS = [
 def test_every_relative_link_leads_somewhere(page: Path, target: str) -> None:
     path, _, anchor = target.partition("#")
     file = (page.parent / path).resolve() if path else page
-    if not file.exists() and file.parent == ROOT / "docs" and file.name in WRITTEN_ELSEWHERE:
-        pytest.skip(f"{file.name} is written on another branch of issue 22")
     assert file.exists(), f"{page.relative_to(ROOT)}: {target} does not exist"
     if anchor and file.suffix == ".md":
         assert anchor in anchors(file), f"{page.relative_to(ROOT)}: no heading #{anchor} there"

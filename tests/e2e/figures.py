@@ -13,6 +13,7 @@ says what each means).
 from __future__ import annotations
 
 import json
+import statistics
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -63,12 +64,45 @@ class Figures:
     watchdog_recovery_s: float = 0.0
     """The longest from the SIGKILL to the new job's recovery (about 20 s of it is LiveKit
     noticing that the agent is gone)."""
+    studio_browser_tests: int = 0
+    studio_browser_passed: int = 0
+    """`orchestrator studio` driven in chromium (`test_studio_browser.py`); skipped tests not
+    counted."""
+    negotiate_answered_legs: int = 0
+    negotiate_failed_legs: int = 0
+    """Of those answered `in_room` legs (`test_negotiate.py`), the ones livekit-server closed
+    with `NEGOTIATE_FAILED` (its log); `python -m tests.e2e.negotiate` runs 30 or more."""
+    otel_trace_checked: bool = False
+    """Jaeger (over OTLP) held every real-worker transfer's trace, in the shape
+    docs/telemetry.md gives (`test_observability.py`); false when not checked or it did not."""
+    prometheus_checked: bool = False
+    """Prometheus, scraping the real worker, counted the transfers by outcome."""
+    real_time_to_hold_ms: float | None = None
+    """p50 over the real-worker scenarios of `test_observability.py` (docs/real-stack-speed.md
+    defines these four): transfer asked for to hold music at the caller's phone."""
+    real_time_to_ring_ms: float | None = None
+    """Transfer asked for to the INVITE at the supervisor's phone."""
+    real_accept_to_merged_ms: float | None = None
+    """The supervisor's "1" sent to both phones hearing each other."""
+    real_engine_ms: float | None = None
+    """The engine's own time in a transfer, from its spans (null without telemetry)."""
+    sandbox_time_to_hold_ms: float | None = None
+    """The same steps with the engine against the sandbox (no audio, no SIP): transfer
+    started to the hold started, to the dial sent, the digit to the merged outcome."""
+    sandbox_time_to_ring_ms: float | None = None
+    sandbox_accept_to_merged_ms: float | None = None
     tests_failed: int = 0
     seconds: float = 0.0
     stack: dict[str, str] = field(default_factory=dict)
     _started: float = field(default_factory=time.monotonic, repr=False)
     _checks: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
     _from_mismatches: int = field(default=0, repr=False)
+    _speed: dict[str, list[float]] = field(default_factory=dict, repr=False)
+
+    def speed(self, figure: str, seconds: float) -> None:
+        """One measurement of the speed `figure` (`real_time_to_hold_ms`, ...; their p50 is
+        the figure)."""
+        self._speed.setdefault(figure, []).append(seconds * 1000)
 
     def invites(self, from_users: list[str], caller: str) -> None:
         """The From users the supervisors' phones saw in a `preserve` transfer's INVITEs."""
@@ -93,6 +127,10 @@ class Figures:
         self.watchdog_recovery_s = max(self.watchdog_recovery_s, round(recovery_s, 1))
         self.watchdog_forged_refused += int(forged_refused)
 
+    def negotiation(self, answered: int, failed: int) -> None:
+        self.negotiate_answered_legs += answered
+        self.negotiate_failed_legs += failed
+
     def leaks(self, found: list[str]) -> None:
         self.leaks_found += len(found)
 
@@ -113,6 +151,9 @@ class Figures:
         elif module.endswith("test_watchdog.py"):
             self.watchdog_scenarios += 1
             self.watchdog_recoveries_passed += int(report.passed)
+        elif module.endswith("test_studio_browser.py"):
+            self.studio_browser_tests += int(not report.skipped)
+            self.studio_browser_passed += int(report.passed)
         elif module.endswith(("test_transfers.py", "test_call_lifecycle.py")) and on == "real":
             self.e2e_scenarios += 1
             self.e2e_passed += int(report.passed)
@@ -144,10 +185,13 @@ class Figures:
             "decline_first_word_ms",
         ):
             setattr(self, name, round(getattr(self, name)))
+        for name, values in self._speed.items():
+            setattr(self, name, round(statistics.median(values), 1))
         pins = versions()
         self.stack = {
             "livekit-server": pins["LIVEKIT_SERVER_VERSION"],
             "livekit-sip": pins["LIVEKIT_SIP_VERSION"],
+            "jaeger": pins["JAEGER_VERSION"],
         }
         return {k: v for k, v in asdict(self).items() if not k.startswith("_")}
 

@@ -25,6 +25,18 @@ GATES: Gates = {
         f["watchdog_recoveries_passed"] == f["watchdog_scenarios"] > 0
     ),
     "watchdog_forged_refused": lambda f: f["watchdog_forged_refused"] == f["watchdog_scenarios"],
+    "studio_browser_passed": lambda f: f["studio_browser_passed"] == f["studio_browser_tests"] > 0,
+    # Issue 24: the real worker's telemetry in real backends, the real stack's speed
+    # (docs/real-stack-speed.md); None would mean nothing was measured.
+    "otel_trace_checked": lambda f: f["otel_trace_checked"] is True,
+    "prometheus_checked": lambda f: f["prometheus_checked"] is True,
+    "real_time_to_hold_ms": lambda f: (f["real_time_to_hold_ms"] or 0) > 0,
+    "real_time_to_ring_ms": lambda f: (f["real_time_to_ring_ms"] or 0) > 0,
+    "real_accept_to_merged_ms": lambda f: (f["real_accept_to_merged_ms"] or 0) > 0,
+    "real_engine_ms": lambda f: (f["real_engine_ms"] or 0) > 0,
+    "sandbox_time_to_hold_ms": lambda f: (f["sandbox_time_to_hold_ms"] or 0) > 0,
+    "sandbox_time_to_ring_ms": lambda f: (f["sandbox_time_to_ring_ms"] or 0) > 0,
+    "sandbox_accept_to_merged_ms": lambda f: (f["sandbox_accept_to_merged_ms"] or 0) > 0,
     "tests_failed": lambda f: f["tests_failed"] == 0,
 }
 

@@ -70,10 +70,26 @@ def test_human_timeline(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].startswith("Simulating")
-    assert any("dialling +1510***0100 showing caller ID +1415***2671" in line for line in lines)
-    assert any("-> merge_call" in line and "(accepted)" in line for line in lines)
-    assert "outcome: merged" in lines[-2]
-    assert lines[-1] == "media: say_to_caller, start_hold, brief, stop_hold, agent_leave"
+    assert any(
+        "dialling on_call_supervisor, showing the caller's number +1415***2671" in line
+        for line in lines
+    )
+    assert any(
+        "step merge_call" in line and "(brief_supervisor: accepted)" in line for line in lines
+    )
+    assert "outcome: merged" in lines[-1]
+    assert any(
+        line.endswith(
+            'said to the caller: "Please hold for a moment while I connect you with a supervisor."'
+        )
+        for line in lines
+    )
+    assert any(
+        'said to the supervisor (on_call_supervisor): "You have a transferred call from '
+        "+1415***2671." in line
+        for line in lines
+    )
+    assert any(line.endswith("the AI agent leaves the call") for line in lines)
 
 
 def test_any_outcome_exits_zero(tmp_path: Path) -> None:
