@@ -21,7 +21,7 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy orchestrator stack
+	$(BIN)/mypy orchestrator stack tools
 
 test: lint
 	$(BIN)/pytest

@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from livekit import rtc
 
 from orchestrator.engine import RoomEvents
+from orchestrator.livekit.names import CALL_STATUS
 
 __all__ = ["EventFeed"]
 
-_STATUS = "sip.callStatus"
+_STATUS = CALL_STATUS
 
 
 @dataclass(frozen=True)

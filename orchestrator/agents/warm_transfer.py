@@ -29,6 +29,7 @@ from orchestrator.errors import TransferError
 from orchestrator.flow import load_flow
 from orchestrator.flow.model import Flow, HoldStep
 from orchestrator.flow.source import FlowSource, Where
+from orchestrator.livekit.names import is_supervisor_leg
 
 __all__ = ["WarmTransfer"]
 
@@ -164,7 +165,7 @@ class WarmTransfer:
         callers = [
             p.identity
             for p in self._ctx.room.remote_participants.values()
-            if p.kind == _SIP and p.attributes.get("transfer.role") != "supervisor"
+            if p.kind == _SIP and not is_supervisor_leg(p.attributes)
         ]
         with contextlib.suppress(RuntimeError):  # a session not started with a room
             linked = self._session.room_io.linked_participant
@@ -294,7 +295,7 @@ class WarmTransfer:
         self._current()  # recovery compares the checkpoint's version with this one
         if caller is None:  # a caller who hung up while no job watched left their legs alone
             legs = self._ctx.room.remote_participants.values()
-            if any(p.attributes.get("transfer.role") == "supervisor" for p in legs):
+            if any(is_supervisor_leg(p.attributes) for p in legs):
                 return await self.engine.recover(self.flow, room=room)
             return None
         if self._warming is None:

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, TypeVar
 
+from orchestrator.clock import Clock
 from orchestrator.engine.checkpoint import (
+    Checkpointing,
     checkpoint,
     claimed_by,
     progress,
@@ -19,9 +22,10 @@ from orchestrator.engine.checkpoint import (
     progressed,
 )
 from orchestrator.engine.in_room import isolate, open_paths
-from orchestrator.engine.legs import Dialing, end_leg, refused, settle
+from orchestrator.engine.inflight import retrieved
+from orchestrator.engine.legs import Dialing, Legs, end_leg, refused, settle
 from orchestrator.engine.outcome import Attempt
-from orchestrator.engine.ports import MEDIA_TIMEOUT_S, SCREEN_TIMEOUT_S, speech_timeout
+from orchestrator.engine.ports import MEDIA_TIMEOUT_S, SCREEN_TIMEOUT_S, Media, speech_timeout
 from orchestrator.engine.retry import TRY_SECONDS
 from orchestrator.errors import LiveKitError
 from orchestrator.flow.model import (
@@ -30,20 +34,70 @@ from orchestrator.flow.model import (
     CallerId,
     ColdTransferStep,
     DialStep,
+    Flow,
     HoldStep,
     MergeStep,
     Step,
     Target,
 )
+from orchestrator.flow.steps import STEP_TYPES
 from orchestrator.livekit import DIAL_MARGIN_S, Dial, classify_dial_error
+from orchestrator.livekit.names import CALL_STATUS, supervisor_identity
 
-if TYPE_CHECKING:
-    from orchestrator.engine.transfer import Transfer
+__all__ = ["ACTIONS", "Running", "run_step"]
 
-__all__ = ["run_step"]
+T = TypeVar("T")
 
 
-async def hold(t: Transfer, step: HoldStep) -> str:
+class Running(Checkpointing, Legs, Protocol):
+    """What the steps' actions read and write of their transfer."""
+
+    flow: Flow
+    media: Media
+    clock: Clock
+    trunk: str
+    caller_number: str
+    caller_number_valid: bool
+    supervisor: str | None
+    """The supervisor leg of the attempt under way (None between attempts)."""
+    target_name: str
+    chain_position: dict[str, int]
+    attempts: list[Attempt]
+    attempt_count: int
+    dialing: Dialing | None
+    """The dial request in flight."""
+    consult_created: bool
+    consult_creating: asyncio.Future[None] | None
+    """The consult room's CreateRoom, in flight."""
+    gone: set[str]
+    isolating: set[asyncio.Task[None]]
+    opening: bool
+    moving: bool
+    hung_up_moving: bool
+    moved_leg: str | None
+    merged_at: float | None
+    last_sip_status: int | None
+    failure_reason: str | None
+    transfer_confirmed: bool
+
+    async def within(self, seconds: float, work: Awaitable[T]) -> T: ...
+
+    def elapsed(self) -> float: ...
+
+    def render(self, template: str) -> str: ...
+
+    def new_leg(self, identity: str) -> None: ...
+
+    def start_hold(self) -> None: ...
+
+    def release_hold(self) -> None: ...
+
+    def supersede(self) -> None: ...
+
+    def expect_decision(self) -> asyncio.Future[str]: ...
+
+
+async def hold(t: Running, step: HoldStep) -> str:
     create_consult_room(t)  # meanwhile: it does not depend on anything the hold does
     if step.say:
         await say(t, t.render(step.say))
@@ -63,7 +117,7 @@ async def hold(t: Transfer, step: HoldStep) -> str:
     return "held"
 
 
-def create_consult_room(t: Transfer) -> None:
+def create_consult_room(t: Running) -> None:
     """Start creating the consult room, once, if the flow will dial into it. Left running
     if the step is cancelled: cleanup waits for it before deleting the room."""
     dials = any(step.type == "dial" for step in t.flow.steps.values())
@@ -73,10 +127,10 @@ def create_consult_room(t: Transfer) -> None:
     t.consult_creating = asyncio.ensure_future(
         t.gateway.create_room(t.log, t.consult_room, empty_timeout=60)
     )
-    t.consult_creating.add_done_callback(_retrieved)
+    t.consult_creating.add_done_callback(retrieved)
 
 
-async def _consult_room(t: Transfer) -> None:
+async def _consult_room(t: Running) -> None:
     """The consult room exists (or its creation failed: the step fails, once; a later
     visit dials anyway, and the leg's join creates the room)."""
     create_consult_room(t)
@@ -89,17 +143,17 @@ async def _consult_room(t: Transfer) -> None:
                 t.consult_creating = None
 
 
-async def say(t: Transfer, text: str) -> None:
+async def say(t: Running, text: str) -> None:
     await t.within(speech_timeout(text), t.media.say_to_caller(t.room, text))
 
 
-async def announce(t: Transfer, step: AnnounceStep) -> str:
+async def announce(t: Running, step: AnnounceStep) -> str:
     await say(t, t.render(step.say))
     return "done"
 
 
 def _dial(
-    t: Transfer, step: DialStep, target: Target, identity: str, caller_id: str, policy: CallerId
+    t: Running, step: DialStep, target: Target, identity: str, caller_id: str, policy: CallerId
 ) -> Dial:
     headers = dict(target.headers or {})
     if policy.diversion and policy.business_number and caller_id == t.caller_number:
@@ -117,14 +171,14 @@ def _dial(
 
 
 async def _attempt(
-    t: Transfer, step: DialStep, name: str, target: Target, preserve: bool, policy: CallerId
+    t: Running, step: DialStep, name: str, target: Target, preserve: bool, policy: CallerId
 ) -> tuple[str, int | None]:
     """One dial of one target, with at most one caller-ID fallback redial."""
     caller_id = t.caller_number if preserve else (policy.business_number or "")
     while True:
         await settle(t)
         t.attempt_count += 1
-        identity = f"supervisor-{t.transfer_id}-{t.attempt_count}"
+        identity = supervisor_identity(t.transfer_id, t.attempt_count)
         record = Attempt(name, identity, "caller" if preserve else "business", t.elapsed())
         t.attempts.append(record)
         dial = _dial(t, step, target, identity, caller_id, policy)
@@ -156,32 +210,27 @@ async def _attempt(
         return "answered", None
 
 
-async def _place(t: Transfer, dial: Dial) -> None:
+async def _place(t: Running, dial: Dial) -> None:
     """The dial request, left running if this step is cancelled: a request the server has
     may still create its leg, so cleanup waits for it and hangs that leg up."""
     call = asyncio.ensure_future(t.gateway.dial(t.log, dial))
-    call.add_done_callback(_retrieved)
+    call.add_done_callback(retrieved)
     deadline = t.clock.now() + dial.ring + DIAL_MARGIN_S
     t.dialing = Dialing(call, dial.identity, dial.room, deadline)
     await asyncio.shield(call)
     t.dialing = None
 
 
-def _retrieved(call: asyncio.Future[None]) -> None:
-    if not call.cancelled():
-        call.exception()  # seen here; whoever awaits it sees it too
-
-
-async def _reconcile(t: Transfer, identity: str) -> str:
+async def _reconcile(t: Running, identity: str) -> str:
     """A lost answer: the leg may exist anyway. `answered` if it is live (then it is used)."""
     info = await t.gateway.get_participant(t.log, t.leg_room, identity)
-    if info is not None and info.attributes.get("sip.callStatus") == "active":
+    if info is not None and info.attributes.get(CALL_STATUS) == "active":
         t.supervisor = identity
         return "answered"
     return "gone"
 
 
-async def dial(t: Transfer, step: DialStep, name: str) -> str:
+async def dial(t: Running, step: DialStep, name: str) -> str:
     policy = step.caller_id or t.flow.caller_id
     preserve = policy.mode == "preserve" and t.caller_number_valid
     if policy.mode == "preserve" and not t.caller_number_valid:
@@ -218,7 +267,7 @@ async def dial(t: Transfer, step: DialStep, name: str) -> str:
     return result
 
 
-async def _screen(t: Transfer, supervisor: str) -> str:
+async def _screen(t: Running, supervisor: str) -> str:
     try:
         return await t.within(SCREEN_TIMEOUT_S, t.media.screen_answer(t.leg_room, supervisor))
     except TimeoutError:
@@ -226,7 +275,7 @@ async def _screen(t: Transfer, supervisor: str) -> str:
         return "human"  # as the worker's own screening does when it cannot tell
 
 
-async def brief(t: Transfer, step: BriefStep) -> str:
+async def brief(t: Running, step: BriefStep) -> str:
     assert t.supervisor is not None
     if t.supervisor in t.gone:  # hung up between answering and the brief
         return "supervisor_left"
@@ -260,7 +309,7 @@ async def brief(t: Transfer, step: BriefStep) -> str:
     return "timeout"
 
 
-async def _move(t: Transfer, supervisor: str, seconds: float) -> str | None:
+async def _move(t: Running, supervisor: str, seconds: float) -> str | None:
     """MoveParticipant from the consult room; None once moved, else the failure outcome."""
     t.moving = True
     t.hung_up_moving = False
@@ -280,7 +329,7 @@ async def _move(t: Transfer, supervisor: str, seconds: float) -> str | None:
         t.moving = False
 
 
-async def _landed(t: Transfer, supervisor: str) -> str | None:
+async def _landed(t: Running, supervisor: str) -> str | None:
     """The move is done: None once the supervisor is confirmed in the caller's room, still
     on the phone; `supervisor_left` when they hung up while it landed (their departure
     came while the move was in flight); `move_failed` when LiveKit cannot say (two looks)."""
@@ -296,12 +345,12 @@ async def _landed(t: Transfer, supervisor: str) -> str | None:
                 seen = next((p for p in listed if p.identity == supervisor), None)
         except (LiveKitError, TimeoutError):
             continue
-        gone = seen is None or seen.attributes.get("sip.callStatus") == "hangup"
+        gone = seen is None or seen.attributes.get(CALL_STATUS) == "hangup"
         return "supervisor_left" if gone or t.hung_up_moving else None
     return "move_failed"
 
 
-async def _open(t: Transfer, supervisor: str, seconds: float) -> str | None:
+async def _open(t: Running, supervisor: str, seconds: float) -> str | None:
     """`in_room`: let the supervisor and the caller hear each other; one retry."""
     t.opening = True
     for cut in list(t.isolating):  # a cut still on its way must not land after the opening
@@ -318,7 +367,7 @@ async def _open(t: Transfer, supervisor: str, seconds: float) -> str | None:
     return "move_failed"
 
 
-async def merge(t: Transfer, step: MergeStep) -> str:
+async def merge(t: Running, step: MergeStep) -> str:
     assert t.supervisor is not None
     join = _open if t.strategy == "in_room" else _move
     failure = await join(t, t.supervisor, step.timeout)
@@ -335,7 +384,7 @@ async def merge(t: Transfer, step: MergeStep) -> str:
     return "merged"
 
 
-async def cold_transfer(t: Transfer, step: ColdTransferStep) -> str:
+async def cold_transfer(t: Running, step: ColdTransferStep) -> str:
     target = t.flow.targets[step.to]
     uri = target.uri or f"tel:{target.number}"
     if step.say:
@@ -356,18 +405,24 @@ async def cold_transfer(t: Transfer, step: ColdTransferStep) -> str:
     return "transferred"
 
 
-async def run_step(t: Transfer, name: str, step: Step) -> str:
+Action = Callable[[Running, str, Any], Awaitable[str]]
+
+ACTIONS: dict[str, Action] = {
+    "hold": lambda t, name, step: hold(t, step),
+    "dial": lambda t, name, step: dial(t, step, name),
+    "brief": lambda t, name, step: brief(t, step),
+    "merge": lambda t, name, step: merge(t, step),
+    "announce": lambda t, name, step: announce(t, step),
+    "cold_transfer": lambda t, name, step: cold_transfer(t, step),
+}
+"""What a visit of each non-terminal step type does (`flow.steps.STEP_TYPES` says what the
+type is): called with the transfer, the step's name and the step, returns its outcome."""
+assert set(ACTIONS) == {n for n, k in STEP_TYPES.items() if not k.terminal}, "an action per type"
+
+
+async def run_step(t: Running, name: str, step: Step) -> str:
     """Run one visit of a non-terminal step and return its outcome event."""
-    if isinstance(step, HoldStep):
-        return await hold(t, step)
-    if isinstance(step, DialStep):
-        return await dial(t, step, name)
-    if isinstance(step, BriefStep):
-        return await brief(t, step)
-    if isinstance(step, MergeStep):
-        return await merge(t, step)
-    if isinstance(step, AnnounceStep):
-        return await announce(t, step)
-    if isinstance(step, ColdTransferStep):
-        return await cold_transfer(t, step)
-    raise AssertionError(f"{step.type} steps are terminal")
+    action = ACTIONS.get(step.type)
+    if action is None:
+        raise AssertionError(f"{step.type} steps are terminal")
+    return await action(t, name, step)

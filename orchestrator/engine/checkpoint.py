@@ -32,19 +32,25 @@ import re
 import secrets
 import string
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any, Literal, Protocol
 
 from orchestrator.clock import Clock, within
+from orchestrator.engine.inflight import retrieved
+from orchestrator.engine.legs import Calls
 from orchestrator.engine.retry import persist
 from orchestrator.errors import LiveKitError, TransferError, TransferInProgress
 from orchestrator.livekit import REQUEST_TIMEOUT_S, Gateway, Participant
-
-if TYPE_CHECKING:
-    from orchestrator.engine.transfer import Transfer
+from orchestrator.livekit.names import (
+    CHECKPOINT_KEYS,
+    FLOW_VERSION,
+    TRANSFER_ID,
+    is_supervisor_leg,
+)
 
 __all__ = [
     "CHECKPOINT_KEYS",
     "LATE_WRITE_S",
+    "Checkpointing",
     "abandon",
     "attributes",
     "checkpoint",
@@ -60,12 +66,29 @@ __all__ = [
     "take_back",
 ]
 
-CHECKPOINT_KEYS = (
-    "transfer.id",
-    "transfer.state",
-    "transfer.consult_room",
-    "transfer.flow_version",
-)
+
+class Checkpointing(Calls, Protocol):
+    """What writing a transfer's checkpoint needs, and the bookkeeping of its writes."""
+
+    clock: Clock
+    room: str
+    caller_identity: str
+    transfer_id: str
+    consult_room: str
+    flow_version: str
+    strategy: Literal["move", "in_room"]
+    checkpointed: str
+    """The last state written on the caller (the claim)."""
+    writes: set[asyncio.Future[None]]
+    """Checkpoint writes not answered yet."""
+    doubtful_until: float
+    """Until when a write its client gave up on may land."""
+    progressing: asyncio.Task[None] | None
+    """The `progress_soon` chain."""
+
+    async def caller_gone(self) -> bool: ...
+
+
 LATE_WRITE_S = REQUEST_TIMEOUT_S + 10.0
 """A write its client gave up on (or that was cut short) is waited for until this long
 after it was sent before it is taken as never landing; one LiveKit applies later is beyond
@@ -83,7 +106,7 @@ def attributes(
     return dict(zip(CHECKPOINT_KEYS, values, strict=True))
 
 
-async def checkpoint(t: Transfer, state: str) -> None:
+async def checkpoint(t: Checkpointing, state: str) -> None:
     """Record progress on the caller, so a replacement worker can finish or unwind; a
     failing server gets two more tries."""
     consult = t.consult_room if t.strategy == "move" else ""
@@ -95,7 +118,7 @@ async def checkpoint(t: Transfer, state: str) -> None:
         write = asyncio.ensure_future(
             t.gateway.set_attributes(t.log, t.room, t.caller_identity, values)
         )
-        write.add_done_callback(_retrieved)
+        write.add_done_callback(retrieved)
         t.writes.add(write)
         write.add_done_callback(t.writes.discard)
         write.add_done_callback(partial(_doubt, t, t.clock.now()))
@@ -111,7 +134,7 @@ async def checkpoint(t: Transfer, state: str) -> None:
         await t.clock.sleep(pause)
 
 
-async def progress(t: Transfer, state: str) -> None:
+async def progress(t: Checkpointing, state: str) -> None:
     """A checkpoint after 'held' must not end a transfer that is going well: a replacement
     worker unwinds from 'held' as it would from 'briefing'."""
     try:
@@ -120,7 +143,7 @@ async def progress(t: Transfer, state: str) -> None:
         t.log.warning("transfer.checkpoint_failed", state=state, error=error.code)
 
 
-def progress_soon(t: Transfer, state: str) -> None:
+def progress_soon(t: Checkpointing, state: str) -> None:
     """`progress` in the background, after any earlier one, while the step goes on: for a
     state recovery treats as the one before it (`briefing` as `held`). Cleanup stops it."""
     earlier = t.progressing
@@ -137,13 +160,13 @@ def progress_soon(t: Transfer, state: str) -> None:
     t.progressing = asyncio.ensure_future(write())
 
 
-async def progressed(t: Transfer) -> None:
+async def progressed(t: Checkpointing) -> None:
     """Every `progress_soon` has landed (or given up): a later state must land after it."""
     if t.progressing is not None:
         await asyncio.wait({t.progressing})
 
 
-async def claimed_by(t: Transfer) -> str | None:
+async def claimed_by(t: Checkpointing) -> str | None:
     """The transfer id on the caller; None when LiveKit cannot say (the claim stands)."""
     try:
         caller = await t.gateway.get_participant(t.log, t.room, t.caller_identity)
@@ -168,7 +191,7 @@ def is_transfer_id(text: str) -> bool:
 def holder(caller: Participant | None) -> str:
     """The transfer id the caller's checkpoint names, or '' (also for an id the engine does
     not make: an attribute someone else wrote is neither a lock nor anything to recover)."""
-    named = caller.attributes.get("transfer.id", "") if caller is not None else ""
+    named = caller.attributes.get(TRANSFER_ID, "") if caller is not None else ""
     return named if is_transfer_id(named) else ""
 
 
@@ -179,9 +202,7 @@ def refuse_if_held(
     dialled (merged, or a leg still being hung up). `dead`: a claim this engine wrote for a
     start that failed and could not take it back; it locks nobody out."""
     claimed = holder(caller)
-    if (claimed and claimed != dead) or any(
-        p.attributes.get("transfer.role") == "supervisor" for p in everyone
-    ):
+    if (claimed and claimed != dead) or any(is_supervisor_leg(p.attributes) for p in everyone):
         raise TransferInProgress(room, elsewhere=True)
 
 
@@ -199,9 +220,9 @@ async def claim(
     The write goes on if the start is cancelled (it is in `writes`): `take_back` waits
     for it, or it could land after the claim was taken back."""
     values = attributes(transfer_id, "requested", consult)
-    values["transfer.flow_version"] = flow_version
+    values[FLOW_VERSION] = flow_version
     write = asyncio.ensure_future(gateway.set_attributes(log, room, caller, values))
-    write.add_done_callback(_retrieved)
+    write.add_done_callback(retrieved)
     writes.add(write)
     try:
         await asyncio.shield(write)
@@ -296,7 +317,7 @@ async def abandon(
     return taken
 
 
-def _doubt(t: Transfer, sent: float, write: asyncio.Future[None]) -> None:
+def _doubt(t: Checkpointing, sent: float, write: asyncio.Future[None]) -> None:
     """A write its client gave up on may still land: cleanup waits `LATE_WRITE_S` after
     its send."""
     if _gave_up(write):
@@ -310,8 +331,3 @@ def _gave_up(write: asyncio.Future[None]) -> bool:
         return True
     error = write.exception()
     return error is not None and not isinstance(error, LiveKitError)
-
-
-def _retrieved(call: asyncio.Future[None]) -> None:
-    if not call.cancelled():
-        call.exception()  # seen here; whoever awaits it sees it too

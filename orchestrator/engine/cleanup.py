@@ -4,8 +4,10 @@ The order is the people's: the caller first (off hold at once), then a superviso
 is over (a declined, timed-out or left brief, a ringing phone when the caller hung up: their
 leg ends before the AI says a word to the caller, and a ringing phone gets CANCEL as soon as
 its leg shows), then what the caller hears, then what must not be left behind (the consult
-room, every other leg, the caller's checkpoint), retried within one budget that all of them
-share, so the outcome comes at a bounded time after the caller is off hold whatever fails.
+room, every other leg, the caller's checkpoint: the pieces of `engine.reconcile`), retried
+within one budget that all of them share (`BUDGET_S`, after the caller is off hold, plus a
+dial's own deadline when one was cut short), so the outcome comes at a bounded time after
+the caller is off hold whatever fails.
 After a merge, the supervisor stays with the caller, the checkpoint stays `merged`, and the
 engine watches the call until one of them hangs up (`engine.merged_call`).
 """
@@ -15,34 +17,80 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, TypeVar
 
-from orchestrator.engine.checkpoint import CHECKPOINT_KEYS
-from orchestrator.engine.in_room import our_legs
-from orchestrator.engine.legs import Dialing, absent, hang_up, refused
+from orchestrator.engine.checkpoint import Checkpointing
+from orchestrator.engine.legs import Dialing, Legs, hang_up, refused
 from orchestrator.engine.outcome import Attempt, OutcomeKind, TransferOutcome
-from orchestrator.engine.ports import MEDIA_TIMEOUT_S, speech_timeout
-from orchestrator.engine.retry import TRY_SECONDS, persist
-from orchestrator.errors import LiveKitError
+from orchestrator.engine.ports import MEDIA_TIMEOUT_S, Media, speech_timeout
+from orchestrator.engine.reconcile import (
+    BUDGET_S,
+    clear_checkpoint,
+    delete_room,
+    hang_up_legs,
+    hang_up_one,
+)
+from orchestrator.engine.retry import TRY_SECONDS
+from orchestrator.flow.model import Flow
+from orchestrator.flow.steps import STEP_TYPES
 from orchestrator.livekit import REQUEST_TIMEOUT_S
 
-if TYPE_CHECKING:
-    from orchestrator.engine.transfer import Transfer
+__all__ = ["BUDGET_S", "Ending", "finish"]
 
-__all__ = ["BUDGET_S", "finish"]
+T = TypeVar("T")
 
-_KIND = {"exit": "merged", "return_to_agent": "returned", "hangup": "hung_up"}
-BUDGET_S = 90.0
-"""What must not be left behind is retried for at most this long after the caller is off
-hold (plus a dial's own deadline, when one was cut short), all pieces together."""
+
+class Ending(Checkpointing, Legs, Protocol):
+    """What ending a transfer reads of it, and the little it writes (`kept`, `gone`,
+    `unsettled`, `leg_to_end`, `failure_reason`, `late_departures`)."""
+
+    flow: Flow
+    media: Media
+    supervisor: str | None
+    leg_to_end: str | None
+    left_step: str
+    attempts: list[Attempt]
+    dialing: Dialing | None
+    consult_created: bool
+    consult_creating: asyncio.Future[None] | None
+    moved_leg: str | None
+    merged_at: float | None
+    kept: str | None
+    gone: set[str]
+    departures: dict[tuple[str, str], asyncio.Future[None]]
+    late_departures: list[tuple[str, str, bool]]
+    hold_seconds: float
+    last_sip_status: int | None
+    failure_reason: str | None
+    transfer_confirmed: bool
+    superseded: bool
+
+    @property
+    def state(self) -> str: ...
+
+    @property
+    def held(self) -> bool: ...
+
+    async def within(self, seconds: float, work: Awaitable[T]) -> T: ...
+
+    def render(self, template: str) -> str: ...
+
+    def background(self) -> list[asyncio.Future[None]]: ...
+
+    def release_hold(self) -> None: ...
+
+    def forget(self) -> None: ...
+
+    def resolve(self, outcome: TransferOutcome) -> None: ...
+
+
 _LATE_ANSWER_S = 10.0  # an answer already on its way when the request's deadline passed
 _CLEAR_RESERVE_S = 15.0  # the checkpoint's clearing always gets this much of the budget
-_DELETE_TRY_SECONDS = 3.0
 _POLL_S = 0.5  # while a dial cut short may still place its leg: how often to look for it
 CALLER_LEFT_NOTICE = "The caller has hung up, so there is no call to take. Thank you."
 
 
-async def finish(t: Transfer, trigger: str) -> TransferOutcome:
+async def finish(t: Ending, trigger: str) -> TransferOutcome:
     """Undo what the transfer started, run the final step, and build the one outcome."""
     final = t.state
     caller_gone = final == "caller_hung_up" or trigger == "caller_hangup"
@@ -51,12 +99,11 @@ async def finish(t: Transfer, trigger: str) -> TransferOutcome:
     t.late_departures.extend((room, identity, False) for room, identity in t.departures)
     if t.supervisor in t.gone:  # confirmed gone during the exit: the call ends for the caller
         t.late_departures.append((t.room, t.supervisor, True))
-    for task in (t._step_task, t._hold_timer, t.progressing, *t.isolating, *t.departures.values()):
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(BaseException):
-                await task
-    was_held = t._held_since is not None
+    for task in t.background():
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+    was_held = t.held
     t.release_hold()
     step = t.flow.steps.get(final)
     dialing = t.dialing
@@ -67,13 +114,13 @@ async def finish(t: Transfer, trigger: str) -> TransferOutcome:
         await _quietly(t, "stop_hold", t.media.stop_hold(t.room), MEDIA_TIMEOUT_S)
     # Then a supervisor whose part is over, before the caller hears anything.
     left = t.flow.steps.get(t.left_step)
-    briefed = t.supervisor or t._leg_to_end
+    briefed = t.supervisor or t.leg_to_end
     if caller_gone and briefed and left is not None and left.type == "brief":
         # A deterministic notice, not silence, for a supervisor who was being briefed.
         notice = t.media.brief(t.leg_room, briefed, CALLER_LEFT_NOTICE)
         await _quietly(t, "notify_supervisor", notice, speech_timeout(CALLER_LEFT_NOTICE))
-    if t._leg_to_end is not None:  # a failed brief or merge: one try now, cleanup retries
-        leg, t._leg_to_end = t._leg_to_end, None
+    if t.leg_to_end is not None:  # a failed brief or merge: one try now, cleanup retries
+        leg, t.leg_to_end = t.leg_to_end, None
         t.unsettled.add(leg)
         with contextlib.suppress(Exception):
             await t.within(TRY_SECONDS, hang_up(t, t.leg_room, leg))
@@ -104,7 +151,7 @@ async def finish(t: Transfer, trigger: str) -> TransferOutcome:
     exits = step is not None and step.type == "exit"
     keep = t.supervisor if t.merged_at is not None and not caller_gone and exits else None
     if t.strategy == "in_room" and t.attempts:  # their legs are in the caller's room
-        sweep = _hang_up_legs(t, keep, before_clear)
+        sweep = hang_up_legs(t, t.clock, t.room, t.transfer_id, keep, before_clear)
         await _quietly(t, "hang_up_supervisor", sweep)
     elif t.moved_leg is not None and t.moved_leg != keep:
         # Moved (or maybe moved: a move cut short still completes at the server), then the
@@ -126,9 +173,10 @@ async def finish(t: Transfer, trigger: str) -> TransferOutcome:
             # A checkpoint write cut short (or failed) would undo the clear if it landed after.
             await _quietly(t, "checkpoint_writes", _late_writes(t))
         # After a hang-up too: one the engine deduced from a not_found may have been wrong.
-        await _quietly(t, "clear_checkpoint", _clear_checkpoint(t, until))
+        clearing = clear_checkpoint(t, t.clock, t.room, t.caller_identity, until)
+        await _quietly(t, "clear_checkpoint", clearing)
     if keep is not None:  # the merged call is watched from now, not after the consult room
-        t._on_done(t)
+        t.forget()
     if deleting is not None:
         await deleting
     kind, reason = _kind(t, final, trigger)
@@ -154,7 +202,7 @@ async def finish(t: Transfer, trigger: str) -> TransferOutcome:
         flow_version=t.flow_version,
     )
     if keep is None:
-        t._on_done(t)
+        t.forget()
     t.resolve(outcome)  # with its log line: nobody sees one without the other
     return outcome
 
@@ -172,36 +220,18 @@ def _dialled(attempt: Attempt) -> dict[str, Any]:
     }
 
 
-def _emptied(t: Transfer) -> bool:
+def _emptied(t: Ending) -> bool:
     """The consult room can hold no leg: no dial is pending, every leg that ended was hung
     up, and the supervisor was moved out (merged) or their leg ended (a failed attempt).
     Then its deletion and the checkpoint's clear share the budget side by side."""
-    if t.strategy != "move" or t.dialing is not None or t.unsettled or t._leg_to_end:
+    if t.strategy != "move" or t.dialing is not None or t.unsettled or t.leg_to_end:
         return False
     if t.merged_at is not None:
         return t.moved_leg == t.supervisor
     return t.supervisor is None
 
 
-async def _clear_checkpoint(t: Transfer, until: float) -> None:
-    """Retried like a leg (the caller is off hold already): a stale checkpoint would make a
-    replacement worker undo a call that is fine."""
-    cleared = dict.fromkeys(CHECKPOINT_KEYS, "")
-
-    async def clear() -> bool:
-        try:
-            await t.gateway.set_attributes(t.log, t.room, t.caller_identity, cleared)
-        except LiveKitError as error:
-            if error.code != "not_found":
-                raise
-            # Checked, not trusted: only a caller really gone has nothing left to clear.
-            return await absent(t, t.room, t.caller_identity)
-        return True
-
-    await persist(t.clock, clear, "the transfer's checkpoint could not be cleared", until)
-
-
-async def _late_writes(t: Transfer) -> None:
+async def _late_writes(t: Ending) -> None:
     """Wait for checkpoint writes cut short as long as their client would, and a little
     more; one LiveKit applies later still is beyond what the library can see."""
     if t.writes:
@@ -213,7 +243,7 @@ async def _late_writes(t: Transfer) -> None:
     await t.clock.sleep(max(0.0, t.doubtful_until - t.clock.now()))
 
 
-async def _late_dial(t: Transfer, dialing: Dialing, until: float) -> None:
+async def _late_dial(t: Ending, dialing: Dialing, until: float) -> None:
     """A dial cut short: the server may still ring or connect its leg. It is removed as soon
     as it shows (a ringing phone gets CANCEL, an answered one BYE), and looked for until the
     request answers or its own deadline, and a little more, has passed: only the answer
@@ -233,66 +263,22 @@ async def _late_dial(t: Transfer, dialing: Dialing, until: float) -> None:
         await _delete_consult_room(t, until)
 
 
-async def _delete_consult_room(t: Transfer, until: float) -> None:
-    """DeleteRoom until the room is gone; from the third try on, also hang up whoever is
-    still in it, so that the room at least closes by itself once empty (empty_timeout)."""
-    tries = 0
-
-    async def delete() -> bool:
-        nonlocal tries
-        tries += 1
-        try:  # each try bounded, so a slow failing server leaves time for the next
-            if await t.within(_DELETE_TRY_SECONDS, t.gateway.delete_room(t.log, t.consult_room)):
-                return True
-            if t.merged_at is not None and not t.unsettled:
-                return True  # "not found" after a merge: it emptied and closed, as it should
-        except Exception:
-            if tries < 3:
-                raise
-        # Not found, or failing: done if nobody is in it (an unknown room lists empty); from
-        # the third try on, hang up whoever is.
-        inside = [
-            info.identity for info in await t.gateway.list_participants(t.log, t.consult_room)
-        ]
-        return not inside or (tries >= 3 and await _hang_up_all(t, t.consult_room, inside))
-
-    await persist(t.clock, delete, "the consult room could not be deleted", until)
+async def _delete_consult_room(t: Ending, until: float) -> None:
+    # "Not found" after a merge: it emptied and closed, as it should.
+    closed = lambda: t.merged_at is not None and not t.unsettled  # noqa: E731
+    await delete_room(t, t.clock, t.consult_room, until, closed=closed)
 
 
-async def _hang_up_legs(t: Transfer, keep: str | None, until: float) -> None:
-    """Every leg this transfer dialled into the caller's room, but the merged one."""
-
-    async def sweep() -> bool:
-        listed = our_legs(await t.gateway.list_participants(t.log, t.room), t.transfer_id)
-        return await _hang_up_all(t, t.room, [leg for leg in listed if leg != keep])
-
-    await persist(t.clock, sweep, "a supervisor leg could not be hung up", until)
-
-
-async def _hang_up(t: Transfer, identity: str, until: float, *, room: str = "") -> None:
+async def _hang_up(t: Ending, identity: str, until: float, *, room: str = "") -> None:
     """One participant (the moved, or maybe moved, supervisor; the caller of a `hangup`
     step; a late dial's leg), in the caller's room unless `room` says otherwise."""
-    where = room or t.room
-    await persist(
-        t.clock, lambda: _hang_up_all(t, where, [identity]), "a participant stayed", until
-    )
+    await hang_up_one(t, t.clock, room or t.room, identity, until)
     t.gone.add(identity)
     t.unsettled.discard(identity)
 
 
-async def _hang_up_all(t: Transfer, room: str, identities: list[str]) -> bool:
-    """True when every one of them is hung up (each tried, whatever the others do)."""
-    done = True
-    for identity in identities:
-        try:
-            await hang_up(t, room, identity)
-        except Exception:
-            done = False
-    return done
-
-
 async def _quietly(
-    t: Transfer, what: str, work: Awaitable[Any], seconds: float | None = None
+    t: Ending, what: str, work: Awaitable[Any], seconds: float | None = None
 ) -> None:
     """Cleanup goes on when one piece fails or stalls; the failure is logged, never raised.
     Without `seconds`, the piece is bounded by the budget it was given (`persist`)."""
@@ -302,7 +288,7 @@ async def _quietly(
         t.log.warning("transfer.cleanup_failed", step=what, error=type(error).__name__)
 
 
-def _kind(t: Transfer, final: str, trigger: str) -> tuple[OutcomeKind, str | None]:
+def _kind(t: Ending, final: str, trigger: str) -> tuple[OutcomeKind, str | None]:
     if trigger == "cancelled":
         return "failed", "in_progress" if t.superseded else "cancelled"
     if final == "caller_hung_up":
@@ -312,7 +298,7 @@ def _kind(t: Transfer, final: str, trigger: str) -> tuple[OutcomeKind, str | Non
     if final == "aborted":
         return "failed", "config_error"
     step = t.flow.steps[final]
-    kind: OutcomeKind = _KIND[step.type]  # type: ignore[assignment]
+    kind: OutcomeKind = STEP_TYPES[step.type].ends_as  # type: ignore[assignment]
     if kind == "merged":
         return kind, None
     if t.failure_reason == "hangup_failed":  # the caller is still on the line, with the AI

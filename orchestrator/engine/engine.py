@@ -9,11 +9,8 @@ import weakref
 from collections.abc import Iterator
 from typing import Any
 
-from statemachine import StateChart
-
 from orchestrator.clock import Clock, RealClock
 from orchestrator.engine.checkpoint import (
-    CHECKPOINT_KEYS,
     abandon,
     attributes,
     claim,
@@ -28,10 +25,16 @@ from orchestrator.engine.recovery import recover, recover_without_caller
 from orchestrator.engine.strategy import choose
 from orchestrator.engine.transfer import Transfer
 from orchestrator.errors import LiveKitError, TransferError, TransferInProgress
-from orchestrator.flow import compile_flow
+from orchestrator.flow.compiler import compiled
 from orchestrator.flow.model import Flow
 from orchestrator.flow.version import flow_version
 from orchestrator.livekit import Gateway, Participant, probe
+from orchestrator.livekit.names import (
+    CHECKPOINT_KEYS,
+    PHONE_NUMBER,
+    consult_room,
+    is_supervisor_leg,
+)
 from orchestrator.livekit.probe import Capabilities
 from orchestrator.logs import mask
 from orchestrator.telemetry import get_logger
@@ -43,10 +46,6 @@ __all__ = ["TransferEngine"]
 # cannot tell in every case (a reconnect wipes it until the running transfer writes it back).
 _PEERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, weakref.WeakSet[TransferEngine]]
 _PEERS = weakref.WeakKeyDictionary()
-
-# Keyed by id() with the flow kept alive beside its class, so an id is never reused wrongly.
-_COMPILED: dict[int, tuple[Flow, type[StateChart[Any]]]] = {}
-_COMPILED_MAX = 64
 
 
 class TransferEngine:
@@ -213,17 +212,6 @@ class TransferEngine:
         finally:
             await self.gateway.close()
 
-    @staticmethod
-    def _machine(flow: Flow) -> type[StateChart[Any]]:
-        """The flow's compiled class, built once per flow object for the whole process."""
-        cached = _COMPILED.get(id(flow))
-        if cached is None or cached[0] is not flow:
-            cached = (flow, compile_flow(flow))
-            _COMPILED[id(flow)] = cached
-            while len(_COMPILED) > _COMPILED_MAX:  # flows loaded again and again: oldest out
-                del _COMPILED[next(iter(_COMPILED))]
-        return cached[1]
-
     async def _caller(
         self, log: Any, room: str, identity: str | None
     ) -> tuple[Participant, list[Participant]]:
@@ -232,7 +220,7 @@ class TransferEngine:
         for info in participants:
             # A supervisor we dialled (merged, or in_room) is a SIP participant too.
             is_sip = info.kind == "sip"
-            ours = info.attributes.get("transfer.role") == "supervisor"
+            ours = is_supervisor_leg(info.attributes)
             if identity and info.identity == identity and not (is_sip and not ours):
                 raise TransferError(
                     f"caller_identity names a participant that is not a caller's phone leg "
@@ -350,7 +338,7 @@ class TransferEngine:
                 again = next((p for p in everyone if p.identity == caller.identity), None)
                 # Gone meanwhile: the transfer sees the hang-up and ends as such.
                 refuse_if_held(room, again or caller, everyone, dead)
-            consult = f"consult-{transfer_id}" if strategy == "move" else ""
+            consult = consult_room(transfer_id) if strategy == "move" else ""
             writes: set[asyncio.Future[None]] = set()
             sent = self.clock.now()
             try:
@@ -368,15 +356,14 @@ class TransferEngine:
                 raise
             self._dead_claims.pop(room, None)  # overwritten by this live one
         transfer = Transfer(
-            flow=flow,
-            machine=self._machine(flow),
+            compiled=compiled(flow),
             gateway=self.gateway,
             media=self.media,
             clock=self.clock,
             trunk=self.trunk,
             room=room,
             caller_identity=caller.identity,
-            caller_number=caller.attributes.get("sip.phoneNumber", ""),
+            caller_number=caller.attributes.get(PHONE_NUMBER, ""),
             summary=summary,
             reason=reason,
             log=log,

@@ -9,19 +9,38 @@ is asked again a second after each failure until it does (cleanup asks once more
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable
+from typing import Any, Protocol, TypeVar
 
-from orchestrator.engine.ports import MEDIA_TIMEOUT_S
+from orchestrator.clock import Clock
+from orchestrator.engine.ports import MEDIA_TIMEOUT_S, Media
+from orchestrator.flow.model import Flow
 
-if TYPE_CHECKING:
-    from orchestrator.engine.transfer import Transfer
+__all__ = ["Holding", "max_hold"]
 
-__all__ = ["max_hold"]
+T = TypeVar("T")
+
+
+class Holding(Protocol):
+    """What the `max_hold` timer needs from its transfer."""
+
+    flow: Flow
+    clock: Clock
+    media: Media
+    room: str
+    log: Any
+
+    async def within(self, seconds: float, work: Awaitable[T]) -> T: ...
+
+    def post(self, event: str, visit: int | None = None) -> None: ...
+
+    def count_hold(self) -> None: ...
+
 
 _RETRY_S = 1.0
 
 
-async def max_hold(t: Transfer) -> None:
+async def max_hold(t: Holding) -> None:
     await t.clock.sleep(t.flow.max_hold)
     stopped = await _stop_hold(t)
     t.post("max_hold")
@@ -30,7 +49,7 @@ async def max_hold(t: Transfer) -> None:
         stopped = await _stop_hold(t)
 
 
-async def _stop_hold(t: Transfer) -> bool:
+async def _stop_hold(t: Holding) -> bool:
     try:
         await t.within(MEDIA_TIMEOUT_S, t.media.stop_hold(t.room))
     except Exception as error:  # still held: asked again (and by cleanup)

@@ -23,24 +23,30 @@ What this cannot do that `move` does: for the time between the answer and the en
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from orchestrator.engine.legs import Calls
 from orchestrator.livekit import Participant
+from orchestrator.livekit.names import TRANSFER_ID, is_supervisor_leg
 
-if TYPE_CHECKING:
-    from orchestrator.engine.transfer import Transfer
-
-__all__ = ["cut_off", "isolate", "open_paths", "our_legs"]
+__all__ = ["InRoom", "cut_off", "isolate", "open_paths", "our_legs"]
 
 
-async def isolate(t: Transfer, supervisor: str) -> None:
+class InRoom(Calls, Protocol):
+    """What changing who hears whom needs: the caller's room, and LiveKit's calls."""
+
+    @property
+    def room(self) -> str: ...
+
+
+async def isolate(t: InRoom, supervisor: str) -> None:
     """At the answer: `supervisor` and the people in the caller's room stop hearing each
     other."""
     await _paths(t, supervisor, subscribe=False, people=True, them=True)
 
 
 async def cut_off(
-    t: Transfer,
+    t: InRoom,
     supervisor: str,
     track: str | None = None,
     *,
@@ -59,14 +65,14 @@ async def cut_off(
         t.log.warning("transfer.isolate_failed", error=type(error).__name__)
 
 
-async def open_paths(t: Transfer, supervisor: str) -> bool:
+async def open_paths(t: InRoom, supervisor: str) -> bool:
     """The supervisor accepted: they and the caller hear each other (agents stay apart).
     False if the room's listing has no such leg (hung up: nothing was opened)."""
     return await _paths(t, supervisor, subscribe=True, people=True, them=True)
 
 
 async def _paths(
-    t: Transfer,
+    t: InRoom,
     supervisor: str,
     *,
     subscribe: bool,
@@ -99,6 +105,5 @@ def our_legs(participants: list[Participant], transfer_id: str) -> list[str]:
     return [
         p.identity
         for p in participants
-        if p.attributes.get("transfer.id") == transfer_id
-        and p.attributes.get("transfer.role") == "supervisor"
+        if p.attributes.get(TRANSFER_ID) == transfer_id and is_supervisor_leg(p.attributes)
     ]

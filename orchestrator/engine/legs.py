@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from orchestrator.errors import LiveKitError, TransferError
 from orchestrator.livekit import Gateway
 
-if TYPE_CHECKING:
-    from orchestrator.engine.transfer import Transfer
-
-__all__ = ["Calls", "Dialing", "absent", "end_leg", "hang_up", "refused", "settle"]
+__all__ = ["Calls", "Dialing", "Legs", "absent", "end_leg", "hang_up", "refused", "settle"]
 
 
 @dataclass(frozen=True)
@@ -40,6 +37,16 @@ class Calls(Protocol):
 
     @property
     def log(self) -> Any: ...
+
+
+class Legs(Calls, Protocol):
+    """A transfer's supervisor legs: the room they are in, and those not hung up yet."""
+
+    unsettled: set[str]
+    """Supervisor legs whose hang-up failed: ended before any next dial, or by cleanup."""
+
+    @property
+    def leg_room(self) -> str: ...
 
 
 def refused(error: BaseException | None) -> bool:
@@ -68,7 +75,7 @@ async def hang_up(on: Calls, room: str, identity: str) -> None:
         )
 
 
-async def end_leg(t: Transfer, identity: str) -> None:
+async def end_leg(t: Legs, identity: str) -> None:
     """Hang up a supervisor leg; if LiveKit fails to, it is hung up before any next dial."""
     try:
         await hang_up(t, t.leg_room, identity)
@@ -79,7 +86,7 @@ async def end_leg(t: Transfer, identity: str) -> None:
         t.unsettled.discard(identity)
 
 
-async def settle(t: Transfer) -> None:
+async def settle(t: Legs) -> None:
     """No second phone may ring while an earlier leg may still be live: hang those up first,
     or fail the dial (cleanup then deletes the room they are in)."""
     for identity in sorted(t.unsettled):

@@ -17,20 +17,46 @@ the bridge subscribed to every track in the room again. The phone call never sto
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from orchestrator.engine.checkpoint import progress
+from orchestrator.engine.checkpoint import Checkpointing, progress
 from orchestrator.engine.legs import absent
 
-if TYPE_CHECKING:
-    from orchestrator.engine.transfer import Transfer
+__all__ = ["DEPARTURE_GRACE_S", "Present", "departed", "returned"]
 
-__all__ = ["DEPARTURE_GRACE_S", "departed", "returned"]
+
+class Present(Checkpointing, Protocol):
+    """What telling a departure from a reconnect needs from its transfer."""
+
+    supervisor: str | None
+    moving: bool
+    ending: bool
+    """Cleanup has begun: room events no longer change anything."""
+    gone: set[str]
+    departures: dict[tuple[str, str], asyncio.Future[None]]
+    late_departures: list[tuple[str, str, bool]]
+    isolating: set[asyncio.Task[None]]
+
+    @property
+    def leg_room(self) -> str: ...
+
+    def post(self, event: str, visit: int | None = None) -> None: ...
+
+    def cut_off(
+        self,
+        room: str,
+        identity: str,
+        track: str | None,
+        *,
+        both: bool = False,
+        heard: str | None = None,
+    ) -> None: ...
+
 
 DEPARTURE_GRACE_S = 1.0
 
 
-def departed(t: Transfer, room: str, identity: str, event: str, *, hung_up: bool) -> None:
+def departed(t: Present, room: str, identity: str, event: str, *, hung_up: bool) -> None:
     """Room events say `identity` left `room`: post `event` once that is confirmed, or at once
     when LiveKit's SIP bridge marked the call ended (`hung_up`: a hang-up is no reconnect)."""
     key = (room, identity)
@@ -50,7 +76,7 @@ def departed(t: Transfer, room: str, identity: str, event: str, *, hung_up: bool
     task.add_done_callback(lambda done: _forget(t, key, done))
 
 
-def returned(t: Transfer, room: str, identity: str) -> bool:
+def returned(t: Present, room: str, identity: str) -> bool:
     """`identity` joined `room`: True, and the reconnect repaired, if it was leaving."""
     pending = t.departures.pop((room, identity), None)
     if pending is None:
@@ -70,7 +96,7 @@ def returned(t: Transfer, room: str, identity: str) -> bool:
     return True
 
 
-async def _confirm(t: Transfer, room: str, identity: str, event: str) -> None:
+async def _confirm(t: Present, room: str, identity: str, event: str) -> None:
     await t.clock.sleep(DEPARTURE_GRACE_S)
     try:
         gone = await absent(t, room, identity)
@@ -80,7 +106,7 @@ async def _confirm(t: Transfer, room: str, identity: str, event: str) -> None:
         _departed(t, room, identity, event)
 
 
-def _departed(t: Transfer, room: str, identity: str, event: str) -> None:
+def _departed(t: Present, room: str, identity: str, event: str) -> None:
     if event == "supervisor_left":
         # A move shows as leaving the consult room; only the room they are in counts.
         if identity != t.supervisor or t.moving or room != t.leg_room:
@@ -89,6 +115,6 @@ def _departed(t: Transfer, room: str, identity: str, event: str) -> None:
     t.post(event)
 
 
-def _forget(t: Transfer, key: tuple[str, str], done: asyncio.Future[None]) -> None:
+def _forget(t: Present, key: tuple[str, str], done: asyncio.Future[None]) -> None:
     if t.departures.get(key) is done:
         del t.departures[key]

@@ -5,7 +5,9 @@ A transfer writes its progress on the caller (`transfer.id`, `transfer.state`,
 mid-transfer or during a merged call, LiveKit (or, self-hosted, the watchdog) dispatches a
 new job to the room; it reads those attributes and makes the call whole again. Nothing stored
 elsewhere is needed: the supervisor legs carry `transfer.id` and `transfer.role` attributes,
-and the consult room's name follows from the transfer id.
+and the consult room's name follows from the transfer id. What the dead worker's transfer
+created is made to match what must remain by the same reconciliation a transfer's cleanup
+uses (`engine.reconcile`), retried within its budget.
 
 Across versions of the flow (the checkpoint's `transfer.flow_version` against the flow this
 worker runs, `orchestrator.flow.version`), the rule is to unwind: a replacement worker never
@@ -18,16 +20,24 @@ a version (written before versions were recorded) counts as the same version.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.clock import Clock, within
-from orchestrator.engine.checkpoint import CHECKPOINT_KEYS, holder, is_transfer_id
-from orchestrator.engine.in_room import our_legs
+from orchestrator.engine.checkpoint import holder, is_transfer_id
 from orchestrator.engine.merged_call import release
 from orchestrator.engine.outcome import TransferOutcome
 from orchestrator.engine.ports import MEDIA_TIMEOUT_S, Media
+from orchestrator.engine.reconcile import BUDGET_S, Created, reconcile
 from orchestrator.flow.version import is_flow_version
 from orchestrator.livekit import Gateway, Participant
+from orchestrator.livekit.names import (
+    CALL_STATUS,
+    FLOW_VERSION,
+    STATE,
+    TRANSFER_ID,
+    is_supervisor_leg,
+)
 
 __all__ = ["recover", "recover_without_caller"]
 
@@ -47,8 +57,8 @@ async def recover(
     transfer_id = holder(caller)  # not one the engine makes: not ours, names no room
     if not transfer_id:
         return None
-    state = caller.attributes.get("transfer.state", "")
-    recorded = caller.attributes.get("transfer.flow_version", "")
+    state = caller.attributes.get(STATE, "")
+    recorded = caller.attributes.get(FLOW_VERSION, "")
     recorded = recorded if is_flow_version(recorded) else ""  # forged: names nothing
     changed = bool(recorded) and recorded != current_version
     log = log.bind(transfer_id=transfer_id)
@@ -58,23 +68,26 @@ async def recover(
         flow_version=recorded,
         current_flow_version=current_version,
     )
-    # The consult room is deleted in every case: it hangs up whoever is still in it.
-    await gateway.delete_room(log, f"consult-{transfer_id}")
-    listed = await gateway.list_participants(log, room)
-    legs = our_legs(listed, transfer_id)
-    # A merge goes on only with its supervisor still on the line.
-    live = [p.identity for p in listed if p.identity in legs and _on_the_line(p)]
     merged = state == "merged"
-    keep = live[0] if merged and live else None
-    for identity in legs:
-        if identity != keep:
-            await gateway.remove_participant(log, room, identity)
+
+    def on_the_line(listed: list[Participant], legs: list[str]) -> str | None:
+        """A merge goes on only with its supervisor still on the line."""
+        live = [p.identity for p in listed if p.identity in legs and _on_the_line(p)]
+        return live[0] if merged and live else None
+
+    # The consult room is deleted in every case (it hangs up whoever is still in it), every
+    # other leg hung up, and the checkpoint cleared unless the merge goes on.
+    keep = await reconcile(
+        _Calls(gateway, log),
+        clock,
+        Created(room, transfer_id, caller.identity),
+        keep=on_the_line,
+        clear=not merged,
+        until=clock.now() + BUDGET_S,
+    )
     if merged and keep is None:
         # The supervisor hung up while no worker watched: the call ends for the caller too.
         await _end_unwatched(gateway, clock, log, room, "supervisor", [caller.identity])
-    elif not merged:
-        cleared = dict.fromkeys(CHECKPOINT_KEYS, "")
-        await gateway.set_attributes(log, room, caller.identity, cleared)
     # Last, and bounded: leaving may end this job. A merged call keeps its checkpoint.
     leave = media.agent_leave(room) if merged else media.stop_hold(room)
     try:  # a fresh session is not holding; stop_hold makes sure
@@ -124,7 +137,7 @@ def _finished(log: Any, outcome: TransferOutcome) -> None:
 
 
 def _on_the_line(leg: Participant) -> bool:
-    return leg.attributes.get("sip.callStatus", "active") == "active"
+    return leg.attributes.get(CALL_STATUS, "active") == "active"
 
 
 async def recover_without_caller(
@@ -138,14 +151,21 @@ async def recover_without_caller(
     legs = [
         p
         for p in listed
-        if p.attributes.get("transfer.role") == "supervisor"
-        and is_transfer_id(p.attributes.get("transfer.id", ""))
+        if is_supervisor_leg(p.attributes) and is_transfer_id(p.attributes.get(TRANSFER_ID, ""))
     ]
     if not legs:
         return None
-    log = log.bind(transfer_id=legs[0].attributes["transfer.id"])
+    log = log.bind(transfer_id=legs[0].attributes[TRANSFER_ID])
     log.info("transfer.recovered", checkpoint="caller_gone")
     await _end_unwatched(gateway, clock, log, room, "caller", [p.identity for p in legs])
     outcome = TransferOutcome(kind="caller_hung_up", reason="worker_lost", final_step="unknown")
     _finished(log, outcome)
     return outcome
+
+
+@dataclass(frozen=True)
+class _Calls:
+    """LiveKit's calls and the log they are written to (`legs.Calls`)."""
+
+    gateway: Gateway
+    log: Any

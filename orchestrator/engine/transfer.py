@@ -2,9 +2,18 @@
 
 Everything that can happen (a step's outcome, the caller hanging up, the supervisor leaving,
 a DTMF digit, `max_hold` expiring) becomes an event on the queue; the driver applies them one
-at a time, so there are no races between them. Entering a step starts its action as a task;
-leaving the step cancels it. Events a state does not expect are logged and ignored. Whatever
-way the transfer ends, `cleanup.finish` undoes what it started, then resolves exactly one outcome.
+at a time, so there are no races between them. Entering a step's state starts its action as
+a task and cancels the one before: the compiled StateChart's states carry this as their
+enter callbacks (`flow.compiler.StepAction`), which call back into this driver. Events a
+state does not expect are logged and ignored. Whatever way the transfer ends,
+`cleanup.finish` undoes what it started, then resolves exactly one outcome.
+
+What stays here rather than in the library (the evidence is
+`tests/engine/test_statemachine_contract.py`): the queue, because an exception inside
+`send()` rolls back the transition and rejects every event queued behind it; the visit
+number on every outcome, because the library routes a completion by its state, not by the
+visit that produced it; and the step task, awaited by cleanup, because leaving a state does
+not wait for an invoke's own cleanup.
 """
 
 from __future__ import annotations
@@ -13,8 +22,6 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal, TypeVar
-
-from statemachine import StateChart
 
 from orchestrator.clock import Clock, within
 from orchestrator.engine.actions import run_step
@@ -25,10 +32,12 @@ from orchestrator.engine.legs import Dialing, absent, end_leg
 from orchestrator.engine.outcome import Attempt, TransferOutcome
 from orchestrator.engine.ports import Media
 from orchestrator.engine.presence import departed, returned
-from orchestrator.flow.compiler import transition_table
-from orchestrator.flow.model import BriefStep, Flow
+from orchestrator.flow.compiler import CompiledFlow
+from orchestrator.flow.model import BriefStep
+from orchestrator.flow.steps import STEP_TYPES, TERMINAL_TYPES
 from orchestrator.flow.values import E164
 from orchestrator.livekit import Gateway
+from orchestrator.livekit.names import consult_room
 from orchestrator.logs import mask
 
 __all__ = ["Transfer"]
@@ -44,8 +53,7 @@ class Transfer:
     def __init__(
         self,
         *,
-        flow: Flow,
-        machine: type[StateChart[Any]],
+        compiled: CompiledFlow,
         gateway: Gateway,
         media: Media,
         clock: Clock,
@@ -61,14 +69,14 @@ class Transfer:
         strategy: Literal["move", "in_room"] = "move",
         flow_version: str = "",
     ) -> None:
-        self.flow, self.gateway, self.media, self.clock = flow, gateway, media, clock
+        self.flow, self.gateway, self.media, self.clock = compiled.flow, gateway, media, clock
         self.trunk, self.room, self.caller_identity = trunk, room, caller_identity
         self.caller_number = caller_number
         self.caller_number_valid = bool(E164.fullmatch(caller_number))
         self.summary, self.reason = summary, reason
         self.transfer_id = transfer_id
         self.flow_version = flow_version  # written in the checkpoint, logged, in the outcome
-        self.consult_room = f"consult-{self.transfer_id}"
+        self.consult_room = consult_room(transfer_id)
         self.strategy = strategy
         """How the supervisor joins the caller: `move` from the consult room, or `in_room`
         (dialled into the caller's room; see `orchestrator.engine.in_room`)."""
@@ -76,8 +84,8 @@ class Transfer:
         self.opening = False
         """`in_room`: the merge has begun to open the paths; no cut may land after it."""
         self.log = log
-        self._machine = machine()
-        self._table = transition_table(machine)
+        self._machine = compiled.machine(model=_Runner(self))
+        self._table = compiled.table
         self._queue: asyncio.Queue[tuple[str, int | None, float]] = asyncio.Queue()
         self.transition_latencies: list[float] = []
         """Seconds between an event's arrival and its transition (for the benchmark)."""
@@ -113,7 +121,8 @@ class Transfer:
         self.moved_leg: str | None = None  # sent a MoveParticipant: it may complete unseen
         self.kept: str | None = None
         """The supervisor left on the line with the caller when the transfer ended merged."""
-        self._leg_to_end: str | None = None
+        self.leg_to_end: str | None = None
+        """A supervisor leg a failed brief or merge left: ended before the next step acts."""
         self.gone: set[str] = set()
         self.departures: dict[tuple[str, str], asyncio.Future[None]] = {}
         """Departures seen in room events and not confirmed yet (see `engine.presence`)."""
@@ -141,6 +150,25 @@ class Transfer:
     def resolve(self, outcome: TransferOutcome) -> None:
         if not self._outcome.done():
             self._outcome.set_result(outcome)
+
+    def forget(self) -> None:
+        """Off the engine's books (a merged call is watched from now on)."""
+        self._on_done(self)
+
+    @property
+    def held(self) -> bool:
+        """The caller is on hold now."""
+        return self._held_since is not None
+
+    def background(self) -> list[asyncio.Future[None]]:
+        """Everything running on the transfer's behalf that its end stops: the step's
+        action, the `max_hold` timer, checkpoint progress, cuts and departures pending."""
+        first = (self._step_task, self._hold_timer, self.progressing)
+        return [
+            *(task for task in first if task is not None),
+            *self.isolating,
+            *self.departures.values(),
+        ]
 
     def new_leg(self, identity: str) -> None:
         """A new supervisor attempt: nothing heard from an earlier leg carries over."""
@@ -356,7 +384,7 @@ class Transfer:
         if target is None:  # not for this state: the machine would ignore it too
             self.log.info("transfer.event_ignored", trigger=event, state=source)
             return False
-        self._machine.send(event)
+        self._machine.send(event)  # entering `target` stops the visit and starts the next
         step_type = getattr(self.flow.steps.get(target), "type", "")  # for telemetry
         self.log.info(
             "transfer.transition",
@@ -367,11 +395,10 @@ class Transfer:
         )
         self.left_step = source
         left = self.flow.steps.get(source)
-        if left is not None and left.type in ("dial", "brief", "merge") and self.supervisor:
-            success = getattr(type(left), "SUCCESS", None)
-            if event != success:  # every failure of these steps ends the supervisor's leg
-                self._leg_to_end, self.supervisor = self.supervisor, None
-        self._enter(target)
+        kind = STEP_TYPES[left.type] if left is not None else None
+        # Every failure of a step with the supervisor on the line ends their leg.
+        if kind is not None and kind.holds_leg and self.supervisor and event != kind.success:
+            self.leg_to_end, self.supervisor = self.supervisor, None
         for listener in list(self._listeners):
             try:
                 listener(source, target, event)
@@ -380,6 +407,9 @@ class Transfer:
         return True
 
     def _enter(self, name: str) -> None:
+        """The machine entered `name`'s state (`StepAction.enter`): the visit before it
+        stops, a new one begins, and its action runs as one task, unless the step is final
+        or its visits are spent."""
         if self._step_task is not None:
             self._step_task.cancel()
             self._step_task = None
@@ -388,7 +418,7 @@ class Transfer:
         step = self.flow.steps.get(name)
         if step is None or step.type != "brief":
             self._early_decision = None  # only a dial's answer can carry one into a brief
-        if step is None or step.type in ("exit", "return_to_agent", "hangup"):
+        if step is None or step.type in TERMINAL_TYPES:
             return  # a final state: cleanup.finish does the rest
         visits = self._visits[name] = self._visits.get(name, 0) + 1
         budget = getattr(step, "max_visits", None)
@@ -400,8 +430,8 @@ class Transfer:
     async def _act(self, name: str, visit: int) -> None:
         step = self.flow.steps[name]
         try:
-            if self._leg_to_end is not None:  # a failed brief or merge: that leg ends first
-                leg, self._leg_to_end = self._leg_to_end, None
+            if self.leg_to_end is not None:  # a failed brief or merge: that leg ends first
+                leg, self.leg_to_end = self.leg_to_end, None
                 await end_leg(self, leg)
             outcome = await run_step(self, name, step)
         except asyncio.CancelledError:
@@ -415,3 +445,13 @@ class Transfer:
                 self.failure_reason = "config_error"
             outcome = "failed"
         self.post(outcome, visit)
+
+
+class _Runner:
+    """The compiled machine's model: what its states' `StepAction` callbacks call."""
+
+    __slots__ = ("state", "step_entered")
+
+    def __init__(self, transfer: Transfer) -> None:
+        self.state: Any = None  # the machine's own record of its configuration
+        self.step_entered = transfer._enter

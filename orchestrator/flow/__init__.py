@@ -1,9 +1,9 @@
 """The flow language: read, check and compile designer-written YAML transfer flows.
 
 Layers, each its own module: `reader` (strict YAML with positions), `values` and `model` (the
-language, pydantic), `checks` (graph and phase rules), `outcomes` (the outcome table),
-`loader` (the facade), `compiler` (to a StateChart class), `graph` (with `diagram`) and
-`schema` (outputs).
+language, pydantic), `steps` (what each step type is), `checks` (graph and phase rules),
+`outcomes` (the outcome table), `loader` (the facade), `compiler` (to a StateChart class),
+`graph` (with `diagram`) and `schema` (outputs).
 """
 
 from orchestrator.flow.compiler import compile_flow

@@ -9,24 +9,88 @@ where the flow (or its documented defaults) says. Every compiled flow also has:
 * `aborted`, reached from `requested` by `abort`;
 * a `max_hold` transition from every step that can run while the caller is held.
 
+Each state but `requested` carries its `StepAction` as its enter callback: entering a step's
+state stops the visit before it and starts one visit of the step type's action. The
+engine (`orchestrator.engine.transfer`) is what runs them; a machine instantiated without it
+(`compile_flow(flow)()`) only routes. Why the library's `invoke` does not run the actions
+itself is pinned by `tests/engine/test_statemachine_contract.py`: a failing callback rolls
+its transition back and rejects every event queued behind it, a completion is routed by its
+state and not by its visit, and leaving a state does not wait for its invoke's cleanup.
+
 The library's own structural checks (unreachable states, trap states, final reachability) stay
 on, as a second line behind `checks.py`.
 """
 
 from __future__ import annotations
 
-import weakref
+from dataclasses import dataclass
 from typing import Any
 
 from statemachine import StateChart
 from statemachine.io import create_machine_class_from_definition
 
-from orchestrator.flow.model import TERMINAL_TYPES, Flow
+from orchestrator.flow.model import Flow
 from orchestrator.flow.outcomes import resolve, successor
+from orchestrator.flow.steps import TERMINAL_TYPES
 
-__all__ = ["Machine", "compile_flow", "transition_table"]
+__all__ = [
+    "CompiledFlow",
+    "Machine",
+    "StepAction",
+    "compile_flow",
+    "compiled",
+    "transition_table",
+]
 
 Machine = type[StateChart[Any]]
+Table = dict[str, dict[str, str]]
+
+
+@dataclass(frozen=True)
+class StepAction:
+    """What a state does, as its enter callback: entering it stops the visit of the state
+    before it and starts a visit of `kind`'s action (`kind` is a step type of
+    `flow.steps.STEP_TYPES`, or '' for the engine's own final states, which start none).
+    Called by the machine with its model: the engine's runner has `step_entered`; any other
+    model (a plain instance) has not, and the machine only routes."""
+
+    state: str
+    kind: str
+
+    def enter(self, model: Any) -> None:
+        entered = getattr(model, "step_entered", None)
+        if entered is not None:
+            entered(self.state)
+
+
+@dataclass(frozen=True)
+class CompiledFlow:
+    """A flow made runnable, once per flow object: the flow, its `StateChart` class, and its
+    routing (state -> event -> target), which the engine runs and `graph` and the flow tests
+    draw and check."""
+
+    flow: Flow
+    machine: Machine
+    table: Table
+    actions: dict[str, StepAction]
+    """State -> the action its enter callback carries."""
+
+
+# Keyed by id() with the flow kept alive in the value, so an id is never reused wrongly.
+_COMPILED: dict[int, CompiledFlow] = {}
+_COMPILED_MAX = 64
+
+
+def compiled(flow: Flow) -> CompiledFlow:
+    """The flow's `CompiledFlow`, built once per flow object for the whole process."""
+    cached = _COMPILED.get(id(flow))
+    if cached is None or cached.flow is not flow:
+        machine = compile_flow(flow)
+        cached = CompiledFlow(flow, machine, transition_table(machine), step_actions(machine))
+        _COMPILED[id(flow)] = cached
+        while len(_COMPILED) > _COMPILED_MAX:  # flows loaded again and again: oldest out
+            del _COMPILED[next(iter(_COMPILED))]
+    return cached
 
 
 def _after_max_hold(flow: Flow, target: str | None) -> set[str]:
@@ -62,7 +126,7 @@ def compile_flow(flow: Flow) -> Machine:
     released = _after_max_hold(flow, max_hold)
     for name, step in flow.steps.items():
         if step.type in TERMINAL_TYPES:
-            states[name] = {"name": name, "final": True}
+            states[name] = {"name": name, "final": True, **_acts(name, step.type)}
             continue
         events: dict[str, list[dict[str, str]]] = {}
         success = successor(step)
@@ -73,11 +137,11 @@ def compile_flow(flow: Flow) -> Machine:
                 events[outcome] = [{"target": target}]
         if max_hold and name not in released:
             events["max_hold"] = [{"target": max_hold}]
-        states[name] = {"name": name, "on": {**events, **hangup}}
-    states["caller_hung_up"] = {"final": True}
+        states[name] = {"name": name, "on": {**events, **hangup}, **_acts(name, step.type)}
+    states["caller_hung_up"] = {"final": True, **_acts("caller_hung_up", "")}
     if any(step.type == "cold_transfer" for step in flow.steps.values()):
-        states["cold_transferred"] = {"final": True}
-    states["aborted"] = {"final": True}
+        states["cold_transferred"] = {"final": True, **_acts("cold_transferred", "")}
+    states["aborted"] = {"final": True, **_acts("aborted", "")}
     class_name = "".join(part.capitalize() for part in flow.name.split("_"))
     # Errors in callbacks must reach the engine, never vanish as an unhandled error event.
     return create_machine_class_from_definition(
@@ -85,18 +149,27 @@ def compile_flow(flow: Flow) -> Machine:
     )
 
 
-def transition_table(machine: Machine) -> dict[str, dict[str, str]]:
-    """State -> event -> target of a compiled flow, read once per class."""
-    cached: dict[str, dict[str, str]] | None = _TABLES.get(machine)
-    if cached is None:
-        cached = {
-            state.id: {str(t.event): t.target.id for t in state.transitions}
-            for state in machine.states
-        }
-        _TABLES[machine] = cached
-    return cached
+def _acts(state: str, kind: str) -> dict[str, Any]:
+    action = StepAction(state, kind)
+    # Enter only: entering a state also stops the visit before it (every way out of a
+    # state enters another), and each callback costs every instance its resolution.
+    return {"enter": [action.enter]}
 
 
-_TABLES: weakref.WeakKeyDictionary[Machine, dict[str, dict[str, str]]] = (
-    weakref.WeakKeyDictionary()
-)
+def step_actions(machine: Machine) -> dict[str, StepAction]:
+    """State -> the `StepAction` its callbacks carry, read off the compiled class."""
+    found: dict[str, StepAction] = {}
+    for state in machine.states:
+        for spec in state.enter:
+            action = getattr(spec.func, "__self__", None)
+            if isinstance(action, StepAction):
+                found[state.id] = action
+    return found
+
+
+def transition_table(machine: Machine) -> Table:
+    """State -> event -> target of a compiled flow (`compiled(flow).table` keeps it)."""
+    return {
+        state.id: {str(t.event): t.target.id for t in state.transitions}
+        for state in machine.states
+    }

@@ -7,10 +7,11 @@ goes to `next` when it succeeds and names, under `outcomes`, where each other ou
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from orchestrator.flow.steps import TERMINAL_TYPES
 from orchestrator.flow.values import (
     DisplayName,
     Dtmf,
@@ -163,7 +164,6 @@ class ColdTransferOutcomes(_Outcomes):
 class HoldStep(_Strict):
     """Put the caller on hold: hold audio on, the AI stops listening and speaking."""
 
-    SUCCESS: ClassVar[str] = "held"
     type: Literal["hold"]
     description: FreeText | None = None
     say: Template | None = Field(None, description="Said to the caller before the hold audio.")
@@ -183,7 +183,6 @@ class DialStep(_Strict):
     the next untried target, and with none left the outcome is `exhausted`.
     """
 
-    SUCCESS: ClassVar[str] = "answered"
     type: Literal["dial"]
     description: FreeText | None = None
     to: list[Name] = Field(min_length=1, max_length=10, description="Target names, in order.")
@@ -198,7 +197,6 @@ class DialStep(_Strict):
 class BriefStep(_Strict):
     """Tell the answered supervisor who is calling and why; wait for accept or decline."""
 
-    SUCCESS: ClassVar[str] = "accepted"
     type: Literal["brief"]
     description: FreeText | None = None
     say: Template = Field(
@@ -228,7 +226,6 @@ class BriefStep(_Strict):
 class MergeStep(_Strict):
     """Join the supervisor with the caller and end the hold."""
 
-    SUCCESS: ClassVar[str] = "merged"
     type: Literal["merge"]
     description: FreeText | None = None
     timeout: Seconds = Field(10, ge=1, le=120, description="Seconds for the merge API calls.")
@@ -240,7 +237,6 @@ class MergeStep(_Strict):
 class AnnounceStep(_Strict):
     """Say something to the caller, for example while the supervisor rings."""
 
-    SUCCESS: ClassVar[str] = "done"
     type: Literal["announce"]
     description: FreeText | None = None
     say: Template
@@ -252,7 +248,6 @@ class AnnounceStep(_Strict):
 class ColdTransferStep(_Strict):
     """Hand the caller to another number by SIP REFER; the transfer ends when it succeeds."""
 
-    SUCCESS: ClassVar[str] = "transferred"
     type: Literal["cold_transfer"]
     description: FreeText | None = None
     to: Name = Field(description="Target name (its number or uri).")
@@ -298,8 +293,6 @@ Step = Annotated[
     | HangupStep,
     Field(discriminator="type"),
 ]
-
-TERMINAL_TYPES = frozenset({"exit", "return_to_agent", "hangup"})
 
 
 class Flow(_Strict):

@@ -1,6 +1,7 @@
 """Which outcomes each step type can produce, and where a flow sends each one.
 
-This table is shared by the semantic checks, the compiler and the documentation. An outcome
+This table (read off `steps.STEP_TYPES`) is shared by the semantic checks, the compiler and
+the documentation. An outcome
 is resolved in this order: the step's own `outcomes.<name>`, then its `outcomes.failed`
 (every failure outcome), then the flow's `fallback`.
 """
@@ -8,31 +9,20 @@ is resolved in this order: the step's own `outcomes.<name>`, then its `outcomes.
 from __future__ import annotations
 
 from orchestrator.flow.model import Flow, Step
+from orchestrator.flow.steps import STEP_TYPES
 
 __all__ = ["BUILTIN_STATES", "EVENTS", "FAILURES", "is_budgeted", "resolve", "successor"]
 
 FAILURES: dict[str, tuple[str, ...]] = {
-    "hold": ("failed",),
-    "dial": (
-        "no_answer",
-        "busy",
-        "declined",
-        "voicemail",
-        "unavailable",
-        "caller_id_rejected",
-        "failed",
-    ),
-    "brief": ("declined", "timeout", "supervisor_left", "failed"),
-    "merge": ("move_failed", "supervisor_left", "failed"),
-    "announce": ("failed",),
-    "cold_transfer": ("failed",),
+    name: kind.failures for name, kind in STEP_TYPES.items() if not kind.terminal
 }
 
 # States every compiled flow has besides its steps; step names may not take these.
 BUILTIN_STATES = ("requested", "caller_hung_up", "cold_transferred", "aborted")
 _CONTROL_EVENTS = ("start", "abort", "caller_hangup", "max_hold", "exhausted")
 EVENTS = frozenset(
-    {*_CONTROL_EVENTS, "held", "answered", "accepted", "merged", "done", "transferred"}
+    {*_CONTROL_EVENTS}
+    | {kind.success for kind in STEP_TYPES.values() if kind.success}
     | {name for names in FAILURES.values() for name in names}
 )
 
@@ -49,7 +39,9 @@ def successor(step: Step) -> tuple[str, str] | None:
     target = getattr(step, "next", None)
     if target is None:
         return None
-    return (type(step).SUCCESS, target)  # type: ignore[union-attr]
+    success = STEP_TYPES[step.type].success
+    assert success is not None  # a step with a `next` is not terminal
+    return (success, target)
 
 
 def resolve(flow: Flow, step: Step) -> dict[str, str | None]:

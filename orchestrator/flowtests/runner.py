@@ -11,7 +11,7 @@ from typing import Any
 from orchestrator.clock import ManualClock
 from orchestrator.engine import TransferOutcome
 from orchestrator.errors import OrchestratorError
-from orchestrator.flow.compiler import compile_flow, transition_table
+from orchestrator.flow.compiler import compiled
 from orchestrator.flow.model import Flow
 from orchestrator.flowtests.capture import captured
 from orchestrator.flowtests.model import Expect, FlowTest
@@ -170,7 +170,7 @@ _FLOW_WIDE = ("max_hold", "caller_hangup")
 def _outcomes(flow: Flow) -> list[tuple[str, str]]:
     """(step, outcome) for every way the engine's routing lets a step be left, then
     ("", event) for the flow-wide events it has."""
-    table = transition_table(compile_flow(flow))
+    table = compiled(flow).table
     pairs = [
         (name, event)
         for name in flow.steps

@@ -14,6 +14,7 @@ from livekit.protocol import models
 
 from orchestrator.errors import LiveKitError
 from orchestrator.flow.model import Target
+from orchestrator.livekit.names import ROLE, SUPERVISOR, TRANSFER_ID
 
 __all__ = ["Dial", "Participant", "dial_request", "livekit_error", "participant"]
 
@@ -64,7 +65,7 @@ def dial_request(dial: Dial) -> api.CreateSIPParticipantRequest:
         room_name=dial.room,
         participant_identity=dial.identity,
         participant_name="Supervisor",
-        participant_attributes={"transfer.id": dial.transfer_id, "transfer.role": "supervisor"},
+        participant_attributes={TRANSFER_ID: dial.transfer_id, ROLE: SUPERVISOR},
         wait_until_answered=True,
         play_dialtone=target.play_dialtone,
         hide_phone_number=target.hide_phone_number,

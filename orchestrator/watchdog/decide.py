@@ -27,6 +27,7 @@ from typing import Literal
 from orchestrator.engine.checkpoint import holder
 from orchestrator.livekit import Participant
 from orchestrator.livekit.dispatches import Dispatch
+from orchestrator.livekit.names import STATE, is_supervisor_leg
 
 __all__ = [
     "CLAIM_KEY",
@@ -104,9 +105,9 @@ def checkpointed_caller(participants: Sequence[Participant]) -> Participant | No
     for p in participants:
         if p.kind != "sip":
             continue  # only a phone leg is a caller; anyone may write attributes on theirs
-        if p.attributes.get("transfer.role") == "supervisor":
+        if is_supervisor_leg(p.attributes):
             continue  # a supervisor leg names its transfer too; it is not the caller
-        if holder(p) and p.attributes.get("transfer.state") in RECOVERABLE_STATES:
+        if holder(p) and p.attributes.get(STATE) in RECOVERABLE_STATES:
             return p
     return None
 
@@ -143,7 +144,7 @@ def assess(
     if generation >= MAX_DISPATCHES:
         return Skip("gave_up")
     claim = Claim(transfer_id, generation + 1, loss, watchdog)
-    state = caller.attributes.get("transfer.state", "")
+    state = caller.attributes.get(STATE, "")
     return Loss(room, caller.identity, state, departed or "", claim)
 
 

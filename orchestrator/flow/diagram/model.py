@@ -1,6 +1,6 @@
 """The picture of a flow as data: nodes and edges read from the engine's own routing.
 
-Every step-to-step edge comes from `transition_table(compile_flow(flow))`, the table the
+Every step-to-step edge comes from `compiled(flow).table`, the table the
 engine looks events up in, so the picture cannot route differently from a transfer. On top
 of it, a dial step is drawn as the chain the engine works through (`engine/actions.dial`):
 its targets in order, the next target after busy, no answer, decline, voicemail or an
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import Literal
 
-from orchestrator.flow.compiler import compile_flow, transition_table
+from orchestrator.flow.compiler import compiled
 from orchestrator.flow.model import (
     AnnounceStep,
     BriefStep,
@@ -193,7 +193,7 @@ def _dial_edges(
 
 def build_diagram(flow: Flow, *, internal: bool = False) -> Diagram:
     """The nodes and edges of a flow's picture (engine-internal states with `internal`)."""
-    table = transition_table(compile_flow(flow))
+    table = compiled(flow).table
     nodes: list[Node] = []
     edges: list[Edge] = []
     if internal:
