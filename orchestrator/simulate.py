@@ -5,13 +5,9 @@ participant, and the sandbox's room events (people leaving, DTMF, an answering m
 picking up) are fed to the engine the way a worker's `rtc.Room` would feed them.
 
 Simulation-only log events, for the designer's timeline (`orchestrator.timeline`), logged
-through structlog with the transfer's `transfer_id` and `flow`, numbers masked as logs are:
+through structlog with the transfer's `transfer_id` and `flow`, numbers masked as logs are
+(the attempts are the engine's own `dial.request` and `dial.result`):
 
-* `simulate.dial`: an attempt begins: `target` (its name in the flow), `number`,
-  `caller_id` (`caller` or `business`), `shown` (the number shown), `ring` (seconds).
-* `simulate.attempt`: an attempt ended: `target`, `result` (`answered`, `busy`,
-  `no_answer`, `declined`, `voicemail`, ...), `sip_status_code`, `seconds`, `caller_id`;
-  logged again if the engine changes its mind (an answer that was a voicemail).
 * `simulate.said`: `to` (`caller` or `supervisor`), `text`, and for a supervisor `target`.
 * `simulate.media`: `action` (`start_hold` with `music`, `stop_hold`, `agent_leave`).
 
@@ -32,7 +28,6 @@ import structlog
 
 from orchestrator.clock import Clock, ManualClock
 from orchestrator.engine import (
-    Attempt,
     CallEnd,
     RoomEvents,
     Transfer,
@@ -40,7 +35,7 @@ from orchestrator.engine import (
     TransferOutcome,
 )
 from orchestrator.flow.model import Flow
-from orchestrator.livekit import Dial
+from orchestrator.livekit.names import CALL_STATUS
 from orchestrator.logs import mask
 from orchestrator.sandbox import Event, Sandbox, Scenario
 from orchestrator.sandbox.core import Flavor
@@ -130,33 +125,14 @@ def connect(sandbox: Sandbox, engine: TransferEngine, media: RecordingMedia) -> 
 
 
 class Watch:
-    """Logs the simulation-only events (see the module's docstring) as things happen.
+    """Logs the simulation-only events (see the module's docstring) for the media calls.
 
-    Attempts are read from the engine's own records (`Transfer.attempts`): announced when
-    their dial request leaves, their result logged at the next thing the engine does (an
-    API call, a media call, a transition), which follows the result at once.
+    The attempts need no watching: the engine logs them (`dial.request`, `dial.result`).
     """
 
     def __init__(self, engine: TransferEngine, flow: Flow) -> None:
         self.engine, self.flow = engine, flow
         self.transfers: list[Transfer] = []
-        self._announced: set[str] = set()
-        self._results: dict[str, str] = {}
-        gateway = engine.gateway
-        call, place = gateway.call, gateway.dial
-
-        async def watched_call(log: Any, rpc: str, make: Any) -> Any:
-            self.flush()
-            return await call(log, rpc, make)
-
-        async def watched_dial(log: Any, dial: Dial) -> None:
-            self.dialled(log, dial)
-            await place(log, dial)
-            self.answered(log, dial)  # before the engine moves on to the brief
-
-        # The engine's gateway is created inside it: watched per instance, nothing else.
-        gateway.call = watched_call  # type: ignore[method-assign]
-        gateway.dial = watched_dial  # type: ignore[method-assign]
 
     def _log(self, transfer: Transfer | None) -> Any:
         if transfer is not None:
@@ -175,51 +151,7 @@ class Watch:
             None,
         )
 
-    def dialled(self, log: Any, request: Dial) -> None:
-        self.flush()
-        for transfer in self._known():
-            attempt = next((a for a in transfer.attempts if a.identity == request.identity), None)
-            if attempt is not None and attempt.identity not in self._announced:
-                self._announced.add(attempt.identity)
-                log.info(
-                    "simulate.dial",
-                    target=attempt.target,
-                    number=mask(request.target.number or request.target.uri or ""),
-                    caller_id=attempt.caller_id,
-                    shown=mask(request.caller_id),
-                    ring=request.ring,
-                )
-
-    def answered(self, log: Any, request: Dial) -> None:
-        """The dial request returned: answered (the engine records it a moment later)."""
-        for transfer in self._known():
-            for attempt in transfer.attempts:
-                if attempt.identity == request.identity and attempt.result == "dialing":
-                    self._results[attempt.identity] = "answered"
-                    self._ended(log, attempt, "answered", transfer.elapsed())
-
-    def flush(self) -> None:
-        """Log every attempt result not logged yet (or changed since)."""
-        for transfer in self._known():
-            for attempt in transfer.attempts:
-                result = attempt.result
-                if result != "dialing" and self._results.get(attempt.identity) != result:
-                    self._results[attempt.identity] = result
-                    self._ended(transfer.log, attempt, result, attempt.ended_s)
-
-    @staticmethod
-    def _ended(log: Any, attempt: Attempt, result: str, ended_s: float | None) -> None:
-        log.info(
-            "simulate.attempt",
-            target=attempt.target,
-            result=result,
-            sip_status_code=attempt.sip_status,
-            seconds=None if ended_s is None else round(ended_s - attempt.started_s, 3),
-            caller_id=attempt.caller_id,
-        )
-
     def media(self, call: MediaCall) -> None:
-        self.flush()
         transfer = self._in(call.room)
         log = self._log(transfer)
         if call.action == "say_to_caller":
@@ -233,10 +165,6 @@ class Watch:
         else:
             log.info("simulate.media", action=call.action)
 
-    def listen(self, transfer: Transfer) -> None:
-        self._known()
-        transfer.add_listener(lambda *_: self.flush())
-
 
 def _ended(call: asyncio.Future[CallEnd] | None) -> CallEnd | None:
     if call is None or not call.done() or call.result().hung_up_first is None:
@@ -248,7 +176,7 @@ def hung_up(event: Event) -> bool:
     """Whether a participant left because their phone call ended (LiveKit's SIP bridge sets
     `sip.callStatus: hangup` before the participant leaves)."""
     info = event.participant
-    return info is not None and info.attributes.get("sip.callStatus") == "hangup"
+    return info is not None and info.attributes.get(CALL_STATUS) == "hangup"
 
 
 async def simulate(
@@ -289,7 +217,6 @@ async def simulate(
             if isinstance(sandbox.clock, ManualClock):
                 await drive(sandbox, engine, starting)
             transfer = await starting
-            watch.listen(transfer)
             if isinstance(sandbox.clock, ManualClock):
                 await drive(sandbox, engine, transfer.outcome)
             outcome = await transfer.outcome
@@ -302,7 +229,6 @@ async def simulate(
         finally:
             unsubscribe()
             await engine.aclose()
-            watch.flush()
         caller = sandbox.world.member(CALLER_ROOM, caller_identity)
         return Simulation(
             outcome,

@@ -2,9 +2,10 @@
 
 Pure functions over structlog event dicts (as logged, or as the JSON lines of `--json`): the
 engine's events (`transfer.*`, `dial.*`, `livekit.request`) and the simulation-only ones that
-`orchestrator.simulate` adds (`simulate.dial`, `simulate.attempt`, `simulate.said`,
-`simulate.media`). An event may carry `at`, the simulated seconds it happened at, shown as
-the time column by `render`. LiveKit API calls are shown only with `api=True`.
+`orchestrator.simulate` adds (`simulate.said`, `simulate.media`; `simulate.dial` and
+`simulate.attempt` of older recordings, now the engine's `dial.request` and `dial.result`).
+An event may carry `at`, the simulated seconds it happened at, shown as the time column by
+`render`. LiveKit API calls are shown only with `api=True`.
 """
 
 from __future__ import annotations
@@ -44,11 +45,16 @@ def _api(event: Mapping[str, Any]) -> str:
     return line
 
 
-def _shown(event: Mapping[str, Any]) -> str:
-    if event.get("caller_id") == "business":
-        number = event.get("shown")
-        return f"the business number {number}" if number else "the trunk's own number"
-    return f"the caller's number {event.get('shown', '')}".rstrip()
+def _dialling(event: Mapping[str, Any]) -> str:
+    """`dial.request` (or an older log's `simulate.dial`, whose `shown` is the number)."""
+    number = event.get("shown", event.get("caller_id")) or ""
+    if event.get("caller_id_kind") == "business":
+        shown = f"the business number {number}" if number else "the trunk's own number"
+    else:
+        shown = f"the caller's number {number}".rstrip()
+    ring = event.get("ring")
+    rings = f", ringing up to {_seconds(ring)}" if ring is not None else ""
+    return f"dialling {event.get('target', '?')}, showing {shown}{rings}"
 
 
 def _attempt(event: Mapping[str, Any]) -> str:
@@ -64,6 +70,7 @@ def _attempt(event: Mapping[str, Any]) -> str:
         "unavailable": f"{target}: unavailable{_sip(status)}",
         "caller_id_rejected": f"{target}: the carrier refused the caller ID shown{_sip(status)}",
         "failed": f"{target}: the call failed{_sip(status)}",
+        "cancelled": f"{target}: dialling stopped (the step ended)",
     }
     return words.get(result, f"{target}: {result}{_sip(status)}")
 
@@ -105,9 +112,13 @@ def describe(event: Mapping[str, Any], *, api: bool = False) -> str | None:
     if name == "livekit.request":
         return _api(event) if api else None
     if name == "dial.request":
+        if event.get("target"):
+            return _dialling(event)
         if not api:
-            return None  # `simulate.dial` says it with the target's name
+            return None  # a log from before `target` was logged: `simulate.dial` said it
         return f"LiveKit API  dialling {event.get('to')} from {event.get('caller_id')} (sent)"
+    if name == "dial.result":
+        return _attempt(event)
     if name == "transfer.started":
         return f"transfer started for caller {event.get('caller', '?')} (flow {event.get('flow')})"
     if name == "transfer.transition":
@@ -122,10 +133,8 @@ def describe(event: Mapping[str, Any], *, api: bool = False) -> str | None:
         return f"step {target}" + (
             "" if source in _INTERNAL_STATES else f"  ({source}: {trigger})"
         )
-    if name == "simulate.dial":
-        ring = event.get("ring")
-        rings = f", ringing up to {_seconds(ring)}" if ring is not None else ""
-        return f"dialling {event.get('target', '?')}, showing {_shown(event)}{rings}"
+    if name == "simulate.dial":  # logged by simulations before `dial.request` named targets
+        return _dialling({**event, "caller_id_kind": event.get("caller_id")})
     if name == "simulate.attempt":
         return _attempt(event)
     if name == "simulate.said":

@@ -153,7 +153,7 @@ async def announce(t: Running, step: AnnounceStep) -> str:
 
 
 def _dial(
-    t: Running, step: DialStep, target: Target, identity: str, caller_id: str, policy: CallerId
+    t: Running, step: DialStep, target: Target, record: Attempt, caller_id: str, policy: CallerId
 ) -> Dial:
     headers = dict(target.headers or {})
     if policy.diversion and policy.business_number and caller_id == t.caller_number:
@@ -163,10 +163,27 @@ def _dial(
         target=target,
         caller_id=caller_id,
         room=t.leg_room,
-        identity=identity,
+        identity=record.identity,
         transfer_id=t.transfer_id,
         ring=target.ring_timeout or step.ring_timeout,
         headers=headers,
+        target_name=record.target,
+        attempt=t.attempt_count,
+        caller_id_kind=record.caller_id,
+    )
+
+
+def _ended(t: Running, record: Attempt, attempt: int, result: str | None = None) -> None:
+    """Log how an attempt ended (again if that changes: an answer that was a voicemail)."""
+    ended = t.elapsed() if record.ended_s is None else record.ended_s
+    t.log.info(
+        "dial.result",
+        target=record.target,
+        attempt=attempt,
+        result=result or record.result,
+        sip_status_code=record.sip_status,
+        seconds=round(ended - record.started_s, 3),
+        caller_id_kind=record.caller_id,
     )
 
 
@@ -181,10 +198,13 @@ async def _attempt(
         identity = supervisor_identity(t.transfer_id, t.attempt_count)
         record = Attempt(name, identity, "caller" if preserve else "business", t.elapsed())
         t.attempts.append(record)
-        dial = _dial(t, step, target, identity, caller_id, policy)
+        dial = _dial(t, step, target, record, caller_id, policy)
         t.new_leg(identity)
         try:
             await _place(t, dial)
+        except asyncio.CancelledError:  # the step was left (the caller hung up, ...)
+            _ended(t, record, dial.attempt, "cancelled")  # the record stays `dialing`
+            raise
         except (LiveKitError, TimeoutError) as error:
             result, status = classify_dial_error(
                 error, preserving=preserve, rejected_by=policy.rejected_by
@@ -198,7 +218,9 @@ async def _attempt(
                 with contextlib.suppress(LiveKitError):  # unknown: hung up just below
                     if await _reconcile(t, identity) == "answered":
                         record.result = "answered"
+                        _ended(t, record, dial.attempt)
                         return "answered", None
+            _ended(t, record, dial.attempt)
             # Whatever the answer said, no leg of a failed attempt may stay: hang it up.
             await end_leg(t, identity)
             if result == "caller_id_rejected" and policy.on_rejection == "business_number":
@@ -207,6 +229,7 @@ async def _attempt(
                 continue
             return result, status
         record.ended_s, record.result = t.elapsed(), "answered"
+        _ended(t, record, dial.attempt)
         return "answered", None
 
 
@@ -253,6 +276,7 @@ async def dial(t: Running, step: DialStep, name: str) -> str:
                 await isolate(t, t.supervisor)
             if await _screen(t, t.supervisor) == "machine":
                 t.attempts[-1].result = "voicemail"
+                _ended(t, t.attempts[-1], t.attempt_count)
                 await end_leg(t, t.supervisor)
                 t.supervisor = None
                 result = "voicemail"

@@ -193,7 +193,15 @@ class Gateway:
         """Returns once the supervisor answers; raises `LiveKitError` (with the SIP status
         when the phone refused) or `TimeoutError` (the request's own deadline)."""
         to = dial.target.number or ""  # a dial target always has one (the flow checks it)
-        log.info("dial.request", to=mask(to), caller_id=mask(dial.caller_id))
+        log.info(
+            "dial.request",
+            to=mask(to),
+            caller_id=mask(dial.caller_id),
+            target=dial.target_name,
+            attempt=dial.attempt,
+            caller_id_kind=dial.caller_id_kind,
+            ring=dial.ring,
+        )
         request = dial_request(dial)
         timeout = dial.ring + DIAL_MARGIN_S
         await self.call(

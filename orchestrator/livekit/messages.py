@@ -45,6 +45,13 @@ class Dial:
     transfer_id: str
     ring: float
     headers: Mapping[str, str]
+    # For the `dial.request` log event only (the request does not carry them):
+    target_name: str = ""
+    """The target's name in the flow."""
+    attempt: int = 0
+    """The transfer's attempt number (1, 2, ...)."""
+    caller_id_kind: Literal["caller", "business", ""] = ""
+    """Whose number `caller_id` is."""
 
 
 def participant(info: models.ParticipantInfo) -> Participant:

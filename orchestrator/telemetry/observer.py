@@ -60,10 +60,13 @@ class Observer:
             self._api_call(event)
         elif name == "transfer.transition":
             self._transition(event, now)
-        elif name == "dial.request":
+        elif name in ("dial.request", "dial.result"):
             found = self._transfers.get(str(event.get("transfer_id") or ""))
             if found is not None and found.trace is not None:
-                found.trace.dial_requested()
+                if name == "dial.request":
+                    found.trace.dial_requested(event)
+                else:
+                    found.trace.dial_result(event)
         elif name == "transfer.started":
             self._started(event, now)
         elif name == "transfer.finished":

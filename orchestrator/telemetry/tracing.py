@@ -3,9 +3,10 @@
 `warm_transfer` is started by `transfer.started` as a child of the span current in the
 transfer's task (which copied the context of the call that started the transfer: a worker's
 `function_tool` span). A `step` span per visit, a `dial` span per attempt, a `livekit.*` span
-per API call, each a child of the innermost of them open when its event arrives. A dial's
-target name and result are logged only with `transfer.finished` (`dials`): its span is
-named and ended then, with the time its answer (or refusal) came.
+per API call, each a child of the innermost of them open when its event arrives. A dial span
+is named and given its target at `dial.request` and ends at its `dial.result` (an answer: at
+the end of its step, as screening may yet find a voicemail), with the time its answer (or
+refusal) came. Logs without those events' fields are named from `transfer.finished`.
 """
 
 from __future__ import annotations
@@ -27,12 +28,15 @@ __all__ = [
 
 
 class _Dial:
-    __slots__ = ("answered_ns", "sip_status", "span")
+    __slots__ = ("answered_ns", "attempt", "ended", "result", "sip_status", "span")
 
-    def __init__(self, span: Span) -> None:
+    def __init__(self, span: Span, attempt: object) -> None:
         self.span = span
+        self.attempt = attempt  # its `attempt` number as logged (None from older logs)
         self.answered_ns: int | None = None  # when CreateSIPParticipant came back
         self.sip_status: int | None = None
+        self.result: str | None = None  # from its `dial.result`; the span ends with it
+        self.ended = False
 
 
 class TransferTrace:
@@ -53,6 +57,7 @@ class TransferTrace:
         return self._step_context or self._root_context
 
     def transition(self, event: dict[str, Any]) -> None:
+        self._end_dials()  # the step's results are final when it ends
         self._end_step(str(event.get("trigger") or ""))
         step_type = str(event.get("step_type") or "")
         if not step_type:  # not a step (the machine's own states)
@@ -72,10 +77,36 @@ class TransferTrace:
             self._step.end()
             self._step, self._step_context = None, None
 
-    def dial_requested(self) -> None:
-        self._answered(time.time_ns(), None)  # a redial: the last one's answer was lost
+    def dial_requested(self, event: dict[str, Any]) -> None:
+        now = time.time_ns()
+        self._answered(now, None)  # a redial: the last one's answer was lost
+        self._end_dials()  # an answer still open is final once the next dial leaves
         context = self._step_context or self._root_context
-        self._dials.append(_Dial(self._tracer.start_span("dial", context=context)))
+        target = str(event.get("target") or "")
+        attributes = {"transfer.target": target} if target else {}
+        if event.get("caller_id_kind"):
+            attributes["transfer.caller_id"] = str(event["caller_id_kind"])
+        span = self._tracer.start_span(
+            f"dial {target}" if target else "dial", context=context, attributes=attributes
+        )
+        self._dials.append(_Dial(span, event.get("attempt")))
+
+    def dial_result(self, event: dict[str, Any]) -> None:
+        """An attempt ended: its span ends, but for an answer (screening may yet find a
+        voicemail: a second `dial.result`), which ends with the dial's step."""
+        attempt = event.get("attempt")
+        dial = next((d for d in reversed(self._dials) if d.attempt == attempt), None)
+        if dial is None or dial.ended:
+            return
+        now = time.time_ns()
+        if dial.answered_ns is None:  # cancelled while ringing
+            dial.answered_ns = now
+        dial.result = str(event.get("result") or "")
+        status = event.get("sip_status_code")
+        if isinstance(status, int):
+            dial.sip_status = status
+        if dial.result != "answered":
+            self._end_dial(dial)
 
     def api_call(self, event: dict[str, Any]) -> None:
         now = time.time_ns()
@@ -88,24 +119,41 @@ class TransferTrace:
         if self._dials and self._dials[-1].answered_ns is None:
             self._dials[-1].answered_ns, self._dials[-1].sip_status = now, status
 
+    def _end_dial(self, dial: _Dial) -> None:
+        if dial.sip_status is not None:
+            dial.span.set_attribute("sip.status_code", dial.sip_status)
+        dial.span.set_attribute("transfer.attempt.result", dial.result or "")
+        dial.span.end(end_time=dial.answered_ns)
+        dial.ended = True
+
+    def _end_dials(self) -> None:
+        """End the dials whose result is known (answers: nothing changes them any more)."""
+        for dial in self._dials:
+            if dial.result is not None and not dial.ended:
+                self._end_dial(dial)
+
     def finished(self, event: dict[str, Any]) -> None:
         self._end_step("")
+        # A dial without its `dial.result` (a log from before it, or a step cancelled
+        # mid-reconciliation): named and ended from `transfer.finished`'s `dials`.
         logged = event.get("dials")
         records = [d for d in logged if isinstance(d, dict)] if isinstance(logged, list) else []
         for index, dial in enumerate(self._dials):
+            if dial.ended:
+                continue
             record: dict[str, Any] = records[index] if index < len(records) else {}
             target = str(record.get("target") or "")
-            if target:
+            if target and dial.result is None:
                 dial.span.update_name(f"dial {target}")
                 dial.span.set_attribute("transfer.target", target)
-            if record.get("caller_id"):
-                dial.span.set_attribute("transfer.caller_id", str(record["caller_id"]))
+                if record.get("caller_id"):
+                    dial.span.set_attribute("transfer.caller_id", str(record["caller_id"]))
             status = record.get("sip_status_code")
-            status = status if isinstance(status, int) else dial.sip_status
-            if status is not None:
-                dial.span.set_attribute("sip.status_code", status)
-            dial.span.set_attribute("transfer.attempt.result", str(record.get("result") or ""))
-            dial.span.end(end_time=dial.answered_ns)
+            if dial.result is None and isinstance(status, int):
+                dial.sip_status = status
+            if dial.result is None:
+                dial.result = str(record.get("result") or "")
+            self._end_dial(dial)
         end_transfer(self.root, event)
 
 

@@ -71,8 +71,10 @@ async def test_a_failing_chain_reads_in_the_flows_language() -> None:
     finished = next(e for e in events if e["event"] == "transfer.finished")
     assert {e["transfer_id"] for e in ours} == {finished["transfer_id"]}
     assert {e["flow"] for e in ours} == {"supervisor_chain"}
-    # Each attempt's logged result agrees with the outcome's record of it.
-    results = [(e["target"], e["result"]) for e in ours if e["event"] == "simulate.attempt"]
+    # Each attempt's logged result (the engine's `dial.result`) agrees with the outcome's.
+    dialled = [e for e in events if e["event"] == "dial.result"]
+    assert {e["transfer_id"] for e in dialled} == {finished["transfer_id"]}
+    results = [(e["target"], e["result"]) for e in dialled]
     assert results == [(d["target"], d["result"]) for d in finished["dials"]]
 
 
