@@ -13,7 +13,7 @@ from orchestrator import load_flow
 from orchestrator.livekit.preflight import Check, preflight
 from orchestrator.sandbox import Sandbox
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 WARM = ROOT / "flows" / "warm_transfer.yaml"
 # Time compressed: the open-source server takes 3 s to answer the MoveParticipant probe.
 TRUNK = {"trunk": {"id": "ST_sandbox", "numbers": ["+18005550100"]}, "speed": 100}

@@ -1,6 +1,6 @@
 """The example worker (`examples/warm_transfer_agent.py`), its own code, always available.
 
-    python tests/e2e/example_worker.py start
+    python tests/e2e/harness/example_worker.py start
 
 livekit-agents reports a worker's load as the machine's CPU use, and then LiveKit sends no
 job to a worker at a load of 1 (`start` also refuses jobs over 0.7): this shared 2-core test
@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent / "examples"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "examples"))
 
 import warm_transfer_agent as example
 from livekit.agents import cli

@@ -1,6 +1,6 @@
 """How often livekit-server closes an answered `in_room` leg with `NEGOTIATE_FAILED`.
 
-Usage: python -m tests.e2e.negotiate --legs 30 [--out build/negotiate.json]
+Usage: python -m tests.e2e.harness.negotiate --legs 30 [--out build/negotiate.json]
 (the stack is started and stopped here unless `make stack-up` runs one; wrap in
 `flock /tmp/realstack.lock` on a shared machine). `test_negotiate.py` runs a few legs in
 `make e2e`.
@@ -30,13 +30,13 @@ from livekit import api
 from orchestrator.sandbox.scenario import PhoneSpec
 from stack.build import LOGS, build
 from stack.run import PIDS, PORTS, down, read_env, running, up
-from tests.e2e.real import RealTarget, outbound_trunk
-from tests.e2e.targets import SUPERVISOR
-from tests.e2e.transfers import flow, run
+from tests.e2e.harness.real import RealTarget, outbound_trunk
+from tests.e2e.harness.targets import SUPERVISOR
+from tests.e2e.harness.transfers import flow, run
 
 __all__ = ["Count", "closed_by_negotiation", "measure"]
 
-ROOT = Path(__file__).resolve().parent.parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 SERVER_LOG = LOGS / "livekit-server.log"
 # In turn: the supervisor accepts, declines, hangs up during the brief (the CI run where the
 # server closed a leg was the last kind).
@@ -213,7 +213,7 @@ async def _session(legs: int, tag: str, delays: list[float], stall: float) -> Co
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.e2e.negotiate")
+    parser = argparse.ArgumentParser(prog="python -m tests.e2e.harness.negotiate")
     parser.add_argument("--legs", type=int, default=30, help="answered legs to run (>= 1)")
     parser.add_argument("--out", default="build/negotiate.json", help="where the counts go")
     parser.add_argument(

@@ -106,7 +106,7 @@ def test_a_started_component_dies_with_its_session(tmp_path: Path) -> None:
         "run.HERE = run.LOGS = Path(sys.argv[1]); "
         "r = run._spawn('redis', ['sleep', '300'], detach=False); print(r['pid'], flush=True)"
     )
-    root = str(Path(__file__).resolve().parent.parent)
+    root = str(Path(__file__).resolve().parents[2])
     session = subprocess.run(
         [sys.executable, "-c", script, str(tmp_path)],
         capture_output=True,

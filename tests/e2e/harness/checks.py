@@ -11,7 +11,7 @@ from typing import Any
 
 from livekit import api
 
-from tests.e2e.targets import CALLER, SUPERVISOR, Target
+from tests.e2e.harness.targets import CALLER, SUPERVISOR, Target
 
 __all__ = ["PREFIX", "Answer", "answer", "dial", "left", "settled", "statuses"]
 

@@ -17,7 +17,7 @@ from orchestrator.flow.model import Flow
 from orchestrator.flow.source import FlowSource
 from orchestrator.flow.version import flow_version
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ORIGINAL = (ROOT / "flows" / "warm_transfer.yaml").read_text()
 HOLD_SAY = "Please hold for a moment while I connect you with a supervisor."
 

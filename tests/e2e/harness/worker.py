@@ -1,6 +1,6 @@
 """The end-to-end tests' agent worker: `WarmTransfer` in a real livekit-agents worker.
 
-    python tests/e2e/worker.py start
+    python tests/e2e/harness/worker.py start
 
 Registers with the LiveKit in `LIVEKIT_URL` (`LIVEKIT_API_KEY`, `LIVEKIT_API_SECRET`) for
 explicit dispatch as `E2E_AGENT_NAME`, and runs each job like a user's worker would, with the

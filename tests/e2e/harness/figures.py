@@ -75,7 +75,7 @@ class Figures:
     negotiate_answered_legs: int = 0
     negotiate_failed_legs: int = 0
     """Of those answered `in_room` legs (`test_negotiate.py`), the ones livekit-server closed
-    with `NEGOTIATE_FAILED` (its log); `python -m tests.e2e.negotiate` runs 30 or more."""
+    with `NEGOTIATE_FAILED` (its log); `python -m tests.e2e.harness.negotiate` runs 30 or more."""
     otel_trace_checked: bool = False
     """Jaeger (over OTLP) held every real-worker transfer's trace, in the shape
     docs/telemetry.md gives (`test_observability.py`); false when not checked or it did not."""

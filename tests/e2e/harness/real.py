@@ -23,8 +23,8 @@ from orchestrator.agents.events import EventFeed
 from orchestrator.engine import TransferEngine
 from orchestrator.sandbox.scenario import PhoneSpec
 from orchestrator.testing import RecordingMedia
-from tests.e2e.phones import CARRIER_PORT, Caller, Carrier
-from tests.e2e.targets import BUSINESS, CALLER, SUPERVISOR, PhoneCall, Target
+from tests.e2e.harness.phones import CARRIER_PORT, Caller, Carrier
+from tests.e2e.harness.targets import BUSINESS, CALLER, SUPERVISOR, PhoneCall, Target
 
 __all__ = ["RealTarget", "StandInAgent", "outbound_trunk"]
 

@@ -22,9 +22,9 @@ import time
 from pathlib import Path
 
 from orchestrator.sandbox.scenario import PhoneSpec
-from tests.e2e.deadline import until
-from tests.e2e.rtp import Heard, RtpPhone
-from tests.e2e.sipp import Message, Sipp, response, talk_section
+from tests.e2e.harness.deadline import until
+from tests.e2e.harness.rtp import Heard, RtpPhone
+from tests.e2e.harness.sipp import Message, Sipp, response, talk_section
 
 __all__ = ["CARRIER_PORT", "Caller", "Carrier"]
 

@@ -26,12 +26,12 @@ from orchestrator.flow.model import Flow
 from orchestrator.livekit.probe import Capabilities
 from orchestrator.sandbox.scenario import PhoneSpec
 from orchestrator.testing import RecordingMedia
-from tests.e2e.figures import FIGURES
-from tests.e2e.targets import PhoneCall, Target
+from tests.e2e.harness.figures import FIGURES
+from tests.e2e.harness.targets import PhoneCall, Target
 
 __all__ = ["Run", "flow", "run"]
 
-ROOT = Path(__file__).resolve().parent.parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 SUMMARY = "The caller was charged twice for the same order and wants a refund."
 Hook = Callable[[Target], Awaitable[None]]
 

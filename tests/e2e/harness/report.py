@@ -1,7 +1,7 @@
 """Print the figures of an end-to-end run: a readable table, then one JSON line (the last).
 
-Usage: python -m tests.e2e.report FIGURES.json
-The figures were counted by the tests as they ran (`tests/e2e/figures.py`).
+Usage: python -m tests.e2e.harness.report FIGURES.json
+The figures were counted by the tests as they ran (`tests/e2e/harness/figures.py`).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from orchestrator.sandbox.scenario import PhoneSpec, Scenario, TrunkSpec
 from orchestrator.sandbox.state import Event
 from orchestrator.simulate import connect
 from orchestrator.testing import RecordingMedia
-from tests.e2e.targets import BUSINESS, CALLER, PhoneCall, Target
+from tests.e2e.harness.targets import BUSINESS, CALLER, PhoneCall, Target
 
 __all__ = ["SandboxTarget"]
 

@@ -1,6 +1,6 @@
 """Agent worker processes for the end-to-end tests, run as users run theirs.
 
-`Worker` starts `python tests/e2e/worker.py start` against the real stack (it registers for
+`Worker` starts `python tests/e2e/harness/worker.py start` against the real stack (it registers for
 explicit dispatch under an agent name), waits until LiveKit has registered it, reads the JSON
 events its jobs log, and stops it (or kills it, for the crash tests). Its processes die with
 the test session.
@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from stack.run import DIE_WITH_PARENT
-from tests.e2e.deadline import until
+from tests.e2e.harness.deadline import until
 
 __all__ = ["AGENT", "Worker"]
 
-ROOT = Path(__file__).resolve().parent.parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 AGENT = "e2e-warm-transfer"
 Event = dict[str, Any]
 
@@ -37,7 +37,7 @@ class Worker:
         trunk: str,
         name: str,
         *,
-        script: str = "tests/e2e/worker.py",
+        script: str = "tests/e2e/harness/worker.py",
         **options: str,
     ) -> None:
         """`options` are more environment variables; `script` is the worker's file."""

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tools.import_cycles import cycles, import_graph
 
-ROOT = Path(__file__).resolve().parent.parent / "orchestrator"
+ROOT = Path(__file__).resolve().parents[2] / "orchestrator"
 
 
 def test_orchestrator_has_no_import_cycle() -> None:

@@ -19,7 +19,7 @@ from livekit import api
 from orchestrator.engine import TransferEngine
 from orchestrator.sandbox.scenario import PhoneSpec
 from orchestrator.testing import RecordingMedia
-from tests.e2e.deadline import until
+from tests.e2e.harness.deadline import until
 
 __all__ = ["BUSINESS", "CALLER", "CALLER_ID", "SUPERVISOR", "PhoneCall", "RoomEvent", "Target"]
 

@@ -29,13 +29,13 @@ from livekit import api
 from orchestrator.sandbox.scenario import PhoneSpec
 from stack.build import build
 from stack.run import PORTS, down, read_env, running, up
-from tests.e2e.deadline import until
-from tests.e2e.real import RealTarget, outbound_trunk
-from tests.e2e.sipp import Message
-from tests.e2e.targets import CALLER, SUPERVISOR
-from tests.e2e.workers import Worker
+from tests.e2e.harness.deadline import until
+from tests.e2e.harness.real import RealTarget, outbound_trunk
+from tests.e2e.harness.sipp import Message
+from tests.e2e.harness.targets import CALLER, SUPERVISOR
+from tests.e2e.harness.workers import Worker
 
-ROOT = Path(__file__).resolve().parent.parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 FOLDER = ROOT / "build" / "real-demo"
 AGENT = "warm-transfer-demo"
 ROOM = "real-demo"
