@@ -162,3 +162,52 @@ steps:
   other: {type: announce, say: Hi, next: chat, max_visits: 1, outcomes: {exhausted: chat}}
 """
     assert any("no terminal step" in p for p in problems_of(text))
+
+
+# Found in the first review (was tests/test_review_regressions.py).
+def test_a_step_name_spelled_like_the_key_marker() -> None:
+    found = problems_of(BASE.replace("  back:", '  "[key]":'))
+    assert found[0].startswith("11:3: name in steps: names are lowercase snake_case")
+
+
+# Found in the first review (was tests/test_review_regressions.py).
+@pytest.mark.parametrize(
+    ("change", "step"),
+    [
+        (
+            ("{type: dial, to: [sup], next: brief_sup}", "{type: dial, to: [sup], next: back}"),
+            "back",
+        ),
+        (("next: merge_call}", "next: bye}\n  bye: {type: hangup}"), "bye"),
+    ],
+    ids=["answered-then-returned", "accepted-then-hung-up"],
+)
+def test_terminal_steps_never_strand_an_answered_supervisor(
+    change: tuple[str, str], step: str
+) -> None:
+    assert any(
+        f"step '{step}' can run while an answered supervisor waits on the line" in p
+        for p in problems_of(BASE.replace(*change))
+    )
+
+
+# Found in the first review (was tests/test_review_regressions.py).
+@pytest.mark.parametrize("name", ["note", "state", "end", "subgraph"])
+def test_diagram_keywords_are_reserved(name: str) -> None:
+    assert any(
+        f"step name '{name}' is reserved" in p
+        for p in problems_of(
+            BASE.replace("  back:", f"  {name}:").replace("fallback: back", f"fallback: {name}")
+        )
+    )
+
+
+# Found in the first review (was tests/test_review_regressions.py).
+def test_target_placeholder_only_where_there_is_a_target() -> None:
+    text = BASE.replace(
+        "back: {type: return_to_agent}",
+        'back: {type: return_to_agent, say: "Sorry, {target} is busy"}',
+    )
+    assert problems_of(text) == [
+        "11:38: steps.back.say: {target} is only known in brief and cold_transfer steps"
+    ]

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-import pytest
+import os
 
+import pytest
+from typer.testing import CliRunner
+
+from orchestrator import FlowError, load_flow
+from orchestrator.cli import app
 from orchestrator.flow.reader import MAX_BYTES, ReadError, read_yaml
+from tests.conftest import BASE, problems_of
 
 
 def error_of(raw: bytes) -> tuple[int, int, str]:
@@ -102,3 +108,63 @@ class TestRefusals:
     def test_line_break_lookalikes_are_refused(self, char: str) -> None:
         """Characters some tools treat as line breaks would shift every position after them."""
         assert error_of(f"a: 1\nb: x{char}y\n".encode())[:2] == (2, 5)
+
+
+# Found in the first review (was tests/test_review_regressions.py).
+def test_huge_integer_is_a_problem_not_a_traceback() -> None:
+    assert problems_of(BASE.replace("name: base", "name: base\nmax_hold: " + "1" * 5000)) == [
+        "2:11: number is too large; flows use small numbers like 90"
+    ]
+
+
+# Found in the first review (was tests/test_review_regressions.py).
+@pytest.mark.parametrize("literal", ["1e400", "-1e999"])
+def test_infinite_float(literal: str) -> None:
+    assert problems_of(BASE.replace("name: base", f"name: base\nmax_hold: {literal}")) == [
+        "2:11: number is too large; flows use small numbers like 90"
+    ]
+
+
+# Found in the first review (was tests/test_review_regressions.py).
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
+def test_endless_file_is_read_only_up_to_the_cap() -> None:
+    result = CliRunner().invoke(app, ["validate", "/dev/zero"])
+    assert result.exit_code == 1
+    assert "larger than 256 KiB" in result.stdout
+
+
+# Found in the first review (was tests/test_review_regressions.py).
+def test_yaml_error_messages_do_not_quote_the_input() -> None:
+    (problem,) = problems_of(BASE + "x: !pwnedpwned!x 1\n")
+    assert "pwned" not in problem
+    assert problem.startswith("12:4: invalid YAML: found undefined tag handle")
+
+
+# Found in the first review (was tests/test_review_regressions.py).
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("# a comment with \u202e inside\n" + BASE, "1:18: invisible character U+202E"),
+        (
+            BASE.replace(
+                "back: {type: return_to_agent}", 'back: {type: return_to_agent, say: "\\u2028x"}'
+            ),
+            "11:38: steps.back.say: text may not",
+        ),
+    ],
+    ids=["bidi-in-comment", "line-separator-escape"],
+)
+def test_invisible_characters(text: str, expected: str) -> None:
+    assert problems_of(text)[0].startswith(expected)
+
+
+# Found in the first review (was tests/test_review_regressions.py).
+def test_utf8_error_column_counts_characters() -> None:
+    """Four two-byte characters, then a bad byte: column 18 in characters (22 in bytes)."""
+    raw = BASE.replace("name: base", "name: base\ndescription: \u00e9\u00e9\u00e9\u00e9").encode()
+    raw = raw.replace(
+        "\u00e9\u00e9\u00e9\u00e9".encode(), "\u00e9\u00e9\u00e9\u00e9".encode() + b"\xff"
+    )
+    with pytest.raises(FlowError) as caught:
+        load_flow(raw)
+    assert (caught.value.problems[0].line, caught.value.problems[0].column) == (2, 18)

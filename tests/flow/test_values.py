@@ -6,6 +6,7 @@ import pytest
 from pydantic import TypeAdapter, ValidationError
 
 from orchestrator.flow.values import DisplayName, Dtmf, HeaderMap, PhoneNumber, SipUri, Template
+from tests.conftest import BASE, problems_of
 
 
 def rejects(kind: object, value: object) -> str:
@@ -115,3 +116,22 @@ class TestTemplate:
     )
     def test_rejects(self, bad: str) -> None:
         rejects(Template, bad)
+
+
+# Found in the first review (was tests/test_review_regressions.py).
+@pytest.mark.parametrize(
+    "display_name", ['"Boss\\nVia: evil"', '"Boss\\tx"', '"a\\u2028b"'], ids=["lf", "tab", "ls"]
+)
+def test_display_name_refuses_line_breaks_and_tabs(display_name: str) -> None:
+    text = BASE.replace(
+        'sup: {number: "+15105550100"}',
+        f'sup: {{number: "+15105550100", display_name: {display_name}}}',
+    )
+    assert any("display_name may not contain" in p for p in problems_of(text))
+
+
+# Found in the first review (was tests/test_review_regressions.py).
+def test_version_true_is_not_one() -> None:
+    assert problems_of(BASE.replace("name: base", "version: true\nname: base")) == [
+        "1:10: version: must be a number, not true or false"
+    ]
