@@ -156,3 +156,15 @@ async def test_hangup_step_ends_the_call() -> None:
     result, _ = await run(load_flow(text), {"phones": {"default": {"answer": "busy"}}})
     assert (result.outcome.kind, result.outcome.reason) == ("hung_up", "busy")
     assert result.caller_attributes is None  # the caller's leg was hung up
+
+
+# Found by the random-scenario fuzzer (was tests/engine/test_fuzz_regressions.py).
+async def test_a_raising_listener_does_not_strand_the_caller() -> None:
+    from orchestrator.simulate import drive
+    from tests.engine.conftest import flow, live
+
+    async with live() as (sandbox, engine, _):
+        transfer = await engine.start(flow("warm_transfer"), room="call-1")
+        transfer.add_listener(lambda *_: 1 / 0)
+        await drive(sandbox, engine, transfer.outcome)
+        assert (await transfer.outcome).kind == "merged"
