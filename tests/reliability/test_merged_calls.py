@@ -11,9 +11,11 @@ import asyncio
 import pytest
 from structlog.testing import capture_logs
 
+from orchestrator import TransferInProgress
 from orchestrator.engine import TransferOutcome
 from orchestrator.engine.merged_call import MergedCall
 from orchestrator.sandbox.scenario import FaultSpec
+from tests.reliability.cases import phones
 from tests.reliability.harness import warm
 from tests.reliability.rig import Rig
 
@@ -176,3 +178,22 @@ async def test_the_watch_does_not_wait_for_the_consult_room() -> None:
         ]
         assert supervisor.ended_at is not None
         assert supervisor.ended_at - hung_up[0] <= 2.0
+
+
+HAPPY = phones({"answer": 2.0, "decide_after": 1.0})
+
+
+# A promise an attacker broke (issue 14; was tests/reliability/test_broken_promises.py).
+async def test_no_new_supervisor_is_dialled_into_a_merged_call() -> None:
+    async with Rig(HAPPY, fault="start-after-merge") as rig:
+        transfer = await rig.start(warm())
+        await rig.run_until(transfer.outcome)
+        assert transfer.outcome.result().kind == "merged"  # and the call goes on
+        other = rig.another_engine()
+        for engine in (rig.engine, other):
+            starting = asyncio.ensure_future(engine.start(warm(), room=rig.room))
+            with pytest.raises(TransferInProgress):
+                await rig.run_until(starting)
+        assert len(rig.dials()) == 1
+        await rig.finish()
+        rig.verify()
