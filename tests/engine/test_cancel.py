@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
+from orchestrator import TransferEngine
+from orchestrator.sandbox import Sandbox
+from orchestrator.simulate import drive
+from orchestrator.testing import RecordingMedia
+from tests.engine.conftest import flow
+
 
 # Found by the random-scenario fuzzer (was tests/engine/test_fuzz_regressions.py).
 async def test_cancel_right_after_start_and_again_during_cleanup() -> None:
@@ -21,3 +27,17 @@ async def test_cancel_right_after_start_and_again_during_cleanup() -> None:
         outcome = await transfer.outcome
         assert (outcome.kind, outcome.reason) == ("failed", "cancelled")
         assert engine.active == {}
+
+
+async def test_cancel_cleans_up(rig: tuple[Sandbox, TransferEngine, RecordingMedia]) -> None:
+    sandbox, engine, media = rig
+    transfer = await engine.start(flow("warm_transfer"), room="call-1")
+    transfer.add_listener(lambda _, to, __: to == "dial_supervisor" and transfer.cancel())
+    # The dial may be out already (the consult room was made during the hold): cleanup
+    # waits for its answer, which comes in simulated time.
+    await drive(sandbox, engine, transfer.outcome)
+    outcome = await transfer.outcome
+    assert (outcome.kind, outcome.reason) == ("failed", "cancelled")
+    assert media.holding == set()
+    assert [r for r in sandbox.world.rooms if r != "call-1"] == []
+    assert engine.active == {}

@@ -89,3 +89,31 @@ async def test_a_late_dial_into_a_room_that_fails_to_delete_leaves_no_leg() -> N
         rig.verify()
         assert outcome.kind == "caller_hung_up"
         assert len(rig.dials()) == 2
+
+
+DECLINES = {"phones": {"default": {"answer": 0.0, "on_brief": "decline", "decide_after": 0.0}}}
+
+
+# A promise an attacker broke again (issue 20; was tests/reliability/test_in_flight_promises.py).
+async def test_cleanup_failing_everywhere_ends_within_the_readme_bound() -> None:
+    """DeleteRoom, ListParticipants and the checkpoint's clear each fail 10 times, every
+    failure answered under the per-try cut (2.9 s, 1.9 s, 4.9 s): the pieces share one
+    budget, so the outcome comes within the README's 135 s after the caller is off hold
+    (INV-BOUND), and nothing is left behind."""
+    async with Rig(DECLINES, fault="cleanup-fails-everywhere") as rig:
+
+        def failing() -> None:
+            for rpc, delay in (
+                ("RoomService.DeleteRoom", 2.9),
+                ("RoomService.ListParticipants", 1.9),
+                ("RoomService.UpdateParticipant", 4.9),
+            ):
+                rig.sandbox.add_fault(rpc, "unavailable", times=10, delay=delay)
+
+        rig.on_state("return_to_agent", failing)
+        transfer = await rig.start(warm())
+        (outcome,) = await rig.finish()
+        rig.verify()
+        assert (outcome.kind, outcome.reason) == ("returned", "declined")
+        took = rig.ended_at[id(transfer)] - rig.moved_at[transfer.transfer_id]
+        assert took <= 135.0

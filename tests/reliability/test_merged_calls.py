@@ -197,3 +197,18 @@ async def test_no_new_supervisor_is_dialled_into_a_merged_call() -> None:
         assert len(rig.dials()) == 1
         await rig.finish()
         rig.verify()
+
+
+# A promise an attacker broke again (issue 20; was tests/reliability/test_in_flight_promises.py).
+async def test_a_wrong_not_found_on_ending_a_merged_call_still_releases_the_other() -> None:
+    """One side of a merged call hangs up and DeleteRoom answers `not_found` while the room
+    is there: the other phone still gets BYE (it was taken as 'gone already')."""
+    async with Rig(HAPPY, fault="merged-call-delete-not-found") as rig:
+        rig.on_state(
+            "agent_leaves",
+            lambda: rig.sandbox.add_fault("RoomService.DeleteRoom", "not_found", times=3),
+        )
+        await rig.start(warm())
+        (outcome,) = await rig.finish()
+        rig.verify()
+        assert outcome.kind == "merged"

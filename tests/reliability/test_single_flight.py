@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from orchestrator import TransferInProgress
+from orchestrator import TransferError, TransferInProgress
 from orchestrator.engine import Transfer
 from orchestrator.sandbox.core import Flavor
 from orchestrator.sandbox.scenario import FaultSpec
@@ -110,4 +110,64 @@ async def test_a_start_while_a_reconnect_wiped_the_claim_is_refused_by_the_same_
             await rig.run_until(starting)
         (outcome,) = await rig.finish()
         rig.verify()
+        assert outcome.kind == "merged"
+
+
+def _claim(rig: Rig) -> dict[str, str]:
+    member = rig.sandbox.world.member(rig.room, rig.callers[rig.room])
+    assert member is not None
+    return {k: v for k, v in member.info.attributes.items() if k.startswith("transfer.") and v}
+
+
+# A promise an attacker broke again (issue 20; was tests/reliability/test_in_flight_promises.py).
+@pytest.mark.parametrize("code", ["deadline_exceeded", "unavailable"])
+async def test_a_claim_whose_read_back_fails_is_taken_back(code: str) -> None:
+    """GetParticipant answers the claim's read-back, and the first look of its taking back,
+    with an error after 19.9 s (each cut by the client's 10 s): the start fails, logs its
+    one outcome, and leaves no claim, so the next transfer for the caller is not refused."""
+    fault = {"rpc": "RoomService.GetParticipant", "code": code, "delay": 19.9, "times": 2}
+    async with Rig({**HAPPY, "faults": [fault]}, fault=f"claim-read-back-{code}") as rig:
+        with pytest.raises(TransferError) as refused:
+            await rig.start(warm())
+        assert refused.value.reason == "unavailable"
+        assert _claim(rig) == {}
+        outcome = await rig.run(warm())  # not refused as "another transfer holds the caller"
+        assert outcome.kind == "merged"
+        finished = [e for e in rig.tap.entries if e.get("event") == "transfer.finished"]
+        assert (finished[0]["outcome"], finished[0]["reason"]) == ("failed", "unavailable")
+
+
+# A promise an attacker broke again (issue 20; was tests/reliability/test_in_flight_promises.py).
+async def test_a_claim_cut_by_cancelling_the_start_is_taken_back() -> None:
+    """The start is cancelled while its read-back waits: the claim is taken back all the
+    same, and the start's one outcome is logged."""
+    fault = {"rpc": "RoomService.GetParticipant", "delay": 5.0, "times": 1}
+    async with Rig({**HAPPY, "faults": [fault]}, fault="claim-read-back-cancelled") as rig:
+        starting = asyncio.ensure_future(rig.engine.start(warm(), room=rig.room))
+        await rig.advance(2.0)
+        starting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await rig.run_until(starting)
+        assert _claim(rig) == {}
+        outcome = await rig.run(warm())
+        assert outcome.kind == "merged"
+        finished = [e for e in rig.tap.entries if e.get("event") == "transfer.finished"]
+        assert (finished[0]["outcome"], finished[0]["reason"]) == ("failed", "cancelled")
+
+
+# A promise an attacker broke again (issue 20; was tests/reliability/test_in_flight_promises.py).
+async def test_a_claim_written_after_its_start_was_cut_is_taken_back() -> None:
+    """The claim's write is answered 19.9 s late (its client gives up at 10 s) and the
+    start is cancelled meanwhile: the claim lands after the start's first look, so taking
+    it back waits until such a write can no longer land (found by the random mixes)."""
+    fault = {"rpc": "RoomService.UpdateParticipant", "delay": 19.9, "times": 1}
+    async with Rig({**HAPPY, "faults": [fault]}, fault="claim-written-late") as rig:
+        starting = asyncio.ensure_future(rig.engine.start(warm(), room=rig.room))
+        await rig.advance(3.4)
+        starting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await rig.run_until(starting)
+        await rig.advance(30.0)
+        assert _claim(rig) == {}
+        outcome = await rig.run(warm())
         assert outcome.kind == "merged"
