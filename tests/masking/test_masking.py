@@ -16,8 +16,8 @@ from orchestrator.masking import MIN_DIGITS, mask_numbers
 SEARCH = os.environ.get("MASKING_EXAMPLES")
 PROPERTY = settings(max_examples=int(SEARCH or 250), derandomize=SEARCH is None)
 """`make test` runs the same 250 examples per property every time (a shared machine, a
-deterministic suite); `MASKING_EXAMPLES=20000 pytest tests/masking/test_masking.py` searches further,
-with new random examples."""
+deterministic suite); `MASKING_EXAMPLES=20000 pytest tests/masking/test_masking.py` searches
+further, with new random examples."""
 
 
 def masked_form(digits: str, plus: bool) -> str:
