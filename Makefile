@@ -62,13 +62,13 @@ e2e: $(STAMP)
 	@rm -f build/e2e.json
 	$(BIN)/python -m stack build
 	E2E_REPORT=build/e2e.json $(BIN)/pytest tests/e2e -q -p no:cacheprovider; status=$$?; \
-		$(BIN)/python -m tests.e2e.report build/e2e.json; exit $$status
+		$(BIN)/python -m tests.e2e.harness.report build/e2e.json; exit $$status
 
 # One real warm transfer on this machine (real stack, the example worker with offline
 # models, sipp phones), printed as a timeline of what each phone received; everything it
 # starts is stopped at the end.
 real-demo: $(STAMP)
-	$(BIN)/python -m tests.e2e.demo
+	$(BIN)/python -m tests.e2e.harness.demo
 
 # The studio's third-party scripts (CodeMirror 6 bundled by esbuild, Mermaid's dist), built
 # from orchestrator/studio/web/package-lock.json into orchestrator/studio/static/ (committed:

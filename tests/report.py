@@ -1,7 +1,7 @@
 """Print figures the tests counted: a readable table, then one JSON line (the last).
 
 `make reliability` and `make e2e` end with it (`python -m tests.reliability.report`,
-`python -m tests.e2e.report`), each with its own gates.
+`python -m tests.e2e.harness.report`), each with its own gates.
 """
 
 from __future__ import annotations

@@ -20,10 +20,10 @@ from livekit import api
 
 from stack.build import build
 from stack.run import PORTS, down, read_env, running, up
-from tests.e2e.figures import FIGURES
-from tests.e2e.real import RealTarget, outbound_trunk
-from tests.e2e.sandboxed import SandboxTarget
-from tests.e2e.targets import Target
+from tests.e2e.harness.figures import FIGURES
+from tests.e2e.harness.real import RealTarget, outbound_trunk
+from tests.e2e.harness.sandboxed import SandboxTarget
+from tests.e2e.harness.targets import Target
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 RUNS = ROOT / "build" / "e2e"

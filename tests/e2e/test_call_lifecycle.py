@@ -21,10 +21,10 @@ import pytest
 
 from orchestrator.livekit.probe import Capabilities
 from orchestrator.sandbox.scenario import PhoneSpec
-from tests.e2e.figures import FIGURES
-from tests.e2e.real import RealTarget
-from tests.e2e.targets import SUPERVISOR, Target
-from tests.e2e.transfers import Run, flow, run
+from tests.e2e.harness.figures import FIGURES
+from tests.e2e.harness.real import RealTarget
+from tests.e2e.harness.targets import SUPERVISOR, Target
+from tests.e2e.harness.transfers import Run, flow, run
 
 ACCEPTS = PhoneSpec(answer=1.0, on_brief="accept", decide_after=1.5)
 RELEASE_S = 2.0

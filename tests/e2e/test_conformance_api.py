@@ -16,8 +16,8 @@ import jwt
 import pytest
 from livekit import api
 
-from tests.e2e.checks import PREFIX, answer
-from tests.e2e.targets import SUPERVISOR, Target
+from tests.e2e.harness.checks import PREFIX, answer
+from tests.e2e.harness.targets import SUPERVISOR, Target
 
 # -- errors the engine interprets ----------------------------------------------------------
 

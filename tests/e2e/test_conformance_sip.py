@@ -14,9 +14,9 @@ import pytest
 from livekit import api
 
 from orchestrator.sandbox.scenario import PhoneSpec
-from tests.e2e.checks import PREFIX, answer, dial, left, settled, statuses
 from tests.e2e.conftest import Webhooks
-from tests.e2e.targets import BUSINESS, CALLER, SUPERVISOR, Target
+from tests.e2e.harness.checks import PREFIX, answer, dial, left, settled, statuses
+from tests.e2e.harness.targets import BUSINESS, CALLER, SUPERVISOR, Target
 
 # -- dials: SIP failures, caller ID, the legs' attributes --------------------------------
 

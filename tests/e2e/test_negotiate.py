@@ -1,12 +1,12 @@
 """An answered `in_room` leg stays up: livekit-server does not close it with
 `NEGOTIATE_FAILED` when the engine cuts it off from the room at the answer (its
 `UpdateSubscriptions` meeting the SIP bridge's own subscription). A few legs here, in
-`make e2e`; `python -m tests.e2e.negotiate --legs 30` counts more (docs/real-stack.md)."""
+`make e2e`; `python -m tests.e2e.harness.negotiate --legs 30` counts more (docs/real-stack.md)."""
 
 from __future__ import annotations
 
-from tests.e2e.figures import FIGURES
-from tests.e2e.negotiate import PHONES, measure
+from tests.e2e.harness.figures import FIGURES
+from tests.e2e.harness.negotiate import PHONES, measure
 
 LEGS = 2 * len(PHONES)  # each kind of supervisor twice: about 30 s
 

@@ -31,14 +31,14 @@ from orchestrator import TransferEngine, load_flow
 from orchestrator.sandbox.scenario import PhoneSpec
 from orchestrator.testing import RecordingMedia
 from stack.run import READY_S
-from tests.e2e.backends import Jaeger, Prometheus, free_port
-from tests.e2e.deadline import until
-from tests.e2e.figures import FIGURES
-from tests.e2e.real import RealTarget
-from tests.e2e.rtp import Heard, purity
-from tests.e2e.sandboxed import SandboxTarget
-from tests.e2e.targets import BUSINESS, CALLER, SUPERVISOR
-from tests.e2e.workers import Worker
+from tests.e2e.harness.backends import Jaeger, Prometheus, free_port
+from tests.e2e.harness.deadline import until
+from tests.e2e.harness.figures import FIGURES
+from tests.e2e.harness.real import RealTarget
+from tests.e2e.harness.rtp import Heard, purity
+from tests.e2e.harness.sandboxed import SandboxTarget
+from tests.e2e.harness.targets import BUSINESS, CALLER, SUPERVISOR
+from tests.e2e.harness.workers import Worker
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 TELEMETRY = importlib.util.find_spec("orchestrator.telemetry") is not None
@@ -49,7 +49,7 @@ NO_TELEMETRY = (
 AGENT = "e2e-observed"
 SERVICE = "warm-transfer-e2e"
 AI, CALLER_HZ, SUPERVISOR_HZ = 1500.0, 440.0, 1000.0
-SOUND = 8.0  # RMS over digital silence (which decodes to 0..8; tests/e2e/rtp.py)
+SOUND = 8.0  # RMS over digital silence (which decodes to 0..8; tests/e2e/harness/rtp.py)
 # Steps whose time is speech or a person (docs/real-stack-speed.md, real_engine_ms).
 WAITING_STEPS = {"hold", "brief", "announce", "return_to_agent", "exit"}
 # (room, what the supervisor's phone does): answers and presses 1, or 2; or is busy.
@@ -128,7 +128,7 @@ def observed(stack: dict[str, str], carrier_trunk: str) -> Iterator[Observed]:
         "PYTHONPATH": f"{ROOT}:{ROOT / 'examples'}",
     }
     # The example's code, reporting no load (`example_worker.py` says why).
-    script = "tests/e2e/example_worker.py"
+    script = "tests/e2e/harness/example_worker.py"
     worker = Worker(folder, stack, carrier_trunk, "worker", script=script)
     try:
         if TELEMETRY:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.e2e.demo import FOLDER, demo
+from tests.e2e.harness.demo import FOLDER, demo
 
 
 async def test_the_real_demo_runs_a_transfer_to_the_last_bye(stack: dict[str, str]) -> None:

@@ -15,11 +15,11 @@ import time
 from livekit import api
 
 from orchestrator.sandbox.scenario import PhoneSpec
-from tests.e2e.figures import FIGURES
-from tests.e2e.real import RealTarget
-from tests.e2e.rtp import Heard
-from tests.e2e.targets import BUSINESS, CALLER, CALLER_ID, SUPERVISOR, Target
-from tests.e2e.transfers import Run, flow, run
+from tests.e2e.harness.figures import FIGURES
+from tests.e2e.harness.real import RealTarget
+from tests.e2e.harness.rtp import Heard
+from tests.e2e.harness.targets import BUSINESS, CALLER, CALLER_ID, SUPERVISOR, Target
+from tests.e2e.harness.transfers import Run, flow, run
 
 BACKUP = "+15105550101"
 TEAM_LEAD = "+15105550102"

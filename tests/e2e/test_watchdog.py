@@ -34,11 +34,11 @@ from livekit import api
 
 from orchestrator.sandbox.scenario import PhoneSpec
 from stack.run import DIE_WITH_PARENT, PORTS
-from tests.e2e.deadline import until
-from tests.e2e.figures import FIGURES
-from tests.e2e.real import RealTarget
-from tests.e2e.targets import CALLER_ID, SUPERVISOR
-from tests.e2e.workers import AGENT, Worker
+from tests.e2e.harness.deadline import until
+from tests.e2e.harness.figures import FIGURES
+from tests.e2e.harness.real import RealTarget
+from tests.e2e.harness.targets import CALLER_ID, SUPERVISOR
+from tests.e2e.harness.workers import AGENT, Worker
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 AI = 1500.0

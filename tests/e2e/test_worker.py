@@ -1,10 +1,11 @@
 """A real agent worker end to end: `WarmTransfer` in a livekit-agents worker on the real stack.
 
-The worker (`tests/e2e/worker.py`, a subprocess registered with livekit-server) is dispatched
-by the caller's dispatch rule; it greets the caller with the offline TTS (a 1500 Hz tone per
-word), then its scripted LLM calls the transfer tool and `flows/warm_transfer.yaml` runs with
-the `in_room` merge. What each side heard is read off the phones' RTP: the caller's phone sends
-a 440 Hz tone, the supervisor's 1000 Hz, the AI speaks at 1500 Hz, and the hold music is music.
+The worker (`tests/e2e/harness/worker.py`, a subprocess registered with livekit-server) is
+dispatched by the caller's dispatch rule; it greets the caller with the offline TTS (a 1500 Hz
+tone per word), then its scripted LLM calls the transfer tool and `flows/warm_transfer.yaml`
+runs with the `in_room` merge. What each side heard is read off the phones' RTP: the caller's
+phone sends a 440 Hz tone, the supervisor's 1000 Hz, the AI speaks at 1500 Hz, and the hold
+music is music.
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ import pytest_asyncio
 from livekit import api
 
 from orchestrator.sandbox.scenario import PhoneSpec
-from tests.e2e.figures import FIGURES
-from tests.e2e.real import RealTarget
-from tests.e2e.rtp import Heard
-from tests.e2e.targets import CALLER, CALLER_ID, SUPERVISOR
-from tests.e2e.workers import AGENT, Worker
+from tests.e2e.harness.figures import FIGURES
+from tests.e2e.harness.real import RealTarget
+from tests.e2e.harness.rtp import Heard
+from tests.e2e.harness.targets import CALLER, CALLER_ID, SUPERVISOR
+from tests.e2e.harness.workers import AGENT, Worker
 
 AI, CALLER_HZ, SUPERVISOR_HZ = 1500.0, 440.0, 1000.0
 

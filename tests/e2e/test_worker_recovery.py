@@ -17,9 +17,9 @@ import pytest
 from livekit import api
 
 from orchestrator.sandbox.scenario import PhoneSpec
-from tests.e2e.real import RealTarget
-from tests.e2e.targets import CALLER_ID, SUPERVISOR
-from tests.e2e.workers import AGENT, Worker
+from tests.e2e.harness.real import RealTarget
+from tests.e2e.harness.targets import CALLER_ID, SUPERVISOR
+from tests.e2e.harness.workers import AGENT, Worker
 
 AI = 1500.0
 PHASES: dict[str, tuple[PhoneSpec, dict[str, Any], str]] = {

@@ -108,3 +108,28 @@ def _reset_structlog() -> None:
     import structlog
 
     structlog.reset_defaults()
+
+
+SECRET = "engine-tests-secret-0123456789abcdefghij"
+
+
+@pytest.fixture
+async def rig() -> AsyncIterator[tuple[Sandbox, TransferEngine, RecordingMedia]]:
+    scenario = Scenario.model_validate(
+        {"phones": {"default": {"answer": 2.0, "decide_after": 1.0}}}
+    )
+    async with Sandbox(scenario, api_secret=SECRET, clock=ManualClock()) as sandbox:
+        sandbox.place_caller("call-1")
+        media = RecordingMedia()
+        engine = TransferEngine(
+            sandbox.url,
+            sandbox.api_key,
+            SECRET,
+            media=media,
+            trunk="ST_sandbox",
+            clock=sandbox.clock,
+        )
+        unsubscribe = connect(sandbox, engine, media)
+        yield sandbox, engine, media
+        unsubscribe()
+        await engine.aclose()

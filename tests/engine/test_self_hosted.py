@@ -297,3 +297,28 @@ async def test_a_late_track_event_cuts_nobody_off_once_the_merge_began() -> None
             and r["request"].get("identity") == CALLER
         ]
         assert False not in callers[callers.index(True) :], "a cut landed after the opening"
+
+
+# Seen on the real stack (was tests/engine/test_real_stack_findings.py).
+async def test_an_unclaimed_move_probe_means_no_move_participant() -> None:
+    """`test_probe_move_nobody`: the open-source server answers a move naming nobody
+    `unavailable` ("no response from servers") after about 3 s, not "not implemented"; it
+    used to make every transfer on self-hosted LiveKit fail before the hold."""
+    async with live(flavor="oss") as (sandbox, engine, _):
+        capabilities = await engine.capabilities()  # answered by `live` already: cached
+        assert capabilities.move is False
+        assert capabilities.missing == frozenset()
+        transfer = await engine.start(flow("warm_transfer"), room="call-1")
+        await drive(sandbox, engine, transfer.outcome)
+        assert (await transfer.outcome).kind == "merged"
+
+
+# Seen on the real stack (was tests/engine/test_real_stack_findings.py).
+async def test_the_three_probes_are_sent_together() -> None:
+    async with live(flavor="oss") as (sandbox, _, _):
+        probes = [r for r in sandbox.requests if r["rpc"] != "RoomService.ListParticipants"]
+        assert len(probes) == 3
+        # Each was sent before any was answered (one by one, the move's 3 s come first).
+        sent = [r["time"] for r in probes]
+        answered = [r["time"] + r["duration_ms"] / 1000 for r in probes]
+        assert max(sent) < min(answered)

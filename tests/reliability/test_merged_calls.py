@@ -11,9 +11,11 @@ import asyncio
 import pytest
 from structlog.testing import capture_logs
 
+from orchestrator import TransferInProgress
 from orchestrator.engine import TransferOutcome
 from orchestrator.engine.merged_call import MergedCall
 from orchestrator.sandbox.scenario import FaultSpec
+from tests.reliability.cases import phones
 from tests.reliability.harness import warm
 from tests.reliability.rig import Rig
 
@@ -176,3 +178,37 @@ async def test_the_watch_does_not_wait_for_the_consult_room() -> None:
         ]
         assert supervisor.ended_at is not None
         assert supervisor.ended_at - hung_up[0] <= 2.0
+
+
+HAPPY = phones({"answer": 2.0, "decide_after": 1.0})
+
+
+# A promise an attacker broke (issue 14; was tests/reliability/test_broken_promises.py).
+async def test_no_new_supervisor_is_dialled_into_a_merged_call() -> None:
+    async with Rig(HAPPY, fault="start-after-merge") as rig:
+        transfer = await rig.start(warm())
+        await rig.run_until(transfer.outcome)
+        assert transfer.outcome.result().kind == "merged"  # and the call goes on
+        other = rig.another_engine()
+        for engine in (rig.engine, other):
+            starting = asyncio.ensure_future(engine.start(warm(), room=rig.room))
+            with pytest.raises(TransferInProgress):
+                await rig.run_until(starting)
+        assert len(rig.dials()) == 1
+        await rig.finish()
+        rig.verify()
+
+
+# A promise an attacker broke again (issue 20; was tests/reliability/test_in_flight_promises.py).
+async def test_a_wrong_not_found_on_ending_a_merged_call_still_releases_the_other() -> None:
+    """One side of a merged call hangs up and DeleteRoom answers `not_found` while the room
+    is there: the other phone still gets BYE (it was taken as 'gone already')."""
+    async with Rig(HAPPY, fault="merged-call-delete-not-found") as rig:
+        rig.on_state(
+            "agent_leaves",
+            lambda: rig.sandbox.add_fault("RoomService.DeleteRoom", "not_found", times=3),
+        )
+        await rig.start(warm())
+        (outcome,) = await rig.finish()
+        rig.verify()
+        assert outcome.kind == "merged"

@@ -13,7 +13,8 @@ The sandbox and engine are async: each example drives its own event loop explici
 (`run_until_complete` per rule), so the test itself is synchronous and independent of
 pytest-asyncio's loop. `RELIABILITY_EXAMPLES` sets the number of examples (25 by default);
 `RELIABILITY_RANDOM=1` draws new examples instead of the same ones every run.
-Shrunk failures are kept as plain tests in `test_stateful_regressions.py`.
+Shrunk failures are kept as plain tests in the module of their subject (`test_cleanup.py`,
+`test_checkpoint.py`, `test_hangup.py`, ...), each marked "Found by the stateful test".
 """
 
 from __future__ import annotations
