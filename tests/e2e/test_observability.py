@@ -208,11 +208,14 @@ async def test_a_real_transfer_timed_at_the_phones(
         finished = await observed.wait("transfer.finished", 90, transfer_id=transfer)
         assert (finished["outcome"], finished["reason"]) == OUTCOMES[supervisor]
         observed.transfers[transfer] = finished["outcome"]
-        # The hold music at the caller's phone (after the flow's hold announcement).
+        # The hold music at the caller's phone (after the flow's hold announcement). Not
+        # with a busy line: it refuses the INVITE within milliseconds, so the music, which
+        # fades in from silence, is stopped before it is audible (build/e2e/*busy*/).
         assert caller.heard is not None
-        held = first_music(caller.heard, monotonic(asked))
-        assert held is not None, "no hold music reached the caller's phone"
-        FIGURES.speed("real_time_to_hold_ms", held - monotonic(asked))
+        if supervisor != "busy":
+            held = first_music(caller.heard, monotonic(asked))
+            assert held is not None, "no hold music reached the caller's phone"
+            FIGURES.speed("real_time_to_hold_ms", held - monotonic(asked))
         # The INVITE at the supervisor's phone (sipp's trace: Unix time).
         (invite,) = carrier.invites()
         assert invite.at > asked
