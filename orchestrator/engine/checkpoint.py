@@ -63,6 +63,7 @@ __all__ = [
     "progress_soon",
     "progressed",
     "refuse_if_held",
+    "restore",
     "take_back",
 ]
 
@@ -85,6 +86,12 @@ class Checkpointing(Calls, Protocol):
     """Until when a write its client gave up on may land."""
     progressing: asyncio.Task[None] | None
     """The `progress_soon` chain."""
+    wanted: str
+    """The latest state asked for (written, or waiting for its turn)."""
+    checkpoint_turn: asyncio.Lock
+    """Held by the one checkpoint write under way."""
+    ending: bool
+    """Cleanup has begun: no checkpoint write any more."""
 
     async def caller_gone(self) -> bool: ...
 
@@ -108,7 +115,31 @@ def attributes(
 
 async def checkpoint(t: Checkpointing, state: str) -> None:
     """Record progress on the caller, so a replacement worker can finish or unwind; a
-    failing server gets two more tries."""
+    failing server gets two more tries.
+
+    Every write of a transfer's checkpoint comes here and they are ordered: one at a time
+    (`checkpoint_turn`, after any write a cancelled caller left in flight), the latest state
+    asked for wins (an older one still waiting for its turn is skipped: the newer one is
+    written after it), and nothing is written once cleanup has begun (it clears the
+    checkpoint, or leaves `merged` to the merged call's watch). A caller's rejoin puts back
+    the latest state through here too (`restore`), so its repair cannot land after a newer
+    state, nor after the clear."""
+    t.wanted = state
+    async with t.checkpoint_turn:
+        if t.writes:  # one a cancelled step left in flight: it lands first
+            with contextlib.suppress(TimeoutError):
+                await within(t.clock, REQUEST_TIMEOUT_S + 1.0, asyncio.wait(set(t.writes)))
+        if t.ending or t.wanted != state:
+            return
+        await _write(t, state)
+
+
+async def restore(t: Checkpointing) -> None:
+    """Write the latest checkpoint again, in its turn: a caller's rejoin dropped it."""
+    await progress(t, t.wanted)
+
+
+async def _write(t: Checkpointing, state: str) -> None:
     consult = t.consult_room if t.strategy == "move" else ""
     version = "" if state == "merged" else t.flow_version
     values = attributes(t.transfer_id, state, consult, version)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 from typing import Protocol
 
-from orchestrator.engine.checkpoint import Checkpointing, progress
+from orchestrator.engine.checkpoint import Checkpointing, restore
 from orchestrator.engine.legs import absent
 
 __all__ = ["DEPARTURE_GRACE_S", "Present", "departed", "returned"]
@@ -30,8 +30,6 @@ class Present(Checkpointing, Protocol):
 
     supervisor: str | None
     moving: bool
-    ending: bool
-    """Cleanup has begun: room events no longer change anything."""
     gone: set[str]
     departures: dict[tuple[str, str], asyncio.Future[None]]
     late_departures: list[tuple[str, str, bool]]
@@ -87,8 +85,9 @@ def returned(t: Present, room: str, identity: str) -> bool:
     if role == "caller":
         if t.supervisor is not None:  # the caller's bridge subscribed to the leg again
             t.cut_off(room, t.supervisor, None)
-        # The API's attributes (the claim, the checkpoint) did not survive the rejoin.
-        write = asyncio.ensure_future(progress(t, t.checkpointed))
+        # The API's attributes (the claim, the checkpoint) did not survive the rejoin: the
+        # latest state written again, in its turn after any write under way.
+        write = asyncio.ensure_future(restore(t))
         t.isolating.add(write)  # stopped with the cuts when cleanup begins
         write.add_done_callback(t.isolating.discard)
     else:  # the leg's bridge subscribed to everything again: both directions

@@ -130,6 +130,8 @@ class Transfer:
         """Departures seen during cleanup (room, identity, hung up): a merged call's watch
         takes them over."""
         self.checkpointed = "requested"  # the last state written on the caller (the claim)
+        self.wanted = "requested"  # the latest checkpoint asked for (`checkpoint.checkpoint`)
+        self.checkpoint_turn = asyncio.Lock()  # checkpoint writes one at a time
         self.ending = False  # cleanup has begun: room events no longer change anything
         self.superseded = False
         self.failure_reason: str | None = None
