@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from orchestrator.cli.serving import stop_on_signals
 from orchestrator.errors import FlowError
 
 __all__ = ["check_record", "sandbox"]
@@ -88,10 +88,7 @@ def sandbox(
         except OSError as exc:
             typer.echo(f"error: cannot listen on {host}:{port}: {exc.strerror}", err=True)
             raise typer.Exit(1) from None
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+        stop = stop_on_signals()
         typer.echo(f"LiveKit sandbox ({flavor.value}) listening")
         typer.echo(f"  LIVEKIT_URL={server.url}")
         typer.echo(f"  LIVEKIT_API_KEY={api_key}")

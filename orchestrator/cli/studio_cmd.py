@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-import signal
 from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from orchestrator.cli.serving import address, listen, stop_on_signals
 
 __all__ = ["studio"]
 
@@ -17,10 +18,6 @@ __all__ = ["studio"]
 def _fail(message: str) -> typer.Exit:
     typer.echo(f"studio: {message}", err=True)
     return typer.Exit(2)
-
-
-def _address(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def studio(
@@ -53,8 +50,6 @@ def studio(
 ) -> None:
     """Edit the flows in DIR in a local web page: problems at their lines as you type, the
     diagram redrawn live, the flow's scenario tests run, saved atomically inside DIR."""
-    from aiohttp import web
-
     from orchestrator.studio import Guard, is_loopback, studio_app
 
     if not folder.is_dir():
@@ -73,23 +68,10 @@ def studio(
     guard = Guard(host, port, token=secrets.token_urlsafe(32) if remote else None)
 
     async def serve() -> None:
-        runner = web.AppRunner(
-            studio_app(folder, guard, music_dir=music_dir), access_log=None, handle_signals=False
-        )
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, host, port).start()
-        except OSError as error:
-            await runner.cleanup()
-            raise _fail(
-                f"--host/--port: cannot listen on {_address(host, port)}: {error.strerror}"
-            ) from None
-        guard.port = runner.addresses[0][1] if runner.addresses else port
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        url = f"http://{_address(host, guard.port)}/"
+        app = studio_app(folder, guard, music_dir=music_dir)
+        runner, guard.port = await listen(app, host, port, _fail)
+        stop = stop_on_signals()
+        url = f"http://{address(host, guard.port)}/"
         if guard.token is not None:
             typer.echo(
                 f"WARNING: the studio listens on {host}, not only this machine: anyone who "

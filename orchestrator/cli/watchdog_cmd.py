@@ -7,12 +7,12 @@ import contextlib
 import logging
 import os
 import re
-import signal
 import warnings
 from typing import Annotated
 
 import typer
 
+from orchestrator.cli.serving import address, listen, stop_on_signals
 from orchestrator.logs import configure_logging
 
 __all__ = ["watchdog"]
@@ -20,11 +20,6 @@ __all__ = ["watchdog"]
 _AGENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
 _ENV = ("LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET")
 _SWEEP = (1.0, 3600.0)
-
-
-def _address(host: str, port: int) -> str:
-    """`host:port` as a URL writes it: an IPv6 address in brackets."""
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _fail(message: str) -> typer.Exit:
@@ -61,8 +56,6 @@ def watchdog(
     Reads LIVEKIT_URL, LIVEKIT_API_KEY and LIVEKIT_API_SECRET (the key webhooks are signed
     with).
     """
-    from aiohttp import web
-
     from orchestrator.livekit.address import check_url
     from orchestrator.watchdog import Watchdog, aiohttp_app
 
@@ -97,24 +90,12 @@ def watchdog(
         raise _fail(f"{'LIVEKIT_URL' if field == 'url' else field}: {why}") from None
 
     async def serve() -> None:
-        runner = web.AppRunner(aiohttp_app(service), access_log=None, handle_signals=False)
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, host, port).start()
-        except OSError as error:
-            await runner.cleanup()
-            raise _fail(
-                f"--host/--port: cannot listen on {_address(host, port)}: {error.strerror}"
-            ) from None
-        bound = runner.addresses[0][1] if runner.addresses else port
+        runner, bound = await listen(aiohttp_app(service), host, port, _fail)
         configure_logging(json=json_logs, level=logging.INFO)
         warnings.filterwarnings("ignore", message="The HMAC key is")  # short dev keys
         await service.start()
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        base = f"http://{_address(host, bound)}"
+        stop = stop_on_signals()
+        base = f"http://{address(host, bound)}"
         typer.echo(f"watchdog for agent {agent_name!r} on {base}")
         typer.echo(f"  webhooks: POST {base}/webhook (livekit-server's webhook.urls)")
         typer.echo(f"  health:   GET {base}/healthz")

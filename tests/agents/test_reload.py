@@ -5,40 +5,20 @@ the version it started with. On the sandbox, through the real engine, on a manua
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
-from typing import Any
 
 import pytest
 from structlog.testing import capture_logs
 
 from orchestrator.errors import TransferError
 from orchestrator.flow.version import flow_version
-from tests.agents.conftest import CALLER, ROOT, agent_rig, flow, reached
+from tests.agents.conftest import CALLER, agent_rig, flow, reached
 from tests.agents.fakes import FakeRunContext
+from tests.conftest import WARM_TRANSFER as ORIGINAL, events, save
 
-ORIGINAL = (ROOT / "flows" / "warm_transfer.yaml").read_text()
 BUSY = {"phones": {"default": {"answer": "busy"}}}  # each transfer returns to the AI
 HOLD_SAY = "Please hold for a moment while I connect you with a supervisor."
 SORRY = "I'm sorry, I couldn't reach a supervisor right now. I'm still here to help."
-
-
-def save(path: Path, text: str) -> None:
-    """An editor's save: new content, and a modification time moved on."""
-    before = path.stat().st_mtime_ns if path.exists() else 0
-    path.write_text(text)
-    os.utime(path, ns=(before + 1_000_000, before + 1_000_000))
-
-
-@pytest.fixture
-def flow_file(tmp_path: Path) -> Path:
-    path = tmp_path / "warm_transfer.yaml"
-    save(path, ORIGINAL)
-    return path
-
-
-def events(logs: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
-    return [e for e in logs if e["event"] == name]
 
 
 async def test_a_valid_edit_is_used_by_the_next_transfer(flow_file: Path) -> None:

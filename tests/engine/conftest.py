@@ -26,6 +26,7 @@ from orchestrator.testing import RecordingMedia
 
 ROOT = Path(__file__).resolve().parents[2]
 CALLER = "+14155552671"
+CALLER_IDENTITY = f"sip_{CALLER}"  # the caller's participant identity in the room
 SUPERVISOR = "+15105550100"
 CANARIES = (CALLER, SUPERVISOR, "+15105550101", "+15105550102", "4155552671", "5105550100")
 

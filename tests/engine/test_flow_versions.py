@@ -12,9 +12,8 @@ from orchestrator.flow.version import flow_version
 from orchestrator.sandbox import Event
 from orchestrator.sandbox.core import Flavor
 from orchestrator.simulate import drive
-from tests.engine.conftest import flow, live
+from tests.engine.conftest import CALLER_IDENTITY as CALLER, flow, live
 
-CALLER = "sip_+14155552671"
 SCENARIO = {"phones": {"default": {"answer": 2.0, "decide_after": 2.0}}}
 DECLINES = {"phones": {"default": {"answer": 1.0, "on_brief": "decline"}}}
 

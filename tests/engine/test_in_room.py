@@ -6,9 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from orchestrator.simulate import drive
-from tests.engine.conftest import flow, live
-
-CALLER = "sip_+14155552671"  # the caller's participant identity
+from tests.engine.conftest import CALLER_IDENTITY as CALLER, flow, live
 
 
 # Seen on the real stack (was tests/engine/test_real_stack_findings.py).

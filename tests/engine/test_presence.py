@@ -8,9 +8,7 @@ import asyncio
 from orchestrator.engine.presence import DEPARTURE_GRACE_S
 from orchestrator.sandbox import Event
 from orchestrator.simulate import drive
-from tests.engine.conftest import flow, live, run
-
-CALLER = "sip_+14155552671"  # the caller's participant identity
+from tests.engine.conftest import CALLER_IDENTITY as CALLER, flow, live, run
 
 
 # Found by the random-scenario fuzzer (was tests/engine/test_fuzz_regressions.py).

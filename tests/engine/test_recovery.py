@@ -23,9 +23,8 @@ from orchestrator.sandbox import Event, Sandbox
 from orchestrator.sandbox.core import Flavor
 from orchestrator.simulate import connect, drive
 from orchestrator.testing import RecordingMedia
-from tests.engine.conftest import engine_for, flow, live
+from tests.engine.conftest import CALLER_IDENTITY as CALLER, engine_for, flow, live
 
-CALLER = "sip_+14155552671"
 SCENARIO = {"phones": {"default": {"answer": 2.0, "decide_after": 2.0}}}
 
 

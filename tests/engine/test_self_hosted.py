@@ -17,9 +17,8 @@ from orchestrator.flow.model import Flow
 from orchestrator.livekit.probe import PROBE
 from orchestrator.sandbox import Event, Sandbox
 from orchestrator.simulate import drive
-from tests.engine.conftest import ROOT, flow, live, run
+from tests.engine.conftest import CALLER_IDENTITY as CALLER, ROOT, flow, live, run
 
-CALLER = "sip_+14155552671"
 SCENARIO_FAST = {"phones": {"default": {"answer": 1.0, "decide_after": 0.5}}}
 
 

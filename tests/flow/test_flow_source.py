@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -16,29 +15,10 @@ from orchestrator.flow import source
 from orchestrator.flow.model import Flow
 from orchestrator.flow.source import FlowSource
 from orchestrator.flow.version import flow_version
+from tests.conftest import WARM_TRANSFER as ORIGINAL, events, save
 
 ROOT = Path(__file__).resolve().parents[2]
-ORIGINAL = (ROOT / "flows" / "warm_transfer.yaml").read_text()
 HOLD_SAY = "Please hold for a moment while I connect you with a supervisor."
-
-
-def write(path: Path, text: str) -> None:
-    """Write `text` and move the file's modification time on, as an editor's save does (a
-    fixed step: two saves within one tick of the file system's clock are not told apart)."""
-    before = path.stat().st_mtime_ns if path.exists() else 0
-    path.write_text(text)
-    os.utime(path, ns=(before + 1_000_000, before + 1_000_000))
-
-
-@pytest.fixture
-def flow_file(tmp_path: Path) -> Path:
-    path = tmp_path / "warm_transfer.yaml"
-    write(path, ORIGINAL)
-    return path
-
-
-def events(logs: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
-    return [e for e in logs if e["event"] == name]
 
 
 def test_the_version_is_twelve_hex_digits_of_what_the_flow_means() -> None:
@@ -73,7 +53,7 @@ def test_an_unchanged_file_is_not_read_again(
             assert watched.current() is first
     assert loads == []
     assert logs == []
-    write(flow_file, ORIGINAL)  # saved again, unchanged: read, and still the same flow
+    save(flow_file, ORIGINAL)  # saved again, unchanged: read, and still the same flow
     with capture_logs() as logs:
         assert watched.current() is first
     assert len(loads) == 1
@@ -83,7 +63,7 @@ def test_an_unchanged_file_is_not_read_again(
 def test_a_valid_edit_is_used_from_the_next_call(flow_file: Path) -> None:
     watched = FlowSource(flow_file)
     before = watched.version
-    write(flow_file, ORIGINAL.replace(HOLD_SAY, "One moment, please."))
+    save(flow_file, ORIGINAL.replace(HOLD_SAY, "One moment, please."))
     with capture_logs() as logs:
         flow = watched.current()
     assert flow.steps["hold_caller"].say == "One moment, please."  # type: ignore[union-attr]
@@ -103,7 +83,7 @@ def test_an_invalid_edit_keeps_the_last_good_version_and_says_why_once(
     broken = ORIGINAL.replace("ring_timeout: 25", "ring_timout: 25").replace(
         "caller_id:\n  mode: preserve", "caller_id:\n  mode: keep"
     )
-    write(flow_file, broken)
+    save(flow_file, broken)
     with capture_logs() as logs:
         assert watched.current() is good
         assert watched.current() is good  # reported once per change, not per transfer
@@ -116,7 +96,7 @@ def test_an_invalid_edit_keeps_the_last_good_version_and_says_why_once(
     assert problems[1].startswith(f"{flow_file}:32:5: ")  # ring_timout
     assert "ring_timeout" in problems[1]  # did you mean
     # Fixed: the fix is used.
-    write(flow_file, ORIGINAL.replace("ring_timeout: 25", "ring_timeout: 15"))
+    save(flow_file, ORIGINAL.replace("ring_timeout: 25", "ring_timeout: 15"))
     with capture_logs() as logs:
         fixed = watched.current()
     assert fixed.steps["dial_supervisor"].ring_timeout == 15  # type: ignore[union-attr]
@@ -125,7 +105,7 @@ def test_an_invalid_edit_keeps_the_last_good_version_and_says_why_once(
 
 def test_phone_numbers_in_the_problems_are_masked(flow_file: Path) -> None:
     watched = FlowSource(flow_file)
-    write(flow_file, ORIGINAL.replace('number: "+15105550100"', 'number: "+1510555010099999"'))
+    save(flow_file, ORIGINAL.replace('number: "+15105550100"', 'number: "+1510555010099999"'))
     with capture_logs() as logs:
         watched.current()
     (failed,) = events(logs, "flow.reload_failed")
@@ -142,7 +122,7 @@ def test_a_deleted_file_keeps_the_last_good_version(flow_file: Path) -> None:
         assert watched.current() is good
     (failed,) = events(logs, "flow.reload_failed")
     assert failed["problems"][0].startswith(f"{flow_file}:1:1: cannot read the file")
-    write(flow_file, ORIGINAL.replace("ring_timeout: 25", "ring_timeout: 15"))  # put back
+    save(flow_file, ORIGINAL.replace("ring_timeout: 25", "ring_timeout: 15"))  # put back
     assert watched.current() is not good
 
 
@@ -157,7 +137,7 @@ def test_a_failing_check_keeps_the_last_good_version_at_the_line_it_names(
 
     watched = FlowSource(flow_file, check=music)
     good = watched.current()
-    write(flow_file, ORIGINAL.replace("music: builtin", "music: jazz.mp3"))
+    save(flow_file, ORIGINAL.replace("music: builtin", "music: jazz.mp3"))
     with capture_logs() as logs:
         assert watched.current() is good
     (failed,) = events(logs, "flow.reload_failed")
@@ -170,17 +150,17 @@ def test_a_file_written_while_it_is_read_is_read_again_next_time(flow_file: Path
     def meanwhile(flow: Flow) -> list[tuple[tuple[str | int, ...], str]]:
         text = next(saves, None)  # the editor saves again while the first save is read
         if text is not None:
-            write(flow_file, text)
+            save(flow_file, text)
         return []
 
     watched = FlowSource(flow_file, check=meanwhile)
     good = watched.current()
-    write(flow_file, ORIGINAL.replace("ring_timeout: 25", "ring_timeout: 20"))
+    save(flow_file, ORIGINAL.replace("ring_timeout: 25", "ring_timeout: 20"))
     assert watched.current() is good  # not taken: it had changed again while read
     assert watched.current().steps["dial_supervisor"].ring_timeout == 15  # type: ignore[union-attr]
 
 
 def test_a_worker_cannot_start_with_an_invalid_file(flow_file: Path) -> None:
-    write(flow_file, ORIGINAL.replace("ring_timeout: 25", "ring_timout: 25"))
+    save(flow_file, ORIGINAL.replace("ring_timeout: 25", "ring_timout: 25"))
     with pytest.raises(FlowError, match=r":32:5: "):
         FlowSource(flow_file)

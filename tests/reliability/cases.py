@@ -58,3 +58,10 @@ def phones(default: dict[str, Any] | None = None, **numbers: dict[str, Any]) -> 
 
 
 PRIMARY, BACKUP, LEAD = "n0100", "n0101", "n0102"
+
+# Scenarios many cases share: every supervisor answers after 2 s and accepts after 1 s more.
+HAPPY = phones({"answer": 2.0, "decide_after": 1.0})
+# A supervisor's phone that answers at once and accepts the call as soon as briefed; and a
+# scenario where every phone answers at once and declines.
+ACCEPTS = {"answer": 0.0, "on_brief": "accept", "decide_after": 0.0}
+DECLINES = {"phones": {"default": {"answer": 0.0, "on_brief": "decline", "decide_after": 0.0}}}

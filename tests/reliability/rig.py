@@ -42,7 +42,7 @@ from tests.reliability.harness import (
     is_probe,
 )
 
-__all__ = ["Rig"]
+__all__ = ["Rig", "outcome_of"]
 
 _QUIET_PASSES = 20
 _MAX_PASSES = 200_000
@@ -444,4 +444,9 @@ class Rig(Acts):
 
 
 async def _outcome(transfer: Transfer) -> TransferOutcome:
+    return await transfer.outcome
+
+
+async def outcome_of(transfer: Transfer) -> TransferOutcome:
+    """`transfer.outcome` as a coroutine, for a waiter run as its own task."""
     return await transfer.outcome

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from tests.reliability.cases import ACCEPTS
 from tests.reliability.harness import flow, warm
 from tests.reliability.rig import Rig
-
-ACCEPTS = {"answer": 0.0, "on_brief": "accept", "decide_after": 0.0}
-"""A supervisor's phone that answers at once and accepts the call as soon as briefed."""
 
 
 # Found by the stateful test (was tests/reliability/test_stateful_regressions.py).

@@ -3,12 +3,9 @@ supervisor leg behind."""
 
 from __future__ import annotations
 
-from tests.reliability.cases import DIAL
+from tests.reliability.cases import ACCEPTS, DECLINES, DIAL
 from tests.reliability.harness import flow, warm
 from tests.reliability.rig import Rig
-
-ACCEPTS = {"answer": 0.0, "on_brief": "accept", "decide_after": 0.0}
-"""A supervisor's phone that answers at once and accepts the call as soon as briefed."""
 
 
 # Found by the stateful test (was tests/reliability/test_stateful_regressions.py).
@@ -89,9 +86,6 @@ async def test_a_late_dial_into_a_room_that_fails_to_delete_leaves_no_leg() -> N
         rig.verify()
         assert outcome.kind == "caller_hung_up"
         assert len(rig.dials()) == 2
-
-
-DECLINES = {"phones": {"default": {"answer": 0.0, "on_brief": "decline", "decide_after": 0.0}}}
 
 
 # A promise an attacker broke again (issue 20; was tests/reliability/test_in_flight_promises.py).

@@ -7,23 +7,16 @@ import asyncio
 import pytest
 
 from orchestrator import TransferError
-from orchestrator.engine import Transfer, TransferOutcome
-from tests.reliability.cases import phones
+from tests.reliability.cases import HAPPY
 from tests.reliability.harness import warm
-from tests.reliability.rig import Rig
-
-HAPPY = phones({"answer": 2.0, "decide_after": 1.0})
-
-
-async def _wait(transfer: Transfer) -> TransferOutcome:
-    return await transfer.outcome
+from tests.reliability.rig import Rig, outcome_of
 
 
 # A promise an attacker broke (issue 14; was tests/reliability/test_broken_promises.py).
 async def test_a_cancelled_waiter_does_not_break_closing_the_engine() -> None:
     async with Rig(HAPPY, fault="waiter-cancelled-then-aclose") as rig:
         transfer = await rig.start(warm())
-        waiter = asyncio.ensure_future(_wait(transfer))
+        waiter = asyncio.ensure_future(outcome_of(transfer))
         await rig.advance(0.5)
         waiter.cancel()
         await rig.settle()

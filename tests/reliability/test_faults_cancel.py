@@ -26,12 +26,11 @@ import pytest
 
 from orchestrator import TransferError
 from orchestrator.flow.model import Flow
-from tests.reliability.cases import BACKUP, MOVE, PRIMARY, phones
+from tests.reliability.cases import BACKUP, HAPPY, MOVE, PRIMARY, phones
 from tests.reliability.figures import FIGURES
 from tests.reliability.harness import ROOT, flow, warm
 from tests.reliability.rig import Rig
 
-HAPPY = phones({"answer": 2.0, "decide_after": 1.0})
 FLOWS: dict[str, tuple[Callable[[], Flow], dict[str, Any]]] = {
     "warm": (warm, HAPPY),
     "warm-fallback": (warm, {**HAPPY, "trunk": {"caller_id_policy": "owned_only"}}),

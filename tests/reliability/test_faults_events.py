@@ -15,11 +15,18 @@ import pytest
 
 from orchestrator import TransferError, TransferInProgress
 from orchestrator.sandbox.core import Flavor
-from tests.reliability.cases import CREATE_ROOM, DELETE_ROOM, DIAL, LIST, UPDATE, fault, phones
+from tests.reliability.cases import (
+    CREATE_ROOM,
+    DELETE_ROOM,
+    DIAL,
+    HAPPY,
+    LIST,
+    UPDATE,
+    fault,
+    phones,
+)
 from tests.reliability.harness import CALLER_ROOM, flow, warm
 from tests.reliability.rig import Rig
-
-HAPPY = phones({"answer": 2.0, "decide_after": 1.0})
 
 # -- E1/E2: LiveKit API errors -------------------------------------------------------------
 

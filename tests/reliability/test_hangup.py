@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from tests.reliability.cases import ACCEPTS, DECLINES
 from tests.reliability.harness import flow, warm
 from tests.reliability.rig import Rig
-
-DECLINES = {"phones": {"default": {"answer": 0.0, "on_brief": "decline", "decide_after": 0.0}}}
-
 
 HANGUP_FLOW = (("type: return_to_agent", "type: hangup"),)
 
@@ -53,10 +51,6 @@ async def test_a_hangup_step_that_cannot_hang_up_says_so() -> None:
         outcome = await rig.run(flow("warm_transfer", *HANGUP_FLOW))  # checkpoint cleared
         assert (outcome.kind, outcome.reason) == ("returned", "hangup_failed")
         assert rig.sandbox.world.member(rig.room, rig.callers[rig.room]) is not None
-
-
-ACCEPTS = {"answer": 0.0, "on_brief": "accept", "decide_after": 0.0}
-"""A supervisor's phone that answers at once and accepts the call as soon as briefed."""
 
 
 # Found by the stateful test (was tests/reliability/test_stateful_regressions.py).

@@ -4,20 +4,10 @@ and each transfer in a row holds within its own `max_hold`."""
 from __future__ import annotations
 
 from orchestrator.engine.ports import MEDIA_TIMEOUT_S
-from tests.reliability import invariants
 from tests.reliability.cases import phones
-from tests.reliability.figures import FIGURES
 from tests.reliability.harness import flow, warm
+from tests.reliability.invariants import no_leaks
 from tests.reliability.rig import Rig
-
-
-def _no_leaks(rig: Rig, *, logs: bool = True) -> None:
-    """INV-LEAK (and INV-LOG) only, for cases the other invariants do not fit."""
-    FIGURES.invariant_checks += 1
-    assert invariants.check_leaks(rig) == []
-    assert not logs or invariants.check_logs(rig) == []
-    rig.verified = True
-
 
 COLD_AFTER_MAX_HOLD = (
     ("fallback: return_to_agent", "fallback: return_to_agent\non_max_hold: to_desk"),
@@ -54,7 +44,7 @@ async def test_hold_audio_that_will_not_stop_at_max_hold_is_asked_again() -> Non
         (outcome,) = await rig.finish()
         assert rig.held(rig.transfer) <= 10 + MEDIA_TIMEOUT_S + 1.0
         assert outcome.hold_seconds <= 10 + MEDIA_TIMEOUT_S + 1.0
-        _no_leaks(rig)  # (the hold is over max_hold + 1 s by the media's own delay)
+        no_leaks(rig)  # (the hold is over max_hold + 1 s by the media's own delay)
 
 
 # Found by the stateful test (was tests/reliability/test_stateful_regressions.py).

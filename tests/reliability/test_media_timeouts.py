@@ -6,11 +6,9 @@ from typing import Any
 
 import pytest
 
-from tests.reliability.cases import phones
+from tests.reliability.cases import HAPPY
 from tests.reliability.harness import warm
 from tests.reliability.rig import Rig
-
-HAPPY = phones({"answer": 2.0, "decide_after": 1.0})
 
 
 # A promise an attacker broke (issue 14; was tests/reliability/test_broken_promises.py).

@@ -8,7 +8,7 @@ import pytest
 
 from orchestrator.sandbox import Event
 from orchestrator.sandbox.core import Flavor
-from tests.reliability.cases import phones
+from tests.reliability.cases import HAPPY
 from tests.reliability.harness import warm
 from tests.reliability.rig import Rig
 
@@ -34,9 +34,6 @@ async def test_no_merge_with_a_supervisor_who_hung_up(flavor: Flavor, gap: float
         rig.verify()
         assert (outcome.kind, outcome.reason) == ("returned", "supervisor_left")
         assert "agent_leave" not in [call.action for call in rig.media.calls]
-
-
-HAPPY = phones({"answer": 2.0, "decide_after": 1.0})
 
 
 # A promise an attacker broke again (issue 20; was tests/reliability/test_in_flight_promises.py).

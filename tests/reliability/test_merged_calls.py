@@ -15,7 +15,7 @@ from orchestrator import TransferInProgress
 from orchestrator.engine import TransferOutcome
 from orchestrator.engine.merged_call import MergedCall
 from orchestrator.sandbox.scenario import FaultSpec
-from tests.reliability.cases import phones
+from tests.reliability.cases import HAPPY
 from tests.reliability.harness import warm
 from tests.reliability.rig import Rig
 
@@ -178,9 +178,6 @@ async def test_the_watch_does_not_wait_for_the_consult_room() -> None:
         ]
         assert supervisor.ended_at is not None
         assert supervisor.ended_at - hung_up[0] <= 2.0
-
-
-HAPPY = phones({"answer": 2.0, "decide_after": 1.0})
 
 
 # A promise an attacker broke (issue 14; was tests/reliability/test_broken_promises.py).

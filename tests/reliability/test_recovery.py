@@ -4,21 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.reliability import invariants
-from tests.reliability.cases import phones
-from tests.reliability.figures import FIGURES
+from tests.reliability.cases import HAPPY
 from tests.reliability.harness import warm
+from tests.reliability.invariants import no_leaks
 from tests.reliability.rig import Rig
-
-HAPPY = phones({"answer": 2.0, "decide_after": 1.0})
-
-
-def _no_leaks(rig: Rig, *, logs: bool = True) -> None:
-    """INV-LEAK (and INV-LOG) only, for cases the other invariants do not fit."""
-    FIGURES.invariant_checks += 1
-    assert invariants.check_leaks(rig) == []
-    assert not logs or invariants.check_logs(rig) == []
-    rig.verified = True
 
 
 # A promise an attacker broke (issue 14; was tests/reliability/test_broken_promises.py).
@@ -39,4 +28,4 @@ async def test_recovering_a_merge_without_its_supervisor_ends_the_call() -> None
         (inbound,) = [log for log in rig.sandbox.phone_logs if log.identity == caller]
         assert inbound.received == ["BYE"]
         assert rig.engine.calls == {}
-        _no_leaks(rig)  # (a recovery has no Transfer: the outcome invariants do not apply)
+        no_leaks(rig)  # (a recovery has no Transfer: the outcome invariants do not apply)

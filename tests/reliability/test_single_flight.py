@@ -11,12 +11,9 @@ from orchestrator import TransferError, TransferInProgress
 from orchestrator.engine import Transfer
 from orchestrator.sandbox.core import Flavor
 from orchestrator.sandbox.scenario import FaultSpec
-from tests.reliability.cases import UPDATE, phones
+from tests.reliability.cases import HAPPY, UPDATE, phones
 from tests.reliability.harness import warm
 from tests.reliability.rig import Rig
-
-HAPPY = phones({"answer": 2.0, "decide_after": 1.0})
-
 
 CHECKPOINT = ("transfer.id", "transfer.state", "transfer.consult_room")
 

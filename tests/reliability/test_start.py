@@ -6,21 +6,10 @@ from __future__ import annotations
 import pytest
 
 from orchestrator import TransferError
-from tests.reliability import invariants
-from tests.reliability.cases import phones
-from tests.reliability.figures import FIGURES
+from tests.reliability.cases import ACCEPTS, HAPPY
 from tests.reliability.harness import flow, warm
+from tests.reliability.invariants import no_leaks
 from tests.reliability.rig import Rig
-
-HAPPY = phones({"answer": 2.0, "decide_after": 1.0})
-
-
-def _no_leaks(rig: Rig, *, logs: bool = True) -> None:
-    """INV-LEAK (and INV-LOG) only, for cases the other invariants do not fit."""
-    FIGURES.invariant_checks += 1
-    assert invariants.check_leaks(rig) == []
-    assert not logs or invariants.check_logs(rig) == []
-    rig.verified = True
 
 
 # A promise an attacker broke (issue 14; was tests/reliability/test_broken_promises.py).
@@ -41,11 +30,7 @@ async def test_only_a_callers_phone_leg_can_be_transferred(who: str) -> None:
         assert rig.media.calls == []
         if who == "supervisor":
             rig.sandbox.remove(rig.room, identity)
-        _no_leaks(rig, logs=False)  # the fake leg, placed by hand, is named after its number
-
-
-ACCEPTS = {"answer": 0.0, "on_brief": "accept", "decide_after": 0.0}
-"""A supervisor's phone that answers at once and accepts the call as soon as briefed."""
+        no_leaks(rig, logs=False)  # the fake leg, placed by hand, is named after its number
 
 
 # Found by the stateful test (was tests/reliability/test_stateful_regressions.py).

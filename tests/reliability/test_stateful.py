@@ -37,7 +37,7 @@ from hypothesis.stateful import (
 )
 
 from orchestrator import TransferError, TransferInProgress
-from orchestrator.engine import Transfer, TransferOutcome
+from orchestrator.engine import Transfer
 from orchestrator.flow.model import Flow
 from orchestrator.sandbox.core import Flavor
 from orchestrator.sandbox.scenario import FaultSpec
@@ -49,7 +49,7 @@ from tests.reliability.harness import (
     flow,
     warm,
 )
-from tests.reliability.rig import Rig
+from tests.reliability.rig import Rig, outcome_of
 
 T = TypeVar("T")
 EXAMPLES = int(os.environ.get("RELIABILITY_EXAMPLES", "25"))
@@ -96,10 +96,6 @@ def _claimed(rig: Rig) -> bool:
     legs = [key for key in rig.sandbox.legs.legs if key[0] == rig.room]
     claimed = member is not None and bool(member.info.attributes.get("transfer.id"))
     return claimed or any(who != rig.callers[rig.room] for _, who in legs)
-
-
-async def _wait(transfer: Transfer) -> TransferOutcome:
-    return await transfer.outcome
 
 
 class TransferMachine(RuleBasedStateMachine):
@@ -291,7 +287,7 @@ class TransferMachine(RuleBasedStateMachine):
         """Someone awaiting the outcome is cancelled (a timeout around it): nobody else is."""
 
         async def go() -> None:
-            waiter = asyncio.ensure_future(_wait(self._rig.transfer))
+            waiter = asyncio.ensure_future(outcome_of(self._rig.transfer))
             await self._rig.advance(at)
             waiter.cancel()
             await self._rig.settle()

@@ -15,7 +15,8 @@ import pytest
 from typer.testing import CliRunner
 
 from orchestrator.cli import app
-from orchestrator.cli.watchdog_cmd import _address, watchdog
+from orchestrator.cli.serving import address as _address
+from orchestrator.cli.watchdog_cmd import watchdog
 from orchestrator.livekit.address import check_url
 from orchestrator.sandbox import Sandbox
 from tests.watchdog.conftest import SECRET, sign

@@ -83,6 +83,15 @@ def closed_by_negotiation(log: str, rooms: set[str]) -> list[dict[str, str]]:
     return found
 
 
+async def _target(env: dict[str, str], trunk: str, room: str) -> RealTarget:
+    """The real stack as a target for one leg, its files under build/negotiate/ROOM."""
+    folder = ROOT / "build" / "negotiate" / room
+    folder.mkdir(parents=True, exist_ok=True)
+    target = RealTarget(env, folder, trunk, PORTS.debug)
+    await target.begin()
+    return target
+
+
 async def measure(env: dict[str, str], trunk: str, legs: int, tag: str) -> Count:
     count = Count()
     offset = SERVER_LOG.stat().st_size if SERVER_LOG.exists() else 0
@@ -90,10 +99,7 @@ async def measure(env: dict[str, str], trunk: str, legs: int, tag: str) -> Count
     for index in range(legs):
         room = f"negotiate-{tag}-{index}"
         rooms.add(room)
-        folder = ROOT / "build" / "negotiate" / room
-        folder.mkdir(parents=True, exist_ok=True)
-        target = RealTarget(env, folder, trunk, PORTS.debug)
-        await target.begin()
+        target = await _target(env, trunk, room)
         try:
             result = await run(
                 target,
@@ -141,10 +147,7 @@ async def probe(
     for index, delay in enumerate(delays):
         room = f"probe-{tag}-{index}"
         rooms.add(room)
-        folder = ROOT / "build" / "negotiate" / room
-        folder.mkdir(parents=True, exist_ok=True)
-        target = RealTarget(env, folder, trunk, PORTS.debug)
-        await target.begin()
+        target = await _target(env, trunk, room)
         try:
             await target.phones({SUPERVISOR: PhoneSpec(answer=0.5, on_brief="silent")})
             caller = await target.call_in(room)
