@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol, TypeVar
 
-__all__ = ["Cancellable", "Clock", "ManualClock", "RealClock", "within"]
+__all__ = ["Cancellable", "Clock", "ManualClock", "RealClock", "wall_time", "within"]
 
 T = TypeVar("T")
 
@@ -56,6 +56,15 @@ async def within(clock: Clock, seconds: float, work: Awaitable[T]) -> T:
             timer.cancel()
 
 
+def wall_time(clock: Clock) -> float:
+    """`clock`'s now as seconds since the Unix epoch, as LiveKit stamps a participant's
+    `joined_at`: the clocks here remember the wall time at which their `now()` was 0 (a
+    sandbox and the engines it serves share one clock, so its simulated time is theirs);
+    any other clock is taken to run in real time."""
+    epoch = getattr(clock, "epoch", None)
+    return time.time() if epoch is None else epoch + clock.now()
+
+
 class RealClock:
     """Real time compressed by `speed` (2.0 means simulated time runs twice as fast)."""
 
@@ -64,6 +73,8 @@ class RealClock:
             raise ValueError("speed must be positive")
         self.speed = speed
         self._origin = time.monotonic()
+        self.epoch = time.time()
+        """The wall time (seconds since the Unix epoch) when `now()` was 0."""
 
     def now(self) -> float:
         return (time.monotonic() - self._origin) * self.speed
@@ -80,6 +91,8 @@ class ManualClock:
 
     def __init__(self) -> None:
         self._now = 0.0
+        self.epoch = time.time()
+        """The wall time (seconds since the Unix epoch) when `now()` was 0."""
         self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
         self._order = itertools.count()
 

@@ -9,7 +9,7 @@ import weakref
 from collections.abc import Iterator
 from typing import Any
 
-from orchestrator.clock import Clock, RealClock
+from orchestrator.clock import Clock, RealClock, wall_time
 from orchestrator.engine.checkpoint import (
     abandon,
     attributes,
@@ -21,6 +21,7 @@ from orchestrator.engine.checkpoint import (
 from orchestrator.engine.merged_call import MergedCall
 from orchestrator.engine.outcome import TransferOutcome
 from orchestrator.engine.ports import Media, RoomEvents
+from orchestrator.engine.presence import rejoined
 from orchestrator.engine.recovery import recover, recover_without_caller
 from orchestrator.engine.strategy import choose
 from orchestrator.engine.transfer import Transfer
@@ -332,8 +333,17 @@ class TransferEngine:
             probed = self._known is not None or probe.known(self.gateway) is not None
             strategy = choose(flow, await self.capabilities(log), log)
             self._check_open()  # closed meanwhile: the job is ending under the caller's feet
-            if not probed:  # read again after the probe (about 3 s on a self-hosted server):
-                # another engine may have claimed the caller meanwhile
+            # A caller who has just reconnected lost the claim of a transfer another worker
+            # runs, until that transfer writes it back (`presence.returned`): trusted only
+            # once the repair has had time to land.
+            wait = rejoined(caller, everyone, wall_time(self.clock))
+            if wait > 0:
+                log.info("transfer.rejoin_wait", seconds=round(wait, 3))
+                await self.clock.sleep(wait)
+                self._check_open()
+            if not probed or wait > 0:  # read again after the probe (about 3 s on a
+                # self-hosted server) or the wait: another engine may have claimed the
+                # caller meanwhile
                 everyone = await self.gateway.list_participants(log, room)
                 again = next((p for p in everyone if p.identity == caller.identity), None)
                 # Gone meanwhile: the transfer sees the hang-up and ends as such.

@@ -19,10 +19,13 @@ from __future__ import annotations
 import asyncio
 from typing import Protocol
 
-from orchestrator.engine.checkpoint import Checkpointing, restore
+from orchestrator.engine.checkpoint import Checkpointing, holder, restore
 from orchestrator.engine.legs import absent
+from orchestrator.errors import LiveKitError
+from orchestrator.livekit import Participant
+from orchestrator.livekit.names import STATE
 
-__all__ = ["DEPARTURE_GRACE_S", "Present", "departed", "returned"]
+__all__ = ["DEPARTURE_GRACE_S", "REJOIN_WINDOW_S", "Present", "departed", "rejoined", "returned"]
 
 
 class Present(Checkpointing, Protocol):
@@ -52,6 +55,24 @@ class Present(Checkpointing, Protocol):
 
 
 DEPARTURE_GRACE_S = 1.0
+REJOIN_WINDOW_S = DEPARTURE_GRACE_S + 3.0
+"""How long after a caller's reconnect a running transfer's repair (the checkpoint written
+again, sent once it sees the caller join again within `DEPARTURE_GRACE_S`) is taken to have
+landed: when LiveKit answers it, retries included, within 3 s. A start in another worker
+waits it out before trusting "no claim"."""
+
+
+def rejoined(caller: Participant, everyone: list[Participant], now: float) -> float:
+    """How long a start must wait before trusting that `caller` carries no claim: until
+    `REJOIN_WINDOW_S` after the caller joined, if that was a reconnect (they joined after
+    someone else in the room: a fresh inbound call's caller is its first participant) less
+    than that ago; else 0. `now`: epoch seconds (`clock.wall_time`); `joined_at` is the
+    server's clock, to the millisecond where the server says (else the second)."""
+    joined = caller.joined_at
+    if not joined or not any(0 < p.joined_at < joined for p in everyone):
+        return 0.0
+    # Capped: a server clock ahead of this one must not hold a start longer.
+    return min(REJOIN_WINDOW_S, max(0.0, joined + REJOIN_WINDOW_S - now))
 
 
 def departed(t: Present, room: str, identity: str, event: str, *, hung_up: bool) -> None:
@@ -87,12 +108,32 @@ def returned(t: Present, room: str, identity: str) -> bool:
             t.cut_off(room, t.supervisor, None)
         # The API's attributes (the claim, the checkpoint) did not survive the rejoin: the
         # latest state written again, in its turn after any write under way.
-        write = asyncio.ensure_future(restore(t))
+        write = asyncio.ensure_future(_repair(t))
         t.isolating.add(write)  # stopped with the cuts when cleanup begins
         write.add_done_callback(t.isolating.discard)
     else:  # the leg's bridge subscribed to everything again: both directions
         t.cut_off(room, identity, None, both=True)
     return True
+
+
+async def _repair(t: Present) -> None:
+    """The checkpoint written again after the caller's rejoin; then, once it is answered,
+    read back: a worker in another process may have claimed the caller while it carried no
+    claim. The running transfer wins over a claim that is still `requested` (its start has
+    not read it at the hold yet, and will find this transfer's there and back off); one
+    that got further is left to its own checks."""
+    await restore(t)
+    if t.ending:
+        return
+    try:
+        seen = await t.gateway.get_participant(t.log, t.room, t.caller_identity)
+    except LiveKitError:
+        return  # the server cannot say: the start's own checks stand
+    other = holder(seen)
+    if seen is None or other in ("", t.transfer_id) or seen.attributes.get(STATE) != "requested":
+        return
+    t.log.info("transfer.claim_restored", other_transfer_id=other)
+    await restore(t)
 
 
 async def _confirm(t: Present, room: str, identity: str, event: str) -> None:

@@ -31,6 +31,9 @@ class Participant:
     attributes: Mapping[str, str] = field(default_factory=dict)
     tracks: tuple[str, ...] = ()
     """The sids of the tracks it publishes."""
+    joined_at: float = 0.0
+    """When it joined the room (this time: a reconnect joins again), in seconds since the
+    Unix epoch by the server's clock; 0 when the server does not say."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +63,7 @@ def participant(info: models.ParticipantInfo) -> Participant:
         kind=_KINDS.get(info.kind, "other"),
         attributes=dict(info.attributes),
         tracks=tuple(track.sid for track in info.tracks),
+        joined_at=info.joined_at_ms / 1000 if info.joined_at_ms else float(info.joined_at),
     )
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from livekit.protocol import models, room as room_pb
 
-from orchestrator.clock import Clock
+from orchestrator.clock import Clock, wall_time
 
 __all__ = ["Event", "Member", "RoomState", "World", "new_id"]
 
@@ -170,8 +170,11 @@ class World:
             self.leave(room, info.identity, models.DisconnectReason.DUPLICATE_IDENTITY)
         info.sid = info.sid or new_id("PA_")
         info.state = models.ParticipantInfo.State.ACTIVE
-        info.joined_at = int(time.time())
-        info.joined_at_ms = int(time.time() * 1000)
+        # Stamped by the simulated clock (as epoch seconds, `wall_time`), so an engine on
+        # the same clock can tell how long ago a participant joined.
+        joined = wall_time(self.clock)
+        info.joined_at = int(joined)
+        info.joined_at_ms = int(joined * 1000)
         if not info.HasField("permission"):
             info.permission.CopyFrom(
                 models.ParticipantPermission(

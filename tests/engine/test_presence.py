@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
-from orchestrator.engine.presence import DEPARTURE_GRACE_S
+from orchestrator.engine.presence import DEPARTURE_GRACE_S, REJOIN_WINDOW_S, rejoined
+from orchestrator.livekit import Participant
 from orchestrator.sandbox import Event
 from orchestrator.simulate import drive
 from tests.engine.conftest import CALLER_IDENTITY as CALLER, flow, live, run
@@ -116,3 +117,22 @@ async def test_a_departure_the_server_does_not_confirm_rings_no_one_else() -> No
         assert len(stale) == 1
         assert (await transfer.outcome).kind == "merged"
         assert len([log for log in sandbox.phone_logs if log.direction == "outbound"]) == 1
+
+
+def _sip(identity: str, joined_at: float) -> Participant:
+    return Participant(identity, "sip", joined_at=joined_at)
+
+
+def test_a_start_waits_out_a_callers_fresh_rejoin_only() -> None:
+    """Until `REJOIN_WINDOW_S` after a rejoin (the caller joined after the agent); not for a
+    fresh call (the caller joined first), a rejoin long ago, or a server that does not say;
+    never longer than the window (a server clock ahead)."""
+    agent = Participant("agent", "agent", joined_at=1000.0)
+    caller = _sip("caller", 1010.0)
+    assert rejoined(caller, [caller, agent], now=1011.5) == REJOIN_WINDOW_S - 1.5
+    assert rejoined(caller, [caller, agent], now=1010.0 + REJOIN_WINDOW_S) == 0.0
+    fresh = _sip("caller", 999.0)
+    assert rejoined(fresh, [fresh, agent], now=999.5) == 0.0
+    unknown = _sip("caller", 0.0)
+    assert rejoined(unknown, [unknown, agent], now=5.0) == 0.0
+    assert rejoined(caller, [caller, agent], now=900.0) == REJOIN_WINDOW_S

@@ -106,7 +106,6 @@ class TransferMachine(RuleBasedStateMachine):
         self.rig: Rig | None = None
         self.flow: Flow | None = None
         self.failures: Counter[str] = Counter()
-        self.caller_rejoined = False
 
     def run(self, work: Coroutine[Any, Any, T]) -> T:
         return self.loop.run_until_complete(work)
@@ -175,7 +174,6 @@ class TransferMachine(RuleBasedStateMachine):
             leg = (rig.room, rig.callers[rig.room]) if caller else rig.supervisor()
             if leg is not None:
                 rig.sandbox.reconnect(*leg)
-                self.caller_rejoined |= caller
 
         self.act(reconnect)
 
@@ -253,12 +251,6 @@ class TransferMachine(RuleBasedStateMachine):
         rig, flow = self._rig, self.flow
         assert flow is not None
         first = rig.engine.active[rig.room]
-        # README, Single flight: from another process, a start while a reconnect of the
-        # caller has wiped the claim and before the running transfer wrote it back is
-        # beyond what LiveKit lets the library see (no compare-and-set): discarded.
-        wiped = self.caller_rejoined and not _claimed(rig)
-        self.rejected = not same_process and wiped
-        assume(not self.rejected)
 
         async def go() -> Transfer | BaseException:
             other = rig.another_engine(same_process=same_process)
