@@ -20,6 +20,7 @@ from collections.abc import Awaitable
 from typing import Any, Protocol, TypeVar
 
 from orchestrator.engine.checkpoint import Checkpointing
+from orchestrator.engine.hold import HoldState
 from orchestrator.engine.legs import Dialing, Legs, hang_up, refused
 from orchestrator.engine.outcome import Attempt, OutcomeKind, TransferOutcome
 from orchestrator.engine.ports import MEDIA_TIMEOUT_S, Media, speech_timeout
@@ -59,7 +60,7 @@ class Ending(Checkpointing, Legs, Protocol):
     gone: set[str]
     departures: dict[tuple[str, str], asyncio.Future[None]]
     late_departures: list[tuple[str, str, bool]]
-    hold_seconds: float
+    hold: HoldState
     last_sip_status: int | None
     failure_reason: str | None
     transfer_confirmed: bool
@@ -169,7 +170,7 @@ async def finish(t: Ending, trigger: str) -> TransferOutcome:
     t.kept = keep
     clears = (was_held or not caller_gone) and keep is None  # the start's claim counts too
     if clears and not hung_up and not t.superseded:
-        if t.writes or t.doubtful_until > t.clock.now():
+        if t.saved.writes or t.saved.doubtful_until > t.clock.now():
             # A checkpoint write cut short (or failed) would undo the clear if it landed after.
             await _quietly(t, "checkpoint_writes", _late_writes(t))
         # After a hang-up too: one the engine deduced from a not_found may have been wrong.
@@ -185,7 +186,7 @@ async def finish(t: Ending, trigger: str) -> TransferOutcome:
         reason=reason,
         final_step=final,
         sip_status=t.last_sip_status,
-        hold_seconds=round(t.hold_seconds, 3),
+        hold_seconds=round(t.hold.seconds, 3),
         time_to_supervisor_seconds=t.merged_at,
         attempts=list(t.attempts),
         flow_version=t.flow_version,
@@ -234,13 +235,13 @@ def _emptied(t: Ending) -> bool:
 async def _late_writes(t: Ending) -> None:
     """Wait for checkpoint writes cut short as long as their client would, and a little
     more; one LiveKit applies later still is beyond what the library can see."""
-    if t.writes:
+    if t.saved.writes:
         with contextlib.suppress(TimeoutError):
-            await t.within(REQUEST_TIMEOUT_S + _LATE_ANSWER_S, asyncio.wait(set(t.writes)))
-    for write in list(t.writes):
+            await t.within(REQUEST_TIMEOUT_S + _LATE_ANSWER_S, asyncio.wait(set(t.saved.writes)))
+    for write in list(t.saved.writes):
         write.cancel()
     # One its client gave up on may land until LATE_WRITE_S after it was sent.
-    await t.clock.sleep(max(0.0, t.doubtful_until - t.clock.now()))
+    await t.clock.sleep(max(0.0, t.saved.doubtful_until - t.clock.now()))
 
 
 async def _late_dial(t: Ending, dialing: Dialing, until: float) -> None:

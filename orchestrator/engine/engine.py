@@ -158,7 +158,7 @@ class TransferEngine:
                 ),
                 merged_at=transfer.clock.now() - transfer.elapsed() + transfer.merged_at,
             )
-            if transfer.checkpointed != "merged":  # its write failed: the caller says less
+            if transfer.saved.written != "merged":  # its write failed: the caller says less
                 call.write_checkpoint()
             for room, identity, hung_up in transfer.late_departures:  # during the cleanup
                 call.participant_left(room, identity, hung_up=hung_up)

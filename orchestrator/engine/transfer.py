@@ -24,9 +24,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Literal, TypeVar
 
 from orchestrator.clock import Clock, within
+from orchestrator.engine import hold
 from orchestrator.engine.actions import run_step
+from orchestrator.engine.checkpoint import CheckpointState
 from orchestrator.engine.cleanup import finish
-from orchestrator.engine.hold import max_hold
 from orchestrator.engine.in_room import cut_off
 from orchestrator.engine.legs import Dialing, absent, end_leg
 from orchestrator.engine.outcome import Attempt, TransferOutcome
@@ -94,14 +95,12 @@ class Transfer:
         self._visit = 0
         self._visits: dict[str, int] = {}
         self._step_task: asyncio.Task[None] | None = None
-        self._hold_timer: asyncio.Task[None] | None = None
         self._decision: asyncio.Future[str] | None = None
         self._early_decision: str | None = None
         self.consult_created = False
         self.consult_creating: asyncio.Future[None] | None = None  # its CreateRoom, in flight
         self._started = clock.now()
-        self._held_since: float | None = None
-        self.hold_seconds = 0.0
+        self.hold = hold.HoldState()  # written by `engine.hold` only
         self.chain_position: dict[str, int] = {}
         self.attempts: list[Attempt] = []
         self.attempt_count = 0
@@ -113,9 +112,6 @@ class Transfer:
         self.moving = False
         self.hung_up_moving = False  # the supervisor hung up while the move was in flight
         self.dialing: Dialing | None = None  # the dial request in flight
-        self.writes: set[asyncio.Future[None]] = set()  # checkpoint writes not answered yet
-        self.doubtful_until = 0.0  # until when a write its client gave up on may land
-        self.progressing: asyncio.Task[None] | None = None  # see `checkpoint.progress_soon`
         self.unsettled: set[str] = set()
         """Supervisor legs whose hang-up failed: ended before any next dial, or by cleanup."""
         self.moved_leg: str | None = None  # sent a MoveParticipant: it may complete unseen
@@ -129,9 +125,7 @@ class Transfer:
         self.late_departures: list[tuple[str, str, bool]] = []
         """Departures seen during cleanup (room, identity, hung up): a merged call's watch
         takes them over."""
-        self.checkpointed = "requested"  # the last state written on the caller (the claim)
-        self.wanted = "requested"  # the latest checkpoint asked for (`checkpoint.checkpoint`)
-        self.checkpoint_turn = asyncio.Lock()  # checkpoint writes one at a time
+        self.saved = CheckpointState()  # written by `engine.checkpoint` only
         self.ending = False  # cleanup has begun: room events no longer change anything
         self.superseded = False
         self.failure_reason: str | None = None
@@ -160,12 +154,12 @@ class Transfer:
     @property
     def held(self) -> bool:
         """The caller is on hold now."""
-        return self._held_since is not None
+        return self.hold.since is not None
 
     def background(self) -> list[asyncio.Future[None]]:
         """Everything running on the transfer's behalf that its end stops: the step's
         action, the `max_hold` timer, checkpoint progress, cuts and departures pending."""
-        first = (self._step_task, self._hold_timer, self.progressing)
+        first = (self._step_task, self.hold.timer, self.saved.progressing)
         return [
             *(task for task in first if task is not None),
             *self.isolating,
@@ -303,20 +297,10 @@ class Transfer:
         )
 
     def start_hold(self) -> None:
-        if self._held_since is None:
-            self._held_since = self.clock.now()
-        if self._hold_timer is None:
-            self._hold_timer = asyncio.ensure_future(max_hold(self))
+        hold.start(self)
 
     def release_hold(self) -> None:
-        self.count_hold()
-        if self._hold_timer is not None:
-            self._hold_timer.cancel()
-
-    def count_hold(self) -> None:
-        if self._held_since is not None:
-            self.hold_seconds += self.clock.now() - self._held_since
-            self._held_since = None
+        hold.release(self)
 
     async def caller_gone(self) -> bool:
         """Check a `not_found` about the caller: if they left unseen, end the transfer."""
