@@ -23,7 +23,7 @@ from orchestrator.engine.checkpoint import (
 )
 from orchestrator.engine.in_room import isolate, open_paths
 from orchestrator.engine.inflight import retrieved
-from orchestrator.engine.legs import Dialing, Legs, end_leg, refused, settle
+from orchestrator.engine.legs import Dialing, DialState, Legs, end_leg, refused, settle
 from orchestrator.engine.outcome import Attempt
 from orchestrator.engine.ports import MEDIA_TIMEOUT_S, SCREEN_TIMEOUT_S, Media, speech_timeout
 from orchestrator.engine.retry import TRY_SECONDS
@@ -60,12 +60,7 @@ class Running(Checkpointing, Legs, Protocol):
     caller_number_valid: bool
     supervisor: str | None
     """The supervisor leg of the attempt under way (None between attempts)."""
-    target_name: str
-    chain_position: dict[str, int]
-    attempts: list[Attempt]
-    attempt_count: int
-    dialing: Dialing | None
-    """The dial request in flight."""
+    dialling: DialState
     consult_created: bool
     consult_creating: asyncio.Future[None] | None
     """The consult room's CreateRoom, in flight."""
@@ -76,7 +71,6 @@ class Running(Checkpointing, Legs, Protocol):
     hung_up_moving: bool
     moved_leg: str | None
     merged_at: float | None
-    last_sip_status: int | None
     failure_reason: str | None
     transfer_confirmed: bool
 
@@ -168,7 +162,7 @@ def _dial(
         ring=target.ring_timeout or step.ring_timeout,
         headers=headers,
         target_name=record.target,
-        attempt=t.attempt_count,
+        attempt=t.dialling.count,
         caller_id_kind=record.caller_id,
     )
 
@@ -194,10 +188,10 @@ async def _attempt(
     caller_id = t.caller_number if preserve else (policy.business_number or "")
     while True:
         await settle(t)
-        t.attempt_count += 1
-        identity = supervisor_identity(t.transfer_id, t.attempt_count)
+        t.dialling.count += 1
+        identity = supervisor_identity(t.transfer_id, t.dialling.count)
         record = Attempt(name, identity, "caller" if preserve else "business", t.elapsed())
-        t.attempts.append(record)
+        t.dialling.attempts.append(record)
         dial = _dial(t, step, target, record, caller_id, policy)
         t.new_leg(identity)
         try:
@@ -211,7 +205,7 @@ async def _attempt(
             )
             record.ended_s, record.result, record.sip_status = t.elapsed(), result, status
             t.supervisor = None
-            t.dialing = None
+            t.dialling.in_flight = None
             if isinstance(error, LiveKitError) and error.denied:
                 t.failure_reason = "permission"  # the key lost its grant since the probe
             if result in ("unavailable", "failed", "no_answer") and not refused(error):
@@ -239,9 +233,9 @@ async def _place(t: Running, dial: Dial) -> None:
     call = asyncio.ensure_future(t.gateway.dial(t.log, dial))
     call.add_done_callback(retrieved)
     deadline = t.clock.now() + dial.ring + DIAL_MARGIN_S
-    t.dialing = Dialing(call, dial.identity, dial.room, deadline)
+    t.dialling.in_flight = Dialing(call, dial.identity, dial.room, deadline)
     await asyncio.shield(call)
-    t.dialing = None
+    t.dialling.in_flight = None
 
 
 async def _reconcile(t: Running, identity: str) -> str:
@@ -258,15 +252,15 @@ async def dial(t: Running, step: DialStep, name: str) -> str:
     preserve = policy.mode == "preserve" and t.caller_number_valid
     if policy.mode == "preserve" and not t.caller_number_valid:
         t.log.info("dial.caller_id_withheld", reason="caller number missing or not E.164")
-    tried = t.chain_position.setdefault(name, 0)
+    tried = t.dialling.chain_position.setdefault(name, 0)
     if tried >= len(step.to):
         return "exhausted"
     await _consult_room(t)
     result, status = "exhausted", None
     for index in range(tried, len(step.to)):
-        t.chain_position[name] = index + 1
+        t.dialling.chain_position[name] = index + 1
         target_name = step.to[index]
-        t.target_name = target_name
+        t.dialling.target_name = target_name
         result, status = await _attempt(
             t, step, target_name, t.flow.targets[target_name], preserve, policy
         )
@@ -275,8 +269,8 @@ async def dial(t: Running, step: DialStep, name: str) -> str:
             if t.strategy == "in_room":  # the bridge has just subscribed them to everyone
                 await isolate(t, t.supervisor)
             if await _screen(t, t.supervisor) == "machine":
-                t.attempts[-1].result = "voicemail"
-                _ended(t, t.attempts[-1], t.attempt_count)
+                t.dialling.attempts[-1].result = "voicemail"
+                _ended(t, t.dialling.attempts[-1], t.dialling.count)
                 await end_leg(t, t.supervisor)
                 t.supervisor = None
                 result = "voicemail"
@@ -287,7 +281,7 @@ async def dial(t: Running, step: DialStep, name: str) -> str:
             if status in (404, 484, 604):
                 t.failure_reason = "config_error"  # that number does not exist: fix the flow
             break
-    t.last_sip_status = status
+    t.dialling.last_sip_status = status
     return result
 
 
@@ -419,7 +413,7 @@ async def cold_transfer(t: Running, step: ColdTransferStep) -> str:
         )
     except LiveKitError as error:
         if error.sip_status is not None:
-            t.last_sip_status = error.sip_status
+            t.dialling.last_sip_status = error.sip_status
         elif error.code == "not_found":
             await t.caller_gone()
         return "failed"

@@ -21,7 +21,7 @@ from typing import Any, Protocol, TypeVar
 
 from orchestrator.engine.checkpoint import Checkpointing
 from orchestrator.engine.hold import HoldState
-from orchestrator.engine.legs import Dialing, Legs, hang_up, refused
+from orchestrator.engine.legs import Dialing, DialState, Legs, hang_up, refused
 from orchestrator.engine.outcome import Attempt, OutcomeKind, TransferOutcome
 from orchestrator.engine.ports import MEDIA_TIMEOUT_S, Media, speech_timeout
 from orchestrator.engine.reconcile import (
@@ -50,8 +50,7 @@ class Ending(Checkpointing, Legs, Protocol):
     supervisor: str | None
     leg_to_end: str | None
     left_step: str
-    attempts: list[Attempt]
-    dialing: Dialing | None
+    dialling: DialState
     consult_created: bool
     consult_creating: asyncio.Future[None] | None
     moved_leg: str | None
@@ -61,7 +60,6 @@ class Ending(Checkpointing, Legs, Protocol):
     departures: dict[tuple[str, str], asyncio.Future[None]]
     late_departures: list[tuple[str, str, bool]]
     hold: HoldState
-    last_sip_status: int | None
     failure_reason: str | None
     transfer_confirmed: bool
     superseded: bool
@@ -107,7 +105,7 @@ async def finish(t: Ending, trigger: str) -> TransferOutcome:
     was_held = t.held
     t.release_hold()
     step = t.flow.steps.get(final)
-    dialing = t.dialing
+    dialing = t.dialling.in_flight
     late = max(dialing.deadline - t.clock.now(), 0.0) + _LATE_ANSWER_S if dialing else 0.0
     until = t.clock.now() + BUDGET_S + late
     # The caller first: off hold at once, however long the rest of the cleanup takes.
@@ -151,7 +149,7 @@ async def finish(t: Ending, trigger: str) -> TransferOutcome:
         await cutting
     exits = step is not None and step.type == "exit"
     keep = t.supervisor if t.merged_at is not None and not caller_gone and exits else None
-    if t.strategy == "in_room" and t.attempts:  # their legs are in the caller's room
+    if t.strategy == "in_room" and t.dialling.attempts:  # their legs are in the caller's room
         sweep = hang_up_legs(t, t.clock, t.room, t.transfer_id, keep, before_clear)
         await _quietly(t, "hang_up_supervisor", sweep)
     elif t.moved_leg is not None and t.moved_leg != keep:
@@ -185,10 +183,10 @@ async def finish(t: Ending, trigger: str) -> TransferOutcome:
         kind=kind,
         reason=reason,
         final_step=final,
-        sip_status=t.last_sip_status,
+        sip_status=t.dialling.last_sip_status,
         hold_seconds=round(t.hold.seconds, 3),
         time_to_supervisor_seconds=t.merged_at,
-        attempts=list(t.attempts),
+        attempts=list(t.dialling.attempts),
         flow_version=t.flow_version,
     )
     t.log.info(
@@ -197,9 +195,9 @@ async def finish(t: Ending, trigger: str) -> TransferOutcome:
         reason=reason,
         hold_seconds=outcome.hold_seconds,
         time_to_supervisor_seconds=outcome.time_to_supervisor_seconds,
-        attempts=len(t.attempts),
-        sip_status_code=t.last_sip_status,
-        dials=[_dialled(a) for a in t.attempts],
+        attempts=len(t.dialling.attempts),
+        sip_status_code=t.dialling.last_sip_status,
+        dials=[_dialled(a) for a in t.dialling.attempts],
         flow_version=t.flow_version,
     )
     if keep is None:
@@ -225,7 +223,7 @@ def _emptied(t: Ending) -> bool:
     """The consult room can hold no leg: no dial is pending, every leg that ended was hung
     up, and the supervisor was moved out (merged) or their leg ended (a failed attempt).
     Then its deletion and the checkpoint's clear share the budget side by side."""
-    if t.strategy != "move" or t.dialing is not None or t.unsettled or t.leg_to_end:
+    if t.strategy != "move" or t.dialling.in_flight is not None or t.unsettled or t.leg_to_end:
         return False
     if t.merged_at is not None:
         return t.moved_leg == t.supervisor

@@ -29,7 +29,7 @@ from orchestrator.engine.actions import run_step
 from orchestrator.engine.checkpoint import CheckpointState
 from orchestrator.engine.cleanup import finish
 from orchestrator.engine.in_room import cut_off
-from orchestrator.engine.legs import Dialing, absent, end_leg
+from orchestrator.engine.legs import Dialing, DialState, absent, end_leg
 from orchestrator.engine.outcome import Attempt, TransferOutcome
 from orchestrator.engine.ports import Media
 from orchestrator.engine.presence import departed, returned
@@ -101,17 +101,12 @@ class Transfer:
         self.consult_creating: asyncio.Future[None] | None = None  # its CreateRoom, in flight
         self._started = clock.now()
         self.hold = hold.HoldState()  # written by `engine.hold` only
-        self.chain_position: dict[str, int] = {}
-        self.attempts: list[Attempt] = []
-        self.attempt_count = 0
+        self.dialling = DialState()  # written by `engine.actions` only
         self.supervisor: str | None = None
-        self.target_name = ""
         self.merged_at: float | None = None
-        self.last_sip_status: int | None = None
         self.transfer_confirmed = False
         self.moving = False
         self.hung_up_moving = False  # the supervisor hung up while the move was in flight
-        self.dialing: Dialing | None = None  # the dial request in flight
         self.unsettled: set[str] = set()
         """Supervisor legs whose hang-up failed: ended before any next dial, or by cleanup."""
         self.moved_leg: str | None = None  # sent a MoveParticipant: it may complete unseen
@@ -187,6 +182,16 @@ class Transfer:
     def add_listener(self, listener: Listener) -> None:
         """Call `listener(from_state, to_state, trigger)` after every transition."""
         self._listeners.append(listener)
+
+    @property
+    def attempts(self) -> list[Attempt]:
+        """The attempts so far (`DialState.attempts`; `simulate.Watch` and tests read it)."""
+        return self.dialling.attempts
+
+    @property
+    def dialing(self) -> Dialing | None:
+        """The dial request in flight (`DialState.in_flight`; tests read it)."""
+        return self.dialling.in_flight
 
     @property
     def leg_room(self) -> str:
@@ -293,7 +298,7 @@ class Transfer:
             caller_number=self.caller_number if self.caller_number_valid else "a withheld number",
             summary=self.summary,
             reason=self.reason,
-            target=self.target_name.replace("_", " "),
+            target=self.dialling.target_name.replace("_", " "),
         )
 
     def start_hold(self) -> None:
