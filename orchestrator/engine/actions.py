@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from orchestrator.clock import Clock
@@ -44,9 +45,33 @@ from orchestrator.flow.steps import STEP_TYPES
 from orchestrator.livekit import DIAL_MARGIN_S, Dial, classify_dial_error
 from orchestrator.livekit.names import CALL_STATUS, supervisor_identity
 
-__all__ = ["ACTIONS", "Running", "run_step"]
+__all__ = [
+    "ACTIONS",
+    "MergeState",
+    "Running",
+    "run_step",
+]
 
 T = TypeVar("T")
+
+
+@dataclass
+class MergeState:
+    """How the supervisor reaches the caller: the consult room, the move, the merge. Written
+    by this module only; cleanup reads it to know what to undo or keep."""
+
+    consult_created: bool = False
+    """The consult room's CreateRoom was sent."""
+    consult_creating: asyncio.Future[None] | None = None
+    """The consult room's CreateRoom, in flight."""
+    moving: bool = False
+    """A MoveParticipant is in flight."""
+    moved_leg: str | None = None
+    """Sent a MoveParticipant: it may complete unseen."""
+    merged_at: float | None = None
+    """Seconds from the start to the merge."""
+    confirmed: bool = False
+    """A cold transfer's REFER was confirmed taken."""
 
 
 class Running(Checkpointing, Legs, Protocol):
@@ -61,18 +86,12 @@ class Running(Checkpointing, Legs, Protocol):
     supervisor: str | None
     """The supervisor leg of the attempt under way (None between attempts)."""
     dialling: DialState
-    consult_created: bool
-    consult_creating: asyncio.Future[None] | None
-    """The consult room's CreateRoom, in flight."""
+    merge: MergeState
     gone: set[str]
     isolating: set[asyncio.Task[None]]
     opening: bool
-    moving: bool
     hung_up_moving: bool
-    moved_leg: str | None
-    merged_at: float | None
     failure_reason: str | None
-    transfer_confirmed: bool
 
     async def within(self, seconds: float, work: Awaitable[T]) -> T: ...
 
@@ -115,26 +134,26 @@ def create_consult_room(t: Running) -> None:
     """Start creating the consult room, once, if the flow will dial into it. Left running
     if the step is cancelled: cleanup waits for it before deleting the room."""
     dials = any(step.type == "dial" for step in t.flow.steps.values())
-    if t.consult_created or t.strategy != "move" or not dials:
+    if t.merge.consult_created or t.strategy != "move" or not dials:
         return
-    t.consult_created = True
-    t.consult_creating = asyncio.ensure_future(
+    t.merge.consult_created = True
+    t.merge.consult_creating = asyncio.ensure_future(
         t.gateway.create_room(t.log, t.consult_room, empty_timeout=60)
     )
-    t.consult_creating.add_done_callback(retrieved)
+    t.merge.consult_creating.add_done_callback(retrieved)
 
 
 async def _consult_room(t: Running) -> None:
     """The consult room exists (or its creation failed: the step fails, once; a later
     visit dials anyway, and the leg's join creates the room)."""
     create_consult_room(t)
-    creating = t.consult_creating
+    creating = t.merge.consult_creating
     if creating is not None:
         try:
             await asyncio.shield(creating)
         finally:
             if creating.done():  # else still cleanup's to wait for
-                t.consult_creating = None
+                t.merge.consult_creating = None
 
 
 async def say(t: Running, text: str) -> None:
@@ -329,9 +348,9 @@ async def brief(t: Running, step: BriefStep) -> str:
 
 async def _move(t: Running, supervisor: str, seconds: float) -> str | None:
     """MoveParticipant from the consult room; None once moved, else the failure outcome."""
-    t.moving = True
+    t.merge.moving = True
     t.hung_up_moving = False
-    t.moved_leg = supervisor  # from now on they may be in the caller's room, seen or not
+    t.merge.moved_leg = supervisor  # from now on they may be in the caller's room, seen or not
     try:
         for _ in range(2):  # one retry, after checking a lost answer did not move them already
             try:
@@ -344,7 +363,7 @@ async def _move(t: Running, supervisor: str, seconds: float) -> str | None:
                     return "supervisor_left"  # they hung up during the move
         return "move_failed"
     finally:
-        t.moving = False
+        t.merge.moving = False
 
 
 async def _landed(t: Running, supervisor: str) -> str | None:
@@ -391,7 +410,7 @@ async def merge(t: Running, step: MergeStep) -> str:
     failure = await join(t, t.supervisor, step.timeout)
     if failure is not None:
         return failure
-    t.merged_at = t.elapsed()
+    t.merge.merged_at = t.elapsed()
     t.release_hold()
     try:  # a done merge is not undone by hold audio that will not stop
         await t.within(MEDIA_TIMEOUT_S, t.media.stop_hold(t.room))
@@ -419,7 +438,7 @@ async def cold_transfer(t: Running, step: ColdTransferStep) -> str:
         return "failed"
     if taken is False:
         return "failed"
-    t.transfer_confirmed = bool(taken)  # None: the REFER was accepted, outcome unknown
+    t.merge.confirmed = bool(taken)  # None: the REFER was accepted, outcome unknown
     return "transferred"
 
 

@@ -19,6 +19,7 @@ import contextlib
 from collections.abc import Awaitable
 from typing import Any, Protocol, TypeVar
 
+from orchestrator.engine.actions import MergeState
 from orchestrator.engine.checkpoint import Checkpointing
 from orchestrator.engine.hold import HoldState
 from orchestrator.engine.legs import Dialing, DialState, Legs, hang_up, refused
@@ -51,17 +52,13 @@ class Ending(Checkpointing, Legs, Protocol):
     leg_to_end: str | None
     left_step: str
     dialling: DialState
-    consult_created: bool
-    consult_creating: asyncio.Future[None] | None
-    moved_leg: str | None
-    merged_at: float | None
+    merge: MergeState
     kept: str | None
     gone: set[str]
     departures: dict[tuple[str, str], asyncio.Future[None]]
     late_departures: list[tuple[str, str, bool]]
     hold: HoldState
     failure_reason: str | None
-    transfer_confirmed: bool
     superseded: bool
 
     @property
@@ -136,10 +133,10 @@ async def finish(t: Ending, trigger: str) -> TransferOutcome:
     # Then what must not be left behind, within one budget.
     before_clear = until - _CLEAR_RESERVE_S
     deleting: asyncio.Future[None] | None = None
-    if t.consult_creating is not None:  # deleted before it is created, it would stay
-        creating = asyncio.wait({t.consult_creating})
+    if t.merge.consult_creating is not None:  # deleted before it is created, it would stay
+        creating = asyncio.wait({t.merge.consult_creating})
         await _quietly(t, "create_consult_room", creating, REQUEST_TIMEOUT_S + _LATE_ANSWER_S)
-    if t.consult_created:  # hangs up any supervisor leg still in it
+    if t.merge.consult_created:  # hangs up any supervisor leg still in it
         deleted = _quietly(t, "delete_consult_room", _delete_consult_room(t, before_clear))
         if _emptied(t):  # nobody in it to leak: the checkpoint may go meanwhile
             deleting = asyncio.ensure_future(deleted)
@@ -148,16 +145,16 @@ async def finish(t: Ending, trigger: str) -> TransferOutcome:
     if cutting is not None:
         await cutting
     exits = step is not None and step.type == "exit"
-    keep = t.supervisor if t.merged_at is not None and not caller_gone and exits else None
+    keep = t.supervisor if t.merge.merged_at is not None and not caller_gone and exits else None
     if t.strategy == "in_room" and t.dialling.attempts:  # their legs are in the caller's room
         sweep = hang_up_legs(t, t.clock, t.room, t.transfer_id, keep, before_clear)
         await _quietly(t, "hang_up_supervisor", sweep)
-    elif t.moved_leg is not None and t.moved_leg != keep:
+    elif t.merge.moved_leg is not None and t.merge.moved_leg != keep:
         # Moved (or maybe moved: a move cut short still completes at the server), then the
         # transfer did not end as a merge: the supervisor must not stay alone, or
         # unannounced, in the caller's room. After the consult room is gone, so a move
         # still on its way finds nobody to move.
-        await _quietly(t, "hang_up_supervisor", _hang_up(t, t.moved_leg, before_clear))
+        await _quietly(t, "hang_up_supervisor", _hang_up(t, t.merge.moved_leg, before_clear))
     hung_up = False
     if step is not None and step.type == "hangup" and not caller_gone:
         # Retried like a leg: a caller left on the line needs the AI back, and no checkpoint.
@@ -185,7 +182,7 @@ async def finish(t: Ending, trigger: str) -> TransferOutcome:
         final_step=final,
         sip_status=t.dialling.last_sip_status,
         hold_seconds=round(t.hold.seconds, 3),
-        time_to_supervisor_seconds=t.merged_at,
+        time_to_supervisor_seconds=t.merge.merged_at,
         attempts=list(t.dialling.attempts),
         flow_version=t.flow_version,
     )
@@ -225,8 +222,8 @@ def _emptied(t: Ending) -> bool:
     Then its deletion and the checkpoint's clear share the budget side by side."""
     if t.strategy != "move" or t.dialling.in_flight is not None or t.unsettled or t.leg_to_end:
         return False
-    if t.merged_at is not None:
-        return t.moved_leg == t.supervisor
+    if t.merge.merged_at is not None:
+        return t.merge.moved_leg == t.supervisor
     return t.supervisor is None
 
 
@@ -264,7 +261,7 @@ async def _late_dial(t: Ending, dialing: Dialing, until: float) -> None:
 
 async def _delete_consult_room(t: Ending, until: float) -> None:
     # "Not found" after a merge: it emptied and closed, as it should.
-    closed = lambda: t.merged_at is not None and not t.unsettled  # noqa: E731
+    closed = lambda: t.merge.merged_at is not None and not t.unsettled  # noqa: E731
     await delete_room(t, t.clock, t.consult_room, until, closed=closed)
 
 
@@ -293,7 +290,7 @@ def _kind(t: Ending, final: str, trigger: str) -> tuple[OutcomeKind, str | None]
     if final == "caller_hung_up":
         return "caller_hung_up", None
     if final == "cold_transferred":
-        return "cold_transferred", None if t.transfer_confirmed else "unconfirmed"
+        return "cold_transferred", None if t.merge.confirmed else "unconfirmed"
     if final == "aborted":
         return "failed", "config_error"
     step = t.flow.steps[final]

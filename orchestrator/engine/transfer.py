@@ -25,7 +25,7 @@ from typing import Any, Literal, TypeVar
 
 from orchestrator.clock import Clock, within
 from orchestrator.engine import hold
-from orchestrator.engine.actions import run_step
+from orchestrator.engine.actions import MergeState, run_step
 from orchestrator.engine.checkpoint import CheckpointState
 from orchestrator.engine.cleanup import finish
 from orchestrator.engine.in_room import cut_off
@@ -97,19 +97,14 @@ class Transfer:
         self._step_task: asyncio.Task[None] | None = None
         self._decision: asyncio.Future[str] | None = None
         self._early_decision: str | None = None
-        self.consult_created = False
-        self.consult_creating: asyncio.Future[None] | None = None  # its CreateRoom, in flight
         self._started = clock.now()
         self.hold = hold.HoldState()  # written by `engine.hold` only
         self.dialling = DialState()  # written by `engine.actions` only
+        self.merge = MergeState()  # written by `engine.actions` only
         self.supervisor: str | None = None
-        self.merged_at: float | None = None
-        self.transfer_confirmed = False
-        self.moving = False
         self.hung_up_moving = False  # the supervisor hung up while the move was in flight
         self.unsettled: set[str] = set()
         """Supervisor legs whose hang-up failed: ended before any next dial, or by cleanup."""
-        self.moved_leg: str | None = None  # sent a MoveParticipant: it may complete unseen
         self.kept: str | None = None
         """The supervisor left on the line with the caller when the transfer ended merged."""
         self.leg_to_end: str | None = None
@@ -194,9 +189,14 @@ class Transfer:
         return self.dialling.in_flight
 
     @property
+    def merged_at(self) -> float | None:
+        """Seconds from the start to the merge (`MergeState.merged_at`; tests read it)."""
+        return self.merge.merged_at
+
+    @property
     def leg_room(self) -> str:
         """The room the supervisor's leg is in now."""
-        if self.strategy == "in_room" or self.merged_at is not None:
+        if self.strategy == "in_room" or self.merge.merged_at is not None:
             return self.room
         return self.consult_room
 
@@ -217,7 +217,7 @@ class Transfer:
         once)."""
         if room == self.room and identity == self.caller_identity:
             departed(self, room, identity, "caller_hangup", hung_up=hung_up)
-        elif identity == self.supervisor and self.moving:  # a move shows as leaving:
+        elif identity == self.supervisor and self.merge.moving:  # a move shows as leaving:
             self.hung_up_moving |= hung_up  # looked at once it is back (`actions._landed`)
         elif identity == self.supervisor and room == self.leg_room:
             departed(self, room, identity, "supervisor_left", hung_up=hung_up)
