@@ -66,12 +66,22 @@ class MergeState:
     """The consult room's CreateRoom, in flight."""
     moving: bool = False
     """A MoveParticipant is in flight."""
+    hung_up_moving: bool = False
+    """The supervisor hung up while the move was in flight (`left_moving`)."""
     moved_leg: str | None = None
     """Sent a MoveParticipant: it may complete unseen."""
     merged_at: float | None = None
     """Seconds from the start to the merge."""
     confirmed: bool = False
     """A cold transfer's REFER was confirmed taken."""
+    opening: bool = False
+    """`in_room`: the merge has begun to open the paths; no cut may land after it."""
+
+
+def left_moving(merge: MergeState, hung_up: bool) -> None:
+    """The supervisor left while their move was in flight (a move shows as leaving): a
+    hang-up is looked at once they are back (`_landed`)."""
+    merge.hung_up_moving |= hung_up
 
 
 class Running(Checkpointing, Legs, Protocol):
@@ -89,8 +99,6 @@ class Running(Checkpointing, Legs, Protocol):
     merge: MergeState
     gone: set[str]
     isolating: set[asyncio.Task[None]]
-    opening: bool
-    hung_up_moving: bool
     failure_reason: str | None
 
     async def within(self, seconds: float, work: Awaitable[T]) -> T: ...
@@ -213,6 +221,7 @@ async def _attempt(
         t.dialling.attempts.append(record)
         dial = _dial(t, step, target, record, caller_id, policy)
         t.new_leg(identity)
+        t.merge.opening = False
         try:
             await _place(t, dial)
         except asyncio.CancelledError:  # the step was left (the caller hung up, ...)
@@ -349,7 +358,7 @@ async def brief(t: Running, step: BriefStep) -> str:
 async def _move(t: Running, supervisor: str, seconds: float) -> str | None:
     """MoveParticipant from the consult room; None once moved, else the failure outcome."""
     t.merge.moving = True
-    t.hung_up_moving = False
+    t.merge.hung_up_moving = False
     t.merge.moved_leg = supervisor  # from now on they may be in the caller's room, seen or not
     try:
         for _ in range(2):  # one retry, after checking a lost answer did not move them already
@@ -371,7 +380,7 @@ async def _landed(t: Running, supervisor: str) -> str | None:
     on the phone; `supervisor_left` when they hung up while it landed (their departure
     came while the move was in flight); `move_failed` when LiveKit cannot say (two looks)."""
     for _ in range(2):
-        if t.hung_up_moving:
+        if t.merge.hung_up_moving:
             return "supervisor_left"
         try:
             seen = await t.within(
@@ -383,13 +392,13 @@ async def _landed(t: Running, supervisor: str) -> str | None:
         except (LiveKitError, TimeoutError):
             continue
         gone = seen is None or seen.attributes.get(CALL_STATUS) == "hangup"
-        return "supervisor_left" if gone or t.hung_up_moving else None
+        return "supervisor_left" if gone or t.merge.hung_up_moving else None
     return "move_failed"
 
 
 async def _open(t: Running, supervisor: str, seconds: float) -> str | None:
     """`in_room`: let the supervisor and the caller hear each other; one retry."""
-    t.opening = True
+    t.merge.opening = True
     for cut in list(t.isolating):  # a cut still on its way must not land after the opening
         cut.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -25,7 +25,7 @@ from typing import Any, Literal, TypeVar
 
 from orchestrator.clock import Clock, within
 from orchestrator.engine import hold
-from orchestrator.engine.actions import MergeState, run_step
+from orchestrator.engine.actions import MergeState, left_moving, run_step
 from orchestrator.engine.checkpoint import CheckpointState
 from orchestrator.engine.cleanup import finish
 from orchestrator.engine.in_room import cut_off
@@ -82,8 +82,6 @@ class Transfer:
         """How the supervisor joins the caller: `move` from the consult room, or `in_room`
         (dialled into the caller's room; see `orchestrator.engine.in_room`)."""
         self.isolating: set[asyncio.Task[None]] = set()
-        self.opening = False
-        """`in_room`: the merge has begun to open the paths; no cut may land after it."""
         self.log = log
         self._machine = compiled.machine(model=_Runner(self))
         self._table = compiled.table
@@ -102,7 +100,6 @@ class Transfer:
         self.dialling = DialState()  # written by `engine.actions` only
         self.merge = MergeState()  # written by `engine.actions` only
         self.supervisor: str | None = None
-        self.hung_up_moving = False  # the supervisor hung up while the move was in flight
         self.unsettled: set[str] = set()
         """Supervisor legs whose hang-up failed: ended before any next dial, or by cleanup."""
         self.kept: str | None = None
@@ -160,7 +157,6 @@ class Transfer:
         """A new supervisor attempt: nothing heard from an earlier leg carries over."""
         self.supervisor = identity
         self._early_decision = None
-        self.opening = False
 
     # -- public ------------------------------------------------------------------------
 
@@ -218,7 +214,7 @@ class Transfer:
         if room == self.room and identity == self.caller_identity:
             departed(self, room, identity, "caller_hangup", hung_up=hung_up)
         elif identity == self.supervisor and self.merge.moving:  # a move shows as leaving:
-            self.hung_up_moving |= hung_up  # looked at once it is back (`actions._landed`)
+            left_moving(self.merge, hung_up)
         elif identity == self.supervisor and room == self.leg_room:
             departed(self, room, identity, "supervisor_left", hung_up=hung_up)
 
@@ -249,7 +245,7 @@ class Transfer:
         """`in_room`: the people in the room stop hearing the leg `identity` (`both`: and
         it them; `heard`: only it the track `heard`), in the background."""
         ours = self.strategy == "in_room" and room == self.room and identity == self.supervisor
-        if not ours or self.opening:  # a late event must not undo the merge's opening
+        if not ours or self.merge.opening:  # a late event must not undo the merge's opening
             return
         task = asyncio.ensure_future(cut_off(self, identity, track, both=both, heard=heard))
         self.isolating.add(task)
