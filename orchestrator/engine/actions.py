@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from orchestrator.clock import Clock
@@ -23,7 +24,7 @@ from orchestrator.engine.checkpoint import (
 )
 from orchestrator.engine.in_room import isolate, open_paths
 from orchestrator.engine.inflight import retrieved
-from orchestrator.engine.legs import Dialing, Legs, end_leg, refused, settle
+from orchestrator.engine.legs import Dialing, DialState, Legs, end_leg, refused, settle
 from orchestrator.engine.outcome import Attempt
 from orchestrator.engine.ports import MEDIA_TIMEOUT_S, SCREEN_TIMEOUT_S, Media, speech_timeout
 from orchestrator.engine.retry import TRY_SECONDS
@@ -44,9 +45,43 @@ from orchestrator.flow.steps import STEP_TYPES
 from orchestrator.livekit import DIAL_MARGIN_S, Dial, classify_dial_error
 from orchestrator.livekit.names import CALL_STATUS, supervisor_identity
 
-__all__ = ["ACTIONS", "Running", "run_step"]
+__all__ = [
+    "ACTIONS",
+    "MergeState",
+    "Running",
+    "run_step",
+]
 
 T = TypeVar("T")
+
+
+@dataclass
+class MergeState:
+    """How the supervisor reaches the caller: the consult room, the move, the merge. Written
+    by this module only; cleanup reads it to know what to undo or keep."""
+
+    consult_created: bool = False
+    """The consult room's CreateRoom was sent."""
+    consult_creating: asyncio.Future[None] | None = None
+    """The consult room's CreateRoom, in flight."""
+    moving: bool = False
+    """A MoveParticipant is in flight."""
+    hung_up_moving: bool = False
+    """The supervisor hung up while the move was in flight (`left_moving`)."""
+    moved_leg: str | None = None
+    """Sent a MoveParticipant: it may complete unseen."""
+    merged_at: float | None = None
+    """Seconds from the start to the merge."""
+    confirmed: bool = False
+    """A cold transfer's REFER was confirmed taken."""
+    opening: bool = False
+    """`in_room`: the merge has begun to open the paths; no cut may land after it."""
+
+
+def left_moving(merge: MergeState, hung_up: bool) -> None:
+    """The supervisor left while their move was in flight (a move shows as leaving): a
+    hang-up is looked at once they are back (`_landed`)."""
+    merge.hung_up_moving |= hung_up
 
 
 class Running(Checkpointing, Legs, Protocol):
@@ -60,25 +95,11 @@ class Running(Checkpointing, Legs, Protocol):
     caller_number_valid: bool
     supervisor: str | None
     """The supervisor leg of the attempt under way (None between attempts)."""
-    target_name: str
-    chain_position: dict[str, int]
-    attempts: list[Attempt]
-    attempt_count: int
-    dialing: Dialing | None
-    """The dial request in flight."""
-    consult_created: bool
-    consult_creating: asyncio.Future[None] | None
-    """The consult room's CreateRoom, in flight."""
+    dialling: DialState
+    merge: MergeState
     gone: set[str]
     isolating: set[asyncio.Task[None]]
-    opening: bool
-    moving: bool
-    hung_up_moving: bool
-    moved_leg: str | None
-    merged_at: float | None
-    last_sip_status: int | None
     failure_reason: str | None
-    transfer_confirmed: bool
 
     async def within(self, seconds: float, work: Awaitable[T]) -> T: ...
 
@@ -121,26 +142,26 @@ def create_consult_room(t: Running) -> None:
     """Start creating the consult room, once, if the flow will dial into it. Left running
     if the step is cancelled: cleanup waits for it before deleting the room."""
     dials = any(step.type == "dial" for step in t.flow.steps.values())
-    if t.consult_created or t.strategy != "move" or not dials:
+    if t.merge.consult_created or t.strategy != "move" or not dials:
         return
-    t.consult_created = True
-    t.consult_creating = asyncio.ensure_future(
+    t.merge.consult_created = True
+    t.merge.consult_creating = asyncio.ensure_future(
         t.gateway.create_room(t.log, t.consult_room, empty_timeout=60)
     )
-    t.consult_creating.add_done_callback(retrieved)
+    t.merge.consult_creating.add_done_callback(retrieved)
 
 
 async def _consult_room(t: Running) -> None:
     """The consult room exists (or its creation failed: the step fails, once; a later
     visit dials anyway, and the leg's join creates the room)."""
     create_consult_room(t)
-    creating = t.consult_creating
+    creating = t.merge.consult_creating
     if creating is not None:
         try:
             await asyncio.shield(creating)
         finally:
             if creating.done():  # else still cleanup's to wait for
-                t.consult_creating = None
+                t.merge.consult_creating = None
 
 
 async def say(t: Running, text: str) -> None:
@@ -168,7 +189,7 @@ def _dial(
         ring=target.ring_timeout or step.ring_timeout,
         headers=headers,
         target_name=record.target,
-        attempt=t.attempt_count,
+        attempt=t.dialling.count,
         caller_id_kind=record.caller_id,
     )
 
@@ -194,12 +215,13 @@ async def _attempt(
     caller_id = t.caller_number if preserve else (policy.business_number or "")
     while True:
         await settle(t)
-        t.attempt_count += 1
-        identity = supervisor_identity(t.transfer_id, t.attempt_count)
+        t.dialling.count += 1
+        identity = supervisor_identity(t.transfer_id, t.dialling.count)
         record = Attempt(name, identity, "caller" if preserve else "business", t.elapsed())
-        t.attempts.append(record)
+        t.dialling.attempts.append(record)
         dial = _dial(t, step, target, record, caller_id, policy)
         t.new_leg(identity)
+        t.merge.opening = False
         try:
             await _place(t, dial)
         except asyncio.CancelledError:  # the step was left (the caller hung up, ...)
@@ -211,7 +233,7 @@ async def _attempt(
             )
             record.ended_s, record.result, record.sip_status = t.elapsed(), result, status
             t.supervisor = None
-            t.dialing = None
+            t.dialling.in_flight = None
             if isinstance(error, LiveKitError) and error.denied:
                 t.failure_reason = "permission"  # the key lost its grant since the probe
             if result in ("unavailable", "failed", "no_answer") and not refused(error):
@@ -239,9 +261,9 @@ async def _place(t: Running, dial: Dial) -> None:
     call = asyncio.ensure_future(t.gateway.dial(t.log, dial))
     call.add_done_callback(retrieved)
     deadline = t.clock.now() + dial.ring + DIAL_MARGIN_S
-    t.dialing = Dialing(call, dial.identity, dial.room, deadline)
+    t.dialling.in_flight = Dialing(call, dial.identity, dial.room, deadline)
     await asyncio.shield(call)
-    t.dialing = None
+    t.dialling.in_flight = None
 
 
 async def _reconcile(t: Running, identity: str) -> str:
@@ -258,15 +280,15 @@ async def dial(t: Running, step: DialStep, name: str) -> str:
     preserve = policy.mode == "preserve" and t.caller_number_valid
     if policy.mode == "preserve" and not t.caller_number_valid:
         t.log.info("dial.caller_id_withheld", reason="caller number missing or not E.164")
-    tried = t.chain_position.setdefault(name, 0)
+    tried = t.dialling.chain_position.setdefault(name, 0)
     if tried >= len(step.to):
         return "exhausted"
     await _consult_room(t)
     result, status = "exhausted", None
     for index in range(tried, len(step.to)):
-        t.chain_position[name] = index + 1
+        t.dialling.chain_position[name] = index + 1
         target_name = step.to[index]
-        t.target_name = target_name
+        t.dialling.target_name = target_name
         result, status = await _attempt(
             t, step, target_name, t.flow.targets[target_name], preserve, policy
         )
@@ -275,8 +297,8 @@ async def dial(t: Running, step: DialStep, name: str) -> str:
             if t.strategy == "in_room":  # the bridge has just subscribed them to everyone
                 await isolate(t, t.supervisor)
             if await _screen(t, t.supervisor) == "machine":
-                t.attempts[-1].result = "voicemail"
-                _ended(t, t.attempts[-1], t.attempt_count)
+                t.dialling.attempts[-1].result = "voicemail"
+                _ended(t, t.dialling.attempts[-1], t.dialling.count)
                 await end_leg(t, t.supervisor)
                 t.supervisor = None
                 result = "voicemail"
@@ -287,7 +309,7 @@ async def dial(t: Running, step: DialStep, name: str) -> str:
             if status in (404, 484, 604):
                 t.failure_reason = "config_error"  # that number does not exist: fix the flow
             break
-    t.last_sip_status = status
+    t.dialling.last_sip_status = status
     return result
 
 
@@ -335,9 +357,9 @@ async def brief(t: Running, step: BriefStep) -> str:
 
 async def _move(t: Running, supervisor: str, seconds: float) -> str | None:
     """MoveParticipant from the consult room; None once moved, else the failure outcome."""
-    t.moving = True
-    t.hung_up_moving = False
-    t.moved_leg = supervisor  # from now on they may be in the caller's room, seen or not
+    t.merge.moving = True
+    t.merge.hung_up_moving = False
+    t.merge.moved_leg = supervisor  # from now on they may be in the caller's room, seen or not
     try:
         for _ in range(2):  # one retry, after checking a lost answer did not move them already
             try:
@@ -350,7 +372,7 @@ async def _move(t: Running, supervisor: str, seconds: float) -> str | None:
                     return "supervisor_left"  # they hung up during the move
         return "move_failed"
     finally:
-        t.moving = False
+        t.merge.moving = False
 
 
 async def _landed(t: Running, supervisor: str) -> str | None:
@@ -358,7 +380,7 @@ async def _landed(t: Running, supervisor: str) -> str | None:
     on the phone; `supervisor_left` when they hung up while it landed (their departure
     came while the move was in flight); `move_failed` when LiveKit cannot say (two looks)."""
     for _ in range(2):
-        if t.hung_up_moving:
+        if t.merge.hung_up_moving:
             return "supervisor_left"
         try:
             seen = await t.within(
@@ -370,13 +392,13 @@ async def _landed(t: Running, supervisor: str) -> str | None:
         except (LiveKitError, TimeoutError):
             continue
         gone = seen is None or seen.attributes.get(CALL_STATUS) == "hangup"
-        return "supervisor_left" if gone or t.hung_up_moving else None
+        return "supervisor_left" if gone or t.merge.hung_up_moving else None
     return "move_failed"
 
 
 async def _open(t: Running, supervisor: str, seconds: float) -> str | None:
     """`in_room`: let the supervisor and the caller hear each other; one retry."""
-    t.opening = True
+    t.merge.opening = True
     for cut in list(t.isolating):  # a cut still on its way must not land after the opening
         cut.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -397,7 +419,7 @@ async def merge(t: Running, step: MergeStep) -> str:
     failure = await join(t, t.supervisor, step.timeout)
     if failure is not None:
         return failure
-    t.merged_at = t.elapsed()
+    t.merge.merged_at = t.elapsed()
     t.release_hold()
     try:  # a done merge is not undone by hold audio that will not stop
         await t.within(MEDIA_TIMEOUT_S, t.media.stop_hold(t.room))
@@ -419,13 +441,13 @@ async def cold_transfer(t: Running, step: ColdTransferStep) -> str:
         )
     except LiveKitError as error:
         if error.sip_status is not None:
-            t.last_sip_status = error.sip_status
+            t.dialling.last_sip_status = error.sip_status
         elif error.code == "not_found":
             await t.caller_gone()
         return "failed"
     if taken is False:
         return "failed"
-    t.transfer_confirmed = bool(taken)  # None: the REFER was accepted, outcome unknown
+    t.merge.confirmed = bool(taken)  # None: the REFER was accepted, outcome unknown
     return "transferred"
 
 

@@ -31,6 +31,7 @@ import contextlib
 import re
 import secrets
 import string
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Literal, Protocol
 
@@ -50,6 +51,7 @@ from orchestrator.livekit.names import (
 __all__ = [
     "CHECKPOINT_KEYS",
     "LATE_WRITE_S",
+    "CheckpointState",
     "Checkpointing",
     "abandon",
     "attributes",
@@ -68,6 +70,24 @@ __all__ = [
 ]
 
 
+@dataclass
+class CheckpointState:
+    """A transfer's checkpoint as this module keeps it; nothing else writes it."""
+
+    written: str = "requested"
+    """The last state written on the caller (the claim)."""
+    wanted: str = "requested"
+    """The latest state asked for (written, or waiting for its turn)."""
+    turn: asyncio.Lock = field(default_factory=asyncio.Lock)
+    """Held by the one checkpoint write under way."""
+    writes: set[asyncio.Future[None]] = field(default_factory=set)
+    """Checkpoint writes not answered yet."""
+    doubtful_until: float = 0.0
+    """Until when a write its client gave up on may land."""
+    progressing: asyncio.Task[None] | None = None
+    """The `progress_soon` chain."""
+
+
 class Checkpointing(Calls, Protocol):
     """What writing a transfer's checkpoint needs, and the bookkeeping of its writes."""
 
@@ -78,18 +98,7 @@ class Checkpointing(Calls, Protocol):
     consult_room: str
     flow_version: str
     strategy: Literal["move", "in_room"]
-    checkpointed: str
-    """The last state written on the caller (the claim)."""
-    writes: set[asyncio.Future[None]]
-    """Checkpoint writes not answered yet."""
-    doubtful_until: float
-    """Until when a write its client gave up on may land."""
-    progressing: asyncio.Task[None] | None
-    """The `progress_soon` chain."""
-    wanted: str
-    """The latest state asked for (written, or waiting for its turn)."""
-    checkpoint_turn: asyncio.Lock
-    """Held by the one checkpoint write under way."""
+    saved: CheckpointState
     ending: bool
     """Cleanup has begun: no checkpoint write any more."""
 
@@ -118,25 +127,25 @@ async def checkpoint(t: Checkpointing, state: str) -> None:
     failing server gets two more tries.
 
     Every write of a transfer's checkpoint comes here and they are ordered: one at a time
-    (`checkpoint_turn`, after any write a cancelled caller left in flight), the latest state
+    (`CheckpointState.turn`, after any write a cancelled caller left in flight), the latest state
     asked for wins (an older one still waiting for its turn is skipped: the newer one is
     written after it), and nothing is written once cleanup has begun (it clears the
     checkpoint, or leaves `merged` to the merged call's watch). A caller's rejoin puts back
     the latest state through here too (`restore`), so its repair cannot land after a newer
     state, nor after the clear."""
-    t.wanted = state
-    async with t.checkpoint_turn:
-        if t.writes:  # one a cancelled step left in flight: it lands first
+    t.saved.wanted = state
+    async with t.saved.turn:
+        if t.saved.writes:  # one a cancelled step left in flight: it lands first
             with contextlib.suppress(TimeoutError):
-                await within(t.clock, REQUEST_TIMEOUT_S + 1.0, asyncio.wait(set(t.writes)))
-        if t.ending or t.wanted != state:
+                await within(t.clock, REQUEST_TIMEOUT_S + 1.0, asyncio.wait(set(t.saved.writes)))
+        if t.ending or t.saved.wanted != state:
             return
         await _write(t, state)
 
 
 async def restore(t: Checkpointing) -> None:
     """Write the latest checkpoint again, in its turn: a caller's rejoin dropped it."""
-    await progress(t, t.wanted)
+    await progress(t, t.saved.wanted)
 
 
 async def _write(t: Checkpointing, state: str) -> None:
@@ -150,12 +159,12 @@ async def _write(t: Checkpointing, state: str) -> None:
             t.gateway.set_attributes(t.log, t.room, t.caller_identity, values)
         )
         write.add_done_callback(retrieved)
-        t.writes.add(write)
-        write.add_done_callback(t.writes.discard)
+        t.saved.writes.add(write)
+        write.add_done_callback(t.saved.writes.discard)
         write.add_done_callback(partial(_doubt, t, t.clock.now()))
         try:
             await asyncio.shield(write)
-            t.checkpointed = state
+            t.saved.written = state
             return
         except LiveKitError as error:
             if error.code == "not_found" and await t.caller_gone():
@@ -177,7 +186,7 @@ async def progress(t: Checkpointing, state: str) -> None:
 def progress_soon(t: Checkpointing, state: str) -> None:
     """`progress` in the background, after any earlier one, while the step goes on: for a
     state recovery treats as the one before it (`briefing` as `held`). Cleanup stops it."""
-    earlier = t.progressing
+    earlier = t.saved.progressing
 
     async def write() -> None:
         if earlier is not None:
@@ -188,13 +197,13 @@ def progress_soon(t: Checkpointing, state: str) -> None:
                 raise
         await progress(t, state)
 
-    t.progressing = asyncio.ensure_future(write())
+    t.saved.progressing = asyncio.ensure_future(write())
 
 
 async def progressed(t: Checkpointing) -> None:
     """Every `progress_soon` has landed (or given up): a later state must land after it."""
-    if t.progressing is not None:
-        await asyncio.wait({t.progressing})
+    if t.saved.progressing is not None:
+        await asyncio.wait({t.saved.progressing})
 
 
 async def claimed_by(t: Checkpointing) -> str | None:
@@ -352,7 +361,7 @@ def _doubt(t: Checkpointing, sent: float, write: asyncio.Future[None]) -> None:
     """A write its client gave up on may still land: cleanup waits `LATE_WRITE_S` after
     its send."""
     if _gave_up(write):
-        t.doubtful_until = max(t.doubtful_until, sent + LATE_WRITE_S)
+        t.saved.doubtful_until = max(t.saved.doubtful_until, sent + LATE_WRITE_S)
 
 
 def _gave_up(write: asyncio.Future[None]) -> bool:

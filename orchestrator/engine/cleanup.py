@@ -19,8 +19,10 @@ import contextlib
 from collections.abc import Awaitable
 from typing import Any, Protocol, TypeVar
 
+from orchestrator.engine.actions import MergeState
 from orchestrator.engine.checkpoint import Checkpointing
-from orchestrator.engine.legs import Dialing, Legs, hang_up, refused
+from orchestrator.engine.hold import HoldState
+from orchestrator.engine.legs import Dialing, DialState, Legs, hang_up, refused
 from orchestrator.engine.outcome import Attempt, OutcomeKind, TransferOutcome
 from orchestrator.engine.ports import MEDIA_TIMEOUT_S, Media, speech_timeout
 from orchestrator.engine.reconcile import (
@@ -49,20 +51,14 @@ class Ending(Checkpointing, Legs, Protocol):
     supervisor: str | None
     leg_to_end: str | None
     left_step: str
-    attempts: list[Attempt]
-    dialing: Dialing | None
-    consult_created: bool
-    consult_creating: asyncio.Future[None] | None
-    moved_leg: str | None
-    merged_at: float | None
+    dialling: DialState
+    merge: MergeState
     kept: str | None
     gone: set[str]
     departures: dict[tuple[str, str], asyncio.Future[None]]
     late_departures: list[tuple[str, str, bool]]
-    hold_seconds: float
-    last_sip_status: int | None
+    hold: HoldState
     failure_reason: str | None
-    transfer_confirmed: bool
     superseded: bool
 
     @property
@@ -106,7 +102,7 @@ async def finish(t: Ending, trigger: str) -> TransferOutcome:
     was_held = t.held
     t.release_hold()
     step = t.flow.steps.get(final)
-    dialing = t.dialing
+    dialing = t.dialling.in_flight
     late = max(dialing.deadline - t.clock.now(), 0.0) + _LATE_ANSWER_S if dialing else 0.0
     until = t.clock.now() + BUDGET_S + late
     # The caller first: off hold at once, however long the rest of the cleanup takes.
@@ -137,10 +133,10 @@ async def finish(t: Ending, trigger: str) -> TransferOutcome:
     # Then what must not be left behind, within one budget.
     before_clear = until - _CLEAR_RESERVE_S
     deleting: asyncio.Future[None] | None = None
-    if t.consult_creating is not None:  # deleted before it is created, it would stay
-        creating = asyncio.wait({t.consult_creating})
+    if t.merge.consult_creating is not None:  # deleted before it is created, it would stay
+        creating = asyncio.wait({t.merge.consult_creating})
         await _quietly(t, "create_consult_room", creating, REQUEST_TIMEOUT_S + _LATE_ANSWER_S)
-    if t.consult_created:  # hangs up any supervisor leg still in it
+    if t.merge.consult_created:  # hangs up any supervisor leg still in it
         deleted = _quietly(t, "delete_consult_room", _delete_consult_room(t, before_clear))
         if _emptied(t):  # nobody in it to leak: the checkpoint may go meanwhile
             deleting = asyncio.ensure_future(deleted)
@@ -149,16 +145,16 @@ async def finish(t: Ending, trigger: str) -> TransferOutcome:
     if cutting is not None:
         await cutting
     exits = step is not None and step.type == "exit"
-    keep = t.supervisor if t.merged_at is not None and not caller_gone and exits else None
-    if t.strategy == "in_room" and t.attempts:  # their legs are in the caller's room
+    keep = t.supervisor if t.merge.merged_at is not None and not caller_gone and exits else None
+    if t.strategy == "in_room" and t.dialling.attempts:  # their legs are in the caller's room
         sweep = hang_up_legs(t, t.clock, t.room, t.transfer_id, keep, before_clear)
         await _quietly(t, "hang_up_supervisor", sweep)
-    elif t.moved_leg is not None and t.moved_leg != keep:
+    elif t.merge.moved_leg is not None and t.merge.moved_leg != keep:
         # Moved (or maybe moved: a move cut short still completes at the server), then the
         # transfer did not end as a merge: the supervisor must not stay alone, or
         # unannounced, in the caller's room. After the consult room is gone, so a move
         # still on its way finds nobody to move.
-        await _quietly(t, "hang_up_supervisor", _hang_up(t, t.moved_leg, before_clear))
+        await _quietly(t, "hang_up_supervisor", _hang_up(t, t.merge.moved_leg, before_clear))
     hung_up = False
     if step is not None and step.type == "hangup" and not caller_gone:
         # Retried like a leg: a caller left on the line needs the AI back, and no checkpoint.
@@ -169,7 +165,7 @@ async def finish(t: Ending, trigger: str) -> TransferOutcome:
     t.kept = keep
     clears = (was_held or not caller_gone) and keep is None  # the start's claim counts too
     if clears and not hung_up and not t.superseded:
-        if t.writes or t.doubtful_until > t.clock.now():
+        if t.saved.writes or t.saved.doubtful_until > t.clock.now():
             # A checkpoint write cut short (or failed) would undo the clear if it landed after.
             await _quietly(t, "checkpoint_writes", _late_writes(t))
         # After a hang-up too: one the engine deduced from a not_found may have been wrong.
@@ -184,10 +180,10 @@ async def finish(t: Ending, trigger: str) -> TransferOutcome:
         kind=kind,
         reason=reason,
         final_step=final,
-        sip_status=t.last_sip_status,
-        hold_seconds=round(t.hold_seconds, 3),
-        time_to_supervisor_seconds=t.merged_at,
-        attempts=list(t.attempts),
+        sip_status=t.dialling.last_sip_status,
+        hold_seconds=round(t.hold.seconds, 3),
+        time_to_supervisor_seconds=t.merge.merged_at,
+        attempts=list(t.dialling.attempts),
         flow_version=t.flow_version,
     )
     t.log.info(
@@ -196,9 +192,9 @@ async def finish(t: Ending, trigger: str) -> TransferOutcome:
         reason=reason,
         hold_seconds=outcome.hold_seconds,
         time_to_supervisor_seconds=outcome.time_to_supervisor_seconds,
-        attempts=len(t.attempts),
-        sip_status_code=t.last_sip_status,
-        dials=[_dialled(a) for a in t.attempts],
+        attempts=len(t.dialling.attempts),
+        sip_status_code=t.dialling.last_sip_status,
+        dials=[_dialled(a) for a in t.dialling.attempts],
         flow_version=t.flow_version,
     )
     if keep is None:
@@ -224,23 +220,23 @@ def _emptied(t: Ending) -> bool:
     """The consult room can hold no leg: no dial is pending, every leg that ended was hung
     up, and the supervisor was moved out (merged) or their leg ended (a failed attempt).
     Then its deletion and the checkpoint's clear share the budget side by side."""
-    if t.strategy != "move" or t.dialing is not None or t.unsettled or t.leg_to_end:
+    if t.strategy != "move" or t.dialling.in_flight is not None or t.unsettled or t.leg_to_end:
         return False
-    if t.merged_at is not None:
-        return t.moved_leg == t.supervisor
+    if t.merge.merged_at is not None:
+        return t.merge.moved_leg == t.supervisor
     return t.supervisor is None
 
 
 async def _late_writes(t: Ending) -> None:
     """Wait for checkpoint writes cut short as long as their client would, and a little
     more; one LiveKit applies later still is beyond what the library can see."""
-    if t.writes:
+    if t.saved.writes:
         with contextlib.suppress(TimeoutError):
-            await t.within(REQUEST_TIMEOUT_S + _LATE_ANSWER_S, asyncio.wait(set(t.writes)))
-    for write in list(t.writes):
+            await t.within(REQUEST_TIMEOUT_S + _LATE_ANSWER_S, asyncio.wait(set(t.saved.writes)))
+    for write in list(t.saved.writes):
         write.cancel()
     # One its client gave up on may land until LATE_WRITE_S after it was sent.
-    await t.clock.sleep(max(0.0, t.doubtful_until - t.clock.now()))
+    await t.clock.sleep(max(0.0, t.saved.doubtful_until - t.clock.now()))
 
 
 async def _late_dial(t: Ending, dialing: Dialing, until: float) -> None:
@@ -265,7 +261,7 @@ async def _late_dial(t: Ending, dialing: Dialing, until: float) -> None:
 
 async def _delete_consult_room(t: Ending, until: float) -> None:
     # "Not found" after a merge: it emptied and closed, as it should.
-    closed = lambda: t.merged_at is not None and not t.unsettled  # noqa: E731
+    closed = lambda: t.merge.merged_at is not None and not t.unsettled  # noqa: E731
     await delete_room(t, t.clock, t.consult_room, until, closed=closed)
 
 
@@ -294,7 +290,7 @@ def _kind(t: Ending, final: str, trigger: str) -> tuple[OutcomeKind, str | None]
     if final == "caller_hung_up":
         return "caller_hung_up", None
     if final == "cold_transferred":
-        return "cold_transferred", None if t.transfer_confirmed else "unconfirmed"
+        return "cold_transferred", None if t.merge.confirmed else "unconfirmed"
     if final == "aborted":
         return "failed", "config_error"
     step = t.flow.steps[final]

@@ -145,7 +145,7 @@ class TransferEngine:
     def _forget(self, transfer: Transfer) -> None:
         self.active.pop(transfer.room, None)
         if transfer.kept is not None:  # merged: the call goes on, watched until it ends
-            assert transfer.merged_at is not None
+            assert transfer.merge.merged_at is not None
             call = self._watch(
                 transfer.log,
                 transfer.room,
@@ -156,9 +156,9 @@ class TransferEngine:
                     "merged",
                     transfer.consult_room if transfer.strategy == "move" else "",
                 ),
-                merged_at=transfer.clock.now() - transfer.elapsed() + transfer.merged_at,
+                merged_at=transfer.clock.now() - transfer.elapsed() + transfer.merge.merged_at,
             )
-            if transfer.checkpointed != "merged":  # its write failed: the caller says less
+            if transfer.saved.written != "merged":  # its write failed: the caller says less
                 call.write_checkpoint()
             for room, identity, hung_up in transfer.late_departures:  # during the cleanup
                 call.participant_left(room, identity, hung_up=hung_up)

@@ -9,16 +9,30 @@ is asked again a second after each failure until it does (cleanup asks once more
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from orchestrator.clock import Clock
 from orchestrator.engine.ports import MEDIA_TIMEOUT_S, Media
 from orchestrator.flow.model import Flow
 
-__all__ = ["Holding", "max_hold"]
+__all__ = ["HoldState", "Holding", "count", "max_hold", "release", "start"]
 
 T = TypeVar("T")
+
+
+@dataclass
+class HoldState:
+    """The caller's time on hold, as this module keeps it; nothing else writes it."""
+
+    since: float | None = None
+    """When the caller's current hold began; None when they are not on hold."""
+    seconds: float = 0.0
+    """Time on hold counted so far (holds that ended)."""
+    timer: asyncio.Task[None] | None = None
+    """The `max_hold` timer, from the first hold on."""
 
 
 class Holding(Protocol):
@@ -29,15 +43,35 @@ class Holding(Protocol):
     media: Media
     room: str
     log: Any
+    hold: HoldState
 
     async def within(self, seconds: float, work: Awaitable[T]) -> T: ...
 
     def post(self, event: str, visit: int | None = None) -> None: ...
 
-    def count_hold(self) -> None: ...
-
 
 _RETRY_S = 1.0
+
+
+def start(t: Holding) -> None:
+    """The caller is on hold: the clock of this hold, and the `max_hold` timer, start."""
+    if t.hold.since is None:
+        t.hold.since = t.clock.now()
+    if t.hold.timer is None:
+        t.hold.timer = asyncio.ensure_future(max_hold(t))
+
+
+def release(t: Holding) -> None:
+    count(t)
+    if t.hold.timer is not None:
+        t.hold.timer.cancel()
+
+
+def count(t: Holding) -> None:
+    """The caller is off hold: this hold's time is counted."""
+    if t.hold.since is not None:
+        t.hold.seconds += t.clock.now() - t.hold.since
+        t.hold.since = None
 
 
 async def max_hold(t: Holding) -> None:
@@ -55,5 +89,5 @@ async def _stop_hold(t: Holding) -> bool:
     except Exception as error:  # still held: asked again (and by cleanup)
         t.log.warning("transfer.media_failed", call="stop_hold", error=type(error).__name__)
         return False
-    t.count_hold()
+    count(t)
     return True

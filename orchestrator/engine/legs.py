@@ -9,13 +9,24 @@ failed is hung up before any next dial (or the dial fails).
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from orchestrator.engine.outcome import Attempt
 from orchestrator.errors import LiveKitError, TransferError
 from orchestrator.livekit import Gateway
 
-__all__ = ["Calls", "Dialing", "Legs", "absent", "end_leg", "hang_up", "refused", "settle"]
+__all__ = [
+    "Calls",
+    "DialState",
+    "Dialing",
+    "Legs",
+    "absent",
+    "end_leg",
+    "hang_up",
+    "refused",
+    "settle",
+]
 
 
 @dataclass(frozen=True)
@@ -27,6 +38,23 @@ class Dialing:
     identity: str
     room: str
     deadline: float
+
+
+@dataclass
+class DialState:
+    """A transfer's dialling: its attempts and where each chain is. Written by
+    `engine.actions` only (the dial step); cleanup and the outcome read it."""
+
+    attempts: list[Attempt] = field(default_factory=list)
+    count: int = 0
+    """Attempts made (numbers the supervisor legs' identities)."""
+    chain_position: dict[str, int] = field(default_factory=dict)
+    """Per dial step, how many of its `to` targets were tried."""
+    target_name: str = ""
+    """The target of the attempt under way (or the last one)."""
+    last_sip_status: int | None = None
+    in_flight: Dialing | None = None
+    """The dial request in flight."""
 
 
 class Calls(Protocol):

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 from typing import Protocol
 
+from orchestrator.engine.actions import MergeState
 from orchestrator.engine.checkpoint import Checkpointing, holder, restore
 from orchestrator.engine.legs import absent
 from orchestrator.errors import LiveKitError
@@ -32,7 +33,7 @@ class Present(Checkpointing, Protocol):
     """What telling a departure from a reconnect needs from its transfer."""
 
     supervisor: str | None
-    moving: bool
+    merge: MergeState
     gone: set[str]
     departures: dict[tuple[str, str], asyncio.Future[None]]
     late_departures: list[tuple[str, str, bool]]
@@ -149,7 +150,7 @@ async def _confirm(t: Present, room: str, identity: str, event: str) -> None:
 def _departed(t: Present, room: str, identity: str, event: str) -> None:
     if event == "supervisor_left":
         # A move shows as leaving the consult room; only the room they are in counts.
-        if identity != t.supervisor or t.moving or room != t.leg_room:
+        if identity != t.supervisor or t.merge.moving or room != t.leg_room:
             return
         t.gone.add(identity)  # even if the brief has not started to hear it yet
     t.post(event)

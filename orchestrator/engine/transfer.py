@@ -24,11 +24,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Literal, TypeVar
 
 from orchestrator.clock import Clock, within
-from orchestrator.engine.actions import run_step
+from orchestrator.engine import hold
+from orchestrator.engine.actions import MergeState, left_moving, run_step
+from orchestrator.engine.checkpoint import CheckpointState
 from orchestrator.engine.cleanup import finish
-from orchestrator.engine.hold import max_hold
 from orchestrator.engine.in_room import cut_off
-from orchestrator.engine.legs import Dialing, absent, end_leg
+from orchestrator.engine.legs import Dialing, DialState, absent, end_leg
 from orchestrator.engine.outcome import Attempt, TransferOutcome
 from orchestrator.engine.ports import Media
 from orchestrator.engine.presence import departed, returned
@@ -81,8 +82,6 @@ class Transfer:
         """How the supervisor joins the caller: `move` from the consult room, or `in_room`
         (dialled into the caller's room; see `orchestrator.engine.in_room`)."""
         self.isolating: set[asyncio.Task[None]] = set()
-        self.opening = False
-        """`in_room`: the merge has begun to open the paths; no cut may land after it."""
         self.log = log
         self._machine = compiled.machine(model=_Runner(self))
         self._table = compiled.table
@@ -94,31 +93,15 @@ class Transfer:
         self._visit = 0
         self._visits: dict[str, int] = {}
         self._step_task: asyncio.Task[None] | None = None
-        self._hold_timer: asyncio.Task[None] | None = None
         self._decision: asyncio.Future[str] | None = None
         self._early_decision: str | None = None
-        self.consult_created = False
-        self.consult_creating: asyncio.Future[None] | None = None  # its CreateRoom, in flight
         self._started = clock.now()
-        self._held_since: float | None = None
-        self.hold_seconds = 0.0
-        self.chain_position: dict[str, int] = {}
-        self.attempts: list[Attempt] = []
-        self.attempt_count = 0
+        self.hold = hold.HoldState()  # written by `engine.hold` only
+        self.dialling = DialState()  # written by `engine.actions` only
+        self.merge = MergeState()  # written by `engine.actions` only
         self.supervisor: str | None = None
-        self.target_name = ""
-        self.merged_at: float | None = None
-        self.last_sip_status: int | None = None
-        self.transfer_confirmed = False
-        self.moving = False
-        self.hung_up_moving = False  # the supervisor hung up while the move was in flight
-        self.dialing: Dialing | None = None  # the dial request in flight
-        self.writes: set[asyncio.Future[None]] = set()  # checkpoint writes not answered yet
-        self.doubtful_until = 0.0  # until when a write its client gave up on may land
-        self.progressing: asyncio.Task[None] | None = None  # see `checkpoint.progress_soon`
         self.unsettled: set[str] = set()
         """Supervisor legs whose hang-up failed: ended before any next dial, or by cleanup."""
-        self.moved_leg: str | None = None  # sent a MoveParticipant: it may complete unseen
         self.kept: str | None = None
         """The supervisor left on the line with the caller when the transfer ended merged."""
         self.leg_to_end: str | None = None
@@ -129,9 +112,7 @@ class Transfer:
         self.late_departures: list[tuple[str, str, bool]] = []
         """Departures seen during cleanup (room, identity, hung up): a merged call's watch
         takes them over."""
-        self.checkpointed = "requested"  # the last state written on the caller (the claim)
-        self.wanted = "requested"  # the latest checkpoint asked for (`checkpoint.checkpoint`)
-        self.checkpoint_turn = asyncio.Lock()  # checkpoint writes one at a time
+        self.saved = CheckpointState()  # written by `engine.checkpoint` only
         self.ending = False  # cleanup has begun: room events no longer change anything
         self.superseded = False
         self.failure_reason: str | None = None
@@ -160,12 +141,12 @@ class Transfer:
     @property
     def held(self) -> bool:
         """The caller is on hold now."""
-        return self._held_since is not None
+        return self.hold.since is not None
 
     def background(self) -> list[asyncio.Future[None]]:
         """Everything running on the transfer's behalf that its end stops: the step's
         action, the `max_hold` timer, checkpoint progress, cuts and departures pending."""
-        first = (self._step_task, self._hold_timer, self.progressing)
+        first = (self._step_task, self.hold.timer, self.saved.progressing)
         return [
             *(task for task in first if task is not None),
             *self.isolating,
@@ -176,7 +157,6 @@ class Transfer:
         """A new supervisor attempt: nothing heard from an earlier leg carries over."""
         self.supervisor = identity
         self._early_decision = None
-        self.opening = False
 
     # -- public ------------------------------------------------------------------------
 
@@ -195,9 +175,24 @@ class Transfer:
         self._listeners.append(listener)
 
     @property
+    def attempts(self) -> list[Attempt]:
+        """The attempts so far (`DialState.attempts`; `simulate.Watch` and tests read it)."""
+        return self.dialling.attempts
+
+    @property
+    def dialing(self) -> Dialing | None:
+        """The dial request in flight (`DialState.in_flight`; tests read it)."""
+        return self.dialling.in_flight
+
+    @property
+    def merged_at(self) -> float | None:
+        """Seconds from the start to the merge (`MergeState.merged_at`; tests read it)."""
+        return self.merge.merged_at
+
+    @property
     def leg_room(self) -> str:
         """The room the supervisor's leg is in now."""
-        if self.strategy == "in_room" or self.merged_at is not None:
+        if self.strategy == "in_room" or self.merge.merged_at is not None:
             return self.room
         return self.consult_room
 
@@ -218,8 +213,8 @@ class Transfer:
         once)."""
         if room == self.room and identity == self.caller_identity:
             departed(self, room, identity, "caller_hangup", hung_up=hung_up)
-        elif identity == self.supervisor and self.moving:  # a move shows as leaving:
-            self.hung_up_moving |= hung_up  # looked at once it is back (`actions._landed`)
+        elif identity == self.supervisor and self.merge.moving:  # a move shows as leaving:
+            left_moving(self.merge, hung_up)
         elif identity == self.supervisor and room == self.leg_room:
             departed(self, room, identity, "supervisor_left", hung_up=hung_up)
 
@@ -250,7 +245,7 @@ class Transfer:
         """`in_room`: the people in the room stop hearing the leg `identity` (`both`: and
         it them; `heard`: only it the track `heard`), in the background."""
         ours = self.strategy == "in_room" and room == self.room and identity == self.supervisor
-        if not ours or self.opening:  # a late event must not undo the merge's opening
+        if not ours or self.merge.opening:  # a late event must not undo the merge's opening
             return
         task = asyncio.ensure_future(cut_off(self, identity, track, both=both, heard=heard))
         self.isolating.add(task)
@@ -299,24 +294,14 @@ class Transfer:
             caller_number=self.caller_number if self.caller_number_valid else "a withheld number",
             summary=self.summary,
             reason=self.reason,
-            target=self.target_name.replace("_", " "),
+            target=self.dialling.target_name.replace("_", " "),
         )
 
     def start_hold(self) -> None:
-        if self._held_since is None:
-            self._held_since = self.clock.now()
-        if self._hold_timer is None:
-            self._hold_timer = asyncio.ensure_future(max_hold(self))
+        hold.start(self)
 
     def release_hold(self) -> None:
-        self.count_hold()
-        if self._hold_timer is not None:
-            self._hold_timer.cancel()
-
-    def count_hold(self) -> None:
-        if self._held_since is not None:
-            self.hold_seconds += self.clock.now() - self._held_since
-            self._held_since = None
+        hold.release(self)
 
     async def caller_gone(self) -> bool:
         """Check a `not_found` about the caller: if they left unseen, end the transfer."""
