@@ -2,8 +2,7 @@
 
 Pure functions over structlog event dicts (as logged, or as the JSON lines of `--json`): the
 engine's events (`transfer.*`, `dial.*`, `livekit.request`) and the simulation-only ones that
-`orchestrator.simulate` adds (`simulate.said`, `simulate.media`; `simulate.dial` and
-`simulate.attempt` of older recordings, now the engine's `dial.request` and `dial.result`).
+`orchestrator.simulate` adds (`simulate.said`, `simulate.media`).
 An event may carry `at`, the simulated seconds it happened at, shown as the time column by
 `render`. LiveKit API calls are shown only with `api=True`.
 """
@@ -46,8 +45,7 @@ def _api(event: Mapping[str, Any]) -> str:
 
 
 def _dialling(event: Mapping[str, Any]) -> str:
-    """`dial.request` (or an older log's `simulate.dial`, whose `shown` is the number)."""
-    number = event.get("shown", event.get("caller_id")) or ""
+    number = event.get("caller_id") or ""
     if event.get("caller_id_kind") == "business":
         shown = f"the business number {number}" if number else "the trunk's own number"
     else:
@@ -115,7 +113,7 @@ def describe(event: Mapping[str, Any], *, api: bool = False) -> str | None:
         if event.get("target"):
             return _dialling(event)
         if not api:
-            return None  # a log from before `target` was logged: `simulate.dial` said it
+            return None  # a log from before `dial.request` named its target (0.1.0)
         return f"LiveKit API  dialling {event.get('to')} from {event.get('caller_id')} (sent)"
     if name == "dial.result":
         return _attempt(event)
@@ -133,10 +131,6 @@ def describe(event: Mapping[str, Any], *, api: bool = False) -> str | None:
         return f"step {target}" + (
             "" if source in _INTERNAL_STATES else f"  ({source}: {trigger})"
         )
-    if name == "simulate.dial":  # logged by simulations before `dial.request` named targets
-        return _dialling({**event, "caller_id_kind": event.get("caller_id")})
-    if name == "simulate.attempt":
-        return _attempt(event)
     if name == "simulate.said":
         if event.get("to") == "supervisor":
             who = f"supervisor ({event['target']})" if event.get("target") else "supervisor"

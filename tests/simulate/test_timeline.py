@@ -18,7 +18,7 @@ def api_call(rpc: str, **fields: Any) -> dict[str, Any]:
     [
         (
             {
-                "event": "simulate.attempt",
+                "event": "dial.result",
                 "target": "primary",
                 "result": "busy",
                 "sip_status_code": 486,
@@ -28,7 +28,7 @@ def api_call(rpc: str, **fields: Any) -> dict[str, Any]:
         ),
         (
             {
-                "event": "simulate.attempt",
+                "event": "dial.result",
                 "target": "backup",
                 "result": "no_answer",
                 "sip_status_code": None,
@@ -38,7 +38,7 @@ def api_call(rpc: str, **fields: Any) -> dict[str, Any]:
         ),
         (
             {
-                "event": "simulate.attempt",
+                "event": "dial.result",
                 "target": "team_lead",
                 "result": "declined",
                 "sip_status_code": 603,
@@ -48,7 +48,7 @@ def api_call(rpc: str, **fields: Any) -> dict[str, Any]:
         ),
         (
             {
-                "event": "simulate.attempt",
+                "event": "dial.result",
                 "target": "primary",
                 "result": "answered",
                 "seconds": 2.25,
@@ -57,20 +57,20 @@ def api_call(rpc: str, **fields: Any) -> dict[str, Any]:
         ),
         (
             {
-                "event": "simulate.dial",
+                "event": "dial.request",
                 "target": "backup",
-                "caller_id": "caller",
-                "shown": "+1415***2671",
+                "caller_id_kind": "caller",
+                "caller_id": "+1415***2671",
                 "ring": 20,
             },
             "dialling backup, showing the caller's number +1415***2671, ringing up to 20 s",
         ),
         (
             {
-                "event": "simulate.dial",
+                "event": "dial.request",
                 "target": "backup",
-                "caller_id": "business",
-                "shown": "+1800***0100",
+                "caller_id_kind": "business",
+                "caller_id": "+1800***0100",
                 "ring": 30,
             },
             "dialling backup, showing the business number +1800***0100, ringing up to 30 s",
@@ -176,8 +176,8 @@ def test_stream_renders_one_event_at_a_time_like_render() -> None:
     "event",
     [
         {},
-        {"event": "simulate.attempt", "seconds": "soon", "result": None},
-        {"event": "simulate.dial", "ring": "x"},
+        {"event": "dial.result", "seconds": "soon", "result": None},
+        {"event": "dial.request", "target": "a", "ring": "x"},
         {"event": "transfer.finished", "hold_seconds": "?", "attempts": "two"},
         {"event": "livekit.request"},
         {"event": 3, "at": "noon"},
