@@ -10,24 +10,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from orchestrator.clock import Clock
 from orchestrator.engine.checkpoint import (
-    Checkpointing,
     checkpoint,
     claimed_by,
-    progress,
     progress_soon,
-    progressed,
 )
-from orchestrator.engine.in_room import isolate, open_paths
+from orchestrator.engine.in_room import isolate
 from orchestrator.engine.inflight import retrieved
-from orchestrator.engine.legs import Dialing, DialState, Legs, end_leg, refused, settle
+from orchestrator.engine.legs import Dialing, DialState, end_leg, refused, settle
+from orchestrator.engine.merge import (
+    Merging,
+    consult_room_ready,
+    create_consult_room,
+    merge,
+)
 from orchestrator.engine.outcome import Attempt
-from orchestrator.engine.ports import MEDIA_TIMEOUT_S, SCREEN_TIMEOUT_S, Media, speech_timeout
-from orchestrator.engine.retry import TRY_SECONDS
+from orchestrator.engine.ports import MEDIA_TIMEOUT_S, SCREEN_TIMEOUT_S, speech_timeout
 from orchestrator.errors import LiveKitError
 from orchestrator.flow.model import (
     AnnounceStep,
@@ -35,9 +36,7 @@ from orchestrator.flow.model import (
     CallerId,
     ColdTransferStep,
     DialStep,
-    Flow,
     HoldStep,
-    MergeStep,
     Step,
     Target,
 )
@@ -45,73 +44,27 @@ from orchestrator.flow.steps import STEP_TYPES
 from orchestrator.livekit import DIAL_MARGIN_S, Dial, classify_dial_error
 from orchestrator.livekit.names import CALL_STATUS, supervisor_identity
 
-__all__ = [
-    "ACTIONS",
-    "MergeState",
-    "Running",
-    "run_step",
-]
+__all__ = ["ACTIONS", "Running", "run_step"]
 
 T = TypeVar("T")
 
 
-@dataclass
-class MergeState:
-    """How the supervisor reaches the caller: the consult room, the move, the merge. Written
-    by this module only; cleanup reads it to know what to undo or keep."""
-
-    consult_created: bool = False
-    """The consult room's CreateRoom was sent."""
-    consult_creating: asyncio.Future[None] | None = None
-    """The consult room's CreateRoom, in flight."""
-    moving: bool = False
-    """A MoveParticipant is in flight."""
-    hung_up_moving: bool = False
-    """The supervisor hung up while the move was in flight (`left_moving`)."""
-    moved_leg: str | None = None
-    """Sent a MoveParticipant: it may complete unseen."""
-    merged_at: float | None = None
-    """Seconds from the start to the merge."""
-    confirmed: bool = False
-    """A cold transfer's REFER was confirmed taken."""
-    opening: bool = False
-    """`in_room`: the merge has begun to open the paths; no cut may land after it."""
-
-
-def left_moving(merge: MergeState, hung_up: bool) -> None:
-    """The supervisor left while their move was in flight (a move shows as leaving): a
-    hang-up is looked at once they are back (`_landed`)."""
-    merge.hung_up_moving |= hung_up
-
-
-class Running(Checkpointing, Legs, Protocol):
+class Running(Merging, Protocol):
     """What the steps' actions read and write of their transfer."""
 
-    flow: Flow
-    media: Media
     clock: Clock
     trunk: str
     caller_number: str
     caller_number_valid: bool
-    supervisor: str | None
-    """The supervisor leg of the attempt under way (None between attempts)."""
     dialling: DialState
-    merge: MergeState
     gone: set[str]
-    isolating: set[asyncio.Task[None]]
     failure_reason: str | None
-
-    async def within(self, seconds: float, work: Awaitable[T]) -> T: ...
-
-    def elapsed(self) -> float: ...
 
     def render(self, template: str) -> str: ...
 
     def new_leg(self, identity: str) -> None: ...
 
     def start_hold(self) -> None: ...
-
-    def release_hold(self) -> None: ...
 
     def supersede(self) -> None: ...
 
@@ -136,32 +89,6 @@ async def hold(t: Running, step: HoldStep) -> str:
         return "superseded"  # never applied: the cancel is ahead of it in the queue
     await checkpoint(t, "held")  # without it, a worker lost from here on would leak the legs
     return "held"
-
-
-def create_consult_room(t: Running) -> None:
-    """Start creating the consult room, once, if the flow will dial into it. Left running
-    if the step is cancelled: cleanup waits for it before deleting the room."""
-    dials = any(step.type == "dial" for step in t.flow.steps.values())
-    if t.merge.consult_created or t.strategy != "move" or not dials:
-        return
-    t.merge.consult_created = True
-    t.merge.consult_creating = asyncio.ensure_future(
-        t.gateway.create_room(t.log, t.consult_room, empty_timeout=60)
-    )
-    t.merge.consult_creating.add_done_callback(retrieved)
-
-
-async def _consult_room(t: Running) -> None:
-    """The consult room exists (or its creation failed: the step fails, once; a later
-    visit dials anyway, and the leg's join creates the room)."""
-    create_consult_room(t)
-    creating = t.merge.consult_creating
-    if creating is not None:
-        try:
-            await asyncio.shield(creating)
-        finally:
-            if creating.done():  # else still cleanup's to wait for
-                t.merge.consult_creating = None
 
 
 async def say(t: Running, text: str) -> None:
@@ -283,7 +210,7 @@ async def dial(t: Running, step: DialStep, name: str) -> str:
     tried = t.dialling.chain_position.setdefault(name, 0)
     if tried >= len(step.to):
         return "exhausted"
-    await _consult_room(t)
+    await consult_room_ready(t)
     result, status = "exhausted", None
     for index in range(tried, len(step.to)):
         t.dialling.chain_position[name] = index + 1
@@ -353,81 +280,6 @@ async def brief(t: Running, step: BriefStep) -> str:
     if decision in done:
         return decision.result()
     return "timeout"
-
-
-async def _move(t: Running, supervisor: str, seconds: float) -> str | None:
-    """MoveParticipant from the consult room; None once moved, else the failure outcome."""
-    t.merge.moving = True
-    t.merge.hung_up_moving = False
-    t.merge.moved_leg = supervisor  # from now on they may be in the caller's room, seen or not
-    try:
-        for _ in range(2):  # one retry, after checking a lost answer did not move them already
-            try:
-                await t.within(seconds, t.gateway.move(t.log, t.consult_room, supervisor, t.room))
-                return await _landed(t, supervisor)
-            except (LiveKitError, TimeoutError):
-                if await t.gateway.get_participant(t.log, t.room, supervisor) is not None:
-                    return await _landed(t, supervisor)
-                if await t.gateway.get_participant(t.log, t.consult_room, supervisor) is None:
-                    return "supervisor_left"  # they hung up during the move
-        return "move_failed"
-    finally:
-        t.merge.moving = False
-
-
-async def _landed(t: Running, supervisor: str) -> str | None:
-    """The move is done: None once the supervisor is confirmed in the caller's room, still
-    on the phone; `supervisor_left` when they hung up while it landed (their departure
-    came while the move was in flight); `move_failed` when LiveKit cannot say (two looks)."""
-    for _ in range(2):
-        if t.merge.hung_up_moving:
-            return "supervisor_left"
-        try:
-            seen = await t.within(
-                TRY_SECONDS, t.gateway.get_participant(t.log, t.room, supervisor)
-            )
-            if seen is None:  # a `not_found` can be wrong: the room's listing says too
-                listed = await t.within(TRY_SECONDS, t.gateway.list_participants(t.log, t.room))
-                seen = next((p for p in listed if p.identity == supervisor), None)
-        except (LiveKitError, TimeoutError):
-            continue
-        gone = seen is None or seen.attributes.get(CALL_STATUS) == "hangup"
-        return "supervisor_left" if gone or t.merge.hung_up_moving else None
-    return "move_failed"
-
-
-async def _open(t: Running, supervisor: str, seconds: float) -> str | None:
-    """`in_room`: let the supervisor and the caller hear each other; one retry."""
-    t.merge.opening = True
-    for cut in list(t.isolating):  # a cut still on its way must not land after the opening
-        cut.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await cut
-    for _ in range(2):
-        with contextlib.suppress(LiveKitError, TimeoutError):
-            if await t.within(seconds, open_paths(t, supervisor)):
-                return None
-        # Failed, or not listed: a supervisor who hung up is not merged with the caller.
-        if await t.gateway.get_participant(t.log, t.room, supervisor) is None:
-            return "supervisor_left"
-    return "move_failed"
-
-
-async def merge(t: Running, step: MergeStep) -> str:
-    assert t.supervisor is not None
-    join = _open if t.strategy == "in_room" else _move
-    failure = await join(t, t.supervisor, step.timeout)
-    if failure is not None:
-        return failure
-    t.merge.merged_at = t.elapsed()
-    t.release_hold()
-    try:  # a done merge is not undone by hold audio that will not stop
-        await t.within(MEDIA_TIMEOUT_S, t.media.stop_hold(t.room))
-    except Exception as error:
-        t.log.warning("transfer.media_failed", call="stop_hold", error=type(error).__name__)
-    await progressed(t)  # `briefing` must not land after `merged`
-    await progress(t, "merged")  # bookkeeping must not undo a done merge
-    return "merged"
 
 
 async def cold_transfer(t: Running, step: ColdTransferStep) -> str:

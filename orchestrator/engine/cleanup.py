@@ -19,10 +19,10 @@ import contextlib
 from collections.abc import Awaitable
 from typing import Any, Protocol, TypeVar
 
-from orchestrator.engine.actions import MergeState
 from orchestrator.engine.checkpoint import Checkpointing
 from orchestrator.engine.hold import HoldState
 from orchestrator.engine.legs import Dialing, DialState, Legs, hang_up, refused
+from orchestrator.engine.merge import MergeState
 from orchestrator.engine.outcome import Attempt, OutcomeKind, TransferOutcome
 from orchestrator.engine.ports import MEDIA_TIMEOUT_S, Media, speech_timeout
 from orchestrator.engine.reconcile import (

@@ -19,9 +19,9 @@ from __future__ import annotations
 import asyncio
 from typing import Protocol
 
-from orchestrator.engine.actions import MergeState
 from orchestrator.engine.checkpoint import Checkpointing, holder, restore
 from orchestrator.engine.legs import absent
+from orchestrator.engine.merge import MergeState
 from orchestrator.errors import LiveKitError
 from orchestrator.livekit import Participant
 from orchestrator.livekit.names import STATE

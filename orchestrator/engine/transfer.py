@@ -25,11 +25,12 @@ from typing import Any, Literal, TypeVar
 
 from orchestrator.clock import Clock, within
 from orchestrator.engine import hold
-from orchestrator.engine.actions import MergeState, left_moving, run_step
+from orchestrator.engine.actions import run_step
 from orchestrator.engine.checkpoint import CheckpointState
 from orchestrator.engine.cleanup import finish
 from orchestrator.engine.in_room import cut_off
 from orchestrator.engine.legs import Dialing, DialState, absent, end_leg
+from orchestrator.engine.merge import MergeState, left_moving
 from orchestrator.engine.outcome import Attempt, TransferOutcome
 from orchestrator.engine.ports import Media
 from orchestrator.engine.presence import departed, returned
