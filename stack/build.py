@@ -24,7 +24,16 @@ HERE = ROOT / "build" / "stack"
 BIN = HERE / "bin"
 LOGS = HERE / "logs"
 # The programs and pkg-config libraries the apt packages provide.
-_COMMANDS = ("redis-server", "sipp", "prometheus", "pkg-config", "gcc", "chromium", "chromedriver")
+_COMMANDS = (
+    "redis-server",
+    "sipp",
+    "prometheus",
+    "pkg-config",
+    "gcc",
+    "chromium",
+    "chromedriver",
+    "dot",
+)
 _LIBRARIES = ("opus", "opusfile", "soxr")
 
 
