@@ -63,6 +63,9 @@ class Expect(BaseModel):
     said_to_supervisor: list[FreeText] | None = Field(
         None, max_length=100, description="Texts that must appear in the supervisors' briefs."
     )
+    callback: bool | None = Field(
+        None, description="Whether a callback step promised the caller a call back."
+    )
     hold_seconds_at_most: float | None = Field(None, ge=0, le=86_400)
     sip_status: int | None = Field(
         None, ge=100, le=699, description="The SIP status of the last attempt; null for none."
@@ -163,6 +166,13 @@ def _check(test: FlowTestFile, flow: Flow, doc: Document) -> list[Problem]:
             ("expect", "caller_id"),
             f"expect.caller_id: one entry per attempt, like dialled ({len(expect.dialled)} "
             f"there, {len(expect.caller_id)} here)",
+        )
+    clocked = [name for name, step in flow.steps.items() if step.type == "open_hours"]
+    if clocked and test.now is None:
+        add(
+            (),
+            f"now: flow '{flow.name}' decides by the clock (step {clocked[0]}): set now: to "
+            "the moment the test runs at, like now: 2026-12-05T19:02:00+00:00",
         )
     if not expect.model_fields_set:
         add(("expect",), "expect: write at least one expectation, like `outcome: merged`")
