@@ -63,9 +63,6 @@ class Expect(BaseModel):
     said_to_supervisor: list[FreeText] | None = Field(
         None, max_length=100, description="Texts that must appear in the supervisors' briefs."
     )
-    callback: bool | None = Field(
-        None, description="Whether a callback step promised the caller a call back."
-    )
     hold_seconds_at_most: float | None = Field(None, ge=0, le=86_400)
     sip_status: int | None = Field(
         None, ge=100, le=699, description="The SIP status of the last attempt; null for none."

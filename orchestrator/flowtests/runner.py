@@ -152,10 +152,6 @@ def check(
         for text in getattr(expect, key) or []:
             if not any(_normal(text) in _normal(said) for said in heard):
                 failures.append(f'expected {key} "{text}", got {_said(heard)}')
-    promised = outcome is not None and outcome.callback is not None
-    if expect.callback is not None and expect.callback != promised:
-        got = "one" if promised else "none"
-        failures.append(f"expected callback {str(expect.callback).lower()}, got {got}")
     hold = outcome.hold_seconds if outcome else 0.0
     at_most = expect.hold_seconds_at_most
     if at_most is not None and hold > at_most:
