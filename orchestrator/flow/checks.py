@@ -113,7 +113,7 @@ class _Checker:
             self.add(
                 (*base, "next"),
                 f"{label}.next: a callback step ends the transfer, so its next must be a "
-                f"return_to_agent or hangup step; '{name}' is a {step.type} step",
+                f"return_to_agent or hangup step; '{name}' is a step of type {step.type}",
             )
 
     def templates(self) -> None:
