@@ -165,11 +165,13 @@ class Schedule(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
     timezone: TimeZone = Field(description="IANA time zone the hours are in.")
-    hours: Annotated[dict[DayKey, list[Hours]], AfterValidator(_weekly), Field(max_length=7)] = (
-        Field(
-            description='Day (mon ... sun) or days (mon-fri) to open ranges, like ["09:00-12:00", '
-            '"13:00-17:30"]; a day not listed is closed. A range ends by 24:00 of its day.'
-        )
+    hours: Annotated[
+        dict[DayKey, Annotated[list[Hours], Field(max_length=24)]],
+        AfterValidator(_weekly),
+        Field(max_length=7),
+    ] = Field(
+        description='Day (mon ... sun) or days (mon-fri) to open ranges, like ["09:00-12:00", '
+        '"13:00-17:30"]; a day not listed is closed. A range ends by 24:00 of its day.'
     )
     closures: list[Closure] = Field(
         [],
