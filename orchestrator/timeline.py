@@ -154,7 +154,8 @@ def describe(event: Mapping[str, Any], *, api: bool = False) -> str | None:
         when = f"{event.get('local_time', '?')} {event.get('timezone', '?')}"
         return f"open hours: {state} ({when}, schedule {event.get('schedule', '?')})"
     if name == "transfer.callback":
-        return f"callback promised to {event.get('number', '?')} (step {event.get('step')})"
+        line = f"callback promised to {event.get('number', '?')} (step {event.get('step')})"
+        return line + (f", not before {event['not_before']}" if event.get("not_before") else "")
     if name == "transfer.callback_no_number":
         return "no callback: the caller's number is withheld or not E.164"
     if name == "transfer.finished":

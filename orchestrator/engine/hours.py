@@ -15,7 +15,7 @@ from orchestrator.clock import Clock, wall_time
 from orchestrator.engine.outcome import Callback
 from orchestrator.engine.ports import Media, speech_timeout
 from orchestrator.flow.model import CallbackStep, Flow, OpenHoursStep
-from orchestrator.flow.schedule import is_open, local_label
+from orchestrator.flow.schedule import is_open, local_label, next_open
 from orchestrator.logs import mask
 
 __all__ = ["Promising", "callback", "open_hours"]
@@ -44,9 +44,13 @@ class Promising(Protocol):
     async def within(self, seconds: float, work: Awaitable[T]) -> T: ...
 
 
+def _now(t: Promising) -> dt.datetime:
+    return dt.datetime.fromtimestamp(wall_time(t.clock), dt.UTC)
+
+
 async def open_hours(t: Promising, step: OpenHoursStep) -> str:
     schedule = t.flow.schedules[step.schedule]
-    now = dt.datetime.fromtimestamp(wall_time(t.clock), dt.UTC)
+    now = _now(t)
     opened = is_open(schedule, now)
     t.log.info(
         "transfer.open_hours",
@@ -66,6 +70,9 @@ async def callback(t: Promising, name: str, step: CallbackStep) -> str:
     text = t.render(step.say)
     await t.within(speech_timeout(text), t.media.say_to_caller(t.room, text))
     # Recorded once the caller has heard the promise: a promise unsaid is not one.
-    t.callback = Callback(number=number, step=name, promised_s=t.elapsed())
-    t.log.info("transfer.callback", step=name, number=mask(number))
+    schedule = t.flow.schedules[step.schedule] if step.schedule else None
+    after = next_open(schedule, _now(t)) if schedule else None
+    t.callback = Callback(number=number, step=name, promised_s=t.elapsed(), not_before=after)
+    when = {"not_before": after.isoformat()} if after else {}
+    t.log.info("transfer.callback", step=name, number=mask(number), **when)
     return "callback"

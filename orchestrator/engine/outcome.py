@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -35,6 +36,8 @@ class Callback:
     """The callback step that promised it."""
     promised_s: float
     """Seconds after the transfer started."""
+    not_before: dt.datetime | None = None
+    """With the step's `schedule`: when it next opens (UTC; the promise's time if open)."""
 
 
 @dataclass(frozen=True)

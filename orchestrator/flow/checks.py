@@ -82,6 +82,8 @@ class _Checker:
                 self.schedule_ref((*base, "schedule"), step.schedule)
             if step.type == "callback":
                 self.callback_next(base, step.next)
+                if step.schedule is not None:
+                    self.schedule_ref((*base, "schedule"), step.schedule)
             outcomes = getattr(step, "outcomes", None)
             for outcome, target in outcomes or {}:
                 self.step_ref((*base, "outcomes", outcome), target)

@@ -289,6 +289,11 @@ class CallbackStep(_Strict):
         description="The number to call back; default: the caller's number (outcome "
         "`no_number` when it is withheld or not E.164).",
     )
+    schedule: Name | None = Field(
+        None,
+        description="A schedule of the flow's `schedules`: the outcome's callback says when "
+        "it next opens (`not_before`), for the application to call back then.",
+    )
     max_visits: Budget = None
     next: Next = Field(description="A return_to_agent or hangup step.")
     outcomes: CallbackOutcomes = CallbackOutcomes()

@@ -22,7 +22,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
-__all__ = ["DAYS", "Schedule", "is_open", "local_label", "open_ranges"]
+__all__ = ["DAYS", "Schedule", "is_open", "local_label", "next_open", "open_ranges"]
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _ZONE = re.compile(r"[A-Za-z0-9_+\-]{1,30}(/[A-Za-z0-9_+\-]{1,30}){0,2}")
@@ -30,6 +30,7 @@ _RANGE = re.compile(r"(\d\d):(\d\d)-(\d\d):(\d\d)")
 _DAY_KEY = re.compile(r"(mon|tue|wed|thu|fri|sat|sun)(?:-(mon|tue|wed|thu|fri|sat|sun))?")
 _DATE = re.compile(r"\d{4}-\d\d-\d\d")
 _MAX_CLOSURE_DAYS = 366
+_LOOK_AHEAD_DAYS = 2 * _MAX_CLOSURE_DAYS
 
 
 @functools.cache
@@ -195,19 +196,44 @@ def _zone(schedule: Schedule) -> zoneinfo.ZoneInfo:
     return zoneinfo.ZoneInfo(schedule.timezone)
 
 
+def _closed_on(schedule: Schedule, day: dt.date) -> bool:
+    for text in schedule.closures:
+        start, end = _closure_dates(text)
+        if start <= day <= end:
+            return True
+    return False
+
+
 def is_open(schedule: Schedule, instant: dt.datetime) -> bool:
     """Whether the schedule is open at `instant` (an aware datetime), read on the wall
     clocks of its zone: closed on a closure's dates, else open in a range of that weekday."""
     local = instant.astimezone(_zone(schedule))
-    today = local.date()
-    for text in schedule.closures:
-        start, end = _closure_dates(text)
-        if start <= today <= end:
-            return False
+    if _closed_on(schedule, local.date()):
+        return False
     minute = local.hour * 60 + local.minute
     return any(
         start <= minute < end for start, end in open_ranges(schedule, DAYS[local.weekday()])
     )
+
+
+def next_open(schedule: Schedule, instant: dt.datetime) -> dt.datetime | None:
+    """`instant` if the schedule is open then, else when it next opens (in UTC); None if it
+    stays closed for the next two years (closures back to back)."""
+    if is_open(schedule, instant):
+        return instant
+    zone = _zone(schedule)
+    today = instant.astimezone(zone).date()
+    for ahead in range(_LOOK_AHEAD_DAYS):
+        day = today + dt.timedelta(days=ahead)
+        if _closed_on(schedule, day):
+            continue
+        for start, _ in open_ranges(schedule, DAYS[day.weekday()]):
+            wall = dt.datetime.combine(day, dt.time(start // 60, start % 60), tzinfo=zone)
+            opening = wall.astimezone(dt.UTC)
+            # A start inside a spring-forward gap maps past it: taken only if open there.
+            if opening > instant and is_open(schedule, opening):
+                return opening
+    return None
 
 
 def local_label(schedule: Schedule, instant: dt.datetime) -> str:

@@ -5,6 +5,7 @@ the logs."""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 
 from orchestrator import load_flow
 from orchestrator.engine.outcome import Callback
@@ -64,8 +65,9 @@ targets:
 """
 
 
-def hours_flow(after: str = "back", number: str = "") -> Flow:
+def hours_flow(after: str = "back", number: str = "", schedule: str = "") -> Flow:
     written = f'number: "{number}"\n    ' if number else ""
+    written += f"schedule: {schedule}\n    " if schedule else ""
     text = FLOW.format(after=after, number=written)
     if after == "bye":
         text = text.replace("  back:\n    type: return_to_agent\n", "")
@@ -79,6 +81,7 @@ async def test_closed_promises_a_callback_to_the_callers_number_and_returns() ->
     outcome = result.outcome
     assert (outcome.kind, outcome.reason, outcome.final_step) == ("returned", "callback", "back")
     assert outcome.callback == Callback(number=CALLER, step="promise", promised_s=0.0)
+    assert outcome.callback.not_before is None  # the step names no schedule
     assert outcome.attempts == []
     assert [call.text for call in result.media.calls if call.action == "say_to_caller"] == [
         "We will call you back."
@@ -144,6 +147,14 @@ async def test_the_timeline_says_why_the_route_went_where_it_did() -> None:
     assert f"{finished}+1415***2671" in lines
 
 
-def test_the_outcome_keeps_its_fields_and_adds_callback_last() -> None:
+async def test_a_callback_with_a_schedule_says_when_it_next_opens() -> None:
+    result, logs = await run(hours_flow(schedule="desk"), {"now": CLOSED})
+    assert result.outcome.callback is not None
+    assert result.outcome.callback.not_before == dt.datetime(2026, 12, 7, 9, tzinfo=dt.UTC)
+    promised = next(e for e in logs if e["event"] == "transfer.callback")
+    assert promised["not_before"] == "2026-12-07T09:00:00+00:00"
+
+
+def test_the_callback_record_has_its_fields() -> None:
     names = [field.name for field in dataclasses.fields(Callback)]
-    assert names == ["number", "step", "promised_s"]
+    assert names == ["number", "step", "promised_s", "not_before"]

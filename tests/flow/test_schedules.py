@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator.flow.schedule import Schedule, is_open, local_label, open_ranges
+from orchestrator.flow.schedule import Schedule, is_open, local_label, next_open, open_ranges
 from tests.conftest import problems_of
 
 UTC = dt.UTC
@@ -109,6 +109,43 @@ def test_closures_close_whole_local_dates_and_inclusive_ranges() -> None:
     assert is_open(holidays, at("2026-12-31T23:30:00+00:00"))
 
 
+DESK = schedule(
+    hours={"mon-fri": ["08:00-18:00"], "sat": ["09:00-13:00"]},
+    closures=["2026-12-25/2026-12-26", "2027-01-01"],
+)
+
+
+@pytest.mark.parametrize(
+    ("instant", "opens"),
+    [
+        ("2026-12-07T10:00:00+00:00", "2026-12-07T10:00:00+00:00"),  # open: now
+        ("2026-12-05T19:02:00+00:00", "2026-12-07T08:00:00+00:00"),  # Saturday night: Monday
+        ("2026-12-07T07:59:00+00:00", "2026-12-07T08:00:00+00:00"),  # later the same day
+        ("2026-12-24T18:30:00+00:00", "2026-12-28T08:00:00+00:00"),  # over the closures
+        ("2026-12-31T20:00:00+00:00", "2027-01-02T09:00:00+00:00"),  # New Year's Day shut
+        ("2027-03-27T14:00:00+00:00", "2027-03-29T07:00:00+00:00"),  # 08:00 BST is 07:00 UTC
+    ],
+)
+def test_next_open_is_the_next_local_opening(instant: str, opens: str) -> None:
+    assert next_open(DESK, at(instant)) == at(opens)
+
+
+def test_next_open_across_a_spring_forward_gap() -> None:
+    # 01:00 does not happen on 2027-03-28 in London: the range opens at 02:00 BST (01:00 UTC).
+    assert next_open(NIGHT, at("2027-03-27T12:00:00+00:00")) == at("2027-03-28T01:00:00+00:00")
+    # A range wholly inside the gap is never open that day: next Sunday, 01:00 BST.
+    gap = schedule(hours={"sun": ["01:00-02:00"]})
+    assert next_open(gap, at("2027-03-27T12:00:00+00:00")) == at("2027-04-04T00:00:00+00:00")
+
+
+def test_next_open_gives_up_after_two_years_of_closures() -> None:
+    shut = schedule(
+        hours={"mon-sun": ["09:00-17:00"]},
+        closures=["2026-12-01/2027-11-30", "2027-12-01/2028-11-30", "2028-12-01/2029-11-30"],
+    )
+    assert next_open(shut, at("2026-12-05T12:00:00+00:00")) is None
+
+
 FLOW = """\
 version: 1
 name: hours
@@ -130,7 +167,7 @@ steps:
     next: {after}
   back:
     type: return_to_agent
-  note:
+  greet:
     type: announce
     say: Hello.
     next: back
@@ -151,7 +188,7 @@ def flow_text(**changes: str) -> str:
 
 def test_a_sound_schedule_and_its_steps_load() -> None:
     sound = flow_text().replace(
-        "  note:\n    type: announce\n    say: Hello.\n    next: back\n", ""
+        "  greet:\n    type: announce\n    say: Hello.\n    next: back\n", ""
     )
     assert problems_of(sound) == []
 
@@ -221,9 +258,9 @@ def test_a_sound_schedule_and_its_steps_load() -> None:
             "define it under schedules; its schedules: desk",
         ),
         (
-            {"after": "note"},
+            {"after": "greet"},
             "18:11: steps.promise.next: a callback step ends the transfer, so its next must "
-            "be a return_to_agent or hangup step; 'note' is a step of type announce",
+            "be a return_to_agent or hangup step; 'greet' is a step of type announce",
         ),
     ],
 )
@@ -235,7 +272,7 @@ def test_malformed_schedules_are_refused_where_they_are_written(
 
 def test_a_callback_cannot_leave_an_answered_supervisor_waiting() -> None:
     text = flow_text().replace(
-        "  note:\n    type: announce\n    say: Hello.\n    next: back\n",
+        "  greet:\n    type: announce\n    say: Hello.\n    next: back\n",
         "  hold:\n    type: hold\n    next: ring\n"
         "  ring:\n    type: dial\n    to: [boss]\n    next: promise\n",
     )
@@ -245,4 +282,14 @@ def test_a_callback_cannot_leave_an_answered_supervisor_waiting() -> None:
     assert problems_of(text)[:1] == [
         "16:11: step 'promise' can run while an answered supervisor waits on the line; brief "
         "and merge them, or send the flow here from a failure outcome"
+    ]
+
+
+def test_a_callback_names_a_schedule_the_flow_has() -> None:
+    text = flow_text().replace(
+        "    next: back\n  back:", "    schedule: dezk\n    next: back\n  back:"
+    )
+    assert problems_of(text) == [
+        "18:15: steps.promise.schedule: unknown schedule 'dezk' (did you mean 'desk'?); "
+        "define it under schedules; its schedules: desk"
     ]

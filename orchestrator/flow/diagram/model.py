@@ -140,7 +140,8 @@ def _step_details(flow: Flow, step: Step) -> tuple[str, ...]:
         return _schedule(flow, step.schedule)
     if isinstance(step, CallbackStep):
         to = step.number or "the caller's number"
-        return (*_said(step.say), f"promises a callback to {to}", *_budget(step))
+        when = (f"when {step.schedule} opens",) if step.schedule else ()
+        return (*_said(step.say), f"promises a callback to {to}", *when, *_budget(step))
     if isinstance(step, ReturnToAgentStep | HangupStep):
         return (*_said(step.say), f"outcome {_OUTCOME_OF[step.type]}")
     return ("the AI leaves", f"outcome {_OUTCOME_OF[step.type]}")
