@@ -83,6 +83,8 @@ def _finished(event: Mapping[str, Any]) -> str:
     attempts = event.get("attempts")
     if isinstance(attempts, int):
         line += f", {attempts} attempt{'' if attempts == 1 else 's'}"
+    if event.get("callback_number"):
+        line += f", call back {event['callback_number']}"
     return line
 
 
@@ -147,6 +149,15 @@ def describe(event: Mapping[str, Any], *, api: bool = False) -> str | None:
         return f"merging in the caller's room ({event.get('why', '')})"
     if name == "transfer.call_ended":
         return f"call ended: {event.get('hung_up_first', '?')} hung up first"
+    if name == "transfer.open_hours":
+        state = "open" if event.get("open") else "closed"
+        when = f"{event.get('local_time', '?')} {event.get('timezone', '?')}"
+        return f"open hours: {state} ({when}, schedule {event.get('schedule', '?')})"
+    if name == "transfer.callback":
+        line = f"callback promised to {event.get('number', '?')} (step {event.get('step')})"
+        return line + (f", not before {event['not_before']}" if event.get("not_before") else "")
+    if name == "transfer.callback_no_number":
+        return "no callback: the caller's number is withheld or not E.164"
     if name == "transfer.finished":
         return _finished(event)
     if name in _QUIET:

@@ -34,6 +34,7 @@ _WHY = {
     "permission": "the transfer is not set up correctly",
     "config_error": "the transfer is not set up correctly",
     "move_unavailable": "the transfer is not set up correctly",
+    "callback": "nobody can take the call now, and the caller was told they will be called back",
 }
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,9 @@ class WarmTransfer:
         reload: pick up a changed flow file at the start of each next transfer (a transfer
             under way keeps its version); an invalid version is not used: the last valid
             one stays and `flow.reload_failed` logs the problems (see docs/flow-versions.md).
+        on_outcome: awaited with each transfer's outcome before the tool answers (a
+            callback promised is `outcome.callback`: docs/business-hours.md); what it
+            raises is logged (`agents.on_outcome_failed`), never the tool's failure.
 
     Raises:
         FlowError: the flow file is invalid.
@@ -81,8 +85,10 @@ class WarmTransfer:
         clock: Clock | None = None,
         media: AgentMedia | None = None,
         reload: bool = False,
+        on_outcome: Callable[[TransferOutcome], Awaitable[None]] | None = None,
     ) -> None:
         self._source: FlowSource | None = None
+        self._on_outcome = on_outcome
         if isinstance(flow, Flow):
             if reload:
                 raise TransferError(
@@ -241,12 +247,18 @@ class WarmTransfer:
 
     async def _watch(self, transfer: Transfer) -> TransferOutcome:
         try:
-            return await transfer.outcome
+            outcome = await transfer.outcome
         finally:
             if self._ctx.room.name not in self.engine.calls:  # else its events keep coming
                 self._feed.detach_all()
             await self.media.release()  # and the consult rooms' events stop
             self._follow_call()
+        if self._on_outcome is not None:
+            try:
+                await self._on_outcome(outcome)
+            except Exception as error:  # the application's bug: the transfer still answers
+                _log.warning("agents.on_outcome_failed", error=type(error).__name__)
+        return outcome
 
     def _follow_call(self) -> None:
         """After a merge the job stays, unheard, while the engine watches the call (the room's

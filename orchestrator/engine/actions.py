@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
 from orchestrator.clock import Clock
+from orchestrator.engine import hours
 from orchestrator.engine.checkpoint import (
     checkpoint,
     claimed_by,
@@ -27,7 +28,7 @@ from orchestrator.engine.merge import (
     create_consult_room,
     merge,
 )
-from orchestrator.engine.outcome import Attempt
+from orchestrator.engine.outcome import Attempt, Callback
 from orchestrator.engine.ports import MEDIA_TIMEOUT_S, SCREEN_TIMEOUT_S, speech_timeout
 from orchestrator.errors import LiveKitError
 from orchestrator.flow.model import (
@@ -59,6 +60,7 @@ class Running(Merging, Protocol):
     dialling: DialState
     gone: set[str]
     failure_reason: str | None
+    callback: Callback | None
 
     def render(self, template: str) -> str: ...
 
@@ -312,6 +314,8 @@ ACTIONS: dict[str, Action] = {
     "merge": lambda t, name, step: merge(t, step),
     "announce": lambda t, name, step: announce(t, step),
     "cold_transfer": lambda t, name, step: cold_transfer(t, step),
+    "open_hours": lambda t, name, step: hours.open_hours(t, step),
+    "callback": lambda t, name, step: hours.callback(t, name, step),
 }
 """What a visit of each non-terminal step type does (`flow.steps.STEP_TYPES` says what the
 type is): called with the transfer, the step's name and the step, returns its outcome."""

@@ -23,7 +23,7 @@ from orchestrator.engine.checkpoint import Checkpointing
 from orchestrator.engine.hold import HoldState
 from orchestrator.engine.legs import Dialing, DialState, Legs, hang_up, refused
 from orchestrator.engine.merge import MergeState
-from orchestrator.engine.outcome import Attempt, OutcomeKind, TransferOutcome
+from orchestrator.engine.outcome import Attempt, Callback, OutcomeKind, TransferOutcome
 from orchestrator.engine.ports import MEDIA_TIMEOUT_S, Media, speech_timeout
 from orchestrator.engine.reconcile import (
     BUDGET_S,
@@ -36,6 +36,7 @@ from orchestrator.engine.retry import TRY_SECONDS
 from orchestrator.flow.model import Flow
 from orchestrator.flow.steps import STEP_TYPES
 from orchestrator.livekit import REQUEST_TIMEOUT_S
+from orchestrator.logs import mask
 
 __all__ = ["BUDGET_S", "Ending", "finish"]
 
@@ -60,6 +61,7 @@ class Ending(Checkpointing, Legs, Protocol):
     hold: HoldState
     failure_reason: str | None
     superseded: bool
+    callback: Callback | None
 
     @property
     def state(self) -> str: ...
@@ -185,7 +187,9 @@ async def finish(t: Ending, trigger: str) -> TransferOutcome:
         time_to_supervisor_seconds=t.merge.merged_at,
         attempts=list(t.dialling.attempts),
         flow_version=t.flow_version,
+        callback=t.callback,
     )
+    promised = {"callback_number": mask(t.callback.number)} if t.callback else {}
     t.log.info(
         "transfer.finished",
         outcome=kind,
@@ -196,6 +200,7 @@ async def finish(t: Ending, trigger: str) -> TransferOutcome:
         sip_status_code=t.dialling.last_sip_status,
         dials=[_dialled(a) for a in t.dialling.attempts],
         flow_version=t.flow_version,
+        **promised,
     )
     if keep is None:
         t.forget()

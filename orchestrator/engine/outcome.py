@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Literal
 
-__all__ = ["Attempt", "OutcomeKind", "TransferOutcome"]
+__all__ = ["Attempt", "Callback", "OutcomeKind", "TransferOutcome"]
 
 OutcomeKind = Literal[
     "merged", "returned", "caller_hung_up", "cold_transferred", "hung_up", "failed"
@@ -26,14 +27,30 @@ class Attempt:
 
 
 @dataclass(frozen=True)
+class Callback:
+    """A call back the flow promised the caller (a `callback` step); placing it is the
+    application's work. `number` is E.164, in full here (the logs mask it)."""
+
+    number: str
+    step: str
+    """The callback step that promised it."""
+    promised_s: float
+    """Seconds after the transfer started."""
+    not_before: dt.datetime | None = None
+    """With the step's `schedule`: when it next opens (UTC; the promise's time if open)."""
+
+
+@dataclass(frozen=True)
 class TransferOutcome:
     """Exactly one per transfer.
 
     `kind` is `merged`, `returned` (to the AI), `caller_hung_up`, `cold_transferred`,
     `hung_up` or `failed`; `reason` says why for everything but `merged` (for example
     `no_answer`, `busy`, `declined`, `voicemail`, `supervisor_left`, `caller_id_rejected`,
-    `move_failed`, `max_hold`, `config_error`, `permission`). `flow_version` is the version
-    of the flow the transfer ran (`orchestrator.flow.version`; '' when unknown).
+    `move_failed`, `max_hold`, `config_error`, `permission`, `callback`). `flow_version` is
+    the version of the flow the transfer ran (`orchestrator.flow.version`; '' when unknown).
+    `callback` is set when a callback step promised the caller a call back (the transfer
+    then ends `returned` or `hung_up`, as the flow says, with reason `callback`).
     """
 
     kind: OutcomeKind
@@ -44,3 +61,4 @@ class TransferOutcome:
     time_to_supervisor_seconds: float | None = None
     attempts: list[Attempt] = field(default_factory=list)
     flow_version: str = ""
+    callback: Callback | None = None

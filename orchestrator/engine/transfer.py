@@ -31,7 +31,7 @@ from orchestrator.engine.cleanup import finish
 from orchestrator.engine.in_room import cut_off
 from orchestrator.engine.legs import Dialing, DialState, absent, end_leg
 from orchestrator.engine.merge import MergeState, left_moving
-from orchestrator.engine.outcome import Attempt, TransferOutcome
+from orchestrator.engine.outcome import Attempt, Callback, TransferOutcome
 from orchestrator.engine.ports import Media
 from orchestrator.engine.presence import departed, returned
 from orchestrator.flow.compiler import CompiledFlow
@@ -117,6 +117,8 @@ class Transfer:
         self.ending = False  # cleanup has begun: room events no longer change anything
         self.superseded = False
         self.failure_reason: str | None = None
+        self.callback: Callback | None = None
+        """The call back a callback step promised (`engine.hours`), for the outcome."""
         self.left_step = "requested"
         self._outcome: asyncio.Future[TransferOutcome] = asyncio.get_running_loop().create_future()
         self._task = asyncio.get_running_loop().create_task(self._run())

@@ -76,6 +76,14 @@ class _Checker:
             base: Path = ("steps", name)
             if (nxt := getattr(step, "next", None)) is not None:
                 self.step_ref((*base, "next"), nxt)
+            if step.type == "open_hours":
+                self.step_ref((*base, "open"), step.open)
+                self.step_ref((*base, "closed"), step.closed)
+                self.schedule_ref((*base, "schedule"), step.schedule)
+            if step.type == "callback":
+                self.callback_next(base, step.next)
+                if step.schedule is not None:
+                    self.schedule_ref((*base, "schedule"), step.schedule)
             outcomes = getattr(step, "outcomes", None)
             for outcome, target in outcomes or {}:
                 self.step_ref((*base, "outcomes", outcome), target)
@@ -86,6 +94,29 @@ class _Checker:
                     key=True,
                 )
             self.targets(base, step)
+
+    def schedule_ref(self, path: Path, name: str) -> None:
+        known = self.flow.schedules
+        if name not in known:
+            label = ".".join(str(part) for part in path)
+            where = f"; its schedules: {', '.join(known)}" if known else ""
+            self.add(
+                path,
+                f"{label}: unknown schedule '{name}'{self.hint(name, known)}; define it "
+                f"under schedules{where}",
+            )
+
+    def callback_next(self, base: Path, name: str) -> None:
+        """A callback is a promise the transfer ends with: the AI takes the call back, or
+        the call ends; anything else would ring a supervisor after promising a callback."""
+        step = self.flow.steps.get(name)
+        if step is not None and step.type not in ("return_to_agent", "hangup"):
+            label = ".".join(str(part) for part in base)
+            self.add(
+                (*base, "next"),
+                f"{label}.next: a callback step ends the transfer, so its next must be a "
+                f"return_to_agent or hangup step; '{name}' is a step of type {step.type}",
+            )
 
     def templates(self) -> None:
         """`{target}` names the supervisor or transfer target; only some steps have one."""
@@ -248,7 +279,7 @@ def _phase_fault(step: Step, held: bool, leg: str) -> str | None:
         return "can run before a merge; the AI may only leave after a merge step's next"
     if leg == "merged" and kind != "exit":
         return "runs after a merge; a merge step's next must be an exit step"
-    if leg == "connected" and kind in ("return_to_agent", "hangup", "cold_transfer"):
+    if leg == "connected" and kind in ("return_to_agent", "hangup", "cold_transfer", "callback"):
         return (
             "can run while an answered supervisor waits on the line; brief and merge them, "
             "or send the flow here from a failure outcome"

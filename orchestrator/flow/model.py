@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from orchestrator.flow.schedule import Schedule
 from orchestrator.flow.steps import TERMINAL_TYPES
 from orchestrator.flow.values import (
     DisplayName,
@@ -29,8 +30,10 @@ from orchestrator.flow.values import (
 
 __all__ = [
     "TERMINAL_TYPES",
+    "CallbackStep",
     "CallerId",
     "Flow",
+    "OpenHoursStep",
     "Step",
     "Target",
 ]
@@ -161,6 +164,10 @@ class ColdTransferOutcomes(_Outcomes):
     pass
 
 
+class CallbackOutcomes(_Outcomes):
+    no_number: Next | None = None
+
+
 class HoldStep(_Strict):
     """Put the caller on hold: hold audio on, the AI stops listening and speaking."""
 
@@ -258,6 +265,40 @@ class ColdTransferStep(_Strict):
     outcomes: ColdTransferOutcomes = ColdTransferOutcomes()
 
 
+class OpenHoursStep(_Strict):
+    """Go to `open` if the named schedule is open now (by the transfer's clock), else to
+    `closed`."""
+
+    type: Literal["open_hours"]
+    description: FreeText | None = None
+    schedule: Name = Field(description="A schedule named under the flow's `schedules`.")
+    open: Next = Field(description="The step run while the schedule is open.")
+    closed: Next = Field(description="The step run while it is closed (closures included).")
+
+
+class CallbackStep(_Strict):
+    """Promise the caller a call back: say so, record the callback in the transfer's
+    outcome (`callback`), then `next`: a return_to_agent or hangup step. Calling back is
+    the application's work (docs/business-hours.md)."""
+
+    type: Literal["callback"]
+    description: FreeText | None = None
+    say: Template = Field(description='What the caller hears, like "We will call you back."')
+    number: PhoneNumber | None = Field(
+        None,
+        description="The number to call back; default: the caller's number (outcome "
+        "`no_number` when it is withheld or not E.164).",
+    )
+    schedule: Name | None = Field(
+        None,
+        description="A schedule of the flow's `schedules`: the outcome's callback says when "
+        "it next opens (`not_before`), for the application to call back then.",
+    )
+    max_visits: Budget = None
+    next: Next = Field(description="A return_to_agent or hangup step.")
+    outcomes: CallbackOutcomes = CallbackOutcomes()
+
+
 class ExitStep(_Strict):
     """After a merge: the AI leaves, the consult room is deleted. Outcome `merged`."""
 
@@ -288,6 +329,8 @@ Step = Annotated[
     | MergeStep
     | AnnounceStep
     | ColdTransferStep
+    | OpenHoursStep
+    | CallbackStep
     | ExitStep
     | ReturnToAgentStep
     | HangupStep,
@@ -331,6 +374,9 @@ class Flow(_Strict):
         None, description="Outbound SIP trunk id; default: LIVEKIT_SIP_OUTBOUND_TRUNK."
     )
     targets: dict[Name, Target] = Field({}, max_length=100)
+    schedules: dict[Name, Schedule] = Field(
+        {}, max_length=50, description="Business hours that open_hours steps name."
+    )
     steps: dict[Name, Step] = Field(min_length=1, max_length=1000)
 
     @property

@@ -36,6 +36,8 @@ def successor(step: Step) -> tuple[str, str] | None:
     """The success event and the step it leads to; None for terminal steps."""
     if step.type == "cold_transfer":
         return ("transferred", "cold_transferred")
+    if step.type == "open_hours":
+        return ("schedule_open", step.open)
     target = getattr(step, "next", None)
     if target is None:
         return None
@@ -48,6 +50,8 @@ def resolve(flow: Flow, step: Step) -> dict[str, str | None]:
     """Every non-success outcome of `step` mapped to a step name, or None if unhandled."""
     if step.type not in FAILURES:
         return {}
+    if step.type == "open_hours":  # not a failure: the other way of two
+        return {"schedule_closed": step.closed}
     outcomes = step.outcomes  # type: ignore[union-attr]
     names = list(FAILURES[step.type])
     if is_budgeted(step):

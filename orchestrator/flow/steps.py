@@ -53,6 +53,8 @@ STEP_TYPES: dict[str, StepType] = {
     "merge": StepType("merged", ("move_failed", "supervisor_left", "failed"), holds_leg=True),
     "announce": StepType("done", ("failed",)),
     "cold_transfer": StepType("transferred", ("failed",)),
+    "open_hours": StepType("schedule_open", ("schedule_closed",)),
+    "callback": StepType("callback", ("no_number", "failed")),
     "exit": StepType(ends_as="merged"),
     "return_to_agent": StepType(ends_as="returned"),
     "hangup": StepType(ends_as="hung_up"),

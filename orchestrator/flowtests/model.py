@@ -164,6 +164,13 @@ def _check(test: FlowTestFile, flow: Flow, doc: Document) -> list[Problem]:
             f"expect.caller_id: one entry per attempt, like dialled ({len(expect.dialled)} "
             f"there, {len(expect.caller_id)} here)",
         )
+    clocked = [name for name, step in flow.steps.items() if step.type == "open_hours"]
+    if clocked and test.now is None:
+        add(
+            (),
+            f"now: flow '{flow.name}' decides by the clock (step {clocked[0]}): set now: to "
+            "the moment the test runs at, like now: 2026-12-05T19:02:00+00:00",
+        )
     if not expect.model_fields_set:
         add(("expect",), "expect: write at least one expectation, like `outcome: merged`")
     return problems

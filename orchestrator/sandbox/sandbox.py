@@ -55,6 +55,10 @@ class Sandbox:
         self.host = host
         self.port = port
         self.clock: Clock = clock or RealClock(self.scenario.speed)
+        if self.scenario.now is not None and hasattr(self.clock, "epoch"):
+            # The scenario's moment is this clock's now: what the engines it serves read
+            # as the wall time (`clock.wall_time`), and the server's `joined_at` stamps.
+            self.clock.epoch = self.scenario.now.timestamp() - self.clock.now()
         self._record_path = str(record) if record else None
         self._webhook_url = webhook
         self._runner: web.AppRunner | None = None

@@ -8,6 +8,7 @@ a scripted supervisor reacts to the brief) and per-fault `message`, `lose_respon
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -140,6 +141,23 @@ class FaultSpec(_Strict):
         return code
 
 
+def _instant(value: Any) -> dt.datetime | None:
+    if value is None or isinstance(value, dt.datetime):
+        return value
+    parsed = None
+    if isinstance(value, str) and "T" in value and len(value) <= 40:
+        try:
+            parsed = dt.datetime.fromisoformat(value)
+        except ValueError:
+            parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        raise ValueError(
+            "now is an ISO-8601 date and time with its UTC offset, like "
+            "2026-12-05T19:02:00+00:00 or 2026-12-05T19:02:00Z"
+        )
+    return parsed
+
+
 class Scenario(_Strict):
     caller: CallerSpec = CallerSpec()
     trunk: TrunkSpec = TrunkSpec()
@@ -148,6 +166,11 @@ class Scenario(_Strict):
     )
     faults: list[FaultSpec] = Field([], max_length=1000)
     speed: float = Field(1.0, gt=0, le=100_000, description="Time compression of waits.")
+    now: Annotated[dt.datetime | None, BeforeValidator(_instant)] = Field(
+        None,
+        description="The wall time when the call starts, with its UTC offset (what "
+        "open_hours steps read); default: the real time.",
+    )
 
     def phone(self, number: str) -> PhoneSpec:
         return self.phones.get(number) or self.phones.get("default") or PhoneSpec()

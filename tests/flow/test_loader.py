@@ -13,8 +13,8 @@ def test_a_key_spelled_like_pydantics_key_marker() -> None:
     found = problems_of(BASE + '"[key]": 1\n')
     assert found == [
         "12:1: unknown key with unusual characters in flow; allowed: caller_id, description, "
-        "fallback, max_hold, merge_strategy, name, on_max_hold, start, steps, targets, trunk, "
-        "version"
+        "fallback, max_hold, merge_strategy, name, on_max_hold, schedules, start, steps, "
+        "targets, trunk, version"
     ]
 
 

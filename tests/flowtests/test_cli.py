@@ -78,7 +78,7 @@ def test_the_log_configuration_is_left_as_it_was(write: Write) -> None:
         (
             "phone:\n  default: {answer: busy}\nexpect: {outcome: merged}\n",
             "2:1: unknown key 'phone' at the top level (did you mean 'phones'?); allowed: caller, "
-            "description, expect, faults, flavor, flow, name, phones, speed, trunk",
+            "description, expect, faults, flavor, flow, name, now, phones, speed, trunk",
         ),
         (
             'phones:\n  "+15105550110": {answer: busy}\nexpect: {outcome: returned}\n',

@@ -38,6 +38,7 @@ async def test_lists_flows_but_not_scenario_tests(studio: Client, folder: Path) 
     assert reply.status == 200
     listed = (await reply.json())["flows"]
     assert listed == [
+        "after_hours.yaml",
         "broken.yaml",
         "cold_transfer.yaml",
         "supervisor_chain.yaml",

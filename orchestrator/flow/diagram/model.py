@@ -18,6 +18,7 @@ from orchestrator.flow.compiler import compiled
 from orchestrator.flow.model import (
     AnnounceStep,
     BriefStep,
+    CallbackStep,
     CallerId,
     ColdTransferStep,
     DialStep,
@@ -25,6 +26,7 @@ from orchestrator.flow.model import (
     HangupStep,
     HoldStep,
     MergeStep,
+    OpenHoursStep,
     ReturnToAgentStep,
     Step,
 )
@@ -111,7 +113,16 @@ def _caller_id(policy: CallerId) -> tuple[str, ...]:
     return tuple(lines)
 
 
-def _step_details(step: Step) -> tuple[str, ...]:
+def _schedule(flow: Flow, name: str) -> tuple[str, ...]:
+    schedule = flow.schedules[name]
+    hours = [f"{days} {', '.join(ranges)}" for days, ranges in schedule.hours.items() if ranges]
+    closures = schedule.closures
+    listed = ", ".join(closures) if len(closures) <= 3 else f"{len(closures)} dates"
+    shut = (f"closed {listed}",) if closures else ()
+    return (f"schedule {name} ({schedule.timezone})", *hours, *shut)
+
+
+def _step_details(flow: Flow, step: Step) -> tuple[str, ...]:
     if isinstance(step, HoldStep):
         music = {"builtin": "built-in music", "none": "no music"}.get(step.music, step.music)
         return (*_said(step.say), f"hold: {music}", *_budget(step))
@@ -125,6 +136,12 @@ def _step_details(step: Step) -> tuple[str, ...]:
         return (*_said(step.say), *_budget(step))
     if isinstance(step, ColdTransferStep):
         return (f"to {step.to}", *_said(step.say), f"within {step.timeout:g} s", *_budget(step))
+    if isinstance(step, OpenHoursStep):
+        return _schedule(flow, step.schedule)
+    if isinstance(step, CallbackStep):
+        to = step.number or "the caller's number"
+        when = (f"when {step.schedule} opens",) if step.schedule else ()
+        return (*_said(step.say), f"promises a callback to {to}", *when, *_budget(step))
     if isinstance(step, ReturnToAgentStep | HangupStep):
         return (*_said(step.say), f"outcome {_OUTCOME_OF[step.type]}")
     return ("the AI leaves", f"outcome {_OUTCOME_OF[step.type]}")
@@ -208,12 +225,16 @@ def build_diagram(flow: Flow, *, internal: bool = False) -> Diagram:
             edges.extend(_dial_edges(flow, name, step, row, internal))
             continue
         final = not row
-        nodes.append(Node(name, name, "step", step.type, _step_details(step), final=final))
+        nodes.append(Node(name, name, "step", step.type, _step_details(flow, step), final=final))
         grouped: dict[str, list[str]] = {}
         for event, target in row.items():
             if internal or event not in SUMMED_EVENTS:
                 grouped.setdefault(target, []).append(event)
-        edges.extend(Edge(name, target, tuple(events), name) for target, events in grouped.items())
+        # A route's two ways are labelled with the schedule they read.
+        note = step.schedule if isinstance(step, OpenHoursStep) else ""
+        edges.extend(
+            Edge(name, target, tuple(events), name, note) for target, events in grouped.items()
+        )
     if "cold_transferred" in table:
         nodes.append(
             Node(
