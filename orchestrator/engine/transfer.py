@@ -29,6 +29,7 @@ from orchestrator.engine.actions import run_step
 from orchestrator.engine.checkpoint import CheckpointState
 from orchestrator.engine.cleanup import finish
 from orchestrator.engine.in_room import cut_off
+from orchestrator.engine.inflight import InFlight
 from orchestrator.engine.legs import Dialing, DialState, absent, end_leg
 from orchestrator.engine.merge import MergeState, left_moving
 from orchestrator.engine.outcome import Attempt, TransferOutcome
@@ -114,6 +115,9 @@ class Transfer:
         """Departures seen during cleanup (room, identity, hung up): a merged call's watch
         takes them over."""
         self.saved = CheckpointState()  # written by `engine.checkpoint` only
+        self.inflight = InFlight(clock)
+        """Requests that may still take effect (a CreateRoom, checkpoint writes): cleanup
+        settles them."""
         self.ending = False  # cleanup has begun: room events no longer change anything
         self.superseded = False
         self.failure_reason: str | None = None
