@@ -32,11 +32,10 @@ import re
 import secrets
 import string
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any, Literal, Protocol
 
 from orchestrator.clock import Clock, within
-from orchestrator.engine.inflight import retrieved
+from orchestrator.engine.inflight import LATE_ANSWER_S, WRITE, InFlight, retrieved
 from orchestrator.engine.legs import Calls
 from orchestrator.engine.retry import persist
 from orchestrator.errors import LiveKitError, TransferError, TransferInProgress
@@ -79,11 +78,8 @@ class CheckpointState:
     wanted: str = "requested"
     """The latest state asked for (written, or waiting for its turn)."""
     turn: asyncio.Lock = field(default_factory=asyncio.Lock)
-    """Held by the one checkpoint write under way."""
-    writes: set[asyncio.Future[None]] = field(default_factory=set)
-    """Checkpoint writes not answered yet."""
-    doubtful_until: float = 0.0
-    """Until when a write its client gave up on may land."""
+    """Held by the one checkpoint write under way (the writes themselves, answered or not,
+    are in the transfer's `InFlight` as `checkpoint`)."""
     progressing: asyncio.Task[None] | None = None
     """The `progress_soon` chain."""
 
@@ -99,13 +95,15 @@ class Checkpointing(Calls, Protocol):
     flow_version: str
     strategy: Literal["move", "in_room"]
     saved: CheckpointState
+    inflight: InFlight
+    """Requests that may still take effect; checkpoint writes are added as `checkpoint`."""
     ending: bool
     """Cleanup has begun: no checkpoint write any more."""
 
     async def caller_gone(self) -> bool: ...
 
 
-LATE_WRITE_S = REQUEST_TIMEOUT_S + 10.0
+LATE_WRITE_S = REQUEST_TIMEOUT_S + LATE_ANSWER_S
 """A write its client gave up on (or that was cut short) is waited for until this long
 after it was sent before it is taken as never landing; one LiveKit applies later is beyond
 what the library sees (README, Limits)."""
@@ -135,9 +133,9 @@ async def checkpoint(t: Checkpointing, state: str) -> None:
     state, nor after the clear."""
     t.saved.wanted = state
     async with t.saved.turn:
-        if t.saved.writes:  # one a cancelled step left in flight: it lands first
+        if running := t.inflight.running(WRITE):  # one a cancelled step left: it lands first
             with contextlib.suppress(TimeoutError):
-                await within(t.clock, REQUEST_TIMEOUT_S + 1.0, asyncio.wait(set(t.saved.writes)))
+                await within(t.clock, REQUEST_TIMEOUT_S + 1.0, asyncio.wait(running))
         if t.ending or t.saved.wanted != state:
             return
         await _write(t, state)
@@ -153,15 +151,12 @@ async def _write(t: Checkpointing, state: str) -> None:
     version = "" if state == "merged" else t.flow_version
     values = attributes(t.transfer_id, state, consult, version)
     for pause in (0.5, 1.0, None):
-        # Left running if the step is cancelled: cleanup waits for it, or it could land
+        # Left running if the step is cancelled: cleanup settles it, or it could land
         # after the checkpoint is cleared.
         write = asyncio.ensure_future(
             t.gateway.set_attributes(t.log, t.room, t.caller_identity, values)
         )
-        write.add_done_callback(retrieved)
-        t.saved.writes.add(write)
-        write.add_done_callback(t.saved.writes.discard)
-        write.add_done_callback(partial(_doubt, t, t.clock.now()))
+        t.inflight.add(WRITE, write, t.clock.now() + REQUEST_TIMEOUT_S)
         try:
             await asyncio.shield(write)
             t.saved.written = state
@@ -355,13 +350,6 @@ async def abandon(
         flow_version=flow_version,
     )
     return taken
-
-
-def _doubt(t: Checkpointing, sent: float, write: asyncio.Future[None]) -> None:
-    """A write its client gave up on may still land: cleanup waits `LATE_WRITE_S` after
-    its send."""
-    if _gave_up(write):
-        t.saved.doubtful_until = max(t.saved.doubtful_until, sent + LATE_WRITE_S)
 
 
 def _gave_up(write: asyncio.Future[None]) -> bool:

@@ -21,8 +21,9 @@ from typing import Any, Protocol, TypeVar
 
 from orchestrator.engine.checkpoint import Checkpointing
 from orchestrator.engine.hold import HoldState
+from orchestrator.engine.inflight import CREATE_ROOM, LATE_ANSWER_S, WRITE
 from orchestrator.engine.legs import Dialing, DialState, Legs, hang_up, refused
-from orchestrator.engine.merge import MergeState
+from orchestrator.engine.merge import MergeState, uses_consult_room
 from orchestrator.engine.outcome import Attempt, Callback, OutcomeKind, TransferOutcome
 from orchestrator.engine.ports import MEDIA_TIMEOUT_S, Media, speech_timeout
 from orchestrator.engine.reconcile import (
@@ -35,7 +36,6 @@ from orchestrator.engine.reconcile import (
 from orchestrator.engine.retry import TRY_SECONDS
 from orchestrator.flow.model import Flow
 from orchestrator.flow.steps import STEP_TYPES
-from orchestrator.livekit import REQUEST_TIMEOUT_S
 from orchestrator.logs import mask
 
 __all__ = ["BUDGET_S", "Ending", "finish"]
@@ -82,7 +82,7 @@ class Ending(Checkpointing, Legs, Protocol):
     def resolve(self, outcome: TransferOutcome) -> None: ...
 
 
-_LATE_ANSWER_S = 10.0  # an answer already on its way when the request's deadline passed
+_LATE_ANSWER_S = LATE_ANSWER_S  # for a dial (`_late_dial`), not in `InFlight` yet
 _CLEAR_RESERVE_S = 15.0  # the checkpoint's clearing always gets this much of the budget
 _POLL_S = 0.5  # while a dial cut short may still place its leg: how often to look for it
 CALLER_LEFT_NOTICE = "The caller has hung up, so there is no call to take. Thank you."
@@ -132,13 +132,20 @@ async def finish(t: Ending, trigger: str) -> TransferOutcome:
     elif (say := getattr(step, "say", None)) and not caller_gone:
         text = t.render(say)
         await _quietly(t, "say", t.media.say_to_caller(t.room, text), speech_timeout(text))
-    # Then what must not be left behind, within one budget.
+    # Then what must not be left behind, within one budget: requests still on their way
+    # first (a CreateRoom landing after the deletion would make the room again).
     before_clear = until - _CLEAR_RESERVE_S
+    exits = step is not None and step.type == "exit"
+    keep = t.supervisor if t.merge.merged_at is not None and not caller_gone and exits else None
+    # With `move`, a leg is in the caller's room only if a MoveParticipant was sent for it
+    # (maybe landing unseen: a move cut short still completes at the server). What was sent
+    # is the one thing LiveKit cannot tell; it spares a merged transfer a listing.
+    moved = t.merge.moved - {keep}
+    await _quietly(t, "create_consult_room", t.inflight.settle(before_clear, CREATE_ROOM))
     deleting: asyncio.Future[None] | None = None
-    if t.merge.consult_creating is not None:  # deleted before it is created, it would stay
-        creating = asyncio.wait({t.merge.consult_creating})
-        await _quietly(t, "create_consult_room", creating, REQUEST_TIMEOUT_S + _LATE_ANSWER_S)
-    if t.merge.consult_created:  # hangs up any supervisor leg still in it
+    if uses_consult_room(t.flow, t.strategy):
+        # By its name, whether or not its CreateRoom was sent or answered (a leg's join
+        # makes it too); `not_found` is fine. Deleting it hangs up any leg still in it.
         deleted = _quietly(t, "delete_consult_room", _delete_consult_room(t, before_clear))
         if _emptied(t):  # nobody in it to leak: the checkpoint may go meanwhile
             deleting = asyncio.ensure_future(deleted)
@@ -146,17 +153,11 @@ async def finish(t: Ending, trigger: str) -> TransferOutcome:
             await deleted
     if cutting is not None:
         await cutting
-    exits = step is not None and step.type == "exit"
-    keep = t.supervisor if t.merge.merged_at is not None and not caller_gone and exits else None
-    if t.strategy == "in_room" and t.dialling.attempts:  # their legs are in the caller's room
-        sweep = hang_up_legs(t, t.clock, t.room, t.transfer_id, keep, before_clear)
-        await _quietly(t, "hang_up_supervisor", sweep)
-    elif t.merge.moved_leg is not None and t.merge.moved_leg != keep:
-        # Moved (or maybe moved: a move cut short still completes at the server), then the
-        # transfer did not end as a merge: the supervisor must not stay alone, or
-        # unannounced, in the caller's room. After the consult room is gone, so a move
-        # still on its way finds nobody to move.
-        await _quietly(t, "hang_up_supervisor", _hang_up(t, t.merge.moved_leg, before_clear))
+    # Legs in the caller's room, found by this transfer's id, all but the merged supervisor:
+    # with `in_room` every leg was dialled there; with `move`, the moved ones. After the
+    # consult room is gone, so a move still on its way finds nobody to move.
+    if (t.strategy == "in_room" and t.dialling.attempts) or moved:
+        await _quietly(t, "hang_up_supervisor", _sweep(t, keep, moved, before_clear))
     hung_up = False
     if step is not None and step.type == "hangup" and not caller_gone:
         # Retried like a leg: a caller left on the line needs the AI back, and no checkpoint.
@@ -167,9 +168,9 @@ async def finish(t: Ending, trigger: str) -> TransferOutcome:
     t.kept = keep
     clears = (was_held or not caller_gone) and keep is None  # the start's claim counts too
     if clears and not hung_up and not t.superseded:
-        if t.saved.writes or t.saved.doubtful_until > t.clock.now():
-            # A checkpoint write cut short (or failed) would undo the clear if it landed after.
-            await _quietly(t, "checkpoint_writes", _late_writes(t))
+        # A checkpoint write cut short (or given up on) would undo the clear if it landed
+        # after: settled first (at once when there is none).
+        await _quietly(t, "checkpoint_writes", t.inflight.settle(until, WRITE))
         # After a hang-up too: one the engine deduced from a not_found may have been wrong.
         clearing = clear_checkpoint(t, t.clock, t.room, t.caller_identity, until)
         await _quietly(t, "clear_checkpoint", clearing)
@@ -224,24 +225,25 @@ def _dialled(attempt: Attempt) -> dict[str, Any]:
 def _emptied(t: Ending) -> bool:
     """The consult room can hold no leg: no dial is pending, every leg that ended was hung
     up, and the supervisor was moved out (merged) or their leg ended (a failed attempt).
-    Then its deletion and the checkpoint's clear share the budget side by side."""
+    Then its deletion and the checkpoint's clear share the budget side by side.
+
+    Read from the engine's record, not from LiveKit: every leg in it was confirmed gone by
+    LiveKit's answer to its hang-up (or moved), which a listing would only repeat, at one
+    ListParticipants per transfer, and a listing that fails would put the clear after the
+    deletion, where a failing server leaves it too little of the budget."""
     if t.strategy != "move" or t.dialling.in_flight is not None or t.unsettled or t.leg_to_end:
         return False
     if t.merge.merged_at is not None:
-        return t.merge.moved_leg == t.supervisor
+        return t.merge.moved == {t.supervisor}
     return t.supervisor is None
 
 
-async def _late_writes(t: Ending) -> None:
-    """Wait for checkpoint writes cut short as long as their client would, and a little
-    more; one LiveKit applies later still is beyond what the library can see."""
-    if t.saved.writes:
-        with contextlib.suppress(TimeoutError):
-            await t.within(REQUEST_TIMEOUT_S + _LATE_ANSWER_S, asyncio.wait(set(t.saved.writes)))
-    for write in list(t.saved.writes):
-        write.cancel()
-    # One its client gave up on may land until LATE_WRITE_S after it was sent.
-    await t.clock.sleep(max(0.0, t.saved.doubtful_until - t.clock.now()))
+async def _sweep(t: Ending, keep: str | None, moved: set[str], until: float) -> None:
+    """Every leg of this transfer in the caller's room but `keep`, found by its
+    `transfer.id`; the moved ones are gone then (a merged call's watch reads it)."""
+    await hang_up_legs(t, t.clock, t.room, t.transfer_id, keep, until)
+    t.gone.update(moved)
+    t.unsettled.difference_update(moved)
 
 
 async def _late_dial(t: Ending, dialing: Dialing, until: float) -> None:

@@ -11,17 +11,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 from orchestrator.engine.checkpoint import Checkpointing, progress, progressed
 from orchestrator.engine.in_room import open_paths
-from orchestrator.engine.inflight import retrieved
+from orchestrator.engine.inflight import CREATE_ROOM, InFlight
 from orchestrator.engine.legs import Legs
 from orchestrator.engine.ports import MEDIA_TIMEOUT_S, Media
 from orchestrator.engine.retry import TRY_SECONDS
 from orchestrator.errors import LiveKitError
 from orchestrator.flow.model import Flow, MergeStep
+from orchestrator.livekit import REQUEST_TIMEOUT_S
 from orchestrator.livekit.names import CALL_STATUS
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "create_consult_room",
     "left_moving",
     "merge",
+    "uses_consult_room",
 ]
 
 T = TypeVar("T")
@@ -42,15 +44,18 @@ class MergeState:
     by this module only; cleanup reads it to know what to undo or keep."""
 
     consult_created: bool = False
-    """The consult room's CreateRoom was sent."""
+    """The consult room's CreateRoom was sent (it is sent once; the request itself is in
+    the transfer's `InFlight`, and cleanup deletes the room by name whatever this says)."""
     consult_creating: asyncio.Future[None] | None = None
-    """The consult room's CreateRoom, in flight."""
+    """The consult room's CreateRoom, for the dial to wait for; cleanup settles it through
+    the transfer's `InFlight` instead."""
     moving: bool = False
     """A MoveParticipant is in flight."""
     hung_up_moving: bool = False
     """The supervisor hung up while the move was in flight (`left_moving`)."""
-    moved_leg: str | None = None
-    """Sent a MoveParticipant: it may complete unseen."""
+    moved: set[str] = field(default_factory=set)
+    """Legs a MoveParticipant was sent for: each may be in the caller's room, seen or not
+    (a move cut short still completes at the server)."""
     merged_at: float | None = None
     """Seconds from the start to the merge."""
     confirmed: bool = False
@@ -73,6 +78,7 @@ class Merging(Checkpointing, Legs, Protocol):
     supervisor: str | None
     """The supervisor leg of the attempt under way (None between attempts)."""
     merge: MergeState
+    inflight: InFlight
     isolating: set[asyncio.Task[None]]
 
     async def within(self, seconds: float, work: Awaitable[T]) -> T: ...
@@ -82,17 +88,22 @@ class Merging(Checkpointing, Legs, Protocol):
     def release_hold(self) -> None: ...
 
 
+def uses_consult_room(flow: Flow, strategy: str) -> bool:
+    """The flow dials into a consult room (`move`): only then may the room's name name one."""
+    return strategy == "move" and any(step.type == "dial" for step in flow.steps.values())
+
+
 def create_consult_room(t: Merging) -> None:
     """Start creating the consult room, once, if the flow will dial into it. Left running
-    if the step is cancelled: cleanup waits for it before deleting the room."""
-    dials = any(step.type == "dial" for step in t.flow.steps.values())
-    if t.merge.consult_created or t.strategy != "move" or not dials:
+    if the step is cancelled: cleanup settles it (`InFlight`) before deleting the room."""
+    if t.merge.consult_created or not uses_consult_room(t.flow, t.strategy):
         return
     t.merge.consult_created = True
-    t.merge.consult_creating = asyncio.ensure_future(
+    creating = asyncio.ensure_future(
         t.gateway.create_room(t.log, t.consult_room, empty_timeout=60)
     )
-    t.merge.consult_creating.add_done_callback(retrieved)
+    t.inflight.add(CREATE_ROOM, creating, t.clock.now() + REQUEST_TIMEOUT_S)
+    t.merge.consult_creating = creating
 
 
 async def consult_room_ready(t: Merging) -> None:
@@ -104,7 +115,7 @@ async def consult_room_ready(t: Merging) -> None:
         try:
             await asyncio.shield(creating)
         finally:
-            if creating.done():  # else still cleanup's to wait for
+            if creating.done():  # else still cleanup's to settle
                 t.merge.consult_creating = None
 
 
@@ -112,7 +123,7 @@ async def _move(t: Merging, supervisor: str, seconds: float) -> str | None:
     """MoveParticipant from the consult room; None once moved, else the failure outcome."""
     t.merge.moving = True
     t.merge.hung_up_moving = False
-    t.merge.moved_leg = supervisor  # from now on they may be in the caller's room, seen or not
+    t.merge.moved.add(supervisor)  # from now on they may be in the caller's room, seen or not
     try:
         for _ in range(2):  # one retry, after checking a lost answer did not move them already
             try:

@@ -1,25 +1,15 @@
-"""One running transfer: a compiled flow's state machine driven by one task and one queue.
+"""One running transfer: its per-transfer state and the feed of what happens to it.
 
 Everything that can happen (a step's outcome, the caller hanging up, the supervisor leaving,
-a DTMF digit, `max_hold` expiring) becomes an event on the queue; the driver applies them one
-at a time, so there are no races between them. Entering a step's state starts its action as
-a task and cancels the one before: the compiled StateChart's states carry this as their
-enter callbacks (`flow.compiler.StepAction`), which call back into this driver. Events a
-state does not expect are logged and ignored. Whatever way the transfer ends,
-`cleanup.finish` undoes what it started, then resolves exactly one outcome.
-
-What stays here rather than in the library (the evidence is
-`tests/engine/test_statemachine_contract.py`): the queue, because an exception inside
-`send()` rolls back the transition and rejects every event queued behind it; the visit
-number on every outcome, because the library routes a completion by its state, not by the
-visit that produced it; and the step task, awaited by cleanup, because leaving a state does
-not wait for an invoke's own cleanup.
+a DTMF digit, `max_hold` expiring) becomes an event of its machine (`engine.runtime`, which
+applies them one at a time and runs each visit's action); what a visit does, and what the
+transfer keeps of it, is here. Whatever way the transfer ends, `cleanup.finish` undoes what
+it started, then resolves exactly one outcome.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal, TypeVar
 
@@ -29,14 +19,16 @@ from orchestrator.engine.actions import run_step
 from orchestrator.engine.checkpoint import CheckpointState
 from orchestrator.engine.cleanup import finish
 from orchestrator.engine.in_room import cut_off
+from orchestrator.engine.inflight import InFlight
 from orchestrator.engine.legs import Dialing, DialState, absent, end_leg
 from orchestrator.engine.merge import MergeState, left_moving
 from orchestrator.engine.outcome import Attempt, Callback, TransferOutcome
 from orchestrator.engine.ports import Media
 from orchestrator.engine.presence import departed, returned
+from orchestrator.engine.runtime import Listener, Runtime
 from orchestrator.flow.compiler import CompiledFlow
 from orchestrator.flow.model import BriefStep
-from orchestrator.flow.steps import STEP_TYPES, TERMINAL_TYPES
+from orchestrator.flow.steps import STEP_TYPES
 from orchestrator.flow.values import E164
 from orchestrator.livekit import Gateway
 from orchestrator.livekit.names import consult_room
@@ -45,8 +37,6 @@ from orchestrator.logs import mask
 __all__ = ["Transfer"]
 
 T = TypeVar("T")
-_CANCEL = "\x00cancel"  # not an event name a flow can have
-Listener = Callable[[str, str, str], None]
 
 
 class Transfer:
@@ -84,16 +74,9 @@ class Transfer:
         (dialled into the caller's room; see `orchestrator.engine.in_room`)."""
         self.isolating: set[asyncio.Task[None]] = set()
         self.log = log
-        self._machine = compiled.machine(model=_Runner(self))
-        self._table = compiled.table
-        self._queue: asyncio.Queue[tuple[str, int | None, float]] = asyncio.Queue()
-        self.transition_latencies: list[float] = []
-        """Seconds between an event's arrival and its transition (for the benchmark)."""
-        self._listeners: list[Listener] = []
+        self.machine = Runtime(compiled, self, log)
+        """The machine's runtime: its state, events, visits and the step task."""
         self._on_done = on_done
-        self._visit = 0
-        self._visits: dict[str, int] = {}
-        self._step_task: asyncio.Task[None] | None = None
         self._decision: asyncio.Future[str] | None = None
         self._early_decision: str | None = None
         self._started = clock.now()
@@ -114,6 +97,9 @@ class Transfer:
         """Departures seen during cleanup (room, identity, hung up): a merged call's watch
         takes them over."""
         self.saved = CheckpointState()  # written by `engine.checkpoint` only
+        self.inflight = InFlight(clock)
+        """Requests that may still take effect (a CreateRoom, checkpoint writes): cleanup
+        settles them."""
         self.ending = False  # cleanup has begun: room events no longer change anything
         self.superseded = False
         self.failure_reason: str | None = None
@@ -149,7 +135,7 @@ class Transfer:
     def background(self) -> list[asyncio.Future[None]]:
         """Everything running on the transfer's behalf that its end stops: the step's
         action, the `max_hold` timer, checkpoint progress, cuts and departures pending."""
-        first = (self._step_task, self.hold.timer, self.saved.progressing)
+        first = (self.machine.step_task, self.hold.timer, self.saved.progressing)
         return [
             *(task for task in first if task is not None),
             *self.isolating,
@@ -171,11 +157,16 @@ class Transfer:
 
     @property
     def state(self) -> str:
-        return str(next(iter(self._machine.configuration_values)))
+        return self.machine.state
+
+    @property
+    def transition_latencies(self) -> list[float]:
+        """Seconds between an event's arrival and its transition (for the benchmark)."""
+        return self.machine.transition_latencies
 
     def add_listener(self, listener: Listener) -> None:
         """Call `listener(from_state, to_state, trigger)` after every transition."""
-        self._listeners.append(listener)
+        self.machine.add_listener(listener)
 
     @property
     def attempts(self) -> list[Attempt]:
@@ -201,7 +192,7 @@ class Transfer:
 
     def cancel(self) -> None:
         """Stop the transfer now; it cleans up and ends with outcome `failed` / `cancelled`."""
-        self._queue.put_nowait((_CANCEL, None, time.perf_counter()))
+        self.machine.cancel()
 
     def supersede(self) -> None:
         """Another engine's transfer has claimed the caller (`engine.checkpoint`): stop now, as
@@ -323,7 +314,7 @@ class Transfer:
             self._decision.set_result(self._early_decision)
         return self._decision
 
-    # -- the driver ----------------------------------------------------------------------
+    # -- the run -------------------------------------------------------------------------
 
     async def _run(self) -> None:
         self.log.info(
@@ -333,18 +324,8 @@ class Transfer:
             summary_chars=len(self.summary),
             flow_version=self.flow_version,
         )
-        trigger = "start"
         try:
-            self._apply("start")
-            while not self._machine.is_terminated:
-                event, visit, posted = await self._queue.get()
-                if event == _CANCEL:
-                    trigger = "cancelled"
-                    break
-                if visit is None or visit == self._visit:
-                    trigger = event
-                    if self._apply(event):
-                        self.transition_latencies.append(time.perf_counter() - posted)
+            trigger = await self.machine.run()
         except asyncio.CancelledError:
             trigger = "cancelled"
         except Exception as error:  # a bug must still end in cleanup and one outcome
@@ -366,64 +347,31 @@ class Transfer:
 
     def post(self, event: str, visit: int | None = None) -> None:
         """Queue an event; `visit` ties a step's outcome to the visit that produced it."""
-        self._queue.put_nowait((event, visit, time.perf_counter()))
+        self.machine.post(event, visit)
 
-    def _apply(self, event: str) -> bool:
-        source = self.state
-        target = self._table[source].get(event)
-        if target is None:  # not for this state: the machine would ignore it too
-            self.log.info("transfer.event_ignored", trigger=event, state=source)
-            return False
-        self._machine.send(event)  # entering `target` stops the visit and starts the next
-        step_type = getattr(self.flow.steps.get(target), "type", "")  # for telemetry
-        self.log.info(
-            "transfer.transition",
-            from_state=source,
-            to_state=target,
-            trigger=event,
-            step_type=step_type,
-        )
+    # What the runtime asks of a transfer (`runtime.Stepping`).
+
+    def left(self, source: str, event: str) -> None:
         self.left_step = source
         left = self.flow.steps.get(source)
         kind = STEP_TYPES[left.type] if left is not None else None
         # Every failure of a step with the supervisor on the line ends their leg.
         if kind is not None and kind.holds_leg and self.supervisor and event != kind.success:
             self.leg_to_end, self.supervisor = self.supervisor, None
-        for listener in list(self._listeners):
-            try:
-                listener(source, target, event)
-            except Exception as error:  # an observer's bug must not stop the transfer
-                self.log.warning("transfer.listener_failed", error=type(error).__name__)
-        return True
 
-    def _enter(self, name: str) -> None:
-        """The machine entered `name`'s state (`StepAction.enter`): the visit before it
-        stops, a new one begins, and its action runs as one task, unless the step is final
-        or its visits are spent."""
-        if self._step_task is not None:
-            self._step_task.cancel()
-            self._step_task = None
-        self._visit += 1
+    def entering(self, name: str) -> None:
         self._decision = None
         step = self.flow.steps.get(name)
         if step is None or step.type != "brief":
             self._early_decision = None  # only a dial's answer can carry one into a brief
-        if step is None or step.type in TERMINAL_TYPES:
-            return  # a final state: cleanup.finish does the rest
-        visits = self._visits[name] = self._visits.get(name, 0) + 1
-        budget = getattr(step, "max_visits", None)
-        if budget is not None and visits > budget:
-            self.post("exhausted", self._visit)
-            return
-        self._step_task = asyncio.ensure_future(self._act(name, self._visit))
 
-    async def _act(self, name: str, visit: int) -> None:
+    async def act(self, name: str) -> str:
         step = self.flow.steps[name]
         try:
             if self.leg_to_end is not None:  # a failed brief or merge: that leg ends first
                 leg, self.leg_to_end = self.leg_to_end, None
                 await end_leg(self, leg)
-            outcome = await run_step(self, name, step)
+            return await run_step(self, name, step)
         except asyncio.CancelledError:
             raise
         except Exception as error:  # an API or media failure is the step's `failed` outcome
@@ -433,15 +381,4 @@ class Transfer:
                 self.failure_reason = "permission"
             elif code in ("invalid_argument", "not_found", "failed_precondition"):
                 self.failure_reason = "config_error"
-            outcome = "failed"
-        self.post(outcome, visit)
-
-
-class _Runner:
-    """The compiled machine's model: what its states' `StepAction` callbacks call."""
-
-    __slots__ = ("state", "step_entered")
-
-    def __init__(self, transfer: Transfer) -> None:
-        self.state: Any = None  # the machine's own record of its configuration
-        self.step_entered = transfer._enter
+            return "failed"

@@ -11,7 +11,7 @@ where the flow (or its documented defaults) says. Every compiled flow also has:
 
 Each state but `requested` carries its `StepAction` as its enter callback: entering a step's
 state stops the visit before it and starts one visit of the step type's action. The
-engine (`orchestrator.engine.transfer`) is what runs them; a machine instantiated without it
+engine (`orchestrator.engine.runtime`) is what runs them; a machine instantiated without it
 (`compile_flow(flow)()`) only routes. Why the library's `invoke` does not run the actions
 itself is pinned by `tests/engine/test_statemachine_contract.py`: a failing callback rolls
 its transition back and rejects every event queued behind it, a completion is routed by its

@@ -1,7 +1,7 @@
 """What python-statemachine 3.2.2 does with the three things the engine must guarantee
 (one outcome, bounded cleanup, no work after the end), checked against the installed library.
 
-These are the evidence behind how `orchestrator.engine.transfer` drives a compiled flow (issue
+These are the evidence behind how `orchestrator.engine.runtime` drives a compiled flow (issue
 21, item 1): each test pins one behaviour the engine relies on or works around, so a library
 upgrade that changes it fails here first.
 """
