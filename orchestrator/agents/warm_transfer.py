@@ -17,7 +17,15 @@ from typing import Any
 
 import structlog
 from livekit import rtc
-from livekit.agents import AgentSession, FunctionTool, JobContext, RunContext, function_tool
+from livekit.agents import (
+    AgentSession,
+    FunctionTool,
+    JobContext,
+    RunContext,
+    function_tool,
+    llm,
+    stt,
+)
 
 from orchestrator.agents.events import EventFeed
 from orchestrator.agents.media import AgentMedia, Screen
@@ -57,6 +65,9 @@ class WarmTransfer:
         reload: pick up a changed flow file at the start of each next transfer (a transfer
             under way keeps its version); an invalid version is not used: the last valid
             one stays and `flow.reload_failed` logs the problems (see docs/flow-versions.md).
+        brief_llm, brief_stt: for a brief with `mode: conversation`, the briefing session's
+            LLM and a streaming STT for the supervisor (docs/conversational-brief.md): one more
+            agent session per transfer while it briefs.
 
     Raises:
         FlowError: the flow file is invalid.
@@ -81,6 +92,8 @@ class WarmTransfer:
         clock: Clock | None = None,
         media: AgentMedia | None = None,
         reload: bool = False,
+        brief_llm: llm.LLM[Any] | None = None,
+        brief_stt: stt.STT[Any] | None = None,
     ) -> None:
         self._source: FlowSource | None = None
         if isinstance(flow, Flow):
@@ -114,6 +127,8 @@ class WarmTransfer:
             api_secret=api_secret,
             music_dir=music_dir,
             screen=screen,
+            brief_llm=brief_llm,
+            brief_stt=brief_stt,
         )
         self._check_music()
         self.engine = TransferEngine(
