@@ -135,7 +135,8 @@ async def run_briefing(
 
     session.on("conversation_item_added", added)
     agent = Agent(instructions=briefing_instructions(briefing, caller_turns), tools=_tools(decide))
-    await session.start(agent)
+    # Not the job's primary session (the caller's is): no recording, no remote host.
+    await session.start(agent, record=False, session_host=False)
     tasks: list[asyncio.Future[None]] = []
     try:
         log.info("agents.briefing_started")

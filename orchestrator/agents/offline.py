@@ -38,7 +38,15 @@ from livekit.agents.types import NOT_GIVEN, NotGivenOr
 from orchestrator.engine.ports import Briefing
 from orchestrator.testing import brief_answer, brief_decision
 
-__all__ = ["BriefingLLM", "ScriptedLLM", "ToneSTT", "ToneTTS"]
+__all__ = ["BRIEF_WORDS", "BriefingLLM", "ScriptedLLM", "ToneSTT", "ToneTTS"]
+
+BRIEF_WORDS = {
+    700.0: "how long have they waited?",
+    800.0: "why are they calling?",
+    1200.0: "connect",
+    1300.0: "decline",
+}
+"""`ToneSTT`'s default words: what a test phone "says" by sending each tone."""
 
 _TASK_INSTRUCTIONS = "lk.agent_task.instructions"
 _SILENT = "Do not say anything more"  # what the transfer tool returns after a merge
@@ -222,10 +230,15 @@ class ToneSTT(stt.STT[None]):
     """
 
     def __init__(
-        self, words: dict[float, str], *, min_s: float = 0.3, sample_rate: int = 16000
+        self,
+        words: dict[float, str] | None = None,
+        *,
+        min_s: float = 0.3,
+        sample_rate: int = 16000,
     ) -> None:
         super().__init__(capabilities=stt.STTCapabilities(streaming=True, interim_results=False))
-        self.words, self.min_s, self.sample_rate = dict(words), min_s, sample_rate
+        self.words = dict(BRIEF_WORDS if words is None else words)
+        self.min_s, self.sample_rate = min_s, sample_rate
 
     def heard(self, pcm: np.ndarray) -> float | None:
         """The frequency of `words` that carries most of this frame's energy, if any."""
