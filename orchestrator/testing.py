@@ -37,7 +37,8 @@ def brief_answer(question: str, briefing: Briefing, caller_turns: list[str] | No
     """The answer to a supervisor's question from what the brief knows, and nothing else."""
     asked = question.lower()
     if "wait" in asked or "how long" in asked:
-        return f"The caller has waited about {round(briefing.waited_s)} seconds."
+        waited = round(briefing.waited_s)
+        return f"The caller has waited about {waited} second{'' if waited == 1 else 's'}."
     if "said" in asked or "say" in asked or "words" in asked:
         last = (caller_turns or [])[-1:]
         return f'The caller said: "{last[0]}".' if last else "I have no words of the caller."

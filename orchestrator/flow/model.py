@@ -242,6 +242,12 @@ class BriefStep(_Strict):
                 "instructions are for a conversational brief: add `mode: conversation` or "
                 "remove instructions"
             )
+        if self.mode == "conversation" and "voice" in self.accept_by:
+            # The caller's session must never decide a supervisor's brief (agents-js #2221).
+            raise ValueError(
+                "a conversational brief is decided by its own session and the keypad: remove "
+                "voice from accept_by"
+            )
         return self
 
 

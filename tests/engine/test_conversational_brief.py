@@ -30,7 +30,7 @@ async def test_the_supervisor_asks_then_connects_by_voice() -> None:
     asked = [c.text for c in calls if c.action == "supervisor_asked"]
     answers = [c.text for c in calls if c.action == "said_to_supervisor"]
     assert asked == QUESTIONS
-    assert answers[0] == "The caller has waited about 1 seconds."  # briefed 1 s in
+    assert answers[0] == "The caller has waited about 1 second."  # briefed 1 s in
     assert answers[1] == "They called about: a billing dispute."
     said = [c.text for c in calls if c.action == "supervisor_said"]
     assert said == ["connect"]

@@ -35,3 +35,8 @@ def test_an_unknown_mode_lists_the_two() -> None:
     assert "steps.brief_sup.mode" in problem
     assert "'template'" in problem
     assert "'conversation'" in problem
+
+
+def test_a_conversation_cannot_also_take_the_callers_sessions_voice() -> None:
+    (problem,) = problems_of(with_brief("mode: conversation, accept_by: [dtmf, voice]"))
+    assert "remove voice from accept_by" in problem
