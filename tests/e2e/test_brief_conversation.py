@@ -1,6 +1,6 @@
 """The conversational brief (issue 25) with a real livekit-agents worker on the real stack.
 
-The worker (`tests/e2e/harness/worker.py`) runs `flows/conversational_brief.yaml` (its
+The worker (`tests/e2e/harness/worker.py`) runs `examples/conversational_brief.yaml` (its
 timeout shortened to 20 s here) with the offline models: the briefing session's STT hears
 the supervisor's phone's tones as words (`orchestrator.agents.offline.BRIEF_WORDS`: 700 Hz
 asks how long the caller waited, 1200 Hz says connect), its LLM answers from the brief's
@@ -29,7 +29,7 @@ TIMEOUT_S = 20
 
 @pytest_asyncio.fixture
 async def worker(real: RealTarget, stack: dict[str, str]) -> AsyncIterator[Worker]:
-    text = (ROOT / "flows" / "conversational_brief.yaml").read_text()
+    text = (ROOT / "examples" / "conversational_brief.yaml").read_text()
     flow = Path(real.folder) / "conversational_brief.yaml"
     flow.write_text(text.replace("timeout: 60", f"timeout: {TIMEOUT_S}"))
     started = Worker(real.folder, stack, real.trunk, "worker-brief", WARM_TRANSFER_FLOW=str(flow))

@@ -7,11 +7,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from orchestrator import load_flow
 from orchestrator.simulate import drive
 from orchestrator.testing import MediaCall
-from tests.engine.conftest import flow, live, run
+from tests.engine.conftest import ROOT, live, run
 
-FLOW = "conversational_brief"
+FLOW = load_flow(ROOT / "examples" / "conversational_brief.yaml")
 QUESTIONS = ["how long have they waited?", "why are they calling?"]
 
 
@@ -38,7 +39,7 @@ async def test_the_supervisor_asks_then_connects_by_voice() -> None:
     order = actions(calls)
     assert order.index("brief_closed") < order.index("stop_hold")
     to_caller = [c.text for c in calls if c.action == "say_to_caller"]
-    assert to_caller == [flow(FLOW).steps["hold_caller"].say]  # type: ignore[union-attr]
+    assert to_caller == [FLOW.steps["hold_caller"].say]  # type: ignore[union-attr]
 
 
 async def test_a_spoken_decline_gives_the_caller_back() -> None:
@@ -81,7 +82,7 @@ async def test_the_callers_voice_path_cannot_accept_a_conversational_brief() -> 
     session deciding (`Transfer.decide`, the `accept_by: [voice]` path) is not the brief's:
     only the briefing session's own tools or the supervisor's keypad decide."""
     async with live(talk(ask=[], then="silent")) as (sandbox, engine, media):
-        transfer = await engine.start(flow(FLOW), room="call-1")
+        transfer = await engine.start(FLOW, room="call-1")
         briefing = sandbox.manual_clock
 
         async def until_briefed() -> None:
