@@ -9,7 +9,11 @@ through structlog with the transfer's `transfer_id` and `flow`, numbers masked a
 (the attempts are the engine's own `dial.request` and `dial.result`):
 
 * `simulate.said`: `to` (`caller` or `supervisor`), `text`, and for a supervisor `target`.
-* `simulate.media`: `action` (`start_hold` with `music`, `stop_hold`, `agent_leave`).
+* `simulate.said`: also the answers of a conversational brief (`to: supervisor`).
+* `simulate.heard`: `from` (`supervisor`), `text`: what the supervisor said to a
+  conversational brief (a question, or the decision).
+* `simulate.media`: `action` (`start_hold` with `music`, `stop_hold`, `agent_leave`,
+  `brief_closed`: the conversational brief's session closed).
 
 A worker logs none of these: they come from the simulation's own media and dial watch.
 """
@@ -39,7 +43,8 @@ from orchestrator.livekit.names import CALL_STATUS
 from orchestrator.logs import mask
 from orchestrator.sandbox import Event, Sandbox, Scenario
 from orchestrator.sandbox.core import Flavor
-from orchestrator.testing import MediaCall, RecordingMedia
+from orchestrator.sandbox.scenario import BriefTalk
+from orchestrator.testing import BriefTurns, MediaCall, RecordingMedia
 
 __all__ = ["CALLER_ROOM", "Simulation", "Watch", "connect", "simulate"]
 
@@ -156,7 +161,9 @@ class Watch:
         log = self._log(transfer)
         if call.action == "say_to_caller":
             log.info("simulate.said", to="caller", text=mask(call.text))
-        elif call.action == "brief":
+        elif call.action in ("supervisor_asked", "supervisor_said"):
+            log.info("simulate.heard", **{"from": "supervisor"}, text=mask(call.text))
+        elif call.action in ("brief", "said_to_supervisor"):
             attempts = transfer.attempts if transfer is not None else []
             target = next((a.target for a in attempts if a.identity == call.to), "")
             log.info("simulate.said", to="supervisor", target=target, text=mask(call.text))
@@ -164,6 +171,21 @@ class Watch:
             log.info("simulate.media", action=call.action, music=call.text)
         else:
             log.info("simulate.media", action=call.action)
+
+
+def talks(sandbox: Sandbox) -> Callable[[str], BriefTurns | None]:
+    """What the scenario's phone of a supervisor leg says to a conversational brief."""
+
+    def turns(supervisor: str) -> BriefTurns | None:
+        logs = [log for log in sandbox.legs.logs if log.identity == supervisor]
+        phone = sandbox.scenario.phone(logs[-1].number) if logs else None
+        if phone is None or not isinstance(phone.on_brief, BriefTalk):
+            return None
+        spoken = phone.reaction in ("accept", "decline") and not phone.keypad
+        decision = phone.reaction == "accept" if spoken else None
+        return BriefTurns(phone.asks, decision, phone.decide_after)
+
+    return turns
 
 
 def _ended(call: asyncio.Future[CallEnd] | None) -> CallEnd | None:
@@ -209,6 +231,7 @@ async def simulate(
         )
         watch = Watch(engine, flow)
         media.on_call = watch.media
+        media.talks, media.sleep = talks(sandbox), sandbox.clock.sleep
         unsubscribe = connect(sandbox, engine, media)
         try:
             starting = asyncio.ensure_future(

@@ -2,7 +2,7 @@
 
 Pure functions over structlog event dicts (as logged, or as the JSON lines of `--json`): the
 engine's events (`transfer.*`, `dial.*`, `livekit.request`) and the simulation-only ones that
-`orchestrator.simulate` adds (`simulate.said`, `simulate.media`).
+`orchestrator.simulate` adds (`simulate.said`, `simulate.heard`, `simulate.media`).
 An event may carry `at`, the simulated seconds it happened at, shown as the time column by
 `render`. LiveKit API calls are shown only with `api=True`.
 """
@@ -97,6 +97,8 @@ def _media(event: Mapping[str, Any]) -> str:
         return "hold music stops"
     if action == "agent_leave":
         return "the AI agent leaves the call"
+    if action == "brief_closed":
+        return "the briefing conversation ends"
     return f"media: {action}"
 
 
@@ -139,6 +141,8 @@ def describe(event: Mapping[str, Any], *, api: bool = False) -> str | None:
         else:
             who = "caller"
         return f'said to the {who}: "{event.get("text", "")}"'
+    if name == "simulate.heard":
+        return f'the supervisor said: "{event.get("text", "")}"'
     if name == "simulate.media":
         return _media(event)
     if name == "dial.caller_id_fallback":

@@ -11,14 +11,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import structlog
 from livekit import rtc
-from livekit.agents import AgentSession, JobContext, tts as agents_tts
+from livekit.agents import (
+    AgentSession,
+    JobContext,
+    llm as agents_llm,
+    stt as agents_stt,
+    tts as agents_tts,
+)
 from livekit.agents.voice.background_audio import (
     AudioConfig,
     BackgroundAudioPlayer,
@@ -26,8 +32,10 @@ from livekit.agents.voice.background_audio import (
     PlayHandle,
 )
 
+from orchestrator.agents.briefing import caller_turns, run_briefing
 from orchestrator.agents.events import EventFeed
 from orchestrator.agents.speech import BriefTrack, connect_room, consult_token
+from orchestrator.engine.ports import Briefing
 
 __all__ = ["AgentMedia", "Screen"]
 
@@ -57,6 +65,8 @@ class AgentMedia:
         screen_timeout: seconds `screen` may take before the answer counts as a person.
         player, track, connect: how hold audio, brief tracks and consult-room connections
             are made (livekit-agents and `livekit.rtc` by default; replaced in tests).
+        brief_llm, brief_stt: the conversational brief's models (`mode: conversation`): the
+            briefing session's LLM (it needs tools) and a streaming STT for the supervisor.
     """
 
     def __init__(
@@ -74,7 +84,10 @@ class AgentMedia:
         player: Callable[[], BackgroundAudioPlayer] = BackgroundAudioPlayer,
         track: Callable[[agents_tts.TTS[Any]], BriefTrack] = BriefTrack,
         connect: Callable[[str, str], Awaitable[rtc.Room]] = connect_room,
+        brief_llm: agents_llm.LLM[Any] | None = None,
+        brief_stt: agents_stt.STT[Any] | None = None,
     ) -> None:
+        self._brief_llm, self._brief_stt = brief_llm, brief_stt
         self._ctx, self._session = ctx, session
         self._url, self._api_key, self._api_secret = url, api_key, api_secret
         self._music_dir = music_dir or Path.cwd()
@@ -166,6 +179,38 @@ class AgentMedia:
                 self._set_io(False, False, False)
 
     async def brief(self, room: str, supervisor: str, text: str) -> None:
+        async with self._supervisor_track(room, supervisor) as (_, track):
+            await track.speak(text)
+
+    async def converse(
+        self, room: str, supervisor: str, briefing: Briefing, decide: Callable[[bool], None]
+    ) -> None:
+        """A second `AgentSession`, for the supervisor only: it hears their audio track alone
+        (through `brief_stt`) and speaks on the brief's track, which only they may hear; its
+        `accept` and `decline` tools call `decide`. Closed when the engine cancels it."""
+        if self._brief_llm is None or self._brief_stt is None:
+            raise RuntimeError(
+                "a conversational brief needs brief_llm= and brief_stt= (a streaming STT) "
+                "on WarmTransfer"
+            )
+        turns = caller_turns(self._session.history)
+        async with self._supervisor_track(room, supervisor) as (connection, track):
+            await run_briefing(
+                connection,
+                supervisor,
+                track,
+                briefing,
+                decide,
+                llm=self._brief_llm,
+                stt=self._brief_stt,
+                caller_turns=turns,
+            )
+
+    @contextlib.asynccontextmanager
+    async def _supervisor_track(
+        self, room: str, supervisor: str
+    ) -> AsyncIterator[tuple[rtc.Room, BriefTrack]]:
+        """The brief's track, published where `supervisor` is and heard by them only."""
         tts = self._session.tts
         if tts is None:
             raise RuntimeError(
@@ -173,17 +218,21 @@ class AgentMedia:
                 "pass tts= to AgentSession"
             )
         if room == self._ctx.room.name:
-            await self._brief_in_room(tts, supervisor, text)
+            async with self._in_room_track(tts, supervisor) as track:
+                yield self._ctx.room, track
             return
         connection = await self._consult(room)
         track = self._track(tts)
         try:
             await track.publish(connection.local_participant)
-            await track.speak(text)
+            yield connection, track
         finally:
             await track.unpublish()
 
-    async def _brief_in_room(self, tts: agents_tts.TTS[Any], supervisor: str, text: str) -> None:
+    @contextlib.asynccontextmanager
+    async def _in_room_track(
+        self, tts: agents_tts.TTS[Any], supervisor: str
+    ) -> AsyncIterator[BriefTrack]:
         """The supervisor is in the caller's room (`in_room`): only they may hear the brief."""
         room = self._ctx.room
         local = room.local_participant
@@ -213,7 +262,7 @@ class AgentMedia:
             local.set_track_subscription_permissions(
                 allow_all_participants=False, participant_permissions=allowed(sid)
             )
-            await track.speak(text)
+            yield track
         finally:
             await track.unpublish()
             local.set_track_subscription_permissions(allow_all_participants=True)

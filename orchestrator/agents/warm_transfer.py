@@ -18,7 +18,15 @@ from typing import Any
 
 import structlog
 from livekit import rtc
-from livekit.agents import AgentSession, FunctionTool, JobContext, RunContext, function_tool
+from livekit.agents import (
+    AgentSession,
+    FunctionTool,
+    JobContext,
+    RunContext,
+    function_tool,
+    llm,
+    stt,
+)
 
 from orchestrator.agents.events import EventFeed
 from orchestrator.agents.media import AgentMedia, Screen
@@ -62,6 +70,10 @@ class WarmTransfer:
             callback promised is `outcome.callback`: docs/business-hours.md); what it
             raises is logged (`agents.on_outcome_failed`), never the tool's failure.
 
+        brief_llm, brief_stt: for a brief with `mode: conversation`, the briefing session's
+            LLM and a streaming STT for the supervisor (docs/conversational-brief.md): one more
+            agent session per transfer while it briefs.
+
     Raises:
         FlowError: the flow file is invalid.
         TransferError: credentials are missing, or a hold `music` file does not exist.
@@ -86,6 +98,8 @@ class WarmTransfer:
         media: AgentMedia | None = None,
         reload: bool = False,
         on_outcome: Callable[[TransferOutcome], Awaitable[None]] | None = None,
+        brief_llm: llm.LLM[Any] | None = None,
+        brief_stt: stt.STT[Any] | None = None,
     ) -> None:
         self._source: FlowSource | None = None
         self._on_outcome = on_outcome
@@ -120,6 +134,8 @@ class WarmTransfer:
             api_secret=api_secret,
             music_dir=music_dir,
             screen=screen,
+            brief_llm=brief_llm,
+            brief_stt=brief_stt,
         )
         self._check_music()
         self.engine = TransferEngine(

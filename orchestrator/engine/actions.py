@@ -29,7 +29,12 @@ from orchestrator.engine.merge import (
     merge,
 )
 from orchestrator.engine.outcome import Attempt, Callback
-from orchestrator.engine.ports import MEDIA_TIMEOUT_S, SCREEN_TIMEOUT_S, speech_timeout
+from orchestrator.engine.ports import (
+    MEDIA_TIMEOUT_S,
+    SCREEN_TIMEOUT_S,
+    Briefing,
+    speech_timeout,
+)
 from orchestrator.errors import LiveKitError
 from orchestrator.flow.model import (
     AnnounceStep,
@@ -61,6 +66,8 @@ class Running(Merging, Protocol):
     gone: set[str]
     failure_reason: str | None
     callback: Callback | None
+    summary: str
+    reason: str
 
     def render(self, template: str) -> str: ...
 
@@ -255,6 +262,8 @@ async def brief(t: Running, step: BriefStep) -> str:
     if t.supervisor in t.gone:  # hung up between answering and the brief
         return "supervisor_left"
     decision = t.expect_decision()
+    if step.mode == "conversation":
+        return await _converse(t, step, decision)
     # A supervisor who presses 1 (or 2) while the brief is read need not hear the rest.
     text = t.render(step.say)
     speaking: asyncio.Future[Any] = asyncio.ensure_future(
@@ -282,6 +291,46 @@ async def brief(t: Running, step: BriefStep) -> str:
     if decision in done:
         return decision.result()
     return "timeout"
+
+
+async def _converse(t: Running, step: BriefStep, decision: asyncio.Future[str]) -> str:
+    """The conversational brief: the media's agent session talks with the supervisor until a
+    decision (its tools, or the keypad at once) or `timeout`; leaving the step (the
+    supervisor left, the caller hung up) cancels it. Either way the session closes here."""
+    assert t.supervisor is not None
+    briefing = Briefing(
+        opening=t.render(step.say),
+        instructions=step.instructions or "",
+        reason=t.reason,
+        summary=t.summary,
+        waited_s=t.elapsed(),
+    )
+
+    def decided(accepted: bool) -> None:
+        if not decision.done():
+            decision.set_result("accepted" if accepted else "declined")
+
+    talking: asyncio.Future[None] = asyncio.ensure_future(
+        t.media.converse(t.leg_room, t.supervisor, briefing, decided)
+    )
+    sleeper: asyncio.Future[None] = asyncio.ensure_future(t.clock.sleep(step.timeout))
+    pending: set[asyncio.Future[Any]] = {decision, sleeper, talking}
+    try:
+        while True:
+            done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            if decision.done():
+                return decision.result()
+            if sleeper in done:
+                return "timeout"
+            talking.result()  # a conversation that failed fails the step
+            pending.discard(talking)  # it ended quietly: the keypad or the timeout decides
+    finally:
+        for task in (talking, sleeper):
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):  # closes at once (`Media`)
+            await talking
+        with contextlib.suppress(asyncio.CancelledError):
+            await sleeper
 
 
 async def cold_transfer(t: Running, step: ColdTransferStep) -> str:

@@ -10,9 +10,18 @@ as `orchestrator.agents.AgentMedia` does). A call that runs over fails its step,
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Literal, Protocol
 
-__all__ = ["MEDIA_TIMEOUT_S", "SCREEN_TIMEOUT_S", "Media", "RoomEvents", "speech_timeout"]
+__all__ = [
+    "MEDIA_TIMEOUT_S",
+    "SCREEN_TIMEOUT_S",
+    "Briefing",
+    "Media",
+    "RoomEvents",
+    "speech_timeout",
+]
 
 MEDIA_TIMEOUT_S = 10.0
 SCREEN_TIMEOUT_S = 30.0
@@ -21,6 +30,19 @@ SCREEN_TIMEOUT_S = 30.0
 def speech_timeout(text: str) -> float:
     """Seconds a text may take to say: slow speech (5 characters a second), plus 10 s."""
     return 10.0 + len(text) / 5
+
+
+@dataclass(frozen=True)
+class Briefing:
+    """What a conversational brief knows of the call (`brief` with `mode: conversation`)."""
+
+    opening: str
+    """The step's `say`, rendered: what the briefing agent says first."""
+    instructions: str
+    reason: str
+    summary: str
+    waited_s: float
+    """Seconds since the transfer started (the caller has been on hold about that long)."""
 
 
 class Media(Protocol):
@@ -36,6 +58,16 @@ class Media(Protocol):
     async def brief(self, room: str, supervisor: str, text: str) -> None:
         """Say `text` to the supervisor in `room`: the consult room, or with the `in_room`
         merge the caller's room, on a track only `supervisor` may subscribe to."""
+
+    async def converse(
+        self, room: str, supervisor: str, briefing: Briefing, decide: Callable[[bool], None]
+    ) -> None:
+        """Brief `supervisor` in a conversation (an agent session of its own in `room`, heard
+        by and hearing only them) until cancelled: the engine cancels it as soon as the brief
+        ends (a decision, the timeout, the supervisor leaving, the caller hanging up), and it
+        must then close at once. `decide(True)` accepts, `decide(False)` declines; only what
+        the supervisor said may lead to either. Returning early leaves the keypad and the
+        timeout to decide."""
 
     async def screen_answer(self, room: str, supervisor: str) -> Literal["human", "machine"]:
         """Whether an answered leg reached a person or an answering machine."""

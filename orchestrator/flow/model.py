@@ -219,6 +219,19 @@ class BriefStep(_Strict):
         "take a spoken accept/decline.",
     )
     timeout: Seconds = Field(30, ge=5, le=600, description="Seconds to wait for a decision.")
+    mode: Literal["template", "conversation"] = Field(
+        "template",
+        description="`template`: `say` is spoken, then a key (or voice) decides. "
+        "`conversation`: an agent session of its own speaks with the supervisor only (it "
+        "opens with `say`), answers their questions from the reason, the summary and the "
+        "caller's recent turns, and accepts or declines when they say so; the keypad still "
+        "decides at once, and `timeout` bounds the whole conversation.",
+    )
+    instructions: FreeText | None = Field(
+        None,
+        description="`conversation` only: what the briefing agent is told about its job, "
+        "added to the call's facts (the reason, the summary, the caller's recent turns).",
+    )
     max_visits: Budget = None
     next: Next
     outcomes: BriefOutcomes = BriefOutcomes()
@@ -227,6 +240,21 @@ class BriefStep(_Strict):
     def _distinct_digits(self) -> BriefStep:
         if self.accept_digit == self.decline_digit:
             raise ValueError("accept_digit and decline_digit must differ")
+        return self
+
+    @model_validator(mode="after")
+    def _instructions_converse(self) -> BriefStep:
+        if self.instructions is not None and self.mode != "conversation":
+            raise ValueError(
+                "instructions are for a conversational brief: add `mode: conversation` or "
+                "remove instructions"
+            )
+        if self.mode == "conversation" and "voice" in self.accept_by:
+            # The caller's session must never decide a supervisor's brief (agents-js #2221).
+            raise ValueError(
+                "a conversational brief is decided by its own session and the keypad: remove "
+                "voice from accept_by"
+            )
         return self
 
 

@@ -63,6 +63,12 @@ class Expect(BaseModel):
     said_to_supervisor: list[FreeText] | None = Field(
         None, max_length=100, description="Texts that must appear in the supervisors' briefs."
     )
+    supervisor_asked: list[FreeText] | None = Field(
+        None,
+        max_length=100,
+        description="Texts that must appear in what the supervisor asked a conversational "
+        "brief (`on_brief: {ask: [...]}`).",
+    )
     hold_seconds_at_most: float | None = Field(None, ge=0, le=86_400)
     sip_status: int | None = Field(
         None, ge=100, le=699, description="The SIP status of the last attempt; null for none."

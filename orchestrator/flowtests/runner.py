@@ -38,6 +38,8 @@ class FlowTestResult:
     """The steps entered, in order (a step entered twice is listed twice)."""
     said_to_caller: list[str] = field(default_factory=list)
     said_to_supervisor: list[str] = field(default_factory=list)
+    supervisor_asked: list[str] = field(default_factory=list)
+    """What the supervisor asked a conversational brief."""
     transitions: list[tuple[str, str]] = field(default_factory=list)
     """(state, event) for every transition, in order: what `coverage` counts."""
     simulated_seconds: float = 0.0
@@ -57,6 +59,7 @@ async def arun_flow_test(test: FlowTest) -> FlowTestResult:
     problem: str | None = None
     said_to_caller: list[str] = []
     said_to_supervisor: list[str] = []
+    supervisor_asked: list[str] = []
     with captured(clock) as capture:
         try:
             simulation = await simulate(test.flow, test.scenario, flavor=test.flavor, clock=clock)
@@ -69,12 +72,16 @@ async def arun_flow_test(test: FlowTest) -> FlowTestResult:
             for call in simulation.media.calls:
                 if call.action == "say_to_caller":
                     said_to_caller.append(call.text)
-                elif call.action == "brief":
+                elif call.action in ("brief", "said_to_supervisor"):
                     said_to_supervisor.append(call.text)
+                elif call.action == "supervisor_asked":
+                    supervisor_asked.append(call.text)
     transitions = [(source, trigger) for source, _, trigger in capture.transitions]
     steps = [target for _, target, _ in capture.transitions if target in test.flow.steps]
     failures = (
-        [problem] if problem else check(test, outcome, steps, said_to_caller, said_to_supervisor)
+        [problem]
+        if problem
+        else check(test, outcome, steps, said_to_caller, said_to_supervisor, supervisor_asked)
     )
     return FlowTestResult(
         name=test.name,
@@ -87,6 +94,7 @@ async def arun_flow_test(test: FlowTest) -> FlowTestResult:
         steps=steps,
         said_to_caller=said_to_caller,
         said_to_supervisor=said_to_supervisor,
+        supervisor_asked=supervisor_asked,
         transitions=transitions,
         simulated_seconds=round(clock.now(), 3),
         flow_name=test.flow.name,
@@ -116,6 +124,7 @@ def check(
     steps: Sequence[str],
     said_to_caller: Sequence[str],
     said_to_supervisor: Sequence[str],
+    supervisor_asked: Sequence[str] = (),
 ) -> list[str]:
     """One "expected X, got Y" per expectation written in the file that did not hold."""
     expect: Expect = test.expect
@@ -148,6 +157,7 @@ def check(
     for key, heard in (
         ("said_to_caller", said_to_caller),
         ("said_to_supervisor", said_to_supervisor),
+        ("supervisor_asked", supervisor_asked),
     ):
         for text in getattr(expect, key) or []:
             if not any(_normal(text) in _normal(said) for said in heard):

@@ -254,7 +254,7 @@ class Legs:
             return  # a voicemail greeting never reacts to a brief
         await clock.sleep(phone.decide_after)
         self._react(leg, phone)
-        if phone.on_brief == "accept" and phone.hangup_after is not None:
+        if phone.reaction == "accept" and phone.hangup_after is not None:
             await clock.sleep(phone.hangup_after)
             if self.legs.get((leg.room, leg.identity)) is leg:  # still on the call
                 self._end(leg, HUNG_UP)
@@ -263,10 +263,10 @@ class Legs:
         member = self.world.member(leg.room, leg.identity)
         if member is None:
             return
-        if phone.on_brief in ("accept", "decline"):
-            digit = "1" if phone.on_brief == "accept" else "2"
+        if phone.reaction in ("accept", "decline") and phone.keypad:  # else said (`converse`)
+            digit = "1" if phone.reaction == "accept" else "2"
             self.world.emit("sip_dtmf_received", leg.room, participant=member.info, digit=digit)
-        elif phone.on_brief == "hangup":
+        elif phone.reaction == "hangup":
             self._end(leg, HUNG_UP)
 
     # -- inbound caller -----------------------------------------------------------------

@@ -14,13 +14,29 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from livekit.protocol import agent_dispatch, room, sip
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+)
 
 from orchestrator.flow.loader import load_document
 from orchestrator.flow.values import E164, PhoneNumber, TrunkId
 from orchestrator.sandbox.twirp import HTTP_STATUS
 
-__all__ = ["CallerSpec", "FaultSpec", "PhoneSpec", "Scenario", "TrunkSpec", "load_scenario"]
+__all__ = [
+    "BriefTalk",
+    "CallerSpec",
+    "FaultSpec",
+    "PhoneSpec",
+    "Scenario",
+    "TrunkSpec",
+    "load_scenario",
+]
 
 PHONE_OUTCOMES = ("busy", "no_answer", "decline", "unavailable", "request_timeout", "voicemail")
 RPCS = frozenset(
@@ -82,14 +98,41 @@ def _rpc(value: Any) -> str:
     )
 
 
+def _reaction_kind(value: Any) -> str:
+    """A mapping is a conversation (`BriefTalk`); anything else is one of the words."""
+    return "talk" if isinstance(value, dict | BriefTalk) else "word"
+
+
+class BriefTalk(_Strict):
+    """A supervisor who talks with a conversational brief: asks, then decides."""
+
+    ask: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        [], max_length=20, description="Questions the supervisor asks, in order."
+    )
+    then: Literal["accept", "decline", "hangup", "silent"] = Field(
+        "accept", description="What they do after the answers."
+    )
+    by: Literal["voice", "keypad"] = Field(
+        "voice",
+        description="voice: they say connect (or decline) to the briefing agent, which needs "
+        "`mode: conversation`; keypad: they press the accept or decline digit.",
+    )
+
+
 class PhoneSpec(_Strict):
     answer: Annotated[
         float
         | Literal["busy", "no_answer", "decline", "unavailable", "request_timeout", "voicemail"],
         BeforeValidator(_answer),
     ] = Field(1.0, description="Seconds to answer, or how the call fails.")
-    on_brief: Literal["accept", "decline", "hangup", "silent"] = Field(
-        "accept", description="accept presses 1, decline presses 2."
+    on_brief: Annotated[
+        Annotated[Literal["accept", "decline", "hangup", "silent"], Tag("word")]
+        | Annotated[BriefTalk, Tag("talk")],
+        Discriminator(_reaction_kind),
+    ] = Field(
+        "accept",
+        description="accept presses 1, decline presses 2; or a conversation: "
+        "{ask: [questions], then: accept, by: voice}.",
     )
     decide_after: float = Field(
         1.0, ge=0, le=600, description="Seconds after answering before reacting to the brief."
@@ -101,6 +144,20 @@ class PhoneSpec(_Strict):
         description="Seconds after accepting the brief, then the supervisor hangs up (the "
         "merged call ends); none: they stay on until the call ends otherwise.",
     )
+
+    @property
+    def reaction(self) -> Literal["accept", "decline", "hangup", "silent"]:
+        """What the supervisor does in the end (after any questions)."""
+        return self.on_brief.then if isinstance(self.on_brief, BriefTalk) else self.on_brief
+
+    @property
+    def asks(self) -> list[str]:
+        return list(self.on_brief.ask) if isinstance(self.on_brief, BriefTalk) else []
+
+    @property
+    def keypad(self) -> bool:
+        """Whether the decision is a key pressed (else spoken to a conversational brief)."""
+        return not isinstance(self.on_brief, BriefTalk) or self.on_brief.by == "keypad"
 
 
 def _phone_key(value: Any) -> str:

@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from livekit.agents import JobContext
+from livekit.agents import JobContext, llm
 from livekit.agents.testing import fake_job_context
 from livekit.agents.voice.background_audio import AudioConfig, BuiltinAudioClip
 
 from orchestrator.agents import AgentMedia
-from tests.agents.fakes import FakeRoom, FakeSession, Players, Tracks
+from orchestrator.engine.ports import Briefing
+from tests.agents.fakes import FakeParticipant, FakeRoom, FakeSession, Players, Tracks
 
 GATED = ["input.audio=False", "output.audio=False", "output.transcription=False"]
 
@@ -200,3 +201,42 @@ async def test_leaving_closes_the_session_and_keeps_the_job_unheard(ctx: JobCont
     assert session.log == ["shutdown drain=False"]
     assert local.track_publications == {}
     assert reasons == []
+
+
+async def test_a_conversation_without_its_models_says_what_is_missing(ctx: JobContext) -> None:
+    briefing = Briefing("Hello", "", "a reason", "a summary", 3.0)
+    with pytest.raises(RuntimeError, match="brief_llm= and brief_stt="):
+        await media_for(ctx, FakeSession(), Players()).converse(
+            "consult-x", "sup", briefing, lambda accepted: None
+        )
+
+
+async def test_an_in_room_conversation_is_heard_by_the_supervisor_only(
+    ctx: JobContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In the caller's room (`in_room`) the conversation's track, like a template brief's,
+    may be subscribed to by the supervisor only, and the caller's recent turns are its facts."""
+    room = ctx.room
+    assert isinstance(room, FakeRoom)
+    room.remote_participants["sip_caller"] = FakeParticipant("sip_caller")
+    room.remote_participants["sup"] = FakeParticipant("sup")
+    seen: list[Any] = []
+
+    async def briefing_run(
+        connection: Any, supervisor: str, track: Any, *_: Any, **kw: Any
+    ) -> None:
+        seen.append((connection, supervisor, kw["caller_turns"]))
+        seen.append(room.local_participant.permissions[-1])
+
+    monkeypatch.setattr("orchestrator.agents.media.run_briefing", briefing_run)
+    history = llm.ChatContext.empty()
+    history.add_message(role="user", content="I was charged twice")
+    media = media_for(ctx, FakeSession(history), Players(), brief_llm=object(), brief_stt=object())
+    briefing = Briefing("Hello", "", "a reason", "a summary", 3.0)
+    await media.converse("call-1", "sup", briefing, lambda accepted: None)
+    (connection, supervisor, turns), (everyone, allowed) = seen
+    assert (connection, supervisor, turns) == (room, "sup", ["I was charged twice"])
+    assert everyone is False
+    (brief_track,) = allowed["sup"]
+    assert brief_track not in allowed["sip_caller"]
+    assert room.local_participant.permissions[-1] == (True, {})  # opened again after

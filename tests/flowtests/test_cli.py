@@ -73,7 +73,7 @@ def test_the_log_configuration_is_left_as_it_was(write: Write) -> None:
             "expect:\n  outcome: merged\n  reasn: busy\n",
             "4:3: unknown key 'reasn' in expect (did you mean 'reason'?); allowed: caller_id, "
             "dialled, hold_seconds_at_most, outcome, reason, said_to_caller, "
-            "said_to_supervisor, sip_status, steps",
+            "said_to_supervisor, sip_status, steps, supervisor_asked",
         ),
         (
             "phone:\n  default: {answer: busy}\nexpect: {outcome: merged}\n",
@@ -176,7 +176,7 @@ def test_invalid_and_failing_tests_are_all_reported_invalid_wins(write: Write) -
     assert lines[0].endswith(
         "unknown key 'outcom' in expect (did you mean 'outcome'?); "
         "allowed: caller_id, dialled, hold_seconds_at_most, outcome, "
-        "reason, said_to_caller, said_to_supervisor, sip_status, steps"
+        "reason, said_to_caller, said_to_supervisor, sip_status, steps, supervisor_asked"
     )
     assert lines[1].startswith("FAIL a_fails: expected outcome returned, got merged/None")
     assert lines[2] == "PASS c_passes"

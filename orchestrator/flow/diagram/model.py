@@ -129,6 +129,15 @@ def _step_details(flow: Flow, step: Step) -> tuple[str, ...]:
     if isinstance(step, BriefStep):
         voice = " or by voice" if "voice" in step.accept_by else ""
         decide = f"{step.accept_digit} accepts, {step.decline_digit} declines{voice}"
+        if step.mode == "conversation":
+            voice = ", the supervisor asks and decides by voice or key"
+            decide = f"conversation: {step.accept_digit} accepts, {step.decline_digit} declines"
+            return (
+                *_said(step.say),
+                decide + voice,
+                f"decide within {step.timeout:g} s",
+                *_budget(step),
+            )
         return (*_said(step.say), decide, f"decide within {step.timeout:g} s", *_budget(step))
     if isinstance(step, MergeStep):
         return ("supervisor joins the caller", *_budget(step))

@@ -95,6 +95,11 @@ class Figures:
     started to the hold started, to the dial sent, the digit to the merged outcome."""
     sandbox_time_to_ring_ms: float | None = None
     sandbox_accept_to_merged_ms: float | None = None
+    brief_conversation_scenarios: int = 0
+    brief_conversation_passed: bool = False
+    """`test_brief_conversation.py` (issue 25): a conversational brief with the real worker
+    (asked and answered, accepted by voice; the caller hanging up in it; a silent
+    supervisor timing out): at least three scenarios ran, and all passed."""
     tests_failed: int = 0
     seconds: float = 0.0
     stack: dict[str, str] = field(default_factory=dict)
@@ -102,6 +107,7 @@ class Figures:
     _checks: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
     _from_mismatches: int = field(default=0, repr=False)
     _speed: dict[str, list[float]] = field(default_factory=dict, repr=False)
+    _brief_conversation_ok: int = field(default=0, repr=False)
 
     def speed(self, figure: str, seconds: float) -> None:
         """One measurement of the speed `figure` (`real_time_to_hold_ms`, ...; their p50 is
@@ -146,7 +152,10 @@ class Figures:
         module = item.nodeid.split("::", 1)[0]
         callspec = getattr(item, "callspec", None)
         on = callspec.params.get("target", "real") if callspec else "real"
-        if module.split("/")[-1].startswith("test_worker"):
+        if module.endswith("test_brief_conversation.py"):
+            self.brief_conversation_scenarios += 1
+            self._brief_conversation_ok += int(report.passed)
+        elif module.split("/")[-1].startswith("test_worker"):
             self.worker_scenarios += 1
             self.worker_passed += int(report.passed)
             if "recover" in item.name:
@@ -183,6 +192,10 @@ class Figures:
             if c.get("real") != "passed" or c.get("sandbox") not in ("passed", "documented")
         )
         self.invite_from_is_caller = self.preserve_invites > 0 and self._from_mismatches == 0
+        self.brief_conversation_passed = (
+            self.brief_conversation_scenarios >= 3
+            and self._brief_conversation_ok == self.brief_conversation_scenarios
+        )
         self.seconds = round(time.monotonic() - self._started, 1)
         for name in (
             "supervisor_heard_caller_ms",

@@ -21,7 +21,8 @@ import secrets
 import time
 from pathlib import Path
 
-from orchestrator.sandbox.scenario import PhoneSpec
+from orchestrator.agents.offline import BRIEF_WORDS
+from orchestrator.sandbox.scenario import BriefTalk, PhoneSpec
 from tests.e2e.harness.deadline import until
 from tests.e2e.harness.rtp import Heard, RtpPhone
 from tests.e2e.harness.sipp import Message, Sipp, response, talk_section
@@ -36,6 +37,10 @@ _FAILURES = {
     "unavailable": "480 Unavailable",
     "request_timeout": "408 Request Timeout",
 }
+_SAYING_S = 0.8  # how long a phone holds the tone of one sentence
+_ANSWER_S = 20.0  # how long a supervisor waits for the briefing agent's answer
+_AI_HZ = 1500.0  # the offline TTS's voice
+_TONES = {words: hz for hz, words in BRIEF_WORDS.items()}
 _DTMF_AFTER_ANSWER_S = 1.2  # the bridge listens for digits only from a second after the ACK
 
 
@@ -180,6 +185,11 @@ class Carrier:
         self.sipp: Sipp | None = None
         self.pressed: list[tuple[str, str, float]] = []
         """(phone, digit, Unix time) of every key a supervisor pressed."""
+        self.said: list[tuple[str, str, float, float]] = []
+        """(phone, words, monotonic start, end) of everything a supervisor said to a
+        conversational brief."""
+        self.answers: list[tuple[str, float]] = []
+        """(phone, monotonic time) of the first AI word heard after each question."""
         self._tasks: set[asyncio.Task[None]] = set()
 
     def _branch(self, key: str, index: int, spec: PhoneSpec) -> str:
@@ -271,12 +281,40 @@ class Carrier:
         await asyncio.sleep(max(spec.decide_after, _DTMF_AFTER_ANSWER_S))
         if heard is not phone.calls[-1]:
             return  # that call is over
-        if spec.on_brief in ("accept", "decline"):
-            digit = "1" if spec.on_brief == "accept" else "2"
+        if isinstance(spec.on_brief, BriefTalk):
+            await self._talk(key, phone, heard, spec)
+        if spec.reaction in ("accept", "decline") and not spec.keypad:
+            await self._say(key, phone, spec.reaction if spec.reaction == "decline" else "connect")
+        elif spec.reaction in ("accept", "decline"):
+            digit = "1" if spec.reaction == "accept" else "2"
             self.pressed.append((key, digit, time.time()))
             await phone.press(digit)
-        elif spec.on_brief == "hangup":
+        elif spec.reaction == "hangup":
             self.hang_up(self._live_call(key))
+
+    async def _say(self, key: str, phone: RtpPhone, words: str) -> None:
+        start = time.monotonic()
+        await phone.say(_TONES[words], _SAYING_S)
+        self.said.append((key, words, start, time.monotonic()))
+
+    async def _talk(self, key: str, phone: RtpPhone, heard: Heard, spec: PhoneSpec) -> None:
+        """Ask each question, then wait for the briefing agent's answer (its voice again)."""
+        for question in spec.asks:
+            # After the agent's last sentence (the opening first): a question is not talked
+            # over, and the answer is the next voice heard.
+            await until(lambda: _quiet(heard), _ANSWER_S, "the briefing agent to finish")
+            await self._say(key, phone, question)
+            asked = time.monotonic()
+            await until(
+                lambda asked=asked: heard.first_tone(_AI_HZ, since=asked) is not None,
+                _ANSWER_S,
+                f"the answer to {question!r}",
+            )
+            answered = heard.first_tone(_AI_HZ, since=asked)
+            assert answered is not None
+            self.answers.append((key, answered))
+        if spec.asks:  # heard out before deciding
+            await until(lambda: _quiet(heard), _ANSWER_S, "the answer to end")
 
     def _live_call(self, key: str) -> str:
         """The Call-ID of the call up on the phone `key` (a number, or `default`)."""
@@ -356,6 +394,12 @@ class Carrier:
             await asyncio.to_thread(self.sipp.stop)
         for phone in self.media.values():
             phone.close()
+
+
+def _quiet(heard: Heard) -> bool:
+    """The AI has spoken on this call, and not in the last second."""
+    last = time.monotonic() - 1.0
+    return heard.first_tone(_AI_HZ) is not None and heard.first_tone(_AI_HZ, since=last) is None
 
 
 def _when(sipp: Sipp | None, call_id: str, method: str, received: bool) -> float | None:

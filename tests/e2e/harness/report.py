@@ -38,6 +38,8 @@ GATES: Gates = {
     "sandbox_time_to_hold_ms": lambda f: (f["sandbox_time_to_hold_ms"] or 0) > 0,
     "sandbox_time_to_ring_ms": lambda f: (f["sandbox_time_to_ring_ms"] or 0) > 0,
     "sandbox_accept_to_merged_ms": lambda f: (f["sandbox_accept_to_merged_ms"] or 0) > 0,
+    # Issue 25: the conversational brief with the real worker (at least three scenarios).
+    "brief_conversation_passed": lambda f: f["brief_conversation_passed"] is True,
     "tests_failed": lambda f: f["tests_failed"] == 0,
 }
 

@@ -193,6 +193,15 @@ class RtpPhone(asyncio.DatagramProtocol):
             index += 1
             await asyncio.sleep(max(start + index * 0.02 - time.monotonic(), 0))
 
+    async def say(self, hz: float, seconds: float) -> None:
+        """ "Say" something: send a tone at `hz` instead of the phone's own for `seconds` (the
+        offline STT hears it as words: `orchestrator.agents.offline.BRIEF_WORDS`)."""
+        own, self.frames = self.frames, tone(hz)
+        try:
+            await asyncio.sleep(seconds)  # the phone's speaking time, paced by `_send`
+        finally:
+            self.frames = own
+
     async def press(self, digit: str, *, ms: int = 160) -> None:
         """Press `digit` once (RFC 4733: start packets, then three end packets)."""
         if not self.calls or self._transport is None:

@@ -28,7 +28,7 @@ from livekit.agents import Agent, AgentServer, AgentSession, JobContext, cli
 
 from orchestrator import configure_logging
 from orchestrator.agents import WarmTransfer
-from orchestrator.agents.offline import ScriptedLLM, ToneTTS
+from orchestrator.agents.offline import BriefingLLM, ScriptedLLM, ToneSTT, ToneTTS
 
 FLOW = Path(os.environ.get("WARM_TRANSFER_FLOW", "flows/warm_transfer.yaml"))
 INSTRUCTIONS = "You answer the phone. Transfer the caller to a supervisor when asked."
@@ -79,7 +79,8 @@ async def entrypoint(ctx: JobContext) -> None:
     )
     session.on("agent_state_changed", lambda e: log.info("e2e.agent_state", state=e.new_state))
     session.on("close", lambda e: log.info("e2e.session_closed", reason=str(e.reason)))
-    transfer = WarmTransfer(ctx, session, FLOW)
+    # The conversational brief's offline models (used when the flow's brief asks for them).
+    transfer = WarmTransfer(ctx, session, FLOW, brief_llm=BriefingLLM(), brief_stt=ToneSTT())
     if os.environ.get("E2E_STALL_AFTER_MERGE"):
         transfer.media.agent_leave = _stall  # type: ignore[method-assign]
     recovered = await transfer.recover()
