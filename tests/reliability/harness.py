@@ -94,7 +94,7 @@ def allowed_dials(flow: Flow) -> int:
         if isinstance(step, DialStep):
             policy = step.caller_id or flow.caller_id
             fallback = policy.mode == "preserve" and policy.on_rejection == "business_number"
-            total += len(step.to) * (2 if fallback else 1)
+            total += len(step.target_names()) * (2 if fallback else 1)
     return total
 
 

@@ -110,7 +110,7 @@ def _off_hold_to_outcome(rig: Rig, transfer: Transfer) -> list[str]:
         target.ring_timeout or step.ring_timeout
         for step in rig.flows[id(transfer)].steps.values()
         if isinstance(step, DialStep)
-        for target in (rig.flows[id(transfer)].targets[name] for name in step.to)
+        for target in (rig.flows[id(transfer)].targets[name] for name in step.target_names())
     ]
     bound = 90.0 + max(rings, default=0.0) + 20.0
     if waited > bound:
