@@ -98,6 +98,19 @@ def allowed_dials(flow: Flow) -> int:
     return total
 
 
+def widest_group(flow: Flow) -> int:
+    """How many legs of a transfer of `flow` may ring at once: its largest ring group."""
+    return max(
+        [
+            len(place.targets)
+            for step in flow.steps.values()
+            if isinstance(step, DialStep)
+            for place in step.chain()
+        ],
+        default=1,
+    )
+
+
 def is_probe(request: dict[str, Any] | None) -> bool:
     """A request of the engine's capability probe: it names only a room or identity that
     nothing has (`orchestrator-preflight-...`) and changes nothing."""
@@ -187,6 +200,11 @@ class Monitor:
     def __init__(self, sandbox: Sandbox, callers: dict[str, str]) -> None:
         self.sandbox, self.callers = sandbox, callers
         self.max_live = 0
+        """Most supervisor legs (ringing or answered) of one transfer at one moment."""
+        self.max_answered = 0
+        """Most answered supervisor legs of one transfer kept past the instant they answered
+        in (a ring group's leg that answered with the one kept is hung up in that instant)."""
+        self.answered_at: dict[str, float] = {}
         self.invites: set[str] = set()
         self.names: set[str] = set()
         self.events: list[Event] = []
@@ -203,9 +221,27 @@ class Monitor:
                     groups.setdefault(key, set()).add(info.identity)
         return groups
 
+    def answered(self) -> dict[str, set[str]]:
+        """Answered supervisor legs that answered before now, grouped by transfer."""
+        groups: dict[str, set[str]] = {}
+        now, callers = self.sandbox.world.clock.now(), set(self.callers.values())
+        for state in self.sandbox.world.rooms.values():
+            for member in state.members.values():
+                info = member.info
+                if info.kind != SIP or info.identity in callers:
+                    continue
+                if info.attributes.get("sip.callStatus") != "active":
+                    continue
+                since = self.answered_at.setdefault(info.identity, now)
+                if since < now:
+                    key = info.attributes.get("transfer.id") or info.identity
+                    groups.setdefault(key, set()).add(info.identity)
+        return groups
+
     def __call__(self, event: Event) -> None:
         self.events.append(event)
         self.max_live = max([self.max_live, *(len(g) for g in self.live().values())])
+        self.max_answered = max([self.max_answered, *(len(g) for g in self.answered().values())])
         who = event.participant
         if event.room not in self.callers:
             self.names.add(event.room)
