@@ -18,8 +18,8 @@ from tests.reliability.harness import (
     UNSAFE_CHARS,
     allowed_dials,
     canary_hits,
-    widest_group,
     strings,
+    widest_group,
 )
 
 if TYPE_CHECKING:
