@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Protocol, TypeVar
 
 from orchestrator.clock import Clock
@@ -36,7 +36,8 @@ from orchestrator.engine.merge import (
 )
 from orchestrator.engine.outcome import Attempt
 from orchestrator.engine.ports import MEDIA_TIMEOUT_S, SCREEN_TIMEOUT_S, speech_timeout
-from orchestrator.errors import LiveKitError
+from orchestrator.engine.reconcile import BUDGET_S, hang_up_one
+from orchestrator.errors import LiveKitError, TransferError
 from orchestrator.flow.model import (
     AnnounceStep,
     BriefStep,
@@ -340,12 +341,9 @@ async def _ring_group(
                 if result == "answered":  # between its answer and its cancel
                     await _another_answered(t, record)
         if winner is not None:
-            for dialing in [
-                d for d in t.dialling.in_flight.values() if d.identity in _of(t, group)
-            ]:
-                stopping = asyncio.ensure_future(_stop_dial(t, dialing))
-                t.dialling.stopping.add(stopping)
-                stopping.add_done_callback(t.dialling.stopping.discard)
+            others = _of(t, group)
+            for dialing in [d for d in t.dialling.in_flight.values() if d.identity in others]:
+                _stopping(t, _stop_dial(t, dialing))
     if winner is not None:
         t.dialling.target_name = winner.target
         t.new_leg(winner.identity)
@@ -381,17 +379,35 @@ async def _screened(t: Running, record: Attempt) -> str:
 
 
 async def _another_answered(t: Running, record: Attempt) -> None:
-    """A group's leg answered after (or with) the one kept: hung up (BYE)."""
+    """A group's leg answered after (or with) the one kept: hung up (BYE) at once."""
     record.result = "another_answered"
     _ended(t, record, _number(t, record))
-    await end_leg(t, record.identity)
+    _stopping(t, _end_other(t, record.identity))
+
+
+def _stopping(t: Running, work: Coroutine[Any, Any, None]) -> None:
+    """A group's other leg ends beside the transfer (the kept one is briefed meanwhile);
+    cleanup cancels what is left of it and ends the leg itself."""
+    stopping = asyncio.ensure_future(work)
+    t.dialling.stopping.add(stopping)
+    stopping.add_done_callback(t.dialling.stopping.discard)
+
+
+async def _end_other(t: Running, identity: str) -> None:
+    """Hung up, retried like cleanup retries a leg: it must not stay answered beside the
+    one kept. If LiveKit never agrees, it is ended before any next dial, or by cleanup."""
+    try:
+        await hang_up_one(t, t.clock, t.leg_room, identity, t.clock.now() + BUDGET_S)
+    except TransferError:
+        t.log.warning("transfer.hang_up_failed", error="TransferError")
+        t.unsettled.add(identity)
 
 
 async def _stop_dial(t: Running, dialing: Dialing) -> None:
-    """A group's other leg, while the transfer goes on: CANCEL as soon as it shows (BYE if it
-    answers meanwhile). Cancelled by cleanup, which then ends it itself."""
+    """A group's other leg still ringing: CANCEL as soon as it shows (BYE if it answers
+    meanwhile)."""
     if await cancel_dial(t, dialing, dialing.deadline + DIAL_MARGIN_S):
-        await end_leg(t, dialing.identity)
+        await _end_other(t, dialing.identity)
     t.dialling.in_flight.pop(dialing.identity, None)
 
 

@@ -10,7 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    model_validator,
+)
 
 from orchestrator.flow.steps import TERMINAL_TYPES
 from orchestrator.flow.values import (
@@ -194,6 +202,17 @@ class RingGroup(_Strict):
     )
 
 
+def _entry_kind(value: object) -> str:
+    return "group" if isinstance(value, dict | RingGroup) else "name"
+
+
+ChainEntry = Annotated[
+    Annotated[Name, Tag("name")] | Annotated[RingGroup, Tag("group")],
+    Discriminator(_entry_kind),
+]
+"""An entry of a dial step's `to`: a target's name, or a ring group (a mapping)."""
+
+
 @dataclass(frozen=True)
 class Ringing:
     """One place in a dial step's chain: one target, or a group rung together."""
@@ -218,7 +237,7 @@ class DialStep(_Strict):
 
     type: Literal["dial"]
     description: FreeText | None = None
-    to: list[Name | RingGroup] = Field(
+    to: list[ChainEntry] = Field(
         min_length=1,
         max_length=10,
         description="Target names, in order; an entry `{group: [a, b]}` rings a and b at once.",
