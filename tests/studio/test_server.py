@@ -40,6 +40,7 @@ async def test_lists_flows_but_not_scenario_tests(studio: Client, folder: Path) 
     assert listed == [
         "broken.yaml",
         "cold_transfer.yaml",
+        "ring_group.yaml",
         "supervisor_chain.yaml",
         "warm_transfer.yaml",
     ]
