@@ -185,3 +185,11 @@ async def test_a_ring_group_self_hosted_keeps_one_leg_in_the_callers_room() -> N
     )
     assert outcome.kind == "merged"
     assert next(log for log in logs if log.number == ALICE).received == ["INVITE", "CANCEL"]
+
+
+async def test_a_group_of_three_reaches_the_supervisor_a_chains_ring_times_sooner() -> None:
+    """`make bench`'s comparison, on the simulated clock: the first two never answer, the
+    third answers after 6 s; each rings 20 s. The chain waits out 40 s of ringing first."""
+    from bench.ring_group import time_to_supervisor
+
+    assert await time_to_supervisor() == {"group": 7.0, "chain": 47.0}

@@ -4,7 +4,8 @@
 at the end; `report.py` prints them (the last line of `make e2e`; docs/real-stack.md
 says what each means).
 
-* A scenario is a test of `test_transfers.py` or `test_call_lifecycle.py` on the real server.
+* A scenario is a test of `test_transfers.py`, `test_call_lifecycle.py` or `test_ring_group.py`
+  on the real server.
 * A conformance check is a test of `test_conformance_*.py`; it runs on both targets. It is a
   difference when the real server fails it, or the sandbox fails it without the check being
   marked as a documented limit (`xfail`, whose reason docs/sandbox.md lists).
@@ -95,6 +96,13 @@ class Figures:
     started to the hold started, to the dial sent, the digit to the merged outcome."""
     sandbox_time_to_ring_ms: float | None = None
     sandbox_accept_to_merged_ms: float | None = None
+    ring_group_passed: bool = False
+    """The ring-group scenarios of `test_ring_group.py` ran on the real stack (at least 3)
+    and all passed."""
+    ring_group_extra_legs_left: int = 0
+    """Supervisor legs the server still listed after those scenarios beyond the one kept."""
+    ring_group_cancel_ms: float = 0.0
+    """The longest from the kept phone's 200 OK to the CANCEL at another phone of its group."""
     tests_failed: int = 0
     seconds: float = 0.0
     stack: dict[str, str] = field(default_factory=dict)
@@ -102,6 +110,7 @@ class Figures:
     _checks: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
     _from_mismatches: int = field(default=0, repr=False)
     _speed: dict[str, list[float]] = field(default_factory=dict, repr=False)
+    _ring_groups: list[bool] = field(default_factory=list, repr=False)
 
     def speed(self, figure: str, seconds: float) -> None:
         """One measurement of the speed `figure` (`real_time_to_hold_ms`, ...; their p50 is
@@ -126,6 +135,12 @@ class Figures:
         """Seconds from the digit to the leg's BYE, and to the AI's first word."""
         if released * 1000 > self.decline_release_ms:
             self.decline_release_ms, self.decline_first_word_ms = released * 1000, spoke * 1000
+
+    def ring_group_legs(self, extra: int) -> None:
+        self.ring_group_extra_legs_left += extra
+
+    def ring_group_cancel(self, seconds: float) -> None:
+        self.ring_group_cancel_ms = max(self.ring_group_cancel_ms, seconds * 1000)
 
     def watchdog(self, recovery_s: float, *, forged_refused: bool) -> None:
         self.watchdog_recovery_s = max(self.watchdog_recovery_s, round(recovery_s, 1))
@@ -164,6 +179,10 @@ class Figures:
         elif module.endswith(("test_transfers.py", "test_call_lifecycle.py")) and on == "real":
             self.e2e_scenarios += 1
             self.e2e_passed += int(report.passed)
+        elif module.endswith("test_ring_group.py") and on == "real":
+            self.e2e_scenarios += 1
+            self.e2e_passed += int(report.passed)
+            self._ring_groups.append(report.passed)
         elif module.split("/")[-1].startswith("test_conformance"):
             params = (
                 {k: v for k, v in callspec.params.items() if k != "target"} if callspec else {}
@@ -183,6 +202,7 @@ class Figures:
             if c.get("real") != "passed" or c.get("sandbox") not in ("passed", "documented")
         )
         self.invite_from_is_caller = self.preserve_invites > 0 and self._from_mismatches == 0
+        self.ring_group_passed = len(self._ring_groups) >= 3 and all(self._ring_groups)
         self.seconds = round(time.monotonic() - self._started, 1)
         for name in (
             "supervisor_heard_caller_ms",
@@ -190,6 +210,7 @@ class Figures:
             "ringing_cancel_ms",
             "decline_release_ms",
             "decline_first_word_ms",
+            "ring_group_cancel_ms",
         ):
             setattr(self, name, round(getattr(self, name)))
         for name, values in self._speed.items():

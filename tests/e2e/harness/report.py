@@ -38,6 +38,9 @@ GATES: Gates = {
     "sandbox_time_to_hold_ms": lambda f: (f["sandbox_time_to_hold_ms"] or 0) > 0,
     "sandbox_time_to_ring_ms": lambda f: (f["sandbox_time_to_ring_ms"] or 0) > 0,
     "sandbox_accept_to_merged_ms": lambda f: (f["sandbox_accept_to_merged_ms"] or 0) > 0,
+    # Issue 23: ring groups on the real stack (three sipp phones at once).
+    "ring_group_passed": lambda f: f["ring_group_passed"] is True,
+    "ring_group_extra_legs_left": lambda f: f["ring_group_extra_legs_left"] == 0,
     "tests_failed": lambda f: f["tests_failed"] == 0,
 }
 
