@@ -133,6 +133,7 @@ def _dial(
         target_name=record.target,
         attempt=t.dialling.count,
         caller_id_kind=record.caller_id,
+        group=record.group,
     )
 
 
