@@ -23,7 +23,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from bench import concurrency
+from bench import concurrency, ring_group
 from bench.doubles import ROOT, SECRET, AcceptingMedia, Loopback, start_sandbox, straight_line
 from orchestrator import TransferEngine, compile_flow, configure_logging, load_flow
 from orchestrator.clock import ManualClock
@@ -293,6 +293,8 @@ async def main() -> None:
     slow = await bench_against_sandbox(delayed(0.020), max(10, RUNS // 2))
     setup = await bench_setup(max(5, RUNS // 3))
     hold = await bench_hold(max(5, RUNS // 3))
+    reach = await ring_group.time_to_supervisor()
+    group = await ring_group.group_cost(max(5, RUNS // 3))
     print(f"{CONCURRENT} transfers arriving over 10 s, phones ringing 2-20 s...", flush=True)
     arriving = await concurrency.run(CONCURRENT, poisson=True)
     print(f"{CONCURRENT} transfers started at once, phones ringing 2 s...", flush=True)
@@ -313,10 +315,19 @@ async def main() -> None:
         ("engine_setup_ms (a job's engine, new process)", setup["engine_setup_ms"]),
         ("  the next job's engine, same process", setup["engine_setup_warm_ms"]),
         ("hold_overhead_ms", hold),
+        ("cpu_ms_per_transfer_group5 (a group of 5, all answer at once)", group["group5_cpu"]),
+        ("  the same engine, one target", group["single_cpu"]),
+        ("  group of 5 transfer ms", group["group5_ms"]),
+        ("  one target transfer ms", group["single_ms"]),
     ]
     print(f"{'figure':<60}{'median':>10}  spread")
     for name, values in rows:
         print(f"{name:<60}{spread(values)}")
+    print(
+        f"time to supervisor, 3 targets ringing {ring_group.RING_S} s, the third answering "
+        f"after {ring_group.ANSWER_S:g} s (simulated clock): group {reach['group']:.1f} s, "
+        f"chain {reach['chain']:.1f} s"
+    )
     for title, many in (("Poisson arrivals", arriving), ("burst", burst)):
         print(f"{CONCURRENT} in flight, {title}: {many['merged']} merged {many['outcomes']}")
         for key in (
@@ -352,6 +363,10 @@ async def main() -> None:
         ),
         "flow_compile_ms": round(median(compile_ms), 3),
         "flow_compile_ms_500_steps": round(median(big_ms), 2),
+        "ring_group_time_to_supervisor_s": reach["group"],
+        "ring_chain_time_to_supervisor_s": reach["chain"],
+        "cpu_ms_per_transfer_group5": round(median(group["group5_cpu"]), 2),
+        "cpu_ms_per_transfer_single": round(median(group["single_cpu"]), 2),
     }
     (ROOT / "bench" / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results))

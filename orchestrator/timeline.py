@@ -69,6 +69,7 @@ def _attempt(event: Mapping[str, Any]) -> str:
         "caller_id_rejected": f"{target}: the carrier refused the caller ID shown{_sip(status)}",
         "failed": f"{target}: the call failed{_sip(status)}",
         "cancelled": f"{target}: dialling stopped (the step ended)",
+        "another_answered": f"{target}: cancelled, another phone of the group answered first",
     }
     return words.get(result, f"{target}: {result}{_sip(status)}")
 
@@ -121,6 +122,12 @@ def describe(event: Mapping[str, Any], *, api: bool = False) -> str | None:
         return f"LiveKit API  dialling {event.get('to')} from {event.get('caller_id')} (sent)"
     if name == "dial.result":
         return _attempt(event)
+    if name == "dial.group":
+        names = [str(n) for n in event.get("targets") or []]
+        together = " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+        ring = event.get("ring_seconds")
+        rings = f" for up to {_seconds(ring)}" if ring is not None else ""
+        return f"ringing {together} together{rings}; the first to answer is kept"
     if name == "transfer.started":
         return f"transfer started for caller {event.get('caller', '?')} (flow {event.get('flow')})"
     if name == "transfer.transition":

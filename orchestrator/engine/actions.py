@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Protocol, TypeVar
 
 from orchestrator.clock import Clock
@@ -21,7 +21,14 @@ from orchestrator.engine.checkpoint import (
 )
 from orchestrator.engine.in_room import isolate
 from orchestrator.engine.inflight import retrieved
-from orchestrator.engine.legs import Dialing, DialState, end_leg, refused, settle
+from orchestrator.engine.legs import (
+    Dialing,
+    DialState,
+    cancel_dial,
+    end_leg,
+    refused,
+    settle,
+)
 from orchestrator.engine.merge import (
     Merging,
     consult_room_ready,
@@ -35,7 +42,8 @@ from orchestrator.engine.ports import (
     Briefing,
     speech_timeout,
 )
-from orchestrator.errors import LiveKitError
+from orchestrator.engine.reconcile import BUDGET_S, hang_up_one
+from orchestrator.errors import LiveKitError, TransferError
 from orchestrator.flow.model import (
     AnnounceStep,
     BriefStep,
@@ -43,6 +51,7 @@ from orchestrator.flow.model import (
     ColdTransferStep,
     DialStep,
     HoldStep,
+    Ringing,
     Step,
     Target,
 )
@@ -110,7 +119,13 @@ async def announce(t: Running, step: AnnounceStep) -> str:
 
 
 def _dial(
-    t: Running, step: DialStep, target: Target, record: Attempt, caller_id: str, policy: CallerId
+    t: Running,
+    step: DialStep,
+    target: Target,
+    record: Attempt,
+    caller_id: str,
+    policy: CallerId,
+    ring: float,
 ) -> Dial:
     headers = dict(target.headers or {})
     if policy.diversion and policy.business_number and caller_id == t.caller_number:
@@ -122,11 +137,12 @@ def _dial(
         room=t.leg_room,
         identity=record.identity,
         transfer_id=t.transfer_id,
-        ring=target.ring_timeout or step.ring_timeout,
+        ring=ring,
         headers=headers,
         target_name=record.target,
         attempt=t.dialling.count,
         caller_id_kind=record.caller_id,
+        group=record.group,
     )
 
 
@@ -145,39 +161,55 @@ def _ended(t: Running, record: Attempt, attempt: int, result: str | None = None)
 
 
 async def _attempt(
-    t: Running, step: DialStep, name: str, target: Target, preserve: bool, policy: CallerId
-) -> tuple[str, int | None]:
-    """One dial of one target, with at most one caller-ID fallback redial."""
+    t: Running,
+    step: DialStep,
+    name: str,
+    target: Target,
+    preserve: bool,
+    policy: CallerId,
+    ring: float,
+    group: str | None = None,
+) -> tuple[str, int | None, Attempt]:
+    """One dial of one target, with at most one caller-ID fallback redial. Alone, its leg
+    is the transfer's supervisor from the INVITE on; in a ring `group`, only the one
+    `_ring_group` picks becomes it."""
     caller_id = t.caller_number if preserve else (policy.business_number or "")
     while True:
-        await settle(t)
+        if group is None:  # a group settles once, before its first INVITE
+            await settle(t)
         t.dialling.count += 1
         identity = supervisor_identity(t.transfer_id, t.dialling.count)
         record = Attempt(name, identity, "caller" if preserve else "business", t.elapsed())
+        record.group = group
         t.dialling.attempts.append(record)
-        dial = _dial(t, step, target, record, caller_id, policy)
-        t.new_leg(identity)
-        t.merge.opening = False
+        dial = _dial(t, step, target, record, caller_id, policy, ring)
+        if group is None:
+            t.new_leg(identity)
+            t.merge.opening = False
         try:
             await _place(t, dial)
         except asyncio.CancelledError:  # the step was left (the caller hung up, ...)
-            _ended(t, record, dial.attempt, "cancelled")  # the record stays `dialing`
+            # The record stays `dialing` (or says that another of its group answered).
+            _ended(t, record, dial.attempt, "cancelled" if record.result == "dialing" else None)
             raise
         except (LiveKitError, TimeoutError) as error:
             result, status = classify_dial_error(
                 error, preserving=preserve, rejected_by=policy.rejected_by
             )
             record.ended_s, record.result, record.sip_status = t.elapsed(), result, status
-            t.supervisor = None
-            t.dialling.in_flight = None
+            if group is None:
+                t.supervisor = None
+            t.dialling.in_flight.pop(identity, None)
             if isinstance(error, LiveKitError) and error.denied:
                 t.failure_reason = "permission"  # the key lost its grant since the probe
             if result in ("unavailable", "failed", "no_answer") and not refused(error):
                 with contextlib.suppress(LiveKitError):  # unknown: hung up just below
                     if await _reconcile(t, identity) == "answered":
+                        if group is None:
+                            t.supervisor = identity
                         record.result = "answered"
                         _ended(t, record, dial.attempt)
-                        return "answered", None
+                        return "answered", None, record
             _ended(t, record, dial.attempt)
             # Whatever the answer said, no leg of a failed attempt may stay: hang it up.
             await end_leg(t, identity)
@@ -185,10 +217,10 @@ async def _attempt(
                 t.log.info("dial.caller_id_fallback", sip_status_code=status)
                 preserve, caller_id = False, policy.business_number or ""
                 continue
-            return result, status
+            return result, status, record
         record.ended_s, record.result = t.elapsed(), "answered"
         _ended(t, record, dial.attempt)
-        return "answered", None
+        return "answered", None, record
 
 
 async def _place(t: Running, dial: Dial) -> None:
@@ -197,16 +229,15 @@ async def _place(t: Running, dial: Dial) -> None:
     call = asyncio.ensure_future(t.gateway.dial(t.log, dial))
     call.add_done_callback(retrieved)
     deadline = t.clock.now() + dial.ring + DIAL_MARGIN_S
-    t.dialling.in_flight = Dialing(call, dial.identity, dial.room, deadline)
+    t.dialling.in_flight[dial.identity] = Dialing(call, dial.identity, dial.room, deadline)
     await asyncio.shield(call)
-    t.dialling.in_flight = None
+    t.dialling.in_flight.pop(dial.identity, None)
 
 
 async def _reconcile(t: Running, identity: str) -> str:
     """A lost answer: the leg may exist anyway. `answered` if it is live (then it is used)."""
     info = await t.gateway.get_participant(t.log, t.leg_room, identity)
     if info is not None and info.attributes.get(CALL_STATUS) == "active":
-        t.supervisor = identity
         return "answered"
     return "gone"
 
@@ -216,18 +247,29 @@ async def dial(t: Running, step: DialStep, name: str) -> str:
     preserve = policy.mode == "preserve" and t.caller_number_valid
     if policy.mode == "preserve" and not t.caller_number_valid:
         t.log.info("dial.caller_id_withheld", reason="caller number missing or not E.164")
+    chain = step.chain()
     tried = t.dialling.chain_position.setdefault(name, 0)
-    if tried >= len(step.to):
+    if tried >= len(chain):
         return "exhausted"
     await consult_room_ready(t)
     result, status = "exhausted", None
-    for index in range(tried, len(step.to)):
+    for index in range(tried, len(chain)):
         t.dialling.chain_position[name] = index + 1
-        target_name = step.to[index]
+        place = chain[index]
+        if place.together:
+            group = f"{name}/{index + 1}"
+            result, status = await _ring_group(t, step, place, group, preserve, policy)
+            if result == "answered":
+                progress_soon(t, "briefing")
+                return "answered"
+            if result == "failed":
+                break
+            continue
+        target_name = place.targets[0]
         t.dialling.target_name = target_name
-        result, status = await _attempt(
-            t, step, target_name, t.flow.targets[target_name], preserve, policy
-        )
+        target = t.flow.targets[target_name]
+        ring = step.ring_time(place, target)
+        result, status, _ = await _attempt(t, step, target_name, target, preserve, policy, ring)
         if result == "answered":
             assert t.supervisor is not None
             if t.strategy == "in_room":  # the bridge has just subscribed them to everyone
@@ -247,6 +289,136 @@ async def dial(t: Running, step: DialStep, name: str) -> str:
             break
     t.dialling.last_sip_status = status
     return result
+
+
+_GROUP_FAILURES = ("failed", "caller_id_rejected")
+"""A group's outcome when one of its attempts ends so; otherwise the last one's result."""
+
+
+async def _ring_group(
+    t: Running,
+    step: DialStep,
+    place: Ringing,
+    group: str,
+    preserve: bool,
+    policy: CallerId,
+) -> tuple[str, int | None]:
+    """Ring `place`'s targets at once. The first to answer (and pass answer screening)
+    becomes the supervisor; every other leg is cancelled at once (CANCEL while it rings, BYE
+    if it answered too). Each target is an `_attempt`: caller ID and its fallback per target."""
+    await settle(t)
+    targets = {n: t.flow.targets[n] for n in place.targets}
+    t.log.info(
+        "dial.group",
+        group=group,
+        targets=list(place.targets),
+        ring_seconds=max(step.ring_time(place, target) for target in targets.values()),
+    )
+    attempts = [
+        asyncio.ensure_future(
+            _attempt(t, step, n, x, preserve, policy, step.ring_time(place, x), group)
+        )
+        for n, x in targets.items()
+    ]
+    pending: set[asyncio.Future[tuple[str, int | None, Attempt]]] = set(attempts)
+    ended: list[tuple[str, int | None]] = []
+    winner: Attempt | None = None
+    try:
+        while pending and winner is None:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for finished in [a for a in attempts if a in done]:  # in the order listed
+                result, status, record = finished.result()
+                if result != "answered":
+                    ended.append((result, status))
+                elif winner is not None:  # answered in the same instant: it loses
+                    await _another_answered(t, record)
+                elif await _screened(t, record) == "human":
+                    winner = record
+                else:
+                    ended.append(("voicemail", None))
+    finally:
+        for attempt in pending:  # the rest are cancelled at once: their legs end below
+            attempt.cancel()
+        now = t.elapsed()
+        for record in t.dialling.attempts:
+            if record.group == group and record.result == "dialing" and winner is not None:
+                record.result, record.ended_s = "another_answered", now
+        if pending:
+            await asyncio.wait(pending)
+        for attempt in pending:
+            if not attempt.cancelled() and attempt.exception() is None:
+                result, status, record = attempt.result()
+                if result == "answered":  # between its answer and its cancel
+                    await _another_answered(t, record)
+        if winner is not None:
+            others = _of(t, group)
+            for dialing in [d for d in t.dialling.in_flight.values() if d.identity in others]:
+                _stopping(t, _stop_dial(t, dialing))
+    if winner is not None:
+        t.dialling.target_name = winner.target
+        t.new_leg(winner.identity)
+        t.merge.opening = False
+        return "answered", None
+    for result, status in ended:
+        if result in _GROUP_FAILURES:
+            if status in (404, 484, 604):
+                t.failure_reason = "config_error"
+            return result, status
+    return ended[-1] if ended else ("failed", None)
+
+
+def _number(t: Running, record: Attempt) -> int:
+    """The attempt's number (each attempt counted once, in the order they were made)."""
+    return t.dialling.attempts.index(record) + 1
+
+
+def _of(t: Running, group: str) -> set[str]:
+    return {a.identity for a in t.dialling.attempts if a.group == group}
+
+
+async def _screened(t: Running, record: Attempt) -> str:
+    """A group's first answer: isolated and screened before it becomes the supervisor."""
+    if t.strategy == "in_room":
+        await isolate(t, record.identity)
+    if await _screen(t, record.identity) == "machine":
+        record.result = "voicemail"
+        _ended(t, record, _number(t, record))
+        await end_leg(t, record.identity)
+        return "machine"
+    return "human"
+
+
+async def _another_answered(t: Running, record: Attempt) -> None:
+    """A group's leg answered after (or with) the one kept: hung up (BYE) at once."""
+    record.result = "another_answered"
+    _ended(t, record, _number(t, record))
+    _stopping(t, _end_other(t, record.identity))
+
+
+def _stopping(t: Running, work: Coroutine[Any, Any, None]) -> None:
+    """A group's other leg ends beside the transfer (the kept one is briefed meanwhile);
+    cleanup cancels what is left of it and ends the leg itself."""
+    stopping = asyncio.ensure_future(work)
+    t.dialling.stopping.add(stopping)
+    stopping.add_done_callback(t.dialling.stopping.discard)
+
+
+async def _end_other(t: Running, identity: str) -> None:
+    """Hung up, retried like cleanup retries a leg: it must not stay answered beside the
+    one kept. If LiveKit never agrees, it is ended before any next dial, or by cleanup."""
+    try:
+        await hang_up_one(t, t.clock, t.leg_room, identity, t.clock.now() + BUDGET_S)
+    except TransferError:
+        t.log.warning("transfer.hang_up_failed", error="TransferError")
+        t.unsettled.add(identity)
+
+
+async def _stop_dial(t: Running, dialing: Dialing) -> None:
+    """A group's other leg still ringing: CANCEL as soon as it shows (BYE if it answers
+    meanwhile)."""
+    if await cancel_dial(t, dialing, dialing.deadline + DIAL_MARGIN_S):
+        await _end_other(t, dialing.identity)
+    t.dialling.in_flight.pop(dialing.identity, None)
 
 
 async def _screen(t: Running, supervisor: str) -> str:

@@ -22,7 +22,7 @@ from typing import Any, Protocol, TypeVar
 from orchestrator.engine.checkpoint import Checkpointing
 from orchestrator.engine.hold import HoldState
 from orchestrator.engine.inflight import CREATE_ROOM, LATE_ANSWER_S, WRITE
-from orchestrator.engine.legs import Dialing, DialState, Legs, hang_up, refused
+from orchestrator.engine.legs import Dialing, DialState, Legs, cancel_dial, hang_up
 from orchestrator.engine.merge import MergeState, uses_consult_room
 from orchestrator.engine.outcome import Attempt, Callback, OutcomeKind, TransferOutcome
 from orchestrator.engine.ports import MEDIA_TIMEOUT_S, Media, speech_timeout
@@ -84,7 +84,6 @@ class Ending(Checkpointing, Legs, Protocol):
 
 _LATE_ANSWER_S = LATE_ANSWER_S  # for a dial (`_late_dial`), not in `InFlight` yet
 _CLEAR_RESERVE_S = 15.0  # the checkpoint's clearing always gets this much of the budget
-_POLL_S = 0.5  # while a dial cut short may still place its leg: how often to look for it
 CALLER_LEFT_NOTICE = "The caller has hung up, so there is no call to take. Thank you."
 
 
@@ -104,8 +103,13 @@ async def finish(t: Ending, trigger: str) -> TransferOutcome:
     was_held = t.held
     t.release_hold()
     step = t.flow.steps.get(final)
-    dialing = t.dialling.in_flight
-    late = max(dialing.deadline - t.clock.now(), 0.0) + _LATE_ANSWER_S if dialing else 0.0
+    for stopping in list(t.dialling.stopping):  # a group's other legs: ended below instead
+        stopping.cancel()
+        with contextlib.suppress(BaseException):
+            await stopping
+    dialings = list(t.dialling.in_flight.values())
+    deadline = max((d.deadline for d in dialings), default=None)
+    late = max(deadline - t.clock.now(), 0.0) + _LATE_ANSWER_S if deadline is not None else 0.0
     until = t.clock.now() + BUDGET_S + late
     # The caller first: off hold at once, however long the rest of the cleanup takes.
     if was_held:  # the hold audio is ours to stop, whether or not the caller is still there
@@ -123,9 +127,11 @@ async def finish(t: Ending, trigger: str) -> TransferOutcome:
         with contextlib.suppress(Exception):
             await t.within(TRY_SECONDS, hang_up(t, t.leg_room, leg))
             t.unsettled.discard(leg)
-    cutting: asyncio.Future[None] | None = None
-    if dialing is not None:  # a ringing phone gets CANCEL as soon as its leg shows
-        cutting = asyncio.ensure_future(_quietly(t, "late_dial", _late_dial(t, dialing, until)))
+    cutting: asyncio.Future[Any] | None = None
+    if dialings:  # every ringing phone (a group's too) gets CANCEL as soon as its leg shows
+        cutting = asyncio.gather(
+            *(_quietly(t, "late_dial", _late_dial(t, dialing, until)) for dialing in dialings)
+        )
     # Then the caller hears the AI again, or the AI leaves them with the supervisor.
     if step is not None and step.type == "exit":
         await _quietly(t, "agent_leave", t.media.agent_leave(t.room), MEDIA_TIMEOUT_S)
@@ -231,7 +237,7 @@ def _emptied(t: Ending) -> bool:
     LiveKit's answer to its hang-up (or moved), which a listing would only repeat, at one
     ListParticipants per transfer, and a listing that fails would put the clear after the
     deletion, where a failing server leaves it too little of the budget."""
-    if t.strategy != "move" or t.dialling.in_flight is not None or t.unsettled or t.leg_to_end:
+    if t.strategy != "move" or t.dialling.in_flight or t.unsettled or t.leg_to_end:
         return False
     if t.merge.merged_at is not None:
         return t.merge.moved == {t.supervisor}
@@ -251,16 +257,8 @@ async def _late_dial(t: Ending, dialing: Dialing, until: float) -> None:
     as it shows (a ringing phone gets CANCEL, an answered one BYE), and looked for until the
     request answers or its own deadline, and a little more, has passed: only the answer
     says whether the server placed the call. If it did (or may have), the leg is hung up."""
-    call, give_up = dialing.call, min(dialing.deadline + _LATE_ANSWER_S, until)
-    while not call.done() and t.clock.now() < give_up:
-        removing = t.gateway.remove_participant(t.log, dialing.room, dialing.identity)
-        with contextlib.suppress(Exception):  # not there yet: not_found, and looked for again
-            await t.within(TRY_SECONDS, removing)
-        with contextlib.suppress(TimeoutError):
-            await t.within(min(_POLL_S, max(give_up - t.clock.now(), 0.0)), asyncio.wait({call}))
-    if call.done() and not call.cancelled() and refused(call.exception()):
+    if not await cancel_dial(t, dialing, min(dialing.deadline + _LATE_ANSWER_S, until)):
         return  # the phone refused it: no leg (any other error may be a lost answer)
-    call.cancel()
     await _hang_up(t, dialing.identity, until, room=dialing.room)
     if t.strategy == "move":  # the leg's join may have created the consult room again
         await _delete_consult_room(t, until)

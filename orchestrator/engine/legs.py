@@ -9,10 +9,14 @@ failed is hung up before any next dial (or the dial fails).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
+from orchestrator.clock import Clock
 from orchestrator.engine.outcome import Attempt
+from orchestrator.engine.retry import TRY_SECONDS
 from orchestrator.errors import LiveKitError, TransferError
 from orchestrator.livekit import Gateway
 
@@ -22,11 +26,15 @@ __all__ = [
     "Dialing",
     "Legs",
     "absent",
+    "cancel_dial",
     "end_leg",
     "hang_up",
     "refused",
     "settle",
 ]
+
+T = TypeVar("T")
+_POLL_S = 0.5  # while a dial cut short may still place its leg: how often to look for it
 
 
 @dataclass(frozen=True)
@@ -53,8 +61,12 @@ class DialState:
     target_name: str = ""
     """The target of the attempt under way (or the last one)."""
     last_sip_status: int | None = None
-    in_flight: Dialing | None = None
-    """The dial request in flight."""
+    in_flight: dict[str, Dialing] = field(default_factory=dict)
+    """The dial requests in flight, by the identity of the leg each places (several while a
+    ring group rings, and a group's cancelled ones until their legs are gone)."""
+    stopping: set[asyncio.Future[None]] = field(default_factory=set)
+    """A ring group's other legs being cancelled (CANCEL, or BYE if they answered) while
+    the transfer goes on; cleanup stops these and ends what is left in `in_flight`."""
 
 
 class Calls(Protocol):
@@ -120,3 +132,30 @@ async def settle(t: Legs) -> None:
     for identity in sorted(t.unsettled):
         await hang_up(t, t.leg_room, identity)
         t.unsettled.discard(identity)
+
+
+class Stopping(Calls, Protocol):
+    """What stopping a dial request in flight needs: the clock and bounded waits."""
+
+    clock: Clock
+
+    async def within(self, seconds: float, work: Awaitable[T]) -> T: ...
+
+
+async def cancel_dial(t: Stopping, dialing: Dialing, give_up: float) -> bool:
+    """A dial cut short: the server may still ring or connect its leg. It is removed as soon
+    as it shows (a ringing phone gets CANCEL, an answered one BYE), and looked for until the
+    request answers or `give_up` (clock time) has passed: only the answer says whether the
+    server placed the call. False when the phone refused it (then there is no leg); True
+    when a leg may exist, which the caller then hangs up."""
+    call = dialing.call
+    while not call.done() and t.clock.now() < give_up:
+        removing = t.gateway.remove_participant(t.log, dialing.room, dialing.identity)
+        with contextlib.suppress(Exception):  # not there yet: not_found, and looked for again
+            await t.within(TRY_SECONDS, removing)
+        with contextlib.suppress(TimeoutError):
+            await t.within(min(_POLL_S, max(give_up - t.clock.now(), 0.0)), asyncio.wait({call}))
+    if call.done() and not call.cancelled() and refused(call.exception()):
+        return False
+    call.cancel()
+    return True

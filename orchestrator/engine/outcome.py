@@ -24,6 +24,9 @@ class Attempt:
     ended_s: float | None = None
     result: str = "dialing"
     sip_status: int | None = None
+    group: str | None = None
+    """The ring group it was rung in (`step/place`, the place in the chain from 1); None
+    when it rang alone. A group's other attempts end `another_answered` once one answered."""
 
 
 @dataclass(frozen=True)

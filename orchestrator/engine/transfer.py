@@ -175,8 +175,8 @@ class Transfer:
 
     @property
     def dialing(self) -> Dialing | None:
-        """The dial request in flight (`DialState.in_flight`; tests read it)."""
-        return self.dialling.in_flight
+        """A dial request in flight (the first of `DialState.in_flight`; tests read it)."""
+        return next(iter(self.dialling.in_flight.values()), None)
 
     @property
     def merged_at(self) -> float | None:

@@ -130,11 +130,18 @@ class _Checker:
 
     def targets(self, base: Path, step: Step) -> None:
         known = self.flow.targets
-        wanted = (
-            step.to if step.type == "dial" else [step.to] if step.type == "cold_transfer" else []
-        )
-        for index, name in enumerate(wanted):
-            path: Path = (*base, "to", index) if step.type == "dial" else (*base, "to")
+        wanted: list[tuple[Path, str]] = []
+        if step.type == "dial":
+            for index, entry in enumerate(step.to):
+                if isinstance(entry, str):
+                    wanted.append(((*base, "to", index), entry))
+                else:  # a ring group: its names, each where it is written
+                    wanted += [
+                        ((*base, "to", index, "group", i), n) for i, n in enumerate(entry.group)
+                    ]
+        elif step.type == "cold_transfer":
+            wanted.append(((*base, "to"), step.to))
+        for path, name in wanted:
             if name not in known:
                 self.add(
                     path,
@@ -144,7 +151,7 @@ class _Checker:
                 self.add(
                     path, f"target '{name}' has a uri; a dial step needs a target with a number"
                 )
-        if step.type == "dial" and len(set(step.to)) != len(step.to):
+        if step.type == "dial" and len(set(names := step.target_names())) != len(names):
             self.add((*base, "to"), "a target is listed twice in the chain")
 
     # -- graph --------------------------------------------------------------------------

@@ -175,7 +175,15 @@ def _unwrap(annotation: Any, node: Any) -> Any:
         fields = getattr(model, "model_fields", {})
         if "type" in fields and kind in get_args(fields["type"].annotation):
             return model
+    # A name or a mapping (a dial step's `to` entry: a target or a ring group).
+    models = [m for m in (_unwrap(member, node) for member in members) if _is_model(m)]
+    if isinstance(node, dict) and len(models) == 1:
+        return models[0]
     return None
+
+
+def _is_model(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
 
 
 def _walk(

@@ -7,9 +7,18 @@ goes to `next` when it succeeds and names, under `outcomes`, where each other ou
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    model_validator,
+)
 
 from orchestrator.flow.schedule import Schedule
 from orchestrator.flow.steps import TERMINAL_TYPES
@@ -34,6 +43,8 @@ __all__ = [
     "CallerId",
     "Flow",
     "OpenHoursStep",
+    "RingGroup",
+    "Ringing",
     "Step",
     "Target",
 ]
@@ -183,22 +194,99 @@ class HoldStep(_Strict):
     outcomes: HoldOutcomes = HoldOutcomes()
 
 
+class RingGroup(_Strict):
+    """Targets rung at once: the first to answer gets the brief, the others are cancelled."""
+
+    group: list[Name] = Field(
+        min_length=2, max_length=10, description="Target names, all rung at the same time."
+    )
+    ring_timeout: Seconds | None = Field(
+        None,
+        ge=5,
+        le=300,
+        description="Seconds the whole group rings; default: each target's own ring_timeout, "
+        "else the step's.",
+    )
+
+
+def _entry_kind(value: object) -> str:
+    return "group" if isinstance(value, dict | RingGroup) else "name"
+
+
+ChainEntry = Annotated[
+    Annotated[Name, Tag("name")] | Annotated[RingGroup, Tag("group")],
+    Discriminator(_entry_kind),
+]
+"""An entry of a dial step's `to`: a target's name, or a ring group (a mapping)."""
+
+
+@dataclass(frozen=True)
+class Ringing:
+    """One place in a dial step's chain: one target, or a group rung together."""
+
+    targets: tuple[str, ...]
+    ring_timeout: float | None = None
+    """The group's own ring time, if it sets one."""
+
+    @property
+    def together(self) -> bool:
+        return len(self.targets) > 1
+
+
 class DialStep(_Strict):
     """Create the consult room and dial the `to` targets in order until one answers.
 
     A dial step works through its chain once per transfer: coming back to it continues with
-    the next untried target, and with none left the outcome is `exhausted`.
+    the next untried target, and with none left the outcome is `exhausted`. An entry of
+    `to` may be a ring group (`group: [a, b]`), rung at once; `ring: simultaneous` rings
+    the whole list at once.
     """
 
     type: Literal["dial"]
     description: FreeText | None = None
-    to: list[Name] = Field(min_length=1, max_length=10, description="Target names, in order.")
+    to: list[ChainEntry] = Field(
+        min_length=1,
+        max_length=10,
+        description="Target names, in order; an entry `{group: [a, b]}` rings a and b at once.",
+    )
+    ring: Literal["sequential", "simultaneous"] = Field(
+        "sequential",
+        description="`sequential`: one entry of `to` after another. `simultaneous`: every "
+        "target of `to` at once; the first to answer gets the brief, the others are cancelled.",
+    )
     ring_timeout: Seconds = Field(30, ge=5, le=300, description="Seconds each target rings.")
     caller_id: CallerId | None = Field(None, description="Overrides the flow's caller_id.")
     trunk: TrunkId | None = Field(None, description="Outbound trunk; overrides the flow's.")
     max_visits: Budget = None
     next: Next
     outcomes: DialOutcomes = DialOutcomes()
+
+    @model_validator(mode="after")
+    def _groups_in_sequence(self) -> DialStep:
+        if self.ring == "simultaneous" and any(isinstance(e, RingGroup) for e in self.to):
+            raise ValueError(
+                "ring: simultaneous already rings every target of `to` at once: list names "
+                "only, or keep ring: sequential to mix groups with single targets"
+            )
+        return self
+
+    def chain(self) -> tuple[Ringing, ...]:
+        """The places of the chain, in order (a single target is a place of one)."""
+        if self.ring == "simultaneous":
+            names = tuple(e for e in self.to if isinstance(e, str))
+            return (Ringing(names),)
+        return tuple(
+            Ringing(tuple(e.group), e.ring_timeout) if isinstance(e, RingGroup) else Ringing((e,))
+            for e in self.to
+        )
+
+    def target_names(self) -> list[str]:
+        """Every target of the step, in the order they are rung."""
+        return [name for place in self.chain() for name in place.targets]
+
+    def ring_time(self, place: Ringing, target: Target) -> float:
+        """Seconds `target` rings at `place`: the group's, else the target's, else the step's."""
+        return place.ring_timeout or target.ring_timeout or self.ring_timeout
 
 
 class BriefStep(_Strict):

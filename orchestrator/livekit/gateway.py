@@ -201,6 +201,7 @@ class Gateway:
             attempt=dial.attempt,
             caller_id_kind=dial.caller_id_kind,
             ring=dial.ring,
+            **({"group": dial.group} if dial.group else {}),
         )
         request = dial_request(dial)
         timeout = dial.ring + DIAL_MARGIN_S

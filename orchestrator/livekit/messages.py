@@ -55,6 +55,8 @@ class Dial:
     """The transfer's attempt number (1, 2, ...)."""
     caller_id_kind: Literal["caller", "business", ""] = ""
     """Whose number `caller_id` is."""
+    group: str | None = None
+    """The ring group it is rung in (`step/place`), if any: its phones ring at once."""
 
 
 def participant(info: models.ParticipantInfo) -> Participant:

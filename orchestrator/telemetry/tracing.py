@@ -28,11 +28,12 @@ __all__ = [
 
 
 class _Dial:
-    __slots__ = ("answered_ns", "attempt", "ended", "result", "sip_status", "span")
+    __slots__ = ("answered_ns", "attempt", "ended", "group", "result", "sip_status", "span")
 
-    def __init__(self, span: Span, attempt: object) -> None:
+    def __init__(self, span: Span, attempt: object, group: bool = False) -> None:
         self.span = span
         self.attempt = attempt  # its `attempt` number as logged (None from older logs)
+        self.group = group  # rung with others at once: its own `dial.result` ends it
         self.answered_ns: int | None = None  # when CreateSIPParticipant came back
         self.sip_status: int | None = None
         self.result: str | None = None  # from its `dial.result`; the span ends with it
@@ -52,7 +53,8 @@ class TransferTrace:
 
     def parent(self) -> Context:
         """Where a LiveKit API call belongs now: its dial ringing, else its step."""
-        if self._dials and self._dials[-1].answered_ns is None:
+        # A ring group's answers are told apart by their own `dial.result` only.
+        if self._dials and self._dials[-1].answered_ns is None and not self._dials[-1].group:
             return trace.set_span_in_context(self._dials[-1].span)
         return self._step_context or self._root_context
 
@@ -79,8 +81,9 @@ class TransferTrace:
 
     def dial_requested(self, event: dict[str, Any]) -> None:
         now = time.time_ns()
-        self._answered(now, None)  # a redial: the last one's answer was lost
-        self._end_dials()  # an answer still open is final once the next dial leaves
+        if not event.get("group"):  # a ring group's phones are all dialled at once
+            self._answered(now, None)  # a redial: the last one's answer was lost
+            self._end_dials()  # an answer still open is final once the next dial leaves
         context = self._step_context or self._root_context
         target = str(event.get("target") or "")
         attributes = {"transfer.target": target} if target else {}
@@ -89,7 +92,7 @@ class TransferTrace:
         span = self._tracer.start_span(
             f"dial {target}" if target else "dial", context=context, attributes=attributes
         )
-        self._dials.append(_Dial(span, event.get("attempt")))
+        self._dials.append(_Dial(span, event.get("attempt"), bool(event.get("group"))))
 
     def dial_result(self, event: dict[str, Any]) -> None:
         """An attempt ended: its span ends, but for an answer (screening may yet find a

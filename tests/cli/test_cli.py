@@ -37,7 +37,7 @@ class TestValidate:
         assert out.splitlines()[1] == (
             f"{bad}:7:37: unknown key 'ringing_timout' in steps.dial_sup (did you mean "
             "'ring_timeout'?); allowed: caller_id, description, max_visits, next, outcomes, "
-            "ring_timeout, to, trunk, type"
+            "ring, ring_timeout, to, trunk, type"
         )
         assert "1 of 2 flow(s) invalid" in err
 

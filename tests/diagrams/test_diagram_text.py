@@ -151,3 +151,13 @@ def test_steps_named_like_the_markers_stay_apart_from_them() -> None:
     assert len(ids) == len(set(ids))
     assert {"m_hold_limit", "n_hold_limit", "m_caller_hangs_up", "n_caller_hangs_up"} <= set(ids)
     assert '    m_hold_limit -.->|"max_hold"| n_caller_hangs_up\n' in out
+
+
+def test_a_ring_group_is_drawn_as_rung_together_with_its_ring_time() -> None:
+    flow = load_flow(Path(__file__).resolve().parents[2] / "flows" / "ring_group.yaml")
+    text = render_graph(flow, "mermaid")
+    assert (
+        'n_dial_supervisors__1["1. rung together#58; alice, bob<br>ring 20 s#59; '
+        'the first to answer is kept"]'
+    ) in text
+    assert 'n_dial_supervisors__2["2. team_lead<br>rings 25 s"]' in text

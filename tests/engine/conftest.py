@@ -38,7 +38,9 @@ def flow(name: str) -> Flow:
 def check_invariants(result: Simulation, logs: list[dict[str, Any]]) -> None:
     assert result.leftover_rooms == [], "consult room left behind"
     talking = result.outcome.kind == "merged" and result.call_end is None
-    merged_supervisor = [f"call-1/{result.outcome.attempts[-1].identity}"] if talking else []
+    # The supervisor kept: the last attempt answered (in a ring group, the one kept).
+    kept = [a for a in result.outcome.attempts if a.result == "answered"][-1:]
+    merged_supervisor = [f"call-1/{a.identity}" for a in kept] if talking else []
     assert result.leftover_legs == merged_supervisor, "supervisor leg left behind"
     assert result.media.holding == set(), "caller still on hold"
     if result.caller_attributes is not None:

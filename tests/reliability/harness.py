@@ -94,8 +94,21 @@ def allowed_dials(flow: Flow) -> int:
         if isinstance(step, DialStep):
             policy = step.caller_id or flow.caller_id
             fallback = policy.mode == "preserve" and policy.on_rejection == "business_number"
-            total += len(step.to) * (2 if fallback else 1)
+            total += len(step.target_names()) * (2 if fallback else 1)
     return total
+
+
+def widest_group(flow: Flow) -> int:
+    """How many legs of a transfer of `flow` may ring at once: its largest ring group."""
+    return max(
+        [
+            len(place.targets)
+            for step in flow.steps.values()
+            if isinstance(step, DialStep)
+            for place in step.chain()
+        ],
+        default=1,
+    )
 
 
 def is_probe(request: dict[str, Any] | None) -> bool:
@@ -187,6 +200,15 @@ class Monitor:
     def __init__(self, sandbox: Sandbox, callers: dict[str, str]) -> None:
         self.sandbox, self.callers = sandbox, callers
         self.max_live = 0
+        """Most supervisor legs (ringing or answered) of one transfer at one moment."""
+        self.max_answered = 0
+        """Most answered supervisor legs of one transfer the engine kept at once, past the
+        instant they answered in. A leg counts from its answer until the engine gives it up
+        (`release`: a ring group's other leg, a failed attempt) or the transfer's cleanup
+        begins; ending it is then LiveKit's work, and INV-LEAK checks nothing is left."""
+        self.released: set[str] = set()
+        self.ending: Callable[[str], bool] = lambda transfer_id: False
+        self._spans: dict[str, tuple[str, float, float | None]] = {}
         self.invites: set[str] = set()
         self.names: set[str] = set()
         self.events: list[Event] = []
@@ -203,9 +225,61 @@ class Monitor:
                     groups.setdefault(key, set()).add(info.identity)
         return groups
 
+    def answered(self) -> dict[str, set[str]]:
+        """Answered supervisor legs that answered before now, grouped by transfer."""
+        self._track()
+        now = self.sandbox.world.clock.now()
+        groups: dict[str, set[str]] = {}
+        for identity, (key, start, end) in self._spans.items():
+            if end is None and start < now:
+                groups.setdefault(key, set()).add(identity)
+        return groups
+
+    def _track(self) -> None:
+        """When each answered leg answered and when it stopped being answered (left)."""
+        now, callers = self.sandbox.world.clock.now(), set(self.callers.values())
+        active: dict[str, str] = {}
+        for state in self.sandbox.world.rooms.values():
+            for member in state.members.values():
+                info = member.info
+                if info.kind != SIP or info.identity in callers or info.identity in self.released:
+                    continue
+                key = info.attributes.get("transfer.id") or ""
+                if info.attributes.get("sip.callStatus") == "active" and not self.ending(key):
+                    active[info.identity] = key
+        for identity, key in active.items():
+            if identity not in self._spans or self._spans[identity][2] is not None:
+                self._spans[identity] = (key, now, None)
+        for identity, (key, start, end) in list(self._spans.items()):
+            if end is None and identity not in active:
+                self._spans[identity] = (key, start, now)
+        self.max_answered = max(self.max_answered, self._overlap())
+
+    def release(self, identity: str) -> None:
+        """The engine gave the leg up (it logged how its attempt ended, not `answered`)."""
+        self.released.add(identity)
+        self._track()
+
+    def _overlap(self) -> int:
+        """Most answered legs of one transfer at once, over a moment of some length (two
+        that answer in one instant and one of them is hung up in it do not count)."""
+        now, most = self.sandbox.world.clock.now(), 0
+        per: dict[str, list[tuple[float, int]]] = {}
+        for key, start, end in self._spans.values():
+            stop = now if end is None else end
+            if stop > start or end is None:
+                per.setdefault(key, []).extend([(start, 1), (stop, -1)])
+        for marks in per.values():
+            count = 0
+            for _, step in sorted(marks):  # at one time, ends (-1) before starts (+1)
+                count += step
+                most = max(most, count)
+        return most
+
     def __call__(self, event: Event) -> None:
         self.events.append(event)
         self.max_live = max([self.max_live, *(len(g) for g in self.live().values())])
+        self._track()
         who = event.participant
         if event.room not in self.callers:
             self.names.add(event.room)

@@ -19,6 +19,7 @@ from tests.reliability.harness import (
     allowed_dials,
     canary_hits,
     strings,
+    widest_group,
 )
 
 if TYPE_CHECKING:
@@ -65,14 +66,17 @@ def one_invite(rig: Rig) -> None:
 
 def check_dials(rig: Rig) -> list[str]:
     allowed = sum(allowed_dials(rig.flows[id(t)]) for t in rig.transfers)
+    # At most one answered supervisor leg; several ring at once only in a ring group.
+    together = max([1, *(widest_group(rig.flows[id(t)]) for t in rig.transfers)])
     invites, requests = len(rig.monitor.invites), len(rig.dials())
-    extra = max(0, invites - allowed) + max(0, rig.monitor.max_live - 1)
-    extra += max(0, requests - allowed)
+    extra = max(0, invites - allowed) + max(0, rig.monitor.max_live - together)
+    extra += max(0, requests - allowed) + max(0, rig.monitor.max_answered - 1)
     FIGURES.duplicate_dials += extra
     if extra:
         return [
             f"INV-DIAL: {invites} INVITEs / {requests} dial requests for {allowed} allowed, "
-            f"{rig.monitor.max_live} legs live at once"
+            f"{rig.monitor.max_live} legs live at once ({together} may ring together), "
+            f"{rig.monitor.max_answered} answered at once"
         ]
     return []
 
@@ -110,7 +114,7 @@ def _off_hold_to_outcome(rig: Rig, transfer: Transfer) -> list[str]:
         target.ring_timeout or step.ring_timeout
         for step in rig.flows[id(transfer)].steps.values()
         if isinstance(step, DialStep)
-        for target in (rig.flows[id(transfer)].targets[name] for name in step.to)
+        for target in (rig.flows[id(transfer)].targets[name] for name in step.target_names())
     ]
     bound = 90.0 + max(rings, default=0.0) + 20.0
     if waited > bound:
@@ -121,8 +125,8 @@ def _off_hold_to_outcome(rig: Rig, transfer: Transfer) -> list[str]:
 def check_leaks(rig: Rig) -> list[str]:
     world, leaks = rig.sandbox.world, []
     leaks += [f"room {r}" for r in world.rooms if r not in rig.callers]
-    merged = {
-        t.outcome.result().attempts[-1].identity
+    merged = {  # the supervisor kept: the last attempt answered (in a group, the one kept)
+        [a for a in t.outcome.result().attempts if a.result == "answered"][-1].identity
         for t in rig.transfers
         if t.outcome.done() and t.outcome.result().kind == "merged"
     }

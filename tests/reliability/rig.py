@@ -22,6 +22,7 @@ from orchestrator import TransferEngine
 from orchestrator.clock import ManualClock
 from orchestrator.engine import RoomEvents, Transfer, TransferOutcome
 from orchestrator.flow.model import Flow
+from orchestrator.livekit.names import supervisor_identity
 from orchestrator.sandbox import Event, Sandbox, Scenario
 from orchestrator.sandbox.core import Flavor
 from orchestrator.simulate import hung_up
@@ -123,6 +124,9 @@ class Rig(Acts):
             clock=self.clock,
         )
         self.monitor = Monitor(self.sandbox, self.callers)
+        self.monitor.ending = lambda transfer_id: any(
+            t.ending for t in self.transfers if t.transfer_id == transfer_id
+        )
         self._unsubscribe = [
             self.sandbox.subscribe(self.monitor),
             self.sandbox.subscribe(self.feed),
@@ -313,6 +317,9 @@ class Rig(Acts):
             self._fire("request", self.requests_seen)
             if entry.get("ok"):
                 self._fire("rpc", entry.get("rpc"))
+        elif entry.get("event") == "dial.result" and entry.get("result") != "answered":
+            attempt = int(entry.get("attempt") or 0)
+            self.monitor.release(supervisor_identity(str(entry.get("transfer_id")), attempt))
         elif entry.get("event") == "transfer.transition":
             self.moved_at[str(entry.get("transfer_id"))] = self.clock.now()
             self._fire("state", entry.get("to_state"))

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 import pytest
 from livekit.protocol import room as room_pb
 
-from tests.reliability.cases import phones
+from tests.reliability.cases import fault, phones
 from tests.reliability.figures import FIGURES
-from tests.reliability.harness import CALLER, warm
+from tests.reliability.harness import CALLER, flow, warm
 from tests.reliability.rig import Rig
 
 
@@ -42,6 +42,23 @@ async def test_two_live_legs_are_a_duplicate_dial(planted: None) -> None:
         rig.monitor.max_live = 2  # as if a second leg had been live at one moment
         before = FIGURES.duplicate_dials
         with pytest.raises(AssertionError, match="INV-DIAL"):
+            rig.verify()
+        assert FIGURES.duplicate_dials == before + 1
+
+
+REMOVE = "RoomService.RemoveParticipant"
+
+
+async def test_two_answered_legs_kept_at_once_break_inv_dial(planted: None) -> None:
+    """A ring group's two legs both answered (the cancel reached the other late): counted
+    once both stay answered past that instant, unless the engine gave one up at once."""
+    async with Rig({**phones({"answer": 2.0}), "faults": [fault(REMOVE, None, delay=0.5)]}) as rig:
+        rig.monitor.release = lambda identity: None  # as if the engine kept both
+        await rig.start(flow("ring_group"))
+        await rig.finish()
+        assert rig.monitor.max_answered == 2
+        before = FIGURES.duplicate_dials
+        with pytest.raises(AssertionError, match="2 answered at once"):
             rig.verify()
         assert FIGURES.duplicate_dials == before + 1
 

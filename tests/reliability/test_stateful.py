@@ -48,6 +48,7 @@ from tests.reliability.harness import (
     canary_hits,
     flow,
     warm,
+    widest_group,
 )
 from tests.reliability.rig import Rig, outcome_of
 
@@ -59,7 +60,9 @@ FLOWS = {
     "warm-voice": lambda: warm(voice=True),
     "chain": lambda: flow("supervisor_chain"),
     "cold": lambda: flow("cold_transfer"),
+    "ring_group": lambda: flow("ring_group"),
 }
+RING_GROUP_SECOND = "+15105550101"  # bob in flows/ring_group.yaml
 PHONES = st.fixed_dictionaries(
     {
         "answer": st.sampled_from(
@@ -132,6 +135,7 @@ class TransferMachine(RuleBasedStateMachine):
         owned_only=st.booleans(),
         hangup_after=st.sampled_from([None, None, 0.0, 0.5, 2.0, 4.0]),
         flavor=st.sampled_from(["cloud", "cloud", "oss"]),
+        second=st.one_of(st.none(), PHONES),
     )
     def begin(
         self,
@@ -140,8 +144,11 @@ class TransferMachine(RuleBasedStateMachine):
         owned_only: bool,
         hangup_after: float | None,
         flavor: Flavor,
+        second: dict[str, Any] | None,
     ) -> None:
         scenario: dict[str, Any] = {"phones": {"default": phone}}
+        if second is not None:  # a ring group's second phone (the chain's backup) differs
+            scenario["phones"][RING_GROUP_SECOND] = second
         if owned_only:
             scenario["trunk"] = {"caller_id_policy": "owned_only"}
         if hangup_after is not None:
@@ -294,14 +301,21 @@ class TransferMachine(RuleBasedStateMachine):
     # -- invariants --------------------------------------------------------------------
 
     @invariant()
-    def one_live_leg_and_no_extra_dial(self) -> None:
+    def one_answered_leg_and_no_extra_dial(self) -> None:
+        """At most one answered supervisor leg, and no more legs ringing than a group has."""
         rig = self.rig
         if rig is None:
             return
         allowed = sum(allowed_dials(rig.flows[id(t)]) for t in rig.transfers)
-        extra = max(0, rig.monitor.max_live - 1) + max(0, len(rig.monitor.invites) - allowed)
+        together = max([1, *(widest_group(rig.flows[id(t)]) for t in rig.transfers)])
+        answered = max([rig.monitor.max_answered, *map(len, rig.monitor.answered().values())])
+        extra = max(0, rig.monitor.max_live - together) + max(0, answered - 1)
+        extra += max(0, len(rig.monitor.invites) - allowed)
         FIGURES.duplicate_dials += extra
-        assert extra == 0, f"{rig.monitor.max_live} live legs, {len(rig.monitor.invites)} dials"
+        assert extra == 0, (
+            f"{rig.monitor.max_live} live legs, {answered} answered at once, "
+            f"{len(rig.monitor.invites)} dials"
+        )
 
     @invariant()
     def hold_within_max_hold(self) -> None:

@@ -27,6 +27,14 @@ def api_call(rpc: str, **fields: Any) -> dict[str, Any]:
             "primary: busy (SIP 486)",
         ),
         (
+            {"event": "dial.group", "targets": ["alice", "bob", "carol"], "ring_seconds": 20.0},
+            "ringing alice, bob and carol together for up to 20 s; the first to answer is kept",
+        ),
+        (
+            {"event": "dial.result", "target": "bob", "result": "another_answered"},
+            "bob: cancelled, another phone of the group answered first",
+        ),
+        (
             {
                 "event": "dial.result",
                 "target": "backup",

@@ -41,6 +41,7 @@ async def test_lists_flows_but_not_scenario_tests(studio: Client, folder: Path) 
         "after_hours.yaml",
         "broken.yaml",
         "cold_transfer.yaml",
+        "ring_group.yaml",
         "supervisor_chain.yaml",
         "warm_transfer.yaml",
     ]

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -110,3 +111,28 @@ def test_an_answer_ends_with_its_step(exported: tuple[Observer, InMemorySpanExpo
     (dial,) = [s for s in spans.get_finished_spans() if s.name == "dial primary"]
     assert (dial.attributes or {})["transfer.attempt.result"] == "answered"
     assert "sip.status_code" not in (dial.attributes or {})
+
+
+def test_a_ring_groups_dials_are_open_together_and_end_at_their_own_results(
+    exported: tuple[Observer, InMemorySpanExporter],
+) -> None:
+    observer, spans = exported
+    _started(observer)
+    group = {"group": "dial_supervisors/1"}
+    _feed(observer, {**_request("alice", 1), **group}, {**_request("bob", 2), **group})
+    assert _names(spans) == []  # both ringing: the second request ends nothing
+    rung = time.time_ns()  # neither phone's span ends before its own result
+    # Bob's answer comes back first; the CreateSIPParticipant span does not say whose it is.
+    _feed(observer, {"event": "livekit.request", "rpc": "SIP.CreateSIPParticipant", "ok": True})
+    _feed(observer, _result("bob", 2, "answered"), _result("alice", 1, "another_answered"))
+    (alice,) = spans.get_finished_spans()[-1:]
+    assert alice.name == "dial alice"
+    assert (alice.attributes or {})["transfer.attempt.result"] == "another_answered"
+    assert alice.end_time is not None
+    assert alice.end_time >= rung
+    _feed(
+        observer,
+        {"event": "transfer.transition", "to_state": "brief", "step_type": "brief"},
+    )
+    (bob,) = [s for s in spans.get_finished_spans() if s.name == "dial bob"]
+    assert (bob.attributes or {})["transfer.attempt.result"] == "answered"

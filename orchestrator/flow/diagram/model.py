@@ -28,6 +28,7 @@ from orchestrator.flow.model import (
     MergeStep,
     OpenHoursStep,
     ReturnToAgentStep,
+    Ringing,
     Step,
 )
 
@@ -169,25 +170,35 @@ def _dial(flow: Flow, name: str, step: DialStep) -> tuple[Node, ...]:
     targets = tuple(
         Node(
             f"{name}/{index}",
-            target,
+            " + ".join(place.targets),
             "target",
             "target",
-            (
-                f"{index}. {target}",
-                f"rings {flow.targets[target].ring_timeout or step.ring_timeout:g} s",
-            ),
+            _place_details(flow, step, place, index),
             chain=name,
         )
-        for index, target in enumerate(step.to, start=1)
+        for index, place in enumerate(step.chain(), start=1)
     )
     return (head, *targets)
+
+
+def _place_details(flow: Flow, step: DialStep, place: Ringing, index: int) -> tuple[str, ...]:
+    """A target of the chain with its ring time; a ring group as rung together."""
+    rings = [step.ring_time(place, flow.targets[target]) for target in place.targets]
+    if not place.together:
+        return (f"{index}. {place.targets[0]}", f"rings {rings[0]:g} s")
+    same = len(set(rings)) == 1
+    time = f"{rings[0]:g} s" if same else f"up to {max(rings):g} s"
+    return (
+        f"{index}. rung together: {', '.join(place.targets)}",
+        f"ring {time}; the first to answer is kept",
+    )
 
 
 def _dial_edges(
     flow: Flow, name: str, step: DialStep, table: dict[str, str], internal: bool
 ) -> list[Edge]:
     policy = step.caller_id or flow.caller_id
-    ids = [f"{name}/{index}" for index in range(1, len(step.to) + 1)]
+    ids = [f"{name}/{index}" for index in range(1, len(step.chain()) + 1)]
     redial = policy.mode == "preserve" and policy.on_rejection == "business_number"
     refused = "" if policy.mode == "business" or redial else "caller_id_rejected"
     goes_on = tuple(e for e in (*_CHAIN_GOES_ON, refused) if e)

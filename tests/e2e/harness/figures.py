@@ -4,7 +4,8 @@
 at the end; `report.py` prints them (the last line of `make e2e`; docs/real-stack.md
 says what each means).
 
-* A scenario is a test of `test_transfers.py` or `test_call_lifecycle.py` on the real server.
+* A scenario is a test of `test_transfers.py`, `test_call_lifecycle.py` or `test_ring_group.py`
+  on the real server.
 * A conformance check is a test of `test_conformance_*.py`; it runs on both targets. It is a
   difference when the real server fails it, or the sandbox fails it without the check being
   marked as a documented limit (`xfail`, whose reason docs/sandbox.md lists).
@@ -100,6 +101,13 @@ class Figures:
     """`test_brief_conversation.py` (issue 25): a conversational brief with the real worker
     (asked and answered, accepted by voice; the caller hanging up in it; a silent
     supervisor timing out): at least three scenarios ran, and all passed."""
+    ring_group_passed: bool = False
+    """The ring-group scenarios of `test_ring_group.py` ran on the real stack (at least 3)
+    and all passed."""
+    ring_group_extra_legs_left: int = 0
+    """Supervisor legs the server still listed after those scenarios beyond the one kept."""
+    ring_group_cancel_ms: float = 0.0
+    """The longest from the kept phone's 200 OK to the CANCEL at another phone of its group."""
     tests_failed: int = 0
     seconds: float = 0.0
     stack: dict[str, str] = field(default_factory=dict)
@@ -108,6 +116,7 @@ class Figures:
     _from_mismatches: int = field(default=0, repr=False)
     _speed: dict[str, list[float]] = field(default_factory=dict, repr=False)
     _brief_conversation_ok: int = field(default=0, repr=False)
+    _ring_groups: list[bool] = field(default_factory=list, repr=False)
 
     def speed(self, figure: str, seconds: float) -> None:
         """One measurement of the speed `figure` (`real_time_to_hold_ms`, ...; their p50 is
@@ -132,6 +141,12 @@ class Figures:
         """Seconds from the digit to the leg's BYE, and to the AI's first word."""
         if released * 1000 > self.decline_release_ms:
             self.decline_release_ms, self.decline_first_word_ms = released * 1000, spoke * 1000
+
+    def ring_group_legs(self, extra: int) -> None:
+        self.ring_group_extra_legs_left += extra
+
+    def ring_group_cancel(self, seconds: float) -> None:
+        self.ring_group_cancel_ms = max(self.ring_group_cancel_ms, seconds * 1000)
 
     def watchdog(self, recovery_s: float, *, forged_refused: bool) -> None:
         self.watchdog_recovery_s = max(self.watchdog_recovery_s, round(recovery_s, 1))
@@ -173,6 +188,10 @@ class Figures:
         elif module.endswith(("test_transfers.py", "test_call_lifecycle.py")) and on == "real":
             self.e2e_scenarios += 1
             self.e2e_passed += int(report.passed)
+        elif module.endswith("test_ring_group.py") and on == "real":
+            self.e2e_scenarios += 1
+            self.e2e_passed += int(report.passed)
+            self._ring_groups.append(report.passed)
         elif module.split("/")[-1].startswith("test_conformance"):
             params = (
                 {k: v for k, v in callspec.params.items() if k != "target"} if callspec else {}
@@ -196,6 +215,7 @@ class Figures:
             self.brief_conversation_scenarios >= 3
             and self._brief_conversation_ok == self.brief_conversation_scenarios
         )
+        self.ring_group_passed = len(self._ring_groups) >= 3 and all(self._ring_groups)
         self.seconds = round(time.monotonic() - self._started, 1)
         for name in (
             "supervisor_heard_caller_ms",
@@ -203,6 +223,7 @@ class Figures:
             "ringing_cancel_ms",
             "decline_release_ms",
             "decline_first_word_ms",
+            "ring_group_cancel_ms",
         ):
             setattr(self, name, round(getattr(self, name)))
         for name, values in self._speed.items():

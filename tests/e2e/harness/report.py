@@ -40,6 +40,9 @@ GATES: Gates = {
     "sandbox_accept_to_merged_ms": lambda f: (f["sandbox_accept_to_merged_ms"] or 0) > 0,
     # Issue 25: the conversational brief with the real worker (at least three scenarios).
     "brief_conversation_passed": lambda f: f["brief_conversation_passed"] is True,
+    # Issue 23: ring groups on the real stack (three sipp phones at once).
+    "ring_group_passed": lambda f: f["ring_group_passed"] is True,
+    "ring_group_extra_legs_left": lambda f: f["ring_group_extra_legs_left"] == 0,
     "tests_failed": lambda f: f["tests_failed"] == 0,
 }
 
