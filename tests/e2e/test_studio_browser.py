@@ -195,7 +195,13 @@ def test_designer_edits_sees_problems_and_diagram_saves_and_reloads(
     on_disk = (studio.folder / "warm_transfer.yaml").read_text()
     _open(browser, studio, "warm_transfer.yaml")
     listed = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#flows button")]
-    assert listed == ["cold_transfer.yaml", "supervisor_chain.yaml", "warm_transfer.yaml"]
+    assert listed == [
+        "after_hours.yaml",
+        "cold_transfer.yaml",
+        "ring_group.yaml",
+        "supervisor_chain.yaml",
+        "warm_transfer.yaml",
+    ]
     assert _editor_text(browser) == on_disk
     assert "on_call_supervisor" in _diagram_text(browser)
     assert _problems(browser) == ["No problems."]
