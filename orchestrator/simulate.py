@@ -25,6 +25,7 @@ import contextlib
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -181,9 +182,11 @@ def talks(sandbox: Sandbox) -> Callable[[str], BriefTurns | None]:
         phone = sandbox.scenario.phone(logs[-1].number) if logs else None
         if phone is None or not isinstance(phone.on_brief, BriefTalk):
             return None
+        sandbox.legs.conversing(supervisor)
         spoken = phone.reaction in ("accept", "decline") and not phone.keypad
         decision = phone.reaction == "accept" if spoken else None
-        return BriefTurns(phone.asks, decision, phone.decide_after)
+        answered = partial(sandbox.legs.questions_answered, supervisor) if phone.asks else None
+        return BriefTurns(phone.asks, decision, phone.decide_after, answered)
 
     return turns
 

@@ -16,7 +16,18 @@ from typing import Literal
 
 from orchestrator.engine.ports import Briefing
 
-__all__ = ["BriefTurns", "MediaCall", "RecordingMedia", "brief_answer", "brief_decision"]
+__all__ = [
+    "SPEAKING_RATE",
+    "BriefTurns",
+    "MediaCall",
+    "RecordingMedia",
+    "brief_answer",
+    "brief_decision",
+]
+
+SPEAKING_RATE = 15.0
+"""Characters a second a simulated conversation's turn is said at (about 150 words a
+minute): its questions and answers take time, so a brief's `timeout` can end it."""
 
 _ACCEPT = ("connect", "accept", "put them through", "put me through", "yes")
 _DECLINE = ("decline", "not now", "can't take", "cannot take", "no")
@@ -62,6 +73,9 @@ class BriefTurns:
     hang-up or the timeout ends the brief)."""
     after: float = 0.0
     """Seconds after the opening before the supervisor speaks."""
+    answered: Callable[[], None] | None = None
+    """Called once the last question was answered: the phone's own reaction comes then (its
+    key pressed, or a hang-up), not before the questions."""
 
 
 @dataclass(frozen=True)
@@ -122,16 +136,26 @@ class RecordingMedia:
                 if turns.after and self.sleep is not None:
                     await self.sleep(turns.after)
                 for question in turns.asks:
+                    await self._speaking(question)
                     self._record(MediaCall("supervisor_asked", room, question, supervisor))
                     answer = brief_answer(question, briefing)
+                    await self._speaking(answer)
                     self._record(MediaCall("said_to_supervisor", room, answer, supervisor))
+                if turns.answered is not None:
+                    turns.answered()
                 if turns.decision is not None:
                     said = "connect" if turns.decision else "decline"
+                    await self._speaking(said)
                     self._record(MediaCall("supervisor_said", room, said, supervisor))
                     decide(turns.decision)
             await asyncio.get_running_loop().create_future()  # the session, until cancelled
         finally:
             self._record(MediaCall("brief_closed", room, "", supervisor))
+
+    async def _speaking(self, text: str) -> None:
+        """A conversation's turn takes the time to say it (on `sleep`'s clock, if any)."""
+        if self.sleep is not None:
+            await self.sleep(len(text) / SPEAKING_RATE)
 
     async def screen_answer(self, room: str, supervisor: str) -> Literal["human", "machine"]:
         return "machine" if supervisor in self.machines else "human"

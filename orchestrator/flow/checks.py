@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from orchestrator.errors import Problem
 from orchestrator.flow.model import TERMINAL_TYPES, Flow, Step
 from orchestrator.flow.outcomes import BUILTIN_STATES, EVENTS, is_budgeted, resolve, successor
+from orchestrator.flow.schedule import MAX_CLOSED_DAYS, closed_too_long
 from orchestrator.flow.values import RESERVED_NAMES
 
 __all__ = ["check_flow"]
@@ -80,6 +81,14 @@ class _Checker:
                 self.step_ref((*base, "open"), step.open)
                 self.step_ref((*base, "closed"), step.closed)
                 self.schedule_ref((*base, "schedule"), step.schedule)
+                if step.open == step.closed:
+                    label = ".".join(str(part) for part in base)
+                    self.add(
+                        (*base, "closed"),
+                        f"{label}: open and closed both go to '{step.open}', so the schedule "
+                        "decides nothing; send closed to another step (like a callback), or "
+                        f"remove the step and go to '{step.open}' directly",
+                    )
             if step.type == "callback":
                 self.callback_next(base, step.next)
                 if step.schedule is not None:
@@ -105,6 +114,21 @@ class _Checker:
                 f"{label}: unknown schedule '{name}'{self.hint(name, known)}; define it "
                 f"under schedules{where}",
             )
+
+    def schedules(self) -> None:
+        """A schedule's closures, back to back, must not keep it shut: past a year it is
+        no schedule, and a callback's `not_before` would have no opening to give."""
+        for name, schedule in self.flow.schedules.items():
+            found = closed_too_long(schedule)
+            if found is not None:
+                index, first, last = found
+                self.add(
+                    ("schedules", name, "closures", index),
+                    f"schedules.{name}.closures: the closures from {first} close it "
+                    f"{(last - first).days + 1} days in a row, to {last}; at most "
+                    f"{MAX_CLOSED_DAYS} (longer, it is shut, not on holiday, and may never "
+                    "open again): shorten or remove those closures",
+                )
 
     def callback_next(self, base: Path, name: str) -> None:
         """A callback is a promise the transfer ends with: the AI takes the call back, or
@@ -367,6 +391,7 @@ def check_flow(flow: Flow, locate: Locate) -> list[Problem]:
     checker = _Checker(flow, locate)
     checker.names()
     checker.references()
+    checker.schedules()
     checker.templates()
     if checker.problems:  # graph checks on broken references only repeat the same mistakes
         return checker.problems

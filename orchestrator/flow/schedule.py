@@ -18,19 +18,40 @@ import functools
 import itertools
 import re
 import zoneinfo
+from importlib import resources
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
-__all__ = ["DAYS", "Schedule", "is_open", "local_label", "next_open", "open_ranges"]
+__all__ = [
+    "DAYS",
+    "MAX_CLOSED_DAYS",
+    "Schedule",
+    "closed_too_long",
+    "is_open",
+    "local_label",
+    "next_open",
+    "open_ranges",
+]
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _ZONE = re.compile(r"[A-Za-z0-9_+\-]{1,30}(/[A-Za-z0-9_+\-]{1,30}){0,2}")
 _RANGE = re.compile(r"(\d\d):(\d\d)-(\d\d):(\d\d)")
 _DAY_KEY = re.compile(r"(mon|tue|wed|thu|fri|sat|sun)(?:-(mon|tue|wed|thu|fri|sat|sun))?")
 _DATE = re.compile(r"\d{4}-\d\d-\d\d")
-_MAX_CLOSURE_DAYS = 366
+MAX_CLOSED_DAYS = 366
+"""The most days in a row a closure, or closures back to back, may close a schedule."""
+_MAX_CLOSURE_DAYS = MAX_CLOSED_DAYS
 _LOOK_AHEAD_DAYS = 2 * _MAX_CLOSURE_DAYS
+
+
+_NOT_ZONES = {
+    "localtime": "is the machine's own zone, so the hours would change with the machine the "
+    "flow runs on",
+    "posixrules": "is a file of the zone database, not a zone",
+    "Factory": "is the zone database's placeholder for an unset zone, not a place",
+}
+_FIX = "use an IANA Area/City name like Europe/London, America/New_York or UTC"
 
 
 @functools.cache
@@ -38,18 +59,55 @@ def _zones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())
 
 
+@functools.cache
+def _canonical() -> tuple[frozenset[str], dict[str, str]]:
+    """The names a flow may use, and each other name's canonical one, from the `tzdata`
+    package (the same on every machine): the Area/City zones of its zone.tab, `UTC` and
+    the fixed `Etc/` zones; a legacy alias (a link: `US/Pacific`, `GB`, `EST`) maps to the
+    zone it names."""
+    data = resources.files("tzdata.zoneinfo")
+    table = (data / "zone.tab").read_text(encoding="utf-8")
+    places = {line.split("\t")[2] for line in table.splitlines() if line[:1] not in ("#", "")}
+    links: dict[str, str] = {}
+    for line in (data / "tzdata.zi").read_text(encoding="utf-8").splitlines():
+        kind, *names = line.split()
+        if kind == "Z" and names[0].startswith("Etc/"):
+            places.add(names[0])
+        elif kind == "L":
+            links[names[1]] = names[0]
+    places.add("UTC")
+    return frozenset(places & _zones()), links
+
+
 def _time_zone(value: Any) -> str:
+    """An Area/City zone (or UTC): the machine's zone, the database's files and legacy
+    aliases are refused, each with the name to write instead."""
     if not isinstance(value, str):
         raise ValueError("timezone is an IANA time zone name, quoted, like Europe/London")
-    if value not in _zones() or not _ZONE.fullmatch(value):
-        shown = f" {value}" if _ZONE.fullmatch(value) else ""
-        close = difflib.get_close_matches(value, sorted(_zones()), n=1) if len(value) < 40 else []
-        hint = f" (did you mean {close[0]}?)" if close else ""
-        raise ValueError(
-            f"unknown time zone{shown}{hint}: use an IANA name like Europe/London, "
-            "America/New_York or UTC"
-        )
-    return value
+    places, links = _canonical()
+    if value in places and _ZONE.fullmatch(value):
+        return value
+    if value in _NOT_ZONES:
+        raise ValueError(f"time zone {value} {_NOT_ZONES[value]}: {_FIX}")
+    if value in _zones() and _ZONE.fullmatch(value):
+        target = links.get(value, "")
+        target = "UTC" if target in ("Etc/UTC", "Etc/GMT") else target
+        if target in places:
+            raise ValueError(
+                f"time zone {value} is a legacy alias of {target}: write {target}, its "
+                "canonical name"
+            )
+        raise ValueError(f"time zone {value} is a legacy zone named for its rules: {_FIX}")
+    shown = f" {value}" if _ZONE.fullmatch(value) else ""
+    same = [name for name in sorted(places) if name.lower() == value.lower()]
+    close = same or (
+        difflib.get_close_matches(value, sorted(places), n=1) if len(value) < 40 else []
+    )
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    raise ValueError(
+        f"unknown time zone{shown}{hint}: use an IANA name like Europe/London, "
+        "America/New_York or UTC"
+    )
 
 
 def _minutes(hour: str, minute: str) -> int:
@@ -123,6 +181,24 @@ def _closure(value: Any) -> str:
 def _closure_dates(text: str) -> tuple[dt.date, dt.date]:
     first, _, last = text.partition("/")
     return dt.date.fromisoformat(first), dt.date.fromisoformat(last or first)
+
+
+def closed_too_long(schedule: Schedule) -> tuple[int, dt.date, dt.date] | None:
+    """The first run of closures back to back (or overlapping) that closes more than
+    `MAX_CLOSED_DAYS` days in a row, as (index of its first closure, first day, last day);
+    None if every run is shorter. Such a run is a schedule that stays closed (`next_open`
+    finds no opening) rather than a holiday; without one, a schedule with weekly hours opens
+    within `MAX_CLOSED_DAYS` + 6 days of any moment."""
+    spans = sorted((*_closure_dates(text), index) for index, text in enumerate(schedule.closures))
+    run: tuple[dt.date, dt.date, int] | None = None
+    for start, end, index in spans:
+        if run is not None and start <= run[1] + dt.timedelta(days=1):
+            run = (run[0], max(run[1], end), run[2])
+        else:
+            run = (start, end, index)
+        if (run[1] - run[0]).days >= MAX_CLOSED_DAYS:
+            return run[2], run[0], run[1]
+    return None
 
 
 def _weekly(value: dict[str, list[str]]) -> dict[str, list[str]]:
@@ -229,11 +305,31 @@ def next_open(schedule: Schedule, instant: dt.datetime) -> dt.datetime | None:
             continue
         for start, _ in open_ranges(schedule, DAYS[day.weekday()]):
             wall = dt.datetime.combine(day, dt.time(start // 60, start % 60), tzinfo=zone)
-            opening = wall.astimezone(dt.UTC)
-            # A start inside a spring-forward gap maps past it: taken only if open there.
+            opening = _first_instant(wall)
+            # A range wholly inside a spring-forward gap is never open: taken if open there.
             if opening > instant and is_open(schedule, opening):
                 return opening
     return None
+
+
+def _first_instant(wall: dt.datetime) -> dt.datetime:
+    """The first instant (UTC) the zone's clocks show `wall` or later: `wall` itself, the
+    first of two on a fall-back night, or the gap's end if the clocks skip it."""
+    zone = wall.tzinfo
+    earlier, later = (wall.replace(fold=fold).astimezone(dt.UTC) for fold in (0, 1))
+    if earlier <= later:  # it happens (once, or twice: `fold=0` is the first)
+        return earlier
+    # Skipped: with the offset after the gap it maps before the gap (`later`), with the one
+    # before it, past the gap's end (`earlier`). The offset changes between, on a second.
+    before, after = int(later.timestamp()), int(earlier.timestamp())
+    offset = later.astimezone(zone).utcoffset()
+    while after - before > 1:
+        middle = (before + after) // 2
+        if dt.datetime.fromtimestamp(middle, zone).utcoffset() == offset:
+            before = middle
+        else:
+            after = middle
+    return dt.datetime.fromtimestamp(after, dt.UTC)
 
 
 def local_label(schedule: Schedule, instant: dt.datetime) -> str:

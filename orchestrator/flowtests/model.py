@@ -71,7 +71,11 @@ class Expect(BaseModel):
     )
     hold_seconds_at_most: float | None = Field(None, ge=0, le=86_400)
     sip_status: int | None = Field(
-        None, ge=100, le=699, description="The SIP status of the last attempt; null for none."
+        None,
+        ge=100,
+        le=699,
+        description="The outcome's SIP status (the attempt that ended the dial, or a "
+        "cold transfer's REFER); null for none.",
     )
 
 

@@ -166,8 +166,10 @@ def check(
     at_most = expect.hold_seconds_at_most
     if at_most is not None and hold > at_most:
         failures.append(f"expected hold_seconds_at_most {at_most:g}, got {hold:g}")
-    # A cold transfer dials nobody: its REFER's status is the outcome's.
-    status = attempts[-1].sip_status if attempts else outcome.sip_status if outcome else None
+    # The outcome's status, as `transfer.finished` logs it: the attempt that ended the dial
+    # (in a ring group the last phone to give up, not the last one listed), or a cold
+    # transfer's REFER.
+    status = outcome.sip_status if outcome else None
     if "sip_status" in written and expect.sip_status != status:
         failures.append(f"expected sip_status {expect.sip_status}, got {status}")
     return failures

@@ -83,6 +83,9 @@ class Leg:
     """The attributes its participant joined with (a reconnect joins with them again)."""
     answered: asyncio.Future[None] = field(default_factory=lambda: _future())
     ended: asyncio.Future[None] = field(default_factory=lambda: _future())
+    conversing: bool = False
+    """A conversational brief talks with its phone (`Legs.conversing`)."""
+    reacted: bool = False
 
 
 class Legs:
@@ -253,9 +256,37 @@ class Legs:
         if leg.voicemail:
             return  # a voicemail greeting never reacts to a brief
         await clock.sleep(phone.decide_after)
+        if leg.conversing and phone.asks:
+            return  # its questions first: it reacts once they are (`questions_answered`)
+        await self._react_and_stay(leg, phone)
+
+    def conversing(self, identity: str) -> None:
+        """A conversational brief has begun with this leg's phone: a phone that asks
+        questions (`on_brief: {ask: [...]}`) reacts only once they are answered."""
+        leg = self._leg(identity)
+        if leg is not None:
+            leg.conversing = True
+
+    def questions_answered(self, identity: str) -> None:
+        """The conversation answered the last question of this leg's phone: now it presses
+        its key or hangs up (`then:`), and `hangup_after` counts from here."""
+        leg = self._leg(identity)
+        if leg is not None:
+            phone = self.scenario.phone(leg.log.number)
+            self.world.spawn(self._react_and_stay(leg, phone))
+
+    def _leg(self, identity: str) -> Leg | None:
+        """The newest live leg of that identity, in whichever room it is now."""
+        found = [leg for leg in self.legs.values() if leg.identity == identity]
+        return found[-1] if found else None
+
+    async def _react_and_stay(self, leg: Leg, phone: PhoneSpec) -> None:
+        if leg.reacted:  # once: a conversation begun after the phone reacted finds it done
+            return
+        leg.reacted = True
         self._react(leg, phone)
         if phone.reaction == "accept" and phone.hangup_after is not None:
-            await clock.sleep(phone.hangup_after)
+            await self.world.clock.sleep(phone.hangup_after)
             if self.legs.get((leg.room, leg.identity)) is leg:  # still on the call
                 self._end(leg, HUNG_UP)
 

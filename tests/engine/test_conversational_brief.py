@@ -49,7 +49,9 @@ async def test_a_spoken_decline_gives_the_caller_back() -> None:
 
 
 async def test_the_keypad_still_decides_at_once() -> None:
-    result, _ = await run(FLOW, talk(ask=QUESTIONS, then="accept", by="keypad"))
+    # No questions: a phone that asks presses its key once they are answered
+    # (tests/flowtests/test_conversation_turns.py).
+    result, _ = await run(FLOW, talk(ask=[], then="accept", by="keypad"))
     assert result.outcome.kind == "merged"
     assert "supervisor_said" not in actions(result.media.calls)  # the key, not a word
     assert result.outcome.hold_seconds == 3.0  # decided 2 s after answering at 1 s

@@ -11,6 +11,7 @@ from orchestrator import load_flow
 from orchestrator.engine.outcome import Callback
 from orchestrator.flow.model import Flow
 from orchestrator.timeline import render
+from tests.conftest import ROOT
 from tests.engine.conftest import CALLER, run
 
 CLOSED = "2026-12-05T19:02:00+00:00"  # Saturday 19:02 in London
@@ -158,3 +159,16 @@ async def test_a_callback_with_a_schedule_says_when_it_next_opens() -> None:
 def test_the_callback_record_has_its_fields() -> None:
     names = [field.name for field in dataclasses.fields(Callback)]
     assert names == ["number", "step", "promised_s", "not_before"]
+
+
+async def test_a_promise_said_stays_in_the_outcome_when_the_transfer_ends_otherwise() -> None:
+    # LiveKit refuses the goodbye's hang-up: the transfer ends returned/hangup_failed, and
+    # the callback promised before it is still recorded, which is why docs/business-hours.md
+    # tells applications to test `outcome.callback`, never `outcome.reason == "callback"`.
+    refused = [{"rpc": "RoomService.RemoveParticipant", "code": "unavailable", "times": 200}]
+    result, _ = await run(hours_flow(after="bye"), {"now": CLOSED, "faults": refused})
+    assert (result.outcome.kind, result.outcome.reason) == ("returned", "hangup_failed")
+    assert result.outcome.callback is not None
+    docs = (ROOT / "docs" / "business-hours.md").read_text()
+    assert "outcome.callback is not None" in docs
+    assert 'reason == "callback"' not in docs.replace('not `outcome.reason == "callback"`', "")

@@ -293,3 +293,100 @@ def test_a_callback_names_a_schedule_the_flow_has() -> None:
         "18:15: steps.promise.schedule: unknown schedule 'dezk' (did you mean 'desk'?); "
         "define it under schedules; its schedules: desk"
     ]
+
+
+@pytest.mark.parametrize(
+    ("zone", "problem"),
+    [
+        (
+            "localtime",
+            "time zone localtime is the machine's own zone, so the hours would change with the "
+            "machine the flow runs on: use an IANA Area/City name like Europe/London, "
+            "America/New_York or UTC",
+        ),
+        (
+            "posixrules",
+            "time zone posixrules is a file of the zone database, not a zone: use an IANA "
+            "Area/City name like Europe/London, America/New_York or UTC",
+        ),
+        (
+            "Factory",
+            "time zone Factory is the zone database's placeholder for an unset zone, not a "
+            "place: use an IANA Area/City name like Europe/London, America/New_York or UTC",
+        ),
+        (
+            "US/Pacific",
+            "time zone US/Pacific is a legacy alias of America/Los_Angeles: write "
+            "America/Los_Angeles, its canonical name",
+        ),
+        (
+            "GB",
+            "time zone GB is a legacy alias of Europe/London: write Europe/London, its "
+            "canonical name",
+        ),
+        ("UCT", "time zone UCT is a legacy alias of UTC: write UTC, its canonical name"),
+        (
+            "EST5EDT",
+            "time zone EST5EDT is a legacy zone named for its rules: use an IANA Area/City name "
+            "like Europe/London, America/New_York or UTC",
+        ),
+        (
+            "utc",
+            "unknown time zone utc (did you mean UTC?): use an IANA name like Europe/London, "
+            "America/New_York or UTC",
+        ),
+        (
+            "europe/london",
+            "unknown time zone europe/london (did you mean Europe/London?): use an IANA name "
+            "like Europe/London, America/New_York or UTC",
+        ),
+    ],
+)
+def test_zones_that_are_no_place_or_legacy_aliases_are_refused_with_the_name_to_write(
+    zone: str, problem: str
+) -> None:
+    assert problems_of(flow_text(zone=zone)) == [f"5:15: schedules.desk.timezone: {problem}"]
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Etc/UTC", "Etc/GMT+5", "Europe/Oslo", "Asia/Kolkata"])
+def test_area_city_zones_utc_and_fixed_offsets_are_accepted(zone: str) -> None:
+    assert Schedule.model_validate({"timezone": zone, "hours": {"mon": ["09:00-17:00"]}})
+
+
+def test_next_open_inside_a_spring_forward_gap_is_the_gaps_end() -> None:
+    # New York skips 02:00-03:00 on 2026-03-08: 02:30-04:00 is open from 03:00 EDT.
+    early = Schedule.model_validate(
+        {"timezone": "America/New_York", "hours": {"sun": ["02:30-04:00"]}}
+    )
+    assert is_open(early, at("2026-03-08T07:00:00+00:00"))  # 03:00 EDT
+    assert not is_open(early, at("2026-03-08T06:59:59+00:00"))  # 01:59:59 EST
+    assert next_open(early, at("2026-03-08T06:00:00+00:00")) == at("2026-03-08T07:00:00+00:00")
+    # Not in a gap: the wall time itself (the first of two on a fall-back night).
+    assert next_open(early, at("2026-03-14T12:00:00+00:00")) == at("2026-03-15T06:30:00+00:00")
+    back = Schedule.model_validate(
+        {"timezone": "America/New_York", "hours": {"sun": ["01:30-02:00"]}}
+    )
+    assert next_open(back, at("2026-11-01T04:00:00+00:00")) == at("2026-11-01T05:30:00+00:00")
+
+
+def test_closures_back_to_back_may_not_keep_a_schedule_shut_past_a_year() -> None:
+    # 2026 (365 days) and New Year's Day 2027: 366 days in a row, the most a closure may be.
+    year = '["2026-07-01/2026-12-31", "2027-01-01", "2026-01-01/2026-06-30"]'
+    greet = "  greet:\n    type: announce\n    say: Hello.\n    next: back\n"
+    assert problems_of(flow_text(closures=year).replace(greet, "")) == []
+    # One more day, written in any order (and overlapping): refused at the run's first.
+    longer = '["2026-07-01/2027-01-02", "2027-01-01", "2026-01-01/2026-07-30"]'
+    assert problems_of(flow_text(closures=longer)) == [
+        "8:55: schedules.desk.closures: the closures from 2026-01-01 close it 367 days in a "
+        "row, to 2027-01-02; at most 366 (longer, it is shut, not on holiday, and may never "
+        "open again): shorten or remove those closures"
+    ]
+
+
+def test_an_open_hours_step_whose_open_and_closed_are_the_same_is_refused() -> None:
+    same = flow_text().replace("closed: promise", "closed: back")
+    assert problems_of(same)[:1] == [
+        "14:13: steps.check: open and closed both go to 'back', so the schedule decides "
+        "nothing; send closed to another step (like a callback), or remove the step and go "
+        "to 'back' directly"
+    ]

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.flowtests import arun_flow_test, coverage, load_flow_test, run_flow_test
+from tests.conftest import ROOT
 from tests.flowtests.conftest import CHAIN, WARM, Write
 
 BUSY = 'phones:\n  "+15105550100": {answer: busy}\n'
@@ -164,3 +165,21 @@ def test_a_step_named_with_digits_is_still_seen(write: Write, tmp_path: Path) ->
     assert result.failures == []
     assert "dial_15105550100" in result.steps
     assert "dial_15105550100" not in json.dumps(result.events)  # masked in the log events
+
+
+def test_sip_status_is_the_outcomes_not_the_last_attempt_listed(
+    write: Write, tmp_path: Path
+) -> None:
+    # A group without the team lead: bob is busy at once, alice rings out last. The dial
+    # (and the outcome) ended on alice's no_answer, which has no SIP status; bob, listed
+    # last, has 486.
+    flow = (ROOT / "flows" / "ring_group.yaml").read_text()
+    alone = flow.replace("      - team_lead                 # then the team lead, alone\n", "")
+    assert alone != flow
+    (tmp_path / "group.yaml").write_text(alone)
+    phones = 'phones:\n  "+15105550100": {answer: no_answer}\n  "+15105550101": {answer: busy}\n'
+    body = phones + "expect: {outcome: returned, reason: no_answer, sip_status: 486}\n"
+    result = run_flow_test(load_flow_test(write(body, flow=tmp_path / "group.yaml")))
+    assert result.outcome is not None
+    assert [a.sip_status for a in result.outcome.attempts] == [None, 486]
+    assert result.failures == ["expected sip_status 486, got None"]

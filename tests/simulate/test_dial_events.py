@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from orchestrator.timeline import describe
+from tests.conftest import ROOT
 from tests.simulate.test_simulate_events import CHAIN_FAILS, timeline
 
 FALLBACK = {
@@ -106,3 +107,22 @@ def test_a_dial_request_from_an_older_log_is_shown_as_before() -> None:
     old = {"event": "dial.request", "to": "+1510***0100", "caller_id": "+1415***2671"}
     assert describe(old) is None
     assert describe(old, api=True) == "LiveKit API  dialling +1510***0100 from +1415***2671 (sent)"
+
+
+async def test_the_docs_say_what_a_still_ringing_attempt_records() -> None:
+    # docs/worker.md and docs/report.md disagreed (one said `cancelled`, one `dialing`); they
+    # now say what the engine does: `dial.result` logs `cancelled`, the outcome's attempt
+    # and `transfer.finished`'s `dials` keep `dialing`.
+    scenario = {
+        "caller": {"number": "+14155552671", "hangup_after": 3.0},
+        "phones": {"default": {"answer": "no_answer"}},
+    }
+    _, events = await timeline("warm_transfer", scenario)
+    (logged,) = [e["result"] for e in _named(events, "dial.result")]
+    (kept,) = [d["result"] for d in _named(events, "transfer.finished")[0]["dials"]]
+    worker = " ".join((ROOT / "docs" / "worker.md").read_text().split())
+    report = " ".join((ROOT / "docs" / "report.md").read_text().split())
+    assert f"keeps the result `{kept}` here and in `transfer.finished`'s `dials`" in worker
+    assert f"its `dial.result` log line says `{logged}`" in worker
+    assert f"its `dial.result` line says `{logged}`" in report
+    assert f"whose `dials` keep `{kept}`" in report
