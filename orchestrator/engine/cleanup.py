@@ -163,6 +163,8 @@ async def finish(t: Ending, trigger: str) -> TransferOutcome:
     # Legs in the caller's room, found by this transfer's id, all but the merged supervisor:
     # with `in_room` every leg was dialled there; with `move`, the moved ones. After the
     # consult room is gone, so a move still on its way finds nobody to move.
+    # (`attempts` and `moved` say what was sent, which no listing can; either spares an
+    # undialled transfer the listing.)
     if (t.strategy == "in_room" and t.dialling.attempts) or moved:
         await _quietly(t, "hang_up_supervisor", _sweep(t, keep, moved, before_clear))
     hung_up = False
@@ -174,6 +176,9 @@ async def finish(t: Ending, trigger: str) -> TransferOutcome:
             t.failure_reason = "hangup_failed"
     t.kept = keep
     clears = (was_held or not caller_gone) and keep is None  # the start's claim counts too
+    # `superseded` stays a flag: it is what the hold read on the caller (another transfer's
+    # claim), and reading again here would not make the clear safe (LiveKit has no
+    # compare-and-set on attributes); clearing would wipe that transfer's checkpoint.
     if clears and not hung_up and not t.superseded:
         # A checkpoint write cut short (or given up on) would undo the clear if it landed
         # after: settled first (at once when there is none).
@@ -231,9 +236,9 @@ def _dialled(attempt: Attempt) -> dict[str, Any]:
 
 def _emptied(t: Ending, dialled: list[Request]) -> bool:
     """The consult room can hold no leg: no dial was in flight when the transfer ended
-    (`dialled`: their `_late_dial`s may have settled some by now), every leg that ended was hung
-    up, and the supervisor was moved out (merged) or their leg ended (a failed attempt).
-    Then its deletion and the checkpoint's clear share the budget side by side.
+    (`dialled`; their `_late_dial`s may have settled some by now), every leg that ended was
+    hung up, and the supervisor was moved out (merged) or their leg ended (a failed
+    attempt). Then its deletion and the checkpoint's clear share the budget side by side.
 
     Read from the engine's record, not from LiveKit: every leg in it was confirmed gone by
     LiveKit's answer to its hang-up (or moved), which a listing would only repeat, at one
