@@ -25,15 +25,7 @@ from typing import Any
 from orchestrator.clock import Clock, within
 from orchestrator.errors import LiveKitError
 
-__all__ = [
-    "CREATE_ROOM",
-    "DIAL",
-    "LATE_ANSWER_S",
-    "WRITE",
-    "InFlight",
-    "Request",
-    "retrieved",
-]
+__all__ = ["CREATE_ROOM", "DIAL", "LATE_ANSWER_S", "WRITE", "InFlight", "Request"]
 
 DIAL = "dial"
 """A CreateSIPParticipant (`engine.actions`): cut short, its leg may still show; kept until
