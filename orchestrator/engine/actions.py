@@ -20,11 +20,13 @@ from orchestrator.engine.checkpoint import (
     progress_soon,
 )
 from orchestrator.engine.in_room import isolate
-from orchestrator.engine.inflight import retrieved
+from orchestrator.engine.inflight import DIAL, Request
 from orchestrator.engine.legs import (
     Dialing,
     DialState,
     cancel_dial,
+    dialing,
+    dials,
     end_leg,
     refused,
     settle,
@@ -199,7 +201,6 @@ async def _attempt(
             record.ended_s, record.result, record.sip_status = t.elapsed(), result, status
             if group is None:
                 t.supervisor = None
-            t.dialling.in_flight.pop(identity, None)
             if isinstance(error, LiveKitError) and error.denied:
                 t.failure_reason = "permission"  # the key lost its grant since the probe
             if result in ("unavailable", "failed", "no_answer") and not refused(error):
@@ -225,13 +226,18 @@ async def _attempt(
 
 async def _place(t: Running, dial: Dial) -> None:
     """The dial request, left running if this step is cancelled: a request the server has
-    may still create its leg, so cleanup waits for it and hangs that leg up."""
+    may still create its leg, so it stays in the transfer's `InFlight` (`DIAL`), and
+    cleanup waits for it and hangs that leg up. Answered, the attempt acts on the answer."""
     call = asyncio.ensure_future(t.gateway.dial(t.log, dial))
-    call.add_done_callback(retrieved)
     deadline = t.clock.now() + dial.ring + DIAL_MARGIN_S
-    t.dialling.in_flight[dial.identity] = Dialing(call, dial.identity, dial.room, deadline)
-    await asyncio.shield(call)
-    t.dialling.in_flight.pop(dial.identity, None)
+    leg = Dialing(dial.identity, dial.room)
+    request = t.inflight.add(DIAL, call, deadline, leg, kept=True)
+    try:
+        await asyncio.shield(call)
+    except (LiveKitError, TimeoutError):  # the attempt's to act on (any other: cleanup's)
+        t.inflight.taken(request)
+        raise
+    t.inflight.taken(request)
 
 
 async def _reconcile(t: Running, identity: str) -> str:
@@ -352,8 +358,8 @@ async def _ring_group(
                     await _another_answered(t, record)
         if winner is not None:
             others = _of(t, group)
-            for dialing in [d for d in t.dialling.in_flight.values() if d.identity in others]:
-                _stopping(t, _stop_dial(t, dialing))
+            for request in [r for r in dials(t.inflight) if dialing(r).identity in others]:
+                _stopping(t, _stop_dial(t, request))
     if winner is not None:
         t.dialling.target_name = winner.target
         t.new_leg(winner.identity)
@@ -413,12 +419,12 @@ async def _end_other(t: Running, identity: str) -> None:
         t.unsettled.add(identity)
 
 
-async def _stop_dial(t: Running, dialing: Dialing) -> None:
+async def _stop_dial(t: Running, request: Request) -> None:
     """A group's other leg still ringing: CANCEL as soon as it shows (BYE if it answers
-    meanwhile)."""
-    if await cancel_dial(t, dialing, dialing.deadline + DIAL_MARGIN_S):
-        await _end_other(t, dialing.identity)
-    t.dialling.in_flight.pop(dialing.identity, None)
+    meanwhile). Cut short (the transfer ends), the request stays for cleanup to end."""
+    if await cancel_dial(t, request, request.deadline + DIAL_MARGIN_S):
+        await _end_other(t, dialing(request).identity)
+    t.inflight.taken(request)
 
 
 async def _screen(t: Running, supervisor: str) -> str:

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from orchestrator.clock import Clock, within
-from orchestrator.engine.inflight import LATE_ANSWER_S, WRITE, InFlight, retrieved
+from orchestrator.engine.inflight import LATE_ANSWER_S, WRITE, InFlight
 from orchestrator.engine.legs import Calls
 from orchestrator.engine.retry import persist
 from orchestrator.errors import LiveKitError, TransferError, TransferInProgress
@@ -248,17 +248,18 @@ async def claim(
     caller: str,
     transfer_id: str,
     consult: str,
-    writes: set[asyncio.Future[None]],
+    writes: InFlight,
     flow_version: str = "",
 ) -> None:
     """Write this transfer's claim on the caller, then read it back (see the module doc).
-    The write goes on if the start is cancelled (it is in `writes`): `take_back` waits
-    for it, or it could land after the claim was taken back."""
+    The write goes on if the start is cancelled (it is in `writes`, the start's registry:
+    the transfer's own `InFlight` does not exist yet, and the claim's write is answered
+    before it does): `take_back` settles it, or it could land after the claim was taken
+    back."""
     values = attributes(transfer_id, "requested", consult)
     values[FLOW_VERSION] = flow_version
     write = asyncio.ensure_future(gateway.set_attributes(log, room, caller, values))
-    write.add_done_callback(retrieved)
-    writes.add(write)
+    writes.add(WRITE, write, writes.clock.now() + REQUEST_TIMEOUT_S)
     try:
         await asyncio.shield(write)
         seen = await gateway.get_participant(log, room, caller)
@@ -279,19 +280,14 @@ async def take_back(
     room: str,
     caller: str,
     transfer_id: str,
-    writes: set[asyncio.Future[None]],
-    sent: float,
+    writes: InFlight,
 ) -> bool:
-    """Clear a claim this start wrote (at clock time `sent`) and cannot go on with, only
+    """Clear a claim this start wrote (its write in `writes`) and cannot go on with, only
     while the caller still carries it (another transfer's claim is left alone); retried for
     `TAKE_BACK_S`, once the claim's write has answered, or, if it failed, once it cannot
-    land any more (`LATE_WRITE_S`). True when no claim of this transfer is left on the
-    caller (as far as LiveKit says)."""
-    if writes:
-        with contextlib.suppress(TimeoutError):
-            await within(clock, REQUEST_TIMEOUT_S + 1.0, asyncio.wait(writes))
-        if any(_gave_up(write) for write in writes):
-            await clock.sleep(max(0.0, sent + LATE_WRITE_S - clock.now()))
+    land any more (`LATE_WRITE_S` after it was sent). True when no claim of this transfer
+    is left on the caller (as far as LiveKit says)."""
+    await writes.settle(clock.now() + LATE_WRITE_S, WRITE)
 
     async def once() -> bool:
         seen = await gateway.get_participant(log, room, caller)
@@ -317,7 +313,7 @@ async def abandon(
     log: Any,
     whose: tuple[str, str, str],
     error: BaseException,
-    claimed: tuple[set[asyncio.Future[None]], float],
+    claimed: InFlight,
     flow_version: str = "",
 ) -> bool:
     """A start that wrote its claim (room, caller, transfer id in `whose`) and does not go
@@ -326,7 +322,7 @@ async def abandon(
     transfer's (`failed`). False when a claim of it may be left on the caller."""
     taken = True
     if not isinstance(error, TransferInProgress):
-        taking = asyncio.ensure_future(take_back(gateway, clock, log, *whose, *claimed))
+        taking = asyncio.ensure_future(take_back(gateway, clock, log, *whose, claimed))
         while not taking.done():
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.shield(taking)
@@ -350,12 +346,3 @@ async def abandon(
         flow_version=flow_version,
     )
     return taken
-
-
-def _gave_up(write: asyncio.Future[None]) -> bool:
-    """Not answered: still on its way, cut short, or its client's deadline passed (an
-    error LiveKit answered says it was not applied)."""
-    if not write.done() or write.cancelled():
-        return True
-    error = write.exception()
-    return error is not None and not isinstance(error, LiveKitError)

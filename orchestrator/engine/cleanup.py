@@ -21,8 +21,8 @@ from typing import Any, Protocol, TypeVar
 
 from orchestrator.engine.checkpoint import Checkpointing
 from orchestrator.engine.hold import HoldState
-from orchestrator.engine.inflight import CREATE_ROOM, LATE_ANSWER_S, WRITE
-from orchestrator.engine.legs import Dialing, DialState, Legs, cancel_dial, hang_up
+from orchestrator.engine.inflight import CREATE_ROOM, LATE_ANSWER_S, WRITE, Request
+from orchestrator.engine.legs import DialState, Legs, cancel_dial, dialing, dials, hang_up
 from orchestrator.engine.merge import MergeState, uses_consult_room
 from orchestrator.engine.outcome import Attempt, Callback, OutcomeKind, TransferOutcome
 from orchestrator.engine.ports import MEDIA_TIMEOUT_S, Media, speech_timeout
@@ -82,7 +82,6 @@ class Ending(Checkpointing, Legs, Protocol):
     def resolve(self, outcome: TransferOutcome) -> None: ...
 
 
-_LATE_ANSWER_S = LATE_ANSWER_S  # for a dial (`_late_dial`), not in `InFlight` yet
 _CLEAR_RESERVE_S = 15.0  # the checkpoint's clearing always gets this much of the budget
 CALLER_LEFT_NOTICE = "The caller has hung up, so there is no call to take. Thank you."
 
@@ -107,9 +106,11 @@ async def finish(t: Ending, trigger: str) -> TransferOutcome:
         stopping.cancel()
         with contextlib.suppress(BaseException):
             await stopping
-    dialings = list(t.dialling.in_flight.values())
-    deadline = max((d.deadline for d in dialings), default=None)
-    late = max(deadline - t.clock.now(), 0.0) + _LATE_ANSWER_S if deadline is not None else 0.0
+    # The dials in flight (cut short with their step, or a group's other legs): the budget
+    # stretches to the last one's deadline, and a late answer's margin.
+    dialled = dials(t.inflight)
+    deadline = max((r.deadline for r in dialled), default=None)
+    late = max(deadline - t.clock.now(), 0.0) + LATE_ANSWER_S if deadline is not None else 0.0
     until = t.clock.now() + BUDGET_S + late
     # The caller first: off hold at once, however long the rest of the cleanup takes.
     if was_held:  # the hold audio is ours to stop, whether or not the caller is still there
@@ -128,9 +129,9 @@ async def finish(t: Ending, trigger: str) -> TransferOutcome:
             await t.within(TRY_SECONDS, hang_up(t, t.leg_room, leg))
             t.unsettled.discard(leg)
     cutting: asyncio.Future[Any] | None = None
-    if dialings:  # every ringing phone (a group's too) gets CANCEL as soon as its leg shows
+    if dialled:  # every ringing phone (a group's too) gets CANCEL as soon as its leg shows
         cutting = asyncio.gather(
-            *(_quietly(t, "late_dial", _late_dial(t, dialing, until)) for dialing in dialings)
+            *(_quietly(t, "late_dial", _late_dial(t, request, until)) for request in dialled)
         )
     # Then the caller hears the AI again, or the AI leaves them with the supervisor.
     if step is not None and step.type == "exit":
@@ -153,7 +154,7 @@ async def finish(t: Ending, trigger: str) -> TransferOutcome:
         # By its name, whether or not its CreateRoom was sent or answered (a leg's join
         # makes it too); `not_found` is fine. Deleting it hangs up any leg still in it.
         deleted = _quietly(t, "delete_consult_room", _delete_consult_room(t, before_clear))
-        if _emptied(t):  # nobody in it to leak: the checkpoint may go meanwhile
+        if _emptied(t, dialled):  # nobody in it to leak: the checkpoint may go meanwhile
             deleting = asyncio.ensure_future(deleted)
         else:  # a leg may be in it: the checkpoint that finds it stays until it is gone
             await deleted
@@ -162,6 +163,8 @@ async def finish(t: Ending, trigger: str) -> TransferOutcome:
     # Legs in the caller's room, found by this transfer's id, all but the merged supervisor:
     # with `in_room` every leg was dialled there; with `move`, the moved ones. After the
     # consult room is gone, so a move still on its way finds nobody to move.
+    # (`attempts` and `moved` say what was sent, which no listing can; either spares an
+    # undialled transfer the listing.)
     if (t.strategy == "in_room" and t.dialling.attempts) or moved:
         await _quietly(t, "hang_up_supervisor", _sweep(t, keep, moved, before_clear))
     hung_up = False
@@ -173,6 +176,9 @@ async def finish(t: Ending, trigger: str) -> TransferOutcome:
             t.failure_reason = "hangup_failed"
     t.kept = keep
     clears = (was_held or not caller_gone) and keep is None  # the start's claim counts too
+    # `superseded` stays a flag: it is what the hold read on the caller (another transfer's
+    # claim), and reading again here would not make the clear safe (LiveKit has no
+    # compare-and-set on attributes); clearing would wipe that transfer's checkpoint.
     if clears and not hung_up and not t.superseded:
         # A checkpoint write cut short (or given up on) would undo the clear if it landed
         # after: settled first (at once when there is none).
@@ -228,16 +234,17 @@ def _dialled(attempt: Attempt) -> dict[str, Any]:
     }
 
 
-def _emptied(t: Ending) -> bool:
-    """The consult room can hold no leg: no dial is pending, every leg that ended was hung
-    up, and the supervisor was moved out (merged) or their leg ended (a failed attempt).
-    Then its deletion and the checkpoint's clear share the budget side by side.
+def _emptied(t: Ending, dialled: list[Request]) -> bool:
+    """The consult room can hold no leg: no dial was in flight when the transfer ended
+    (`dialled`; their `_late_dial`s may have settled some by now), every leg that ended was
+    hung up, and the supervisor was moved out (merged) or their leg ended (a failed
+    attempt). Then its deletion and the checkpoint's clear share the budget side by side.
 
     Read from the engine's record, not from LiveKit: every leg in it was confirmed gone by
     LiveKit's answer to its hang-up (or moved), which a listing would only repeat, at one
     ListParticipants per transfer, and a listing that fails would put the clear after the
     deletion, where a failing server leaves it too little of the budget."""
-    if t.strategy != "move" or t.dialling.in_flight or t.unsettled or t.leg_to_end:
+    if t.strategy != "move" or dialled or t.unsettled or t.leg_to_end:
         return False
     if t.merge.merged_at is not None:
         return t.merge.moved == {t.supervisor}
@@ -252,16 +259,21 @@ async def _sweep(t: Ending, keep: str | None, moved: set[str], until: float) -> 
     t.unsettled.difference_update(moved)
 
 
-async def _late_dial(t: Ending, dialing: Dialing, until: float) -> None:
-    """A dial cut short: the server may still ring or connect its leg. It is removed as soon
-    as it shows (a ringing phone gets CANCEL, an answered one BYE), and looked for until the
-    request answers or its own deadline, and a little more, has passed: only the answer
-    says whether the server placed the call. If it did (or may have), the leg is hung up."""
-    if not await cancel_dial(t, dialing, min(dialing.deadline + _LATE_ANSWER_S, until)):
-        return  # the phone refused it: no leg (any other error may be a lost answer)
-    await _hang_up(t, dialing.identity, until, room=dialing.room)
-    if t.strategy == "move":  # the leg's join may have created the consult room again
-        await _delete_consult_room(t, until)
+async def _late_dial(t: Ending, request: Request, until: float) -> None:
+    """A dial cut short (a `DIAL` request in `InFlight`): the server may still ring or
+    connect its leg. It is removed as soon as it shows (a ringing phone gets CANCEL, an
+    answered one BYE), and looked for until the request answers or can no longer land (its
+    deadline and a late answer's margin): only the answer says whether the server placed
+    the call. If it did (or may have), the leg is hung up; then the request is settled."""
+    leg = dialing(request)
+    try:
+        if not await cancel_dial(t, request, min(request.lands_until, until)):
+            return  # the phone refused it: no leg (any other error may be a lost answer)
+        await _hang_up(t, leg.identity, until, room=leg.room)
+        if t.strategy == "move":  # the leg's join may have created the consult room again
+            await _delete_consult_room(t, until)
+    finally:
+        t.inflight.taken(request)
 
 
 async def _delete_consult_room(t: Ending, until: float) -> None:

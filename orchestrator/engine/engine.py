@@ -18,6 +18,7 @@ from orchestrator.engine.checkpoint import (
     new_transfer_id,
     refuse_if_held,
 )
+from orchestrator.engine.inflight import InFlight
 from orchestrator.engine.merged_call import MergedCall
 from orchestrator.engine.outcome import TransferOutcome
 from orchestrator.engine.ports import Media, RoomEvents
@@ -244,7 +245,7 @@ class TransferEngine:
         caller: str,
         transfer_id: str,
         error: BaseException,
-        claimed: tuple[set[asyncio.Future[None]], float],
+        claimed: InFlight,
         version: str,
     ) -> None:
         """A start that wrote its claim and does not go on (`checkpoint.abandon`); a claim
@@ -349,8 +350,9 @@ class TransferEngine:
                 # Gone meanwhile: the transfer sees the hang-up and ends as such.
                 refuse_if_held(room, again or caller, everyone, dead)
             consult = consult_room(transfer_id) if strategy == "move" else ""
-            writes: set[asyncio.Future[None]] = set()
-            sent = self.clock.now()
+            # The start's own registry: the claim is written before the transfer (and its
+            # `InFlight`) exists, and a claim that succeeds was answered, nothing to hand on.
+            writes = InFlight(self.clock)
             try:
                 await claim(
                     self.gateway, log, room, caller.identity, transfer_id, consult, writes, version
@@ -361,7 +363,7 @@ class TransferEngine:
                 # later start (taken back, unless another transfer's overwrote it), and
                 # the start ends in one logged outcome like any transfer.
                 await self._claim_failed(
-                    log, room, caller.identity, transfer_id, error, (writes, sent), version
+                    log, room, caller.identity, transfer_id, error, writes, version
                 )
                 raise
             self._dead_claims.pop(room, None)  # overwritten by this live one

@@ -1,4 +1,4 @@
-"""Requests left running when the step that sent them is cancelled (a CreateRoom, a
+"""Requests left running when the step that sent them is cancelled (a dial, a CreateRoom, a
 checkpoint write): a request the server has may still take effect, so whoever cleans up
 waits for it rather than forget it.
 
@@ -9,6 +9,10 @@ then. A request answered (a result, or an error LiveKit sent: it was not applied
 registry at once; one cut short or given up on stays in it, doubtful, until that time has
 passed. `settle` waits for them as their client would, plus that margin, never past the
 deadline it is given, then cancels what still runs: after it, nothing sent can land.
+
+A dial is different in one way: its answer says what to undo (a leg), so it stays until
+whoever acts on the answer takes it (`taken`): the step that placed it, or, when that step
+was cut short, cleanup, which ends the leg as soon as it shows (`cleanup._late_dial`).
 """
 
 from __future__ import annotations
@@ -21,8 +25,11 @@ from typing import Any
 from orchestrator.clock import Clock, within
 from orchestrator.errors import LiveKitError
 
-__all__ = ["CREATE_ROOM", "LATE_ANSWER_S", "WRITE", "InFlight", "Request", "retrieved"]
+__all__ = ["CREATE_ROOM", "DIAL", "LATE_ANSWER_S", "WRITE", "InFlight", "Request"]
 
+DIAL = "dial"
+"""A CreateSIPParticipant (`engine.actions`): cut short, its leg may still show; kept until
+taken, with the leg it places (`legs.Dialing`) as its `about`."""
 CREATE_ROOM = "create_consult_room"
 """The consult room's CreateRoom (`engine.merge`): deleted before it lands, the room stays."""
 WRITE = "checkpoint"
@@ -41,10 +48,14 @@ def retrieved(call: asyncio.Future[Any]) -> None:
 @dataclass(frozen=True, eq=False)
 class Request:
     what: str
-    """What it is (`CREATE_ROOM`, `WRITE`): `settle` and `running` filter by it."""
+    """What it is (`DIAL`, `CREATE_ROOM`, `WRITE`): `settle` and the views filter by it."""
     future: asyncio.Future[Any]
     deadline: float
     """Clock time at which its client gives up on the answer."""
+    about: object = None
+    """What it acts on, for whoever settles it (a dial: the leg, `legs.Dialing`)."""
+    kept: bool = False
+    """Answered, it stays until `taken`: its answer is acted on (a dial's leg)."""
 
     @property
     def lands_until(self) -> float:
@@ -68,13 +79,37 @@ class InFlight:
         self._clock = clock
         self._requests: list[Request] = []
 
-    def add(self, what: str, future: asyncio.Future[Any], deadline: float) -> None:
+    @property
+    def clock(self) -> Clock:
+        """The clock its deadlines are read on."""
+        return self._clock
+
+    def add(
+        self,
+        what: str,
+        future: asyncio.Future[Any],
+        deadline: float,
+        about: object = None,
+        *,
+        kept: bool = False,
+    ) -> Request:
         """Keep `future` (a request sent now) until it is answered, or until it can no
-        longer land after `deadline`, its client's."""
-        request = Request(what, future, deadline)
+        longer land after `deadline`, its client's; `kept`: until it is `taken`."""
+        request = Request(what, future, deadline, about, kept)
         self._requests.append(request)
         future.add_done_callback(retrieved)
         future.add_done_callback(lambda _: self._answered(request))
+        return request
+
+    def taken(self, request: Request) -> None:
+        """Its answer (or its end, for one cut short) has been acted on: forgotten."""
+        if request in self._requests:
+            self._requests.remove(request)
+
+    def requests(self, what: str) -> list[Request]:
+        """The requests named `what` in the registry, in the order they were sent: those
+        not answered yet, those that may still land, and the kept ones not taken."""
+        return [r for r in self._requests if r.what == what]
 
     def running(self, what: str) -> set[asyncio.Future[Any]]:
         """The requests named `what` not answered yet."""
@@ -109,5 +144,5 @@ class InFlight:
         self._requests = [r for r in self._requests if r not in requests]
 
     def _answered(self, request: Request) -> None:
-        if not request.doubtful and request in self._requests:
+        if not request.kept and not request.doubtful and request in self._requests:
             self._requests.remove(request)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from orchestrator.clock import Clock
+from orchestrator.engine.inflight import DIAL, InFlight, Request
 from orchestrator.engine.outcome import Attempt
 from orchestrator.engine.retry import TRY_SECONDS
 from orchestrator.errors import LiveKitError, TransferError
@@ -27,6 +28,8 @@ __all__ = [
     "Legs",
     "absent",
     "cancel_dial",
+    "dialing",
+    "dials",
     "end_leg",
     "hang_up",
     "refused",
@@ -39,13 +42,24 @@ _POLL_S = 0.5  # while a dial cut short may still place its leg: how often to lo
 
 @dataclass(frozen=True)
 class Dialing:
-    """A dial request in flight: the leg `identity` it places in `room`, and the request's
-    own deadline (clock time) after which its client gives up on the answer."""
+    """What a dial request in the transfer's `InFlight` (`DIAL`) places: the leg
+    `identity` in `room` (the request, its deadline and answer are the registry's)."""
 
-    call: asyncio.Future[None]
     identity: str
     room: str
-    deadline: float
+
+
+def dialing(request: Request) -> Dialing:
+    """The leg a `DIAL` request places."""
+    assert isinstance(request.about, Dialing), request.what
+    return request.about
+
+
+def dials(inflight: InFlight) -> list[Request]:
+    """The dial requests in flight, in the order they were placed: several while a ring
+    group rings, a group's cancelled ones until their legs are gone, and one cut short by
+    the end of its step until cleanup has ended its leg (each is `taken` then)."""
+    return inflight.requests(DIAL)
 
 
 @dataclass
@@ -61,12 +75,11 @@ class DialState:
     target_name: str = ""
     """The target of the attempt under way (or the last one)."""
     last_sip_status: int | None = None
-    in_flight: dict[str, Dialing] = field(default_factory=dict)
-    """The dial requests in flight, by the identity of the leg each places (several while a
-    ring group rings, and a group's cancelled ones until their legs are gone)."""
     stopping: set[asyncio.Future[None]] = field(default_factory=set)
     """A ring group's other legs being cancelled (CANCEL, or BYE if they answered) while
-    the transfer goes on; cleanup stops these and ends what is left in `in_flight`."""
+    the transfer goes on: the engine's own tasks, not requests LiveKit may still apply (the
+    dials themselves are in the transfer's `InFlight`); cleanup stops these and ends the
+    legs of the dials still there (`dials`)."""
 
 
 class Calls(Protocol):
@@ -142,15 +155,15 @@ class Stopping(Calls, Protocol):
     async def within(self, seconds: float, work: Awaitable[T]) -> T: ...
 
 
-async def cancel_dial(t: Stopping, dialing: Dialing, give_up: float) -> bool:
-    """A dial cut short: the server may still ring or connect its leg. It is removed as soon
-    as it shows (a ringing phone gets CANCEL, an answered one BYE), and looked for until the
-    request answers or `give_up` (clock time) has passed: only the answer says whether the
-    server placed the call. False when the phone refused it (then there is no leg); True
-    when a leg may exist, which the caller then hangs up."""
-    call = dialing.call
+async def cancel_dial(t: Stopping, request: Request, give_up: float) -> bool:
+    """A dial cut short (a `DIAL` request): the server may still ring or connect its leg.
+    It is removed as soon as it shows (a ringing phone gets CANCEL, an answered one BYE),
+    and looked for until the request answers or `give_up` (clock time) has passed: only the
+    answer says whether the server placed the call. False when the phone refused it (then
+    there is no leg); True when a leg may exist, which the caller then hangs up."""
+    call, leg = request.future, dialing(request)
     while not call.done() and t.clock.now() < give_up:
-        removing = t.gateway.remove_participant(t.log, dialing.room, dialing.identity)
+        removing = t.gateway.remove_participant(t.log, leg.room, leg.identity)
         with contextlib.suppress(Exception):  # not there yet: not_found, and looked for again
             await t.within(TRY_SECONDS, removing)
         with contextlib.suppress(TimeoutError):

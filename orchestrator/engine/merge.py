@@ -45,12 +45,17 @@ class MergeState:
 
     consult_created: bool = False
     """The consult room's CreateRoom was sent (it is sent once; the request itself is in
-    the transfer's `InFlight`, and cleanup deletes the room by name whatever this says)."""
+    the transfer's `InFlight`, which forgets it once answered, and cleanup deletes the room
+    by name whatever this says)."""
     consult_creating: asyncio.Future[None] | None = None
-    """The consult room's CreateRoom, for the dial to wait for; cleanup settles it through
-    the transfer's `InFlight` instead."""
+    """The consult room's CreateRoom, for the dial to wait for and read its answer (the
+    registry forgets an answered error, which fails the dial's step once); cleanup settles
+    it through the transfer's `InFlight` instead."""
     moving: bool = False
-    """A MoveParticipant is in flight."""
+    """A MoveParticipant is in flight, or its landing is being checked: a flag, not the
+    registry's, because it says how to read a departure (a move shows as leaving) for the
+    whole move, retries and checks included, not whether a request may still land (the
+    move that may is recorded in `moved`)."""
     hung_up_moving: bool = False
     """The supervisor hung up while the move was in flight (`left_moving`)."""
     moved: set[str] = field(default_factory=set)

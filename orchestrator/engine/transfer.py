@@ -20,7 +20,7 @@ from orchestrator.engine.checkpoint import CheckpointState
 from orchestrator.engine.cleanup import finish
 from orchestrator.engine.in_room import cut_off
 from orchestrator.engine.inflight import InFlight
-from orchestrator.engine.legs import Dialing, DialState, absent, end_leg
+from orchestrator.engine.legs import Dialing, DialState, absent, dialing, dials, end_leg
 from orchestrator.engine.merge import MergeState, left_moving
 from orchestrator.engine.outcome import Attempt, Callback, TransferOutcome
 from orchestrator.engine.ports import Media
@@ -98,8 +98,8 @@ class Transfer:
         takes them over."""
         self.saved = CheckpointState()  # written by `engine.checkpoint` only
         self.inflight = InFlight(clock)
-        """Requests that may still take effect (a CreateRoom, checkpoint writes): cleanup
-        settles them."""
+        """Requests that may still take effect (dials, a CreateRoom, checkpoint writes):
+        cleanup settles them."""
         self.ending = False  # cleanup has begun: room events no longer change anything
         self.superseded = False
         self.failure_reason: str | None = None
@@ -175,8 +175,8 @@ class Transfer:
 
     @property
     def dialing(self) -> Dialing | None:
-        """A dial request in flight (the first of `DialState.in_flight`; tests read it)."""
-        return next(iter(self.dialling.in_flight.values()), None)
+        """The leg of the first dial request in flight (`legs.dials`; tests read it)."""
+        return next((dialing(r) for r in dials(self.inflight)), None)
 
     @property
     def merged_at(self) -> float | None:

@@ -1,22 +1,33 @@
 """Requests that may still take effect (`engine.inflight.InFlight`): each is waited for as
 long as its client would, plus the late-answer margin, then cancelled; cleanup settles the
 consult room's CreateRoom before deleting the room and the checkpoint writes before clearing
-the checkpoint."""
+the checkpoint, and ends the leg of every dial still in it as soon as the leg shows."""
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
+from orchestrator import load_flow
 from orchestrator.clock import ManualClock
-from orchestrator.engine.inflight import LATE_ANSWER_S, InFlight
+from orchestrator.engine.inflight import DIAL, LATE_ANSWER_S, WRITE, InFlight
+from orchestrator.engine.legs import Dialing, dialing, dials
+from orchestrator.engine.reconcile import BUDGET_S
+from orchestrator.engine.transfer import Transfer
 from orchestrator.errors import LiveKitError
+from orchestrator.livekit.names import consult_room
+from orchestrator.sandbox import Sandbox
 from orchestrator.sandbox.scenario import FaultSpec
+from orchestrator.sandbox.state import Event
+from orchestrator.simulate import drive
+from tests.engine.conftest import CALLER_IDENTITY, ROOT, flow, live
 from tests.reliability.cases import DECLINES
 from tests.reliability.harness import is_probe, warm
 from tests.reliability.rig import Rig
 
 UPDATE = "RoomService.UpdateParticipant"
 CREATE = "RoomService.CreateRoom"
+DIALLING = "SIP.CreateSIPParticipant"
 
 
 async def _settled(clock: ManualClock, inflight: InFlight, until: float) -> float:
@@ -108,6 +119,36 @@ async def test_settle_waits_only_for_what_it_names() -> None:
     creating.cancel()
 
 
+async def test_a_dial_stays_until_taken_with_the_leg_it_places() -> None:
+    """A dial's answer says what to undo (its leg): answered, it stays until whoever acts
+    on the answer takes it; the others leave at their answer."""
+    clock = ManualClock()
+    inflight = InFlight(clock)
+    loop = asyncio.get_running_loop()
+    first: asyncio.Future[None] = loop.create_future()
+    second: asyncio.Future[None] = loop.create_future()
+    write: asyncio.Future[None] = loop.create_future()
+    placed = inflight.add(DIAL, first, 30.0, Dialing("supervisor-a-1", "consult-a"), kept=True)
+    inflight.add(WRITE, write, 10.0)
+    other = inflight.add(DIAL, second, 40.0, Dialing("supervisor-a-2", "consult-a"), kept=True)
+    assert dials(inflight) == [placed, other]  # in the order they were placed
+    assert [dialing(r) for r in dials(inflight)] == [
+        Dialing("supervisor-a-1", "consult-a"),
+        Dialing("supervisor-a-2", "consult-a"),
+    ]
+    assert (placed.deadline, placed.lands_until) == (30.0, 30.0 + LATE_ANSWER_S)
+    first.set_result(None)
+    write.set_result(None)
+    await asyncio.sleep(0)
+    assert dials(inflight) == [placed, other]  # answered, not taken: its leg is someone's
+    assert inflight.requests(WRITE) == []
+    inflight.taken(placed)
+    assert dials(inflight) == [other]
+    second.cancel()
+    await asyncio.sleep(0)
+    assert dials(inflight) == [other]  # cut short: cleanup's to end, once it shows
+
+
 # -- in a transfer's cleanup ------------------------------------------------------------
 
 
@@ -143,3 +184,98 @@ async def test_a_checkpoint_write_landing_late_does_not_undo_the_clear() -> None
         outcome = await rig.run(warm())
         assert (outcome.kind, outcome.reason) == ("returned", "declined")
         rig.verify()  # the caller's checkpoint is cleared (INV-LEAK)
+
+
+def _when_legs_show(sandbox: Sandbox) -> dict[str, float]:
+    """The clock time each supervisor leg joined a room at (its dial's request landed)."""
+    shown: dict[str, float] = {}
+
+    def joined(event: Event) -> None:
+        who = event.participant.identity if event.participant is not None else ""
+        if event.kind == "participant_joined" and who.startswith("supervisor-"):
+            shown.setdefault(who, sandbox.manual_clock.now())
+
+    sandbox.subscribe(joined)
+    return shown
+
+
+def _hang_up_while_dialling(
+    sandbox: Sandbox, transfer: Transfer, dial_step: str, after: float
+) -> dict[str, Any]:
+    """The caller hangs up `after` seconds into `dial_step`; what the transfer's registry
+    held when it left the step for `caller_hung_up`."""
+    seen: dict[str, Any] = {}
+
+    def moved(_: str, to: str, __: str) -> None:
+        if to == dial_step:
+            hang_up = lambda: sandbox.hang_up("call-1", CALLER_IDENTITY)  # noqa: E731
+            sandbox.manual_clock.call_later(after, hang_up)
+        elif to == "caller_hung_up":
+            seen["dials"] = [dialing(r) for r in dials(transfer.inflight)]
+            seen["lands_until"] = [r.lands_until for r in dials(transfer.inflight)]
+            seen["at"] = sandbox.manual_clock.now()
+            seen["dialing"] = transfer.dialing
+
+    transfer.add_listener(moved)
+    return seen
+
+
+async def test_a_dial_cut_short_by_the_caller_hanging_up_is_cancelled_once_its_leg_shows() -> None:
+    """CreateSIPParticipant lands 6 s late; the caller hangs up 1 s into the dial: the dial
+    stays in the registry (with its leg), and cleanup cancels the leg as soon as it shows
+    (the phone gets CANCEL), then settles it."""
+    scenario = {
+        "phones": {"default": {"answer": "no_answer"}},
+        "faults": [{"rpc": DIALLING, "delay": 6.0}],
+    }
+    async with live(scenario) as (sandbox, engine, _):
+        shown = _when_legs_show(sandbox)
+        transfer = await engine.start(flow("warm_transfer"), room="call-1")
+        seen = _hang_up_while_dialling(sandbox, transfer, "dial_supervisor", 1.0)
+        await drive(sandbox, engine, transfer.outcome)
+        outcome = await transfer.outcome
+        logs = [log for log in sandbox.phone_logs if log.direction == "outbound"]
+    assert outcome.kind == "caller_hung_up"
+    leg = f"supervisor-{transfer.transfer_id}-1"
+    assert seen["dials"] == [Dialing(leg, consult_room(transfer.transfer_id))]
+    assert seen["dialing"] == Dialing(leg, consult_room(transfer.transfer_id))
+    assert shown[leg] > seen["at"]  # the leg showed after the transfer had ended
+    (phone,) = logs
+    assert phone.received == ["INVITE", "CANCEL"]
+    assert phone.ended_at is not None
+    assert phone.ended_at - shown[leg] <= 0.5  # as it showed
+    assert dials(transfer.inflight) == []  # settled
+    assert transfer.dialing is None
+
+
+async def test_a_ring_group_with_two_dials_in_flight_at_cleanup_cancels_both() -> None:
+    """The group rings 100 s and both dials land 95 s late; the caller hangs up 1 s into
+    the group: both are in the registry at cleanup, whose budget (`BUDGET_S`, 90 s) stretches
+    to their deadline and a late answer's margin, and each leg is cancelled as soon as it
+    shows, long after the budget alone would have ended."""
+    scenario = {
+        "phones": {"default": {"answer": "no_answer"}},
+        "faults": [{"rpc": DIALLING, "delay": 95.0, "times": 2}],
+    }
+    text = (ROOT / "flows" / "ring_group.yaml").read_text()
+    assert "ring_timeout: 20" in text
+    slow = load_flow(text.replace("ring_timeout: 20", "ring_timeout: 100"))
+    async with live(scenario) as (sandbox, engine, _):
+        shown = _when_legs_show(sandbox)
+        transfer = await engine.start(slow, room="call-1")
+        seen = _hang_up_while_dialling(sandbox, transfer, "dial_supervisors", 1.0)
+        await drive(sandbox, engine, transfer.outcome)
+        outcome = await transfer.outcome
+        logs = [log for log in sandbox.phone_logs if log.direction == "outbound"]
+    assert outcome.kind == "caller_hung_up"
+    legs = [f"supervisor-{transfer.transfer_id}-{n}" for n in (1, 2)]
+    room = consult_room(transfer.transfer_id)
+    assert seen["dials"] == [Dialing(leg, room) for leg in legs]
+    assert [a.result for a in outcome.attempts] == ["dialing", "dialing"]  # cut short
+    assert all(shown[leg] > seen["at"] + BUDGET_S for leg in legs)
+    assert len(logs) == 2
+    for phone in logs:
+        assert phone.received == ["INVITE", "CANCEL"]
+        assert phone.ended_at is not None
+        assert phone.ended_at - shown[phone.identity] <= 0.5
+    assert dials(transfer.inflight) == []
