@@ -341,3 +341,32 @@ async def test_a_key_a_losing_phone_presses_during_screening_does_not_count() ->
         ("alice", "answered"),
         ("bob", "another_answered"),
     ]
+
+
+async def test_in_room_the_caller_does_not_hear_the_group_phones_while_they_ring() -> None:
+    """The SIP bridge publishes each leg's track while its phone rings, and the caller's
+    bridge subscribes to it: as for a single target, every leg of the group is cut off
+    from the caller as its track appears (early media, a first word before the answer's
+    cut)."""
+    scenario = {"phones": {ALICE: {"answer": 4}, BOB: {"answer": 2}}}
+    async with live(scenario, flavor="oss") as (sandbox, engine, _):
+        transfer = await engine.start(flow("ring_group"), room="call-1")
+        heard: list[tuple[float, str]] = []
+        clock = sandbox.manual_clock
+        advance = clock.advance
+
+        async def sampling(seconds: float) -> None:
+            room = sandbox.world.rooms.get("call-1")
+            for identity in room.members if room else {}:
+                ringing = (
+                    identity.startswith("supervisor-") and transfer.state == "dial_supervisors"
+                )
+                if ringing and sandbox.hears("call-1", CALLER_IDENTITY, identity):
+                    heard.append((clock.now(), identity))
+            await advance(seconds)
+
+        clock.advance = sampling  # type: ignore[method-assign]
+        await drive(sandbox, engine, transfer.outcome)
+        outcome = await transfer.outcome
+    assert outcome.kind == "merged"
+    assert heard == []
