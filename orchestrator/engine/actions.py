@@ -320,9 +320,12 @@ async def _ring_group(
         targets=list(place.targets),
         ring_seconds=max(step.ring_time(place, target) for target in targets.values()),
     )
+    cut: set[str] = set()  # `in_room`: the legs cut from the caller at their answer
     attempts = [
         asyncio.ensure_future(
-            _attempt(t, step, n, x, preserve, policy, step.ring_time(place, x), group)
+            _cut_at_answer(
+                t, _attempt(t, step, n, x, preserve, policy, step.ring_time(place, x), group), cut
+            )
         )
         for n, x in targets.items()
     ]
@@ -337,8 +340,8 @@ async def _ring_group(
                 if result != "answered":
                     ended.append((result, status))
                 elif winner is not None:  # answered in the same instant: it loses
-                    await _another_answered(t, record)
-                elif await _screened(t, record) == "human":
+                    await _another_answered(t, record, cut)
+                elif await _screened(t, record, cut) == "human":
                     winner = record
                 else:
                     ended.append(("voicemail", None))
@@ -355,14 +358,13 @@ async def _ring_group(
             if not attempt.cancelled() and attempt.exception() is None:
                 result, status, record = attempt.result()
                 if result == "answered":  # between its answer and its cancel
-                    await _another_answered(t, record)
+                    await _another_answered(t, record, cut)
         if winner is not None:
             others = _of(t, group)
             for request in [r for r in dials(t.inflight) if dialing(r).identity in others]:
                 _stopping(t, _stop_dial(t, request))
-    if winner is not None:
+    if winner is not None:  # already the supervisor since its screening (`_screened`)
         t.dialling.target_name = winner.target
-        t.new_leg(winner.identity)
         t.merge.opening = False
         return "answered", None
     for result, status in ended:
@@ -382,11 +384,45 @@ def _of(t: Running, group: str) -> set[str]:
     return {a.identity for a in t.dialling.attempts if a.group == group}
 
 
-async def _screened(t: Running, record: Attempt) -> str:
-    """A group's first answer: isolated and screened before it becomes the supervisor."""
-    if t.strategy == "in_room":
-        await isolate(t, record.identity)
+async def _cut_at_answer(
+    t: Running, attempt: Awaitable[tuple[str, int | None, Attempt]], cut: set[str]
+) -> tuple[str, int | None, Attempt]:
+    """A group's attempt. With `in_room`, a leg that answers is isolated at once (LiveKit's
+    bridge has just subscribed it to the caller, and the caller to it), before anything
+    else is done with it: a screening of an earlier answer may last seconds, and a leg that
+    lost may take retries to hang up. Given up meanwhile, it still answers (and is then
+    hung up) only once cut."""
+    answer = await attempt
+    if answer[0] == "answered" and t.strategy == "in_room":
+        cutting = asyncio.ensure_future(_cut(t, answer[2].identity))
+        try:
+            await asyncio.shield(cutting)
+        except asyncio.CancelledError:  # `_ring_group` hangs an answered leg up
+            await cutting
+        if cutting.result():
+            cut.add(answer[2].identity)
+    return answer
+
+
+async def _cut(t: Running, identity: str) -> bool:
+    """`in_room`: `identity` and the caller's room stop hearing each other (False if that
+    failed: kept, the leg is isolated again, `_screened`; lost, it is hung up anyway)."""
+    try:
+        await isolate(t, identity)
+    except Exception as error:
+        t.log.warning("transfer.isolate_failed", error=type(error).__name__)
+        return False
+    return True
+
+
+async def _screened(t: Running, record: Attempt, cut: set[str]) -> str:
+    """A group's first answer: screened as the supervisor's pending leg (a key pressed
+    meanwhile counts, as for a single target), the supervisor if it is a human."""
+    if t.strategy == "in_room" and record.identity not in cut:
+        await isolate(t, record.identity)  # the cut at its answer failed: once more
+    t.new_leg(record.identity)
     if await _screen(t, record.identity) == "machine":
+        t.supervisor = None
         record.result = "voicemail"
         _ended(t, record, _number(t, record))
         await end_leg(t, record.identity)
@@ -394,11 +430,11 @@ async def _screened(t: Running, record: Attempt) -> str:
     return "human"
 
 
-async def _another_answered(t: Running, record: Attempt) -> None:
+async def _another_answered(t: Running, record: Attempt, cut: set[str]) -> None:
     """A group's leg answered after (or with) the one kept: hung up (BYE) at once."""
     record.result = "another_answered"
     _ended(t, record, _number(t, record))
-    _stopping(t, _end_other(t, record.identity))
+    _stopping(t, _end_other(t, record.identity, isolated=record.identity in cut))
 
 
 def _stopping(t: Running, work: Coroutine[Any, Any, None]) -> None:
@@ -409,9 +445,13 @@ def _stopping(t: Running, work: Coroutine[Any, Any, None]) -> None:
     stopping.add_done_callback(t.dialling.stopping.discard)
 
 
-async def _end_other(t: Running, identity: str) -> None:
+async def _end_other(t: Running, identity: str, *, isolated: bool = False) -> None:
     """Hung up, retried like cleanup retries a leg: it must not stay answered beside the
-    one kept. If LiveKit never agrees, it is ended before any next dial, or by cleanup."""
+    one kept. If LiveKit never agrees, it is ended before any next dial, or by cleanup.
+    With `in_room` it is in the caller's room until then: isolated first (if it was not
+    at its answer), so that a hang-up that takes retries is not a conversation."""
+    if t.strategy == "in_room" and not isolated:
+        await _cut(t, identity)
     try:
         await hang_up_one(t, t.clock, t.leg_room, identity, t.clock.now() + BUDGET_S)
     except TransferError:

@@ -238,12 +238,20 @@ class Transfer:
     ) -> None:
         """`in_room`: the people in the room stop hearing the leg `identity` (`both`: and
         it them; `heard`: only it the track `heard`), in the background."""
-        ours = self.strategy == "in_room" and room == self.room and identity == self.supervisor
+        leg = identity == self.supervisor or self._ringing(identity)
+        ours = self.strategy == "in_room" and room == self.room and leg
         if not ours or self.merge.opening:  # a late event must not undo the merge's opening
             return
         task = asyncio.ensure_future(cut_off(self, identity, track, both=both, heard=heard))
         self.isolating.add(task)
         task.add_done_callback(self.isolating.discard)
+
+    def _ringing(self, identity: str) -> bool:
+        """`identity` is a leg of a ring group still dialled (none is the supervisor yet)."""
+        return any(
+            a.identity == identity and a.group is not None and a.result == "dialing"
+            for a in self.dialling.attempts
+        )
 
     def dtmf(self, room: str, identity: str, digit: str) -> None:
         """Feed a DTMF digit received from a participant."""

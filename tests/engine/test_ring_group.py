@@ -8,11 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from orchestrator import load_flow
-from orchestrator.sandbox import PhoneLog
+from orchestrator.engine import Transfer
+from orchestrator.livekit.names import CALL_STATUS
+from orchestrator.sandbox import PhoneLog, Sandbox
 from orchestrator.sandbox.core import Flavor
 from orchestrator.simulate import drive
-from tests.engine.conftest import CALLER, ROOT, flow, live, run
+from orchestrator.testing import RecordingMedia
+from tests.engine.conftest import CALLER, CALLER_IDENTITY, ROOT, flow, live, run
 
 ALICE, BOB, LEAD = "+15105550100", "+15105550101", "+15105550102"
 
@@ -193,3 +198,175 @@ async def test_a_group_of_three_reaches_the_supervisor_a_chains_ring_times_soone
     from bench.ring_group import time_to_supervisor
 
     assert await time_to_supervisor() == {"group": 7.0, "chain": 47.0}
+
+
+def _slow_screening(sandbox: Sandbox, media: RecordingMedia, seconds: float) -> None:
+    """Answer screening takes `seconds` of the simulated clock (up to `screen_timeout`)."""
+    screen = media.screen_answer
+
+    async def slow(room: str, supervisor: str) -> Any:
+        await sandbox.clock.sleep(seconds)
+        return await screen(room, supervisor)
+
+    media.screen_answer = slow  # type: ignore[method-assign]
+
+
+Heard = tuple[float, str, str, bool, bool]
+"""At an instant: a supervisor leg, the transfer's state, whether the leg hears the caller,
+whether the caller hears the leg."""
+
+
+def _every_instant(sandbox: Sandbox, transfer: Transfer) -> list[Heard]:
+    """Who hears whom between the caller and each answered supervisor leg, as each instant
+    of the simulated clock ends (when the clock moves on: all the work of that instant is
+    done, and what is left lasts)."""
+    samples: list[Heard] = []
+    clock = sandbox.manual_clock
+    advance = clock.advance
+
+    async def sampling(seconds: float) -> None:
+        room = sandbox.world.rooms.get("call-1")
+        for identity, member in (room.members if room else {}).items():
+            if member.info.attributes.get(CALL_STATUS) == "active" and identity.startswith(
+                "supervisor-"
+            ):
+                samples.append(
+                    (
+                        clock.now(),
+                        identity,
+                        transfer.state,
+                        sandbox.hears("call-1", identity, CALLER_IDENTITY),
+                        sandbox.hears("call-1", CALLER_IDENTITY, identity),
+                    )
+                )
+        await advance(seconds)
+
+    clock.advance = sampling  # type: ignore[method-assign]
+    return samples
+
+
+def _overheard(samples: list[Heard], kept: str) -> list[Heard]:
+    """The samples where a leg and the caller hear each other (either way) before they
+    should: any leg but the one kept, and the kept one before the merge."""
+    early = ("dial_supervisors", "brief_supervisor")
+    return [s for s in samples if (s[3] or s[4]) and (s[1] != kept or s[2] in early)]
+
+
+async def test_in_room_a_phone_answering_during_screening_is_cut_off_at_its_answer() -> None:
+    """Alice answers first and is screened for 2 s (she presses 1 after it); Bob answers
+    1 s into it. He and the caller do not hear each other until his BYE (they did, until
+    the screening ended)."""
+    scenario = {"phones": {ALICE: {"answer": 2, "decide_after": 3}, BOB: {"answer": 3}}}
+    async with live(scenario, flavor="oss") as (sandbox, engine, media):
+        _slow_screening(sandbox, media, 2.0)
+        transfer = await engine.start(flow("ring_group"), room="call-1")
+        samples = _every_instant(sandbox, transfer)
+        await drive(sandbox, engine, transfer.outcome)
+        outcome = await transfer.outcome
+        await sandbox.manual_clock.advance(0)  # the last instant's state, sampled too
+    assert outcome.kind == "merged"
+    results = {a.target: a.result for a in outcome.attempts}
+    assert results == {"alice": "answered", "bob": "another_answered"}
+    kept, bob = (a.identity for a in outcome.attempts)
+    assert any(s[1] == bob for s in samples)  # answered for at least one instant
+    assert any(s[1] == kept and s[3] and s[4] for s in samples)  # the merge opened both ways
+    assert _overheard(samples, kept) == []
+
+
+@pytest.mark.parametrize("failures", [2, 6])
+async def test_in_room_a_phone_losing_a_tie_is_cut_off_while_its_hang_up_is_retried(
+    failures: int,
+) -> None:
+    """Both answer in the same instant; Bob's hang-up fails `failures` times (retried past
+    the brief and the merge). Meanwhile he and the caller do not hear each other."""
+    scenario = {
+        "phones": {"default": {"answer": 2, "on_brief": "accept", "decide_after": 0.5}},
+        "faults": [
+            {"rpc": "RoomService.RemoveParticipant", "code": "unavailable", "times": failures}
+        ],
+    }
+    async with live(scenario, flavor="oss") as (sandbox, engine, _):
+        transfer = await engine.start(flow("ring_group"), room="call-1")
+        samples = _every_instant(sandbox, transfer)
+        await drive(sandbox, engine, transfer.outcome)
+        outcome = await transfer.outcome
+        logs = {log.number: log for log in sandbox.phone_logs if log.direction == "outbound"}
+    assert outcome.kind == "merged"
+    assert [(a.target, a.result) for a in outcome.attempts] == [
+        ("alice", "answered"),
+        ("bob", "another_answered"),
+    ]
+    kept, bob = (a.identity for a in outcome.attempts)
+    assert any(s[1] == bob for s in samples)  # still in the room for at least one instant
+    assert _overheard(samples, kept) == []
+    assert logs[BOB].over
+    assert logs[BOB].received[-1] == "BYE"
+
+
+async def test_a_key_the_kept_supervisor_presses_during_screening_counts() -> None:
+    """As for a single target: Alice presses 1 a second into her 2 s screening; the group's
+    transfer merges with her (the key was dropped, and the brief timed out to the team
+    lead)."""
+    scenario = {"phones": {"default": {"answer": 2}, BOB: {"answer": "no_answer"}}}
+    async with live(scenario) as (sandbox, engine, media):
+        _slow_screening(sandbox, media, 2.0)
+        transfer = await engine.start(flow("ring_group"), room="call-1")
+        await drive(sandbox, engine, transfer.outcome)
+        outcome = await transfer.outcome
+    assert outcome.kind == "merged"
+    assert [(a.target, a.result) for a in outcome.attempts] == [
+        ("alice", "answered"),
+        ("bob", "another_answered"),
+    ]
+
+
+async def test_a_key_a_losing_phone_presses_during_screening_does_not_count() -> None:
+    """Both answer together; Alice (kept, screened for 2 s) stays silent, Bob presses 1
+    during her screening: his key is not hers. Her brief times out and nobody is merged
+    (the team lead does not answer)."""
+    scenario = {
+        "phones": {
+            ALICE: {"answer": 2, "on_brief": "silent"},
+            BOB: {"answer": 2, "on_brief": "accept", "decide_after": 0.5},
+            LEAD: {"answer": "no_answer"},
+        }
+    }
+    async with live(scenario) as (sandbox, engine, media):
+        _slow_screening(sandbox, media, 2.0)
+        transfer = await engine.start(flow("ring_group"), room="call-1")
+        await drive(sandbox, engine, transfer.outcome)
+        outcome = await transfer.outcome
+    assert outcome.kind != "merged"
+    assert [(a.target, a.result) for a in outcome.attempts][:2] == [
+        ("alice", "answered"),
+        ("bob", "another_answered"),
+    ]
+
+
+async def test_in_room_the_caller_does_not_hear_the_group_phones_while_they_ring() -> None:
+    """The SIP bridge publishes each leg's track while its phone rings, and the caller's
+    bridge subscribes to it: as for a single target, every leg of the group is cut off
+    from the caller as its track appears (early media, a first word before the answer's
+    cut)."""
+    scenario = {"phones": {ALICE: {"answer": 4}, BOB: {"answer": 2}}}
+    async with live(scenario, flavor="oss") as (sandbox, engine, _):
+        transfer = await engine.start(flow("ring_group"), room="call-1")
+        heard: list[tuple[float, str]] = []
+        clock = sandbox.manual_clock
+        advance = clock.advance
+
+        async def sampling(seconds: float) -> None:
+            room = sandbox.world.rooms.get("call-1")
+            for identity in room.members if room else {}:
+                ringing = (
+                    identity.startswith("supervisor-") and transfer.state == "dial_supervisors"
+                )
+                if ringing and sandbox.hears("call-1", CALLER_IDENTITY, identity):
+                    heard.append((clock.now(), identity))
+            await advance(seconds)
+
+        clock.advance = sampling  # type: ignore[method-assign]
+        await drive(sandbox, engine, transfer.outcome)
+        outcome = await transfer.outcome
+    assert outcome.kind == "merged"
+    assert heard == []
