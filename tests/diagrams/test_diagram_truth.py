@@ -1,6 +1,6 @@
 """The picture routes as the engine does: for every shipped flow and every flow in the docs,
 the drawn step-to-step edges are the engine's transition table, and a dial step's chain is
-the order `engine/actions.dial` works in (checked against a simulated transfer too)."""
+the order `engine/dial.dial` works in (checked against a simulated transfer too)."""
 
 from __future__ import annotations
 

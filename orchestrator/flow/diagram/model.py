@@ -2,7 +2,7 @@
 
 Every step-to-step edge comes from `compiled(flow).table`, the table the
 engine looks events up in, so the picture cannot route differently from a transfer. On top
-of it, a dial step is drawn as the chain the engine works through (`engine/actions.dial`):
+of it, a dial step is drawn as the chain the engine works through (`engine/dial.dial`):
 its targets in order, the next target after busy, no answer, decline, voicemail or an
 unavailable line, the one caller-ID redial, and only once the chain is used up the last
 attempt's result leaves the step. Nothing here renders; `render` turns a `Diagram` into text.
@@ -40,7 +40,7 @@ NodeKind = Literal["step", "target", "ending", "internal", "marker"]
 # one by one only with `internal`; otherwise the two events are summed up by one marker each.
 INTERNAL_STATES = frozenset({"requested", "aborted"})
 SUMMED_EVENTS = frozenset({"start", "abort", "caller_hangup", "max_hold"})
-# The results after which `actions.dial` goes on with the next target of the chain.
+# The results after which `engine.dial` goes on with the next target of the chain.
 _CHAIN_GOES_ON = ("busy", "no_answer", "declined", "voicemail", "unavailable")
 _SAY_CHARS = 40
 MARKER = "marker:"
