@@ -52,7 +52,40 @@ _TASK_INSTRUCTIONS = "lk.agent_task.instructions"
 _SILENT = "Do not say anything more"  # what the transfer tool returns after a merge
 
 
-class ScriptedLLM(llm.LLM[None]):
+class _Offline(llm.LLM[None]):
+    """An LLM whose every answer is `reply(chat_ctx)`: words, or one tool call."""
+
+    def chat(
+        self,
+        *,
+        chat_ctx: llm.ChatContext,
+        tools: list[llm.Tool] | None = None,
+        conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS,
+        parallel_tool_calls: NotGivenOr[bool] = NOT_GIVEN,
+        tool_choice: NotGivenOr[llm.ToolChoice] = NOT_GIVEN,
+        extra_kwargs: NotGivenOr[dict[str, Any]] = NOT_GIVEN,
+    ) -> llm.LLMStream:
+        return _Replying(self, chat_ctx=chat_ctx, tools=tools or [], conn_options=conn_options)
+
+    def reply(self, chat_ctx: llm.ChatContext) -> str | llm.FunctionToolCall:
+        raise NotImplementedError
+
+
+class _Replying(llm.LLMStream):
+    async def _run(self) -> None:
+        assert isinstance(self._llm, _Offline)
+        said = self._llm.reply(self._chat_ctx)
+        chunk_id = secrets.token_hex(6)
+        if isinstance(said, llm.FunctionToolCall):
+            delta = llm.ChoiceDelta(role="assistant", tool_calls=[said])
+            self._event_ch.send_nowait(llm.ChatChunk(id=chunk_id, delta=delta))
+            return
+        for word in said.split():
+            delta = llm.ChoiceDelta(role="assistant", content=word + " ")
+            self._event_ch.send_nowait(llm.ChatChunk(id=chunk_id, delta=delta))
+
+
+class ScriptedLLM(_Offline):
     """An LLM with a script instead of a model (see the module's docstring)."""
 
     def __init__(
@@ -65,18 +98,6 @@ class ScriptedLLM(llm.LLM[None]):
     ) -> None:
         super().__init__()
         self.greeting, self.tool, self.reason, self.after = greeting, tool, reason, after
-
-    def chat(
-        self,
-        *,
-        chat_ctx: llm.ChatContext,
-        tools: list[llm.Tool] | None = None,
-        conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS,
-        parallel_tool_calls: NotGivenOr[bool] = NOT_GIVEN,
-        tool_choice: NotGivenOr[llm.ToolChoice] = NOT_GIVEN,
-        extra_kwargs: NotGivenOr[dict[str, Any]] = NOT_GIVEN,
-    ) -> llm.LLMStream:
-        return _Script(self, chat_ctx=chat_ctx, tools=tools or [], conn_options=conn_options)
 
     def reply(self, chat_ctx: llm.ChatContext) -> str | llm.FunctionToolCall:
         """What the script says next, given the conversation so far."""
@@ -97,20 +118,6 @@ def _turn_instructions(chat_ctx: llm.ChatContext) -> str:
         if item.type == "message" and item.role == "system" and item.id != _TASK_INSTRUCTIONS:
             return item.text_content or ""
     return ""
-
-
-class _Script(llm.LLMStream):
-    async def _run(self) -> None:
-        assert isinstance(self._llm, ScriptedLLM)
-        said = self._llm.reply(self._chat_ctx)
-        chunk_id = secrets.token_hex(6)
-        if isinstance(said, llm.FunctionToolCall):
-            delta = llm.ChoiceDelta(role="assistant", tool_calls=[said])
-            self._event_ch.send_nowait(llm.ChatChunk(id=chunk_id, delta=delta))
-            return
-        for word in said.split():
-            delta = llm.ChoiceDelta(role="assistant", content=word + " ")
-            self._event_ch.send_nowait(llm.ChatChunk(id=chunk_id, delta=delta))
 
 
 class ToneTTS(tts.TTS[None]):
@@ -158,20 +165,8 @@ class _Tones(tts.ChunkedStream):
         output_emitter.flush()
 
 
-class BriefingLLM(llm.LLM[None]):
+class BriefingLLM(_Offline):
     """The briefing agent with a policy instead of a model (see the module's docstring)."""
-
-    def chat(
-        self,
-        *,
-        chat_ctx: llm.ChatContext,
-        tools: list[llm.Tool] | None = None,
-        conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS,
-        parallel_tool_calls: NotGivenOr[bool] = NOT_GIVEN,
-        tool_choice: NotGivenOr[llm.ToolChoice] = NOT_GIVEN,
-        extra_kwargs: NotGivenOr[dict[str, Any]] = NOT_GIVEN,
-    ) -> llm.LLMStream:
-        return _Briefing(self, chat_ctx=chat_ctx, tools=tools or [], conn_options=conn_options)
 
     def reply(self, chat_ctx: llm.ChatContext) -> str | llm.FunctionToolCall:
         last = chat_ctx.items[-1] if chat_ctx.items else None
@@ -206,20 +201,6 @@ def _facts(chat_ctx: llm.ChatContext) -> dict[str, str]:
                 if colon and name in ("Reason", "Summary", "Waited", "Caller said"):
                     facts[name] = value.strip()
     return facts
-
-
-class _Briefing(llm.LLMStream):
-    async def _run(self) -> None:
-        assert isinstance(self._llm, BriefingLLM)
-        said = self._llm.reply(self._chat_ctx)
-        chunk_id = secrets.token_hex(6)
-        if isinstance(said, llm.FunctionToolCall):
-            delta = llm.ChoiceDelta(role="assistant", tool_calls=[said])
-            self._event_ch.send_nowait(llm.ChatChunk(id=chunk_id, delta=delta))
-            return
-        for word in said.split():
-            delta = llm.ChoiceDelta(role="assistant", content=word + " ")
-            self._event_ch.send_nowait(llm.ChatChunk(id=chunk_id, delta=delta))
 
 
 class ToneSTT(stt.STT[None]):
