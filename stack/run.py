@@ -53,7 +53,7 @@ class Ports:
 PORTS = Ports()
 
 
-def _server_config(secret: str, ports: Ports) -> str:
+def _server_config(secret: str, ports: Ports, log_level: str = "info") -> str:
     # Loopback only: HTTP on 127.0.0.1, ICE over UDP on 127.0.0.1 (loopback candidates are
     # off by default, and then nothing listens there), ICE over TCP off (it binds every
     # interface), no STUN (node_ip set).
@@ -77,7 +77,7 @@ webhook:
   api_key: {API_KEY}
   urls: [http://127.0.0.1:{ports.webhook}/webhook]
 logging:
-  level: info
+  level: {log_level}
 """
 
 
@@ -300,7 +300,9 @@ def _await(record: dict[str, object], ready: Callable[[], bool]) -> None:
     )
 
 
-def up(*, detach: bool = True, ports: Ports = PORTS) -> dict[str, str]:
+def up(
+    *, detach: bool = True, ports: Ports = PORTS, server_log_level: str = "info"
+) -> dict[str, str]:
     """Start the stack (built beforehand); returns its environment (`build/stack.env`).
 
     `detach=False` ties the processes to this one (a test session): they die with it, and
@@ -315,7 +317,7 @@ def up(*, detach: bool = True, ports: Ports = PORTS) -> dict[str, str]:
         if binary.name.startswith("livekit") and not binary.path.exists():
             raise StackError(f"{binary.name} is not built: run `make stack-build`")
     secret = secrets.token_urlsafe(32)
-    (HERE / "livekit-server.yaml").write_text(_server_config(secret, ports))
+    (HERE / "livekit-server.yaml").write_text(_server_config(secret, ports, server_log_level))
     (HERE / "livekit-sip.yaml").write_text(_sip_config(secret, ports))
     redis = ["redis-server", "--bind", "127.0.0.1", "--port", str(ports.redis)]
     redis += ["--save", "", "--appendonly", "no", "--dir", str(HERE)]

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 from orchestrator.engine.checkpoint import Checkpointing, progress, progressed
-from orchestrator.engine.in_room import open_paths
+from orchestrator.engine.in_room import Withholding, open_paths
 from orchestrator.engine.inflight import CREATE_ROOM, InFlight
 from orchestrator.engine.legs import Legs
 from orchestrator.engine.ports import MEDIA_TIMEOUT_S, Media
@@ -85,6 +85,7 @@ class Merging(Checkpointing, Legs, Protocol):
     merge: MergeState
     inflight: InFlight
     isolating: set[asyncio.Task[None]]
+    withholding: dict[str, Withholding]
 
     async def within(self, seconds: float, work: Awaitable[T]) -> T: ...
 

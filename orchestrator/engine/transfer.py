@@ -18,7 +18,7 @@ from orchestrator.engine import hold
 from orchestrator.engine.actions import run_step
 from orchestrator.engine.checkpoint import CheckpointState
 from orchestrator.engine.cleanup import finish
-from orchestrator.engine.in_room import cut_off
+from orchestrator.engine.in_room import Withholding, cut_off, withhold
 from orchestrator.engine.inflight import InFlight
 from orchestrator.engine.legs import Dialing, DialState, absent, dialing, dials, end_leg
 from orchestrator.engine.merge import MergeState, left_moving
@@ -73,6 +73,7 @@ class Transfer:
         """How the supervisor joins the caller: `move` from the consult room, or `in_room`
         (dialled into the caller's room; see `orchestrator.engine.in_room`)."""
         self.isolating: set[asyncio.Task[None]] = set()
+        self.withholding: dict[str, Withholding] = {}
         self.log = log
         self.machine = Runtime(compiled, self, log)
         """The machine's runtime: its state, events, visits and the step task."""
@@ -134,11 +135,13 @@ class Transfer:
 
     def background(self) -> list[asyncio.Future[None]]:
         """Everything running on the transfer's behalf that its end stops: the step's
-        action, the `max_hold` timer, checkpoint progress, cuts and departures pending."""
+        action, the `max_hold` timer, checkpoint progress, cuts, withholdings and departures
+        pending."""
         first = (self.machine.step_task, self.hold.timer, self.saved.progressing)
         return [
             *(task for task in first if task is not None),
             *self.isolating,
+            *(task for w in self.withholding.values() for task in w.tasks if not task.done()),
             *self.departures.values(),
         ]
 
@@ -213,9 +216,13 @@ class Transfer:
             departed(self, room, identity, "supervisor_left", hung_up=hung_up)
 
     def participant_joined(self, room: str, identity: str) -> None:
-        """Feed a room event: someone joined (`in_room`: see `track_published`)."""
+        """Feed a room event: someone joined (`in_room`: see `track_published`; a leg of ours
+        joining while it rings may subscribe to nothing until its answer, `engine.in_room`;
+        a leg's reconnect is repaired by `engine.presence`)."""
         if not returned(self, room, identity):
             self.cut_off(room, identity, None)
+        if self._isolates(room, identity):
+            withhold(self, identity)
 
     def track_published(self, room: str, identity: str, track: str) -> None:
         """Feed a room event: someone published the track with sid `track`. With `in_room`,
@@ -238,13 +245,18 @@ class Transfer:
     ) -> None:
         """`in_room`: the people in the room stop hearing the leg `identity` (`both`: and
         it them; `heard`: only it the track `heard`), in the background."""
-        leg = identity == self.supervisor or self._ringing(identity)
-        ours = self.strategy == "in_room" and room == self.room and leg
-        if not ours or self.merge.opening:  # a late event must not undo the merge's opening
+        if not self._isolates(room, identity):
             return
         task = asyncio.ensure_future(cut_off(self, identity, track, both=both, heard=heard))
         self.isolating.add(task)
         task.add_done_callback(self.isolating.discard)
+
+    def _isolates(self, room: str, identity: str) -> bool:
+        """`in_room`: `identity` is a leg of ours in the caller's room, to keep apart."""
+        leg = identity == self.supervisor or self._ringing(identity)
+        ours = self.strategy == "in_room" and room == self.room and leg
+        # A late event must not undo the opening, nor start work cleanup would not stop.
+        return ours and not self.merge.opening and not self.ending
 
     def _ringing(self, identity: str) -> bool:
         """`identity` is a leg of a ring group still dialled (none is the supervisor yet)."""

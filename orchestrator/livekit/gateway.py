@@ -24,6 +24,7 @@ from orchestrator.livekit.messages import (
     livekit_error,
     participant,
 )
+from orchestrator.livekit.names import CALL_STATUS
 from orchestrator.logs import mask
 
 __all__ = ["DIAL_MARGIN_S", "REQUEST_TIMEOUT_S", "Gateway", "classify_dial_error"]
@@ -218,6 +219,47 @@ class Gateway:
         await self.call(
             log, "RoomService.MoveParticipant", lambda: self.client.room.move_participant(request)
         )
+
+    async def set_can_subscribe(
+        self,
+        log: Any,
+        room: str,
+        identity: str,
+        allowed: bool,
+        *,
+        ringing: bool = False,
+        proceed: Callable[[], bool] | None = None,
+    ) -> bool | None:
+        """The participant's own permission with `can_subscribe` set to `allowed`
+        (UpdateParticipant replaces the whole permission, so it is read first). True once
+        changed; False when nothing was to change (already so, or with `ringing` its call is
+        no longer dialling or ringing) or `proceed()`, asked just before the change is sent,
+        says no; None when LiveKit answered that nobody by that identity is in the room."""
+        asked = api.RoomParticipantIdentity(room=room, identity=identity)
+        try:
+            info = await self.call(
+                log, "RoomService.GetParticipant", lambda: self.client.room.get_participant(asked)
+            )
+        except LiveKitError as error:
+            if error.code == "not_found":
+                return None
+            raise
+        if info.permission.can_subscribe == allowed:
+            return False
+        if ringing and info.attributes.get(CALL_STATUS) not in ("dialing", "ringing"):
+            return False
+        if proceed is not None and not proceed():
+            return False
+        permission = api.ParticipantPermission()
+        permission.CopyFrom(info.permission)
+        permission.can_subscribe = allowed
+        request = api.UpdateParticipantRequest(room=room, identity=identity, permission=permission)
+        await self.call(
+            log,
+            "RoomService.UpdateParticipant",
+            lambda: self.client.room.update_participant(request),
+        )
+        return True
 
     async def update_subscriptions(
         self, log: Any, room: str, identity: str, track_sids: list[str], subscribe: bool

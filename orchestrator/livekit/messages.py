@@ -34,6 +34,8 @@ class Participant:
     joined_at: float = 0.0
     """When it joined the room (this time: a reconnect joins again), in seconds since the
     Unix epoch by the server's clock; 0 when the server does not say."""
+    can_subscribe: bool = True
+    """Its permission to subscribe to tracks (withheld from a ringing `in_room` leg)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +68,7 @@ def participant(info: models.ParticipantInfo) -> Participant:
         attributes=dict(info.attributes),
         tracks=tuple(track.sid for track in info.tracks),
         joined_at=info.joined_at_ms / 1000 if info.joined_at_ms else float(info.joined_at),
+        can_subscribe=info.permission.can_subscribe if info.HasField("permission") else True,
     )
 
 

@@ -359,6 +359,7 @@ class Legs:
         info.CopyFrom(member.info)
         info.sid = ""
         del info.tracks[:]
+        info.ClearField("permission")  # its token's grants again, not what the API changed
         info.attributes.clear()  # what the API wrote is gone; the bridge's own sip.* stay
         info.attributes.update(leg.joined_with)
         info.attributes.update(

@@ -2,9 +2,10 @@
 
 Notable behaviours kept from the real server: CreateRoom is idempotent; ListParticipants of an
 unknown room is an empty list; UpdateParticipant merges attributes (an empty value deletes the
-key) and a `permission` replaces the whole permission; unmuting a track is refused; SendData
-needs a 0- or 16-byte nonce; MoveParticipant and ForwardParticipant exist only on flavor
-`cloud`. Calls the server routes to the node of a participant (UpdateSubscriptions,
+key) and a `permission` replaces the whole permission (without `can_subscribe`, the
+subscriptions a participant wants wait, and are made when it is given back); unmuting a track
+is refused; SendData needs a 0- or 16-byte nonce; MoveParticipant and ForwardParticipant exist
+only on flavor `cloud`. Calls the server routes to the node of a participant (UpdateSubscriptions,
 MutePublishedTrack, and on the open-source server MoveParticipant and ForwardParticipant)
 wait about 3 s and answer `unavailable` when nobody by that identity is there: no node claims
 them. On the open-source server a move of someone who is there answers "not implemented".
@@ -137,13 +138,12 @@ async def update_participant(
     if req.metadata:
         info.metadata = req.metadata
     if req.HasField("permission"):
+        could = info.permission.can_subscribe
         info.permission.CopyFrom(req.permission)  # replaces every flag, as the server does
         if not req.permission.can_publish:
             del info.tracks[:]  # revoking publish unpublishes the tracks
-        if not req.permission.can_subscribe:
-            member = core.world.member(req.room, req.identity)
-            assert member is not None
-            member.unsubscribed.add("*")  # and revoking subscribe drops every subscription
+        if could != req.permission.can_subscribe:  # what it hears changes
+            core.world.emit("subscriptions_changed", req.room, participant=info)
     if req.attributes:
         core.world.set_attributes(req.room, req.identity, dict(req.attributes))
     return _copy(info)

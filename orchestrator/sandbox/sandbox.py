@@ -143,6 +143,8 @@ class Sandbox:
         who, said = self.world.member(room, listener), self.world.member(room, speaker)
         if who is None or said is None or "*" in who.unsubscribed:
             return False
+        if not who.info.permission.can_subscribe:  # wanted subscriptions wait for it
+            return False
         return any(track.sid not in who.unsubscribed for track in said.info.tracks)
 
     def remove(self, room: str, identity: str) -> None:

@@ -258,6 +258,59 @@ async def test_update_subscriptions_of_a_sip_participant(target: Target) -> None
             await asyncio.sleep(0.1)
 
 
+async def test_subscriptions_wait_while_a_leg_may_not_subscribe(target: Target) -> None:
+    """Without `can_subscribe` (withheld while the phone rings), the subscriptions the bridge
+    asks for at the answer are not made; given back, those cut meanwhile stay cut and the
+    rest are made. The engine's `in_room` withholding relies on this (engine/in_room.py)."""
+    room = "withheld"
+    caller = await target.call_in(room)
+    await target.phones({SUPERVISOR: PhoneSpec(answer=1.0, on_brief="silent")})
+    dialling = asyncio.ensure_future(answer(dial(target, room)))
+    leg = api.RoomParticipantIdentity(room=room, identity="supervisor")
+    deadline = time.monotonic() + 5
+    while not any(
+        p.identity == "supervisor"
+        for p in (
+            await target.lk.room.list_participants(api.ListParticipantsRequest(room=room))
+        ).participants
+    ):
+        assert time.monotonic() < deadline, "the leg never joined"
+        await asyncio.sleep(0.02)
+    info = await target.lk.room.get_participant(leg)
+    assert info.attributes["sip.callStatus"] in ("dialing", "ringing")
+    permission = api.ParticipantPermission()
+    permission.CopyFrom(info.permission)
+    permission.can_subscribe = False
+    update = api.UpdateParticipantRequest(room=room, identity="supervisor", permission=permission)
+    await target.lk.room.update_participant(update)
+    assert (await dialling).code == "ok"
+    # Connected: its bridge has asked for every track; none is made (watched for 1 s).
+    watched = time.monotonic() + 1
+    while time.monotonic() < watched:
+        for speaker in (caller, "agent"):
+            assert not await target.subscribed(room, "supervisor", speaker), speaker
+        await asyncio.sleep(0.1)
+    callers = await target.lk.room.get_participant(
+        api.RoomParticipantIdentity(room=room, identity=caller)
+    )
+    cut = api.UpdateSubscriptionsRequest(
+        room=room,
+        identity="supervisor",
+        track_sids=[track.sid for track in callers.tracks],
+        subscribe=False,
+    )
+    await target.lk.room.update_subscriptions(cut)
+    update.permission.can_subscribe = True
+    await target.lk.room.update_participant(update)
+    deadline = time.monotonic() + 5
+    while not await target.subscribed(room, "supervisor", "agent"):
+        assert time.monotonic() < deadline, "the subscription kept waiting"
+        await asyncio.sleep(0.1)
+    assert not await target.subscribed(room, "supervisor", caller)
+    after = await target.lk.room.get_participant(leg)
+    assert after.permission == update.permission  # every other flag kept (DTMF, publishing)
+
+
 # -- cold transfer (REFER) ----------------------------------------------------------------
 
 

@@ -1,9 +1,11 @@
-"""Answered `in_room` legs and livekit-server's `NEGOTIATE_FAILED`: when the engine cuts a leg
-off from the room at the answer, its `UpdateSubscriptions` can meet the SIP bridge's own
-subscription and the server closes the leg, which the bridge joins again at once. Counted
-here (a few legs in `make e2e`; `python -m tests.e2e.harness.negotiate --legs 30` counts more,
-docs/real-stack.md), and whatever the server does, every transfer must end as its supervisor
-chose: a closing the engine takes for a reconnect, isolating the leg again."""
+"""Answered `in_room` legs and livekit-server's `NEGOTIATE_FAILED`. Before the engine kept a
+ringing leg from subscribing (engine/in_room.py), the SIP bridge's own subscriptions at the
+answer were made and then undone by the engine's cut, two negotiations with the leg at once,
+and once in about 140 legs the server closed the leg, which the bridge joined again at once.
+Counted here (a few legs in `make e2e`; `python -m tests.e2e.harness.negotiate --legs 30
+--server-debug` counts more, and the subscriptions made and undone, docs/real-stack.md), and
+whatever the server does, every transfer must end as its supervisor chose: a closing the
+engine takes for a reconnect, isolating the leg again."""
 
 from __future__ import annotations
 

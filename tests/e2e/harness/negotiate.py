@@ -1,6 +1,7 @@
-"""How often livekit-server closes an answered `in_room` leg with `NEGOTIATE_FAILED`.
+"""How often livekit-server closes an answered `in_room` leg with `NEGOTIATE_FAILED`, and how
+many subscriptions it made on the supervisors' legs only to undo them.
 
-Usage: python -m tests.e2e.harness.negotiate --legs 30 [--out build/negotiate.json]
+Usage: python -m tests.e2e.harness.negotiate --legs 30 [--server-debug] [--out FILE]
 (the stack is started and stopped here unless `make stack-up` runs one; wrap in
 `flock /tmp/realstack.lock` on a shared machine). `test_negotiate.py` runs a few legs in
 `make e2e`.
@@ -8,7 +9,12 @@ Usage: python -m tests.e2e.harness.negotiate --legs 30 [--out build/negotiate.js
 Each leg is a `warm_transfer` with the engine for real: the supervisor answers, is isolated
 (`in_room`), briefed, and accepts, declines or hangs up (in turn). The server's own log says
 when it closed a participant and why (`participant closing ... "reason": "NEGOTIATE_FAILED"`,
-`rtc/participant.go`): the lines logged for the transfer's rooms are counted, per room.
+`rtc/participant.go`, with the `negotiation failed` warning before it giving the cause): the
+lines logged for the transfer's rooms are counted, per room. With `--server-debug` (a stack
+started here, its server logging at debug), also its `executing unsubscribe` lines for the
+supervisors' legs: subscriptions the server made (a WebRTC negotiation with the leg) and then
+undid (a second), which is what the engine's withholding at the answer is for
+(engine/in_room.py).
 """
 
 from __future__ import annotations
@@ -17,13 +23,13 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import shutil
 import signal
 import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from livekit import api
 
@@ -45,7 +51,6 @@ PHONES = (
     PhoneSpec(answer=1.0, on_brief="decline", decide_after=1.5),
     PhoneSpec(answer=1.0, on_brief="hangup", decide_after=1.5),
 )
-_CLOSING = re.compile(r"participant closing\s+(\{.*\})")
 
 
 @dataclass
@@ -59,28 +64,56 @@ class Count:
     outcomes: dict[str, int] = field(default_factory=dict)
     closings: list[dict[str, str]] = field(default_factory=list)
     """Every NEGOTIATE_FAILED closing seen: room, participant, when."""
+    causes: list[str] = field(default_factory=list)
+    """The server's reason for each `negotiation failed` in those rooms."""
+    undone_subscriptions: int | None = None
+    """Subscriptions the server made on a supervisor's leg and undid (`executing
+    unsubscribe`); None when its log is not at debug level."""
+
+
+def _lines(log: str, rooms: set[str]) -> list[tuple[str, str, dict[str, Any]]]:
+    """(time, message, fields) of the server's log lines about `rooms`."""
+    found = []
+    for line in log.splitlines():
+        parts = line.split("\t")
+        if len(parts) < 6:
+            continue
+        try:
+            fields = json.loads(parts[5])
+        except ValueError:
+            continue
+        if isinstance(fields, dict) and str(fields.get("room")) in rooms:
+            found.append((parts[0], parts[4], fields))
+    return found
 
 
 def closed_by_negotiation(log: str, rooms: set[str]) -> list[dict[str, str]]:
     """The server's `participant closing` lines with reason NEGOTIATE_FAILED in `rooms`."""
-    found = []
-    for line in log.splitlines():
-        match = _CLOSING.search(line)
-        if match is None:
-            continue
-        try:
-            fields = json.loads(match.group(1))
-        except ValueError:
-            continue
-        if fields.get("reason") == "NEGOTIATE_FAILED" and fields.get("room") in rooms:
-            found.append(
-                {
-                    "at": line.split("\t", 1)[0],
-                    "room": str(fields.get("room")),
-                    "participant": str(fields.get("participant")),
-                }
-            )
-    return found
+    return [
+        {"at": at, "room": str(fields["room"]), "participant": str(fields.get("participant"))}
+        for at, message, fields in _lines(log, rooms)
+        if message == "participant closing" and fields.get("reason") == "NEGOTIATE_FAILED"
+    ]
+
+
+def read_server_log(count: Count, log: str, rooms: set[str]) -> None:
+    """Fill `count` from the server's log lines about `rooms`."""
+    lines = _lines(log, rooms)
+    count.closings = closed_by_negotiation(log, rooms)
+    count.failed_legs = len(
+        {c["room"] for c in count.closings if c["participant"].startswith("supervisor-")}
+    )
+    count.failed_callers = len(
+        {c["room"] for c in count.closings if c["participant"].startswith("sip_")}
+    )
+    count.causes = [str(f.get("reason")) for _, m, f in lines if m == "negotiation failed"]
+    if "\tDEBUG\t" in log:  # a server logging at debug level (`--server-debug`)
+        count.undone_subscriptions = sum(
+            1
+            for _, message, fields in lines
+            if message == "executing unsubscribe"
+            and str(fields.get("participant")).startswith("supervisor-")
+        )
 
 
 async def _target(env: dict[str, str], trunk: str, room: str) -> RealTarget:
@@ -117,13 +150,7 @@ async def measure(env: dict[str, str], trunk: str, legs: int, tag: str) -> Count
     await asyncio.sleep(1.0)  # the server writes its last lines
     with SERVER_LOG.open(errors="replace") as log:
         log.seek(offset)
-        count.closings = closed_by_negotiation(log.read(), rooms)
-    count.failed_legs = len(
-        {(c["room"]) for c in count.closings if c["participant"].startswith("supervisor-")}
-    )
-    count.failed_callers = len(
-        {(c["room"]) for c in count.closings if c["participant"].startswith("sip_")}
-    )
+        read_server_log(count, log.read(), rooms)
     return count
 
 
@@ -196,8 +223,7 @@ async def probe(
     await asyncio.sleep(1.0)
     with SERVER_LOG.open(errors="replace") as log:
         log.seek(offset)
-        count.closings = closed_by_negotiation(log.read(), rooms)
-    count.failed_legs = len({c["room"] for c in count.closings})
+        read_server_log(count, log.read(), rooms)
     return count
 
 
@@ -227,13 +253,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--stall", type=float, default=0.0, help="with --probe: seconds the bridge is paused"
     )
+    parser.add_argument(
+        "--server-debug",
+        action="store_true",
+        help="start the stack with livekit-server logging at debug level (counts the "
+        "subscriptions made and undone on supervisors' legs)",
+    )
     args = parser.parse_args(argv)
     if args.legs < 1:
         parser.error("--legs: give 1 or more")
     started = not running()
+    if args.server_debug and not started:
+        parser.error("--server-debug: a stack is running already; stop it (make stack-down)")
     if started:
         build()
-        up(detach=True)
+        up(detach=True, server_log_level="debug" if args.server_debug else "info")
     try:
         began = time.monotonic()
         delays = [float(d) for d in args.probe.split(",") if d]
@@ -245,6 +279,8 @@ def main(argv: list[str] | None = None) -> int:
         "negotiate_answered_legs": count.answered_legs,
         "negotiate_failed_legs": count.failed_legs,
         "negotiate_failed_callers": count.failed_callers,
+        "undone_subscriptions": count.undone_subscriptions,
+        "causes": count.causes,
         "seconds": round(time.monotonic() - began, 1),
         **{k: v for k, v in asdict(count).items() if k in ("outcomes", "closings")},
     }
