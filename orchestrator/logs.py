@@ -11,6 +11,7 @@ so a raw number never reaches a log line even under a foreign configuration.
 
 from __future__ import annotations
 
+import json as jsonlib
 import logging
 import re
 import sys
@@ -119,6 +120,19 @@ def mask_phone_numbers(
     return event_dict
 
 
+_ENCODERS: dict[Any, jsonlib.JSONEncoder] = {}
+
+
+def _dumps(value: Any, *, default: Any = None) -> str:
+    """`json.dumps(value, default=default)`, through an encoder made once per `default`:
+    `json.dumps` makes a new encoder on every call that passes an argument, as structlog's
+    JSON renderer does on every line (a third of the line's rendering)."""
+    encoder = _ENCODERS.get(default)
+    if encoder is None:
+        encoder = _ENCODERS[default] = jsonlib.JSONEncoder(default=default)
+    return encoder.encode(value)
+
+
 def configure_logging(*, json: bool = False, level: int = logging.INFO) -> None:
     """Configure structlog for an application or the CLI (never called by the library).
 
@@ -126,7 +140,7 @@ def configure_logging(*, json: bool = False, level: int = logging.INFO) -> None:
     otherwise a readable console format. Both mask phone numbers and never render locals.
     """
     renderer: Any = (
-        structlog.processors.JSONRenderer()
+        structlog.processors.JSONRenderer(serializer=_dumps)
         if json
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -50,7 +51,11 @@ class Runtime:
     """One transfer's machine: its state, the queue of events, the visits and their task."""
 
     def __init__(self, compiled: CompiledFlow, host: Stepping, log: Any) -> None:
-        self._flow, self._table, self._host, self._log = compiled.flow, compiled.table, host, log
+        self._flow, self._table, self._log = compiled.flow, compiled.table, log
+        # The host owns this runtime: held weakly, so that neither it nor the machine is kept
+        # in a reference cycle, and a finished transfer is freed as soon as it is let go of
+        # (not at the garbage collector's next full pass, which that would make costlier).
+        self._host: Stepping = weakref.proxy(host)
         self._machine = compiled.machine(model=_Runner(self))
         self._queue: asyncio.Queue[tuple[str, int | None, float]] = asyncio.Queue()
         self._listeners: list[Listener] = []
@@ -137,10 +142,16 @@ class Runtime:
 
 
 class _Runner:
-    """The compiled machine's model: what its states' `StepAction` callbacks call."""
+    """The compiled machine's model: what its states' `StepAction` callbacks call. It holds
+    its runtime weakly (the runtime holds the machine, which holds this model: no cycle)."""
 
-    __slots__ = ("state", "step_entered")
+    __slots__ = ("_runtime", "state")
 
     def __init__(self, runtime: Runtime) -> None:
         self.state: Any = None  # the machine's own record of its configuration
-        self.step_entered = runtime._enter
+        self._runtime = weakref.ref(runtime)
+
+    def step_entered(self, name: str) -> None:
+        runtime = self._runtime()
+        if runtime is not None:
+            runtime._enter(name)

@@ -3,12 +3,15 @@ declared once per step type (`flow.steps.STEP_TYPES`, `engine.actions.ACTIONS`).
 
 from __future__ import annotations
 
+import gc
+import weakref
 from pathlib import Path
 
 import pytest
 
 from orchestrator import load_flow
 from orchestrator.engine.actions import ACTIONS
+from orchestrator.engine.runtime import Runtime
 from orchestrator.flow.compiler import compiled
 from orchestrator.flow.outcomes import FAILURES
 from orchestrator.flow.steps import STEP_TYPES, TERMINAL_TYPES
@@ -60,3 +63,28 @@ def test_entering_calls_the_runner_and_a_plain_instance_only_routes() -> None:
     plain = flow.machine()
     plain.send("start")
     assert plain.configuration_values == {"hold_caller"}
+
+
+def test_a_runtime_and_its_host_are_freed_without_the_garbage_collector() -> None:
+    """The runtime's host (the transfer) and its machine's model hold no reference cycle
+    through the runtime: a finished transfer goes as soon as it is let go of, not at the
+    collector's next full pass (which every transfer kept waiting makes costlier)."""
+
+    class Host:
+        def entering(self, name: str) -> None: ...
+
+        def left(self, source: str, event: str) -> None: ...
+
+        async def act(self, name: str) -> str:
+            return "held"
+
+    host = Host()
+    runtime = Runtime(compiled(load_flow(ROOT / "flows" / "warm_transfer.yaml")), host, log=None)
+    host.runtime = runtime  # type: ignore[attr-defined]  # as a transfer holds its runtime
+    freed = weakref.ref(host), weakref.ref(runtime)
+    gc.disable()
+    try:
+        del host, runtime
+        assert [ref() for ref in freed] == [None, None]
+    finally:
+        gc.enable()

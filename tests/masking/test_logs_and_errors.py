@@ -126,3 +126,20 @@ def test_a_livekit_error_masks_its_message_and_the_carriers_reason() -> None:
     )
     assert str(error) == "twirp error permission_denied: From 41***71 not allowed"
     assert error.sip_reason == "Caller ID 41***71 not owned (D35)"
+
+
+def test_the_json_renderer_writes_what_json_dumps_writes() -> None:
+    """`configure_logging(json=True)` renders through one reused encoder: the same text."""
+    configure_logging(json=True)
+    renderer = structlog.get_config()["processors"][-1]
+    event = {
+        "event": "dial.result",
+        "seconds": 1.5,
+        "nothing": None,
+        "nested": {"codes": [403, float("nan")], "ok": True},
+        "text": 'é\u2028"quoted"',
+        "error": ValueError("x"),  # not JSON: structlog's fallback, its repr
+    }
+    expected = json.dumps(event, default=repr)
+    assert renderer(None, "info", dict(event)) == expected
+    assert renderer(None, "info", dict(event)) == expected  # and again, the encoder reused
