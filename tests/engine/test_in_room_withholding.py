@@ -56,20 +56,29 @@ async def start(sandbox: Sandbox, engine: Any) -> Transfer:
 async def test_a_withholding_not_sent_by_the_answer_is_not_sent_nor_waited_for() -> None:
     """Every GetParticipant answers 3 s late: the phone answers (2 s after the dial) while
     the withholding still reads the leg. The brief starts at the answer, not when that read
-    ends, and the withholding is never sent (it would land after the answer's cut)."""
+    ends, and the withholding is never sent (it would land after the answer's cut). The cut
+    at the answer keeps the two apart from the answer's instant on (one round trip, no
+    simulated time), as before the withholding existed."""
     late = [{"rpc": "RoomService.GetParticipant", "delay": 3.0, "times": 10}]
     async with live({**ANSWER, "faults": late}) as (sandbox, engine, _):
         ears = Ears(sandbox)
         sandbox.subscribe(ears)
         transfer = await start(sandbox, engine)
         briefed: list[float] = []
-        transfer.add_listener(
-            lambda _, to, __: to == "brief_supervisor" and briefed.append(sandbox.clock.now())
-        )
+
+        def on_transition(_: str, to: str, __: str) -> None:
+            if to == "brief_supervisor":
+                briefed.append(sandbox.clock.now())
+            ears.accepted = ears.accepted or to == "merge_call"
+
+        transfer.add_listener(on_transition)
         await drive(sandbox, engine, transfer.outcome)
         assert (await transfer.outcome).kind == "merged"
         assert briefed == [ears.answered_at]
         assert given(sandbox.requests) == []
+        assert ears.caller_heard_supervisor == []
+        assert ears.supervisor_heard != []  # the window exists, and is measured
+        assert {at for at, _ in ears.supervisor_heard} == {ears.answered_at}
 
 
 async def test_a_wrong_not_found_at_the_give_back_is_asked_again() -> None:

@@ -106,7 +106,7 @@ async def test_in_room_keeps_the_audio_apart_until_the_supervisor_accepts() -> N
         # Nor did the supervisor hear the caller's side, even at the answer: the leg could
         # not subscribe while it rang, so what its bridge asked for at the answer waited
         # until the engine had cut it (before the withholding, the window was the answer's
-        # instant: see the next test).
+        # instant: tests/engine/test_in_room_withholding.py).
         assert ears.answered_at == 2.0
         assert ears.supervisor_heard == []
         given = [
@@ -117,34 +117,6 @@ async def test_in_room_keeps_the_audio_apart_until_the_supervisor_accepts() -> N
         assert given == [False, True]  # withheld while ringing, given back at the answer
         moves = rpcs(sandbox.requests, "RoomService.MoveParticipant")
         assert [m["identity"] for m in moves] == [PROBE]  # in_room: nobody moved
-
-
-async def test_in_room_a_leg_answering_before_it_is_withheld_is_cut_at_the_answer() -> None:
-    """Every GetParticipant answers 3 s late, so the phone (answering 2 s after the dial)
-    answers before its permission to subscribe is withheld: the withholding then finds the
-    call active and changes nothing, and the cut at the answer keeps the two apart from the
-    answer's instant on (one round trip, no simulated time), as before the withholding."""
-    late = [{"rpc": "RoomService.GetParticipant", "delay": 3.0, "times": 10}]
-    scenario = {"phones": {"default": {"answer": 2.0, "decide_after": 3.0}}, "faults": late}
-    async with live(scenario) as (sandbox, engine, _):
-        ears = Ears(sandbox)
-        sandbox.subscribe(ears)
-        flow_ = with_strategy("warm_transfer", "in_room")
-        starting = asyncio.ensure_future(engine.start(flow_, room="call-1"))
-        await drive(sandbox, engine, starting)  # its claim's reads are late too
-        transfer = starting.result()
-        transfer.add_listener(
-            lambda _, to_state, __: setattr(
-                ears, "accepted", ears.accepted or to_state == "merge_call"
-            )
-        )
-        await drive(sandbox, engine, transfer.outcome)
-        assert (await transfer.outcome).kind == "merged"
-        assert ears.caller_heard_supervisor == []
-        assert ears.supervisor_heard != []  # the window exists, and is measured
-        assert {at for at, _ in ears.supervisor_heard} == {ears.answered_at}
-        updates = rpcs(sandbox.requests, "RoomService.UpdateParticipant")
-        assert not [r for r in updates if "permission" in r]  # never withheld
 
 
 @pytest.mark.parametrize(
