@@ -26,6 +26,7 @@ import pytest
 from orchestrator.sandbox import Sandbox, Scenario
 
 NODE_DIR = Path(__file__).parent / "node"
+ROOT = Path(__file__).resolve().parents[2]
 INSTALL_FILES = ("package.json", "package-lock.json")
 INSTALL_TIMEOUT = 300.0
 RUN_TIMEOUT = 120.0
@@ -109,7 +110,10 @@ async def installed_sdk(cache: Path) -> Path:
 
 
 async def test_node_sdk_drives_the_sandbox(request: pytest.FixtureRequest, tmp_path: Path) -> None:
-    sdk = await installed_sdk(request.config.cache.mkdir("node-sdk"))
+    cache = getattr(request.config, "cache", None)  # None under `-p no:cacheprovider`
+    folder = cache.mkdir("node-sdk") if cache is not None else ROOT / "build" / "node-sdk"
+    folder.mkdir(parents=True, exist_ok=True)
+    sdk = await installed_sdk(folder)
     # Node resolves packages from the script's directory upwards: link the cached install.
     (tmp_path / "node_modules").symlink_to(sdk / "node_modules", target_is_directory=True)
     shutil.copy2(NODE_DIR / "client.mjs", tmp_path / "client.mjs")
