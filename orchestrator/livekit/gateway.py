@@ -9,6 +9,7 @@ timeout is above its ring timeout, and dials have their own connections (`liveki
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections.abc import Awaitable, Callable, Collection
 from typing import Any, TypeVar
@@ -81,8 +82,12 @@ class Gateway:
     """Logged LiveKit API calls for one engine (shared by its transfers)."""
 
     def __init__(self, url: str, api_key: str, api_secret: str) -> None:
-        self.key = (url, api_key)
-        """The server and key: what the capabilities of `livekit.probe` hold for."""
+        # With a digest of the secret: a server on a reused port (a simulation's sandbox
+        # after another's, in one event loop) is another server, not the one probed before.
+        secret = hashlib.sha256(api_secret.encode()).hexdigest()[:16]
+        self.key = (url, api_key, secret)
+        """The server and credentials: what the capabilities of `livekit.probe` and the
+        engines' single flight hold for."""
         self._clients = acquire(url, api_key, api_secret)
         self.client = self._clients.calls
         self.dialer = self._clients.dials

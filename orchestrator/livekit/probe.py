@@ -47,14 +47,15 @@ class Capabilities:
 CAPABILITIES_TTL_S = 300.0
 """How long a probe's answer is believed (a key's grants can change)."""
 
-_Probes = dict[tuple[str, str], tuple[float, "asyncio.Future[Capabilities]"]]
+_Probes = dict[tuple[str, str, str], tuple[float, "asyncio.Future[Capabilities]"]]
 _PROBES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Probes] = (
     weakref.WeakKeyDictionary()
 )
 
 
 def known(gateway: Gateway) -> Capabilities | None:
-    """The capabilities this loop has already found for the gateway's server and key."""
+    """The capabilities this loop has already found for the gateway's server and
+    credentials."""
     asked = _PROBES.get(asyncio.get_running_loop(), {}).get(gateway.key)
     if asked is None or asked[0] < time.monotonic() or not asked[1].done():
         return None
@@ -63,8 +64,8 @@ def known(gateway: Gateway) -> Capabilities | None:
 
 
 async def capabilities(gateway: Gateway, log: Any) -> Capabilities:
-    """`probe`, once per event loop, server and key for `CAPABILITIES_TTL_S`; asked again
-    after a failure."""
+    """`probe`, once per event loop, server and credentials for `CAPABILITIES_TTL_S`; asked
+    again after a failure."""
     mine = _PROBES.setdefault(asyncio.get_running_loop(), {})
     asked = mine.get(gateway.key)
     if asked is None or asked[0] < time.monotonic():
