@@ -29,7 +29,6 @@ from orchestrator.engine.transfer import Transfer
 from orchestrator.errors import LiveKitError, TransferError, TransferInProgress
 from orchestrator.flow.compiler import compiled
 from orchestrator.flow.model import Flow
-from orchestrator.flow.version import flow_version
 from orchestrator.livekit import Gateway, Participant, probe
 from orchestrator.livekit.names import (
     CHECKPOINT_KEYS,
@@ -292,7 +291,7 @@ class TransferEngine:
                     raise
                 return await recover_without_caller(self.gateway, self.clock, log, room)
             recovered = await recover(
-                self.gateway, self.media, self.clock, log, flow_version(flow), room, caller
+                self.gateway, self.media, self.clock, log, compiled(flow).version, room, caller
             )
         if recovered is None:
             return None
@@ -325,7 +324,7 @@ class TransferEngine:
                 reason="config_error",
             )
         transfer_id = new_transfer_id()
-        version = flow_version(flow)
+        version = compiled(flow).version
         log = self._log.bind(transfer_id=transfer_id, flow=flow.name)
         with self._single_flight(room):
             caller, everyone = await self._caller(log, room, caller_identity)

@@ -32,6 +32,7 @@ from statemachine.io import create_machine_class_from_definition
 from orchestrator.flow.model import Flow
 from orchestrator.flow.outcomes import resolve, successor
 from orchestrator.flow.steps import TERMINAL_TYPES
+from orchestrator.flow.version import flow_version
 
 __all__ = [
     "CompiledFlow",
@@ -74,6 +75,8 @@ class CompiledFlow:
     table: Table
     actions: dict[str, StepAction]
     """State -> the action its enter callback carries."""
+    version: str
+    """`flow_version(flow)`: every start writes it (checkpoint, logs), so it is taken once."""
 
 
 # Keyed by id() with the flow kept alive in the value, so an id is never reused wrongly.
@@ -86,7 +89,8 @@ def compiled(flow: Flow) -> CompiledFlow:
     cached = _COMPILED.get(id(flow))
     if cached is None or cached.flow is not flow:
         machine = compile_flow(flow)
-        cached = CompiledFlow(flow, machine, transition_table(machine), step_actions(machine))
+        table, actions = transition_table(machine), step_actions(machine)
+        cached = CompiledFlow(flow, machine, table, actions, flow_version(flow))
         _COMPILED[id(flow)] = cached
         while len(_COMPILED) > _COMPILED_MAX:  # flows loaded again and again: oldest out
             del _COMPILED[next(iter(_COMPILED))]

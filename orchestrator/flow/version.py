@@ -20,24 +20,12 @@ __all__ = ["VERSION_CHARS", "flow_version", "is_flow_version"]
 
 VERSION_CHARS = 12
 _LETTERS = str.maketrans("0123456789abcdef", "abcdefghijklmnop")
-# Every start asks (for its checkpoint and logs); a flow is frozen, so its version is taken
-# once per flow object. Keyed by id() with the flow kept in the value: an id is never reused
-# wrongly.
-_VERSIONS: dict[int, tuple[Flow, str]] = {}
-_VERSIONS_MAX = 64
 
 
 def flow_version(flow: Flow) -> str:
     """The first 12 hex digits of the SHA-256 of the flow's canonical JSON, as letters."""
-    known = _VERSIONS.get(id(flow))
-    if known is not None and known[0] is flow:
-        return known[1]
     canonical = flow.model_dump_json(exclude_defaults=True).encode()
-    version = hashlib.sha256(canonical).hexdigest()[:VERSION_CHARS].translate(_LETTERS)
-    _VERSIONS[id(flow)] = (flow, version)
-    while len(_VERSIONS) > _VERSIONS_MAX:  # flows loaded again and again: oldest out
-        del _VERSIONS[next(iter(_VERSIONS))]
-    return version
+    return hashlib.sha256(canonical).hexdigest()[:VERSION_CHARS].translate(_LETTERS)
 
 
 def is_flow_version(text: str) -> bool:

@@ -11,7 +11,8 @@ import pytest
 from structlog.testing import capture_logs
 
 from orchestrator import FlowError, load_flow
-from orchestrator.flow import source, version as versions
+from orchestrator.flow import source
+from orchestrator.flow.compiler import compiled
 from orchestrator.flow.model import Flow
 from orchestrator.flow.source import FlowSource
 from orchestrator.flow.version import flow_version
@@ -168,7 +169,7 @@ def test_a_worker_cannot_start_with_an_invalid_file(flow_file: Path) -> None:
 
 def test_the_version_is_taken_once_per_flow_object() -> None:
     flow = load_flow(ORIGINAL.encode())
-    assert flow_version(flow) == flow_version(flow)
-    assert versions._VERSIONS[id(flow)] == (flow, flow_version(flow))
+    assert compiled(flow).version == flow_version(flow)
+    assert compiled(flow) is compiled(flow)  # made once, version included
     again = load_flow(ORIGINAL.encode())  # another object, the same meaning: the same version
-    assert flow_version(again) == flow_version(flow)
+    assert compiled(again).version == compiled(flow).version
